@@ -1,0 +1,659 @@
+"""A protocol as data: states, transitions, guards, effects, forms, clocks, inboxes.
+
+`load_definition(folder)` reads `workflow.yaml` and `forms/*.yaml` from a folder of `workflows/`,
+builds the typed definition and validates it as a whole. Anything wrong (an unknown state, an
+unreachable state, a transition nobody may fire, a guard naming a form that does not exist) raises
+DefinitionError with the file and the element named, and the application refuses to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import DefinitionError
+from .forms import FormDef, parse_form
+from .predicates import Predicate, parse
+from .text import Text, text_from
+
+CAPABILITIES = frozenset({"file_intake", "case_access"})
+CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
+EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
+ACTOR_NODE = "actor"
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    label: Text
+    capabilities: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    key: str
+    label: Text
+    scope: str = ""  # for assignments: "region" or "national"
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One (role, relation) pair allowed to fire a transition or edit a form."""
+
+    role: str
+    relation: str
+
+
+@dataclass(frozen=True)
+class Guard:
+    check: Predicate
+    message: Text
+
+
+@dataclass(frozen=True)
+class Effect:
+    kind: str
+    form: str = ""
+    relation: str = ""
+    assignment: str = ""
+    node_input: str = ""
+
+
+@dataclass(frozen=True)
+class Transition:
+    key: str
+    machine: str  # "" for the main case machine, else the track key
+    label: Text
+    sources: tuple[str | None, ...]  # None: the track has not started yet
+    target: str
+    permits: tuple[Permit, ...]
+    form: str | None = None
+    guards: tuple[Guard, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    style: str = "primary"
+    help: Text | None = None
+    stays: bool = False  # fires without leaving the current state (e.g. submit a form for review)
+
+
+@dataclass(frozen=True)
+class State:
+    key: str
+    label: Text
+    help: Text | None = None
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Machine:
+    key: str  # "" for the case itself
+    label: Text
+    states: Mapping[str, State]
+    initial: str | None
+    transitions: Mapping[str, Transition]
+    available_when: Predicate | None = None  # for tracks: when the track may be started
+
+
+@dataclass(frozen=True)
+class FormUse:
+    """How a workflow uses a form: who edits it, when, and who may read it."""
+
+    key: str
+    editors: tuple[Permit, ...] = ()
+    editable_when: Predicate | None = None
+    readers: tuple[str, ...] = ()  # relations; empty means every participant
+    summary_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flag:
+    key: str
+    label: Text
+    when: Predicate
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class ParticipantRule:
+    relation: str
+    node: str = ""  # "actor" for the acting user's node
+    assignment: str = ""
+
+
+@dataclass(frozen=True)
+class Intake:
+    form: str
+    state: str
+    region_field: str
+    participants: tuple[ParticipantRule, ...]
+
+
+@dataclass(frozen=True)
+class Duration:
+    value: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class Clock:
+    key: str
+    label: Text
+    duration: Duration
+    starts_on: Mapping[str, str]
+    stops_on: Mapping[str, Any]
+    remind: tuple[str, ...]
+    escalate: tuple[tuple[Duration, str], ...]
+    basis: str
+    repeats: bool = False
+
+
+@dataclass(frozen=True)
+class Inbox:
+    key: str
+    label: Text
+    roles: tuple[str, ...]
+    relations: tuple[str, ...]
+    states: tuple[str, ...] = ()
+    tracks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    key: str
+    version: int
+    label: Text
+    roles: Mapping[str, Role]
+    relations: Mapping[str, Labelled]
+    assignments: Mapping[str, Labelled]
+    main: Machine
+    tracks: Mapping[str, Machine]
+    forms: Mapping[str, Mapping[int, FormDef]]
+    form_uses: Mapping[str, FormUse]
+    intake: Intake
+    flags: Mapping[str, Flag]
+    clocks: Mapping[str, Clock]
+    inboxes: Mapping[str, Inbox]
+    source: str = ""
+
+    def machines(self) -> Iterator[Machine]:
+        yield self.main
+        yield from self.tracks.values()
+
+    def transition(self, key: str) -> Transition:
+        for machine in self.machines():
+            if key in machine.transitions:
+                return machine.transitions[key]
+        raise KeyError(key)
+
+    def machine(self, key: str) -> Machine:
+        return self.main if key == "" else self.tracks[key]
+
+    def form(self, key: str, version: int | None = None) -> FormDef:
+        versions = self.forms[key]
+        return versions[version if version is not None else max(versions)]
+
+    def roles_with(self, capability: str) -> tuple[str, ...]:
+        return tuple(key for key, role in self.roles.items() if capability in role.capabilities)
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_definition(folder: Path) -> WorkflowDefinition:
+    """Read and validate the workflow in `folder` (workflow.yaml plus forms/*.yaml)."""
+    path = folder / "workflow.yaml"
+    if not path.is_file():
+        raise DefinitionError(f"{path}: no workflow definition here")
+    raw = _read_yaml(path)
+    forms = _load_forms(folder / "forms")
+    definition = _build(raw, forms, str(path))
+    validate(definition)
+    return definition
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise DefinitionError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, Mapping):
+        raise DefinitionError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def _load_forms(folder: Path) -> dict[str, dict[int, FormDef]]:
+    forms: dict[str, dict[int, FormDef]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        form = parse_form(_read_yaml(path), str(path))
+        if form.version in forms.get(form.key, {}):
+            raise DefinitionError(f"{path}: form '{form.key}' version {form.version} is defined twice")
+        forms.setdefault(form.key, {})[form.version] = form
+    return forms
+
+
+def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, Mapping) or not value:
+        raise DefinitionError(f"{where}: '{key}' must be a non-empty mapping")
+    return value
+
+
+def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
+    for key in ("id", "version", "label", "roles", "relations", "states", "transitions", "intake"):
+        if key not in raw:
+            raise DefinitionError(f"{where}: missing '{key}'")
+    return WorkflowDefinition(
+        key=str(raw["id"]),
+        version=int(raw["version"]),
+        label=text_from(raw["label"], f"{where}.label"),
+        roles={k: _role(k, v, f"{where}.roles.{k}") for k, v in _mapping(raw, "roles", where).items()},
+        relations=_labelled(_mapping(raw, "relations", where), f"{where}.relations"),
+        assignments=_labelled(raw.get("assignments", {}), f"{where}.assignments"),
+        main=_machine("", Text("Caso", "Case"), raw, f"{where}"),
+        tracks={k: _machine(k, text_from(v.get("label"), f"{where}.tracks.{k}.label"), v, f"{where}.tracks.{k}")
+                for k, v in raw.get("tracks", {}).items()},
+        forms=forms,
+        form_uses={k: _form_use(k, v or {}, f"{where}.forms.{k}") for k, v in raw.get("forms", {}).items()},
+        intake=_intake(_mapping(raw, "intake", where), f"{where}.intake"),
+        flags={k: _flag(k, v, f"{where}.flags.{k}") for k, v in raw.get("flags", {}).items()},
+        clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in raw.get("clocks", {}).items()},
+        inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in raw.get("inboxes", {}).items()},
+        source=where,
+    )
+
+
+def _role(key: str, raw: Mapping[str, Any], where: str) -> Role:
+    capabilities = frozenset(raw.get("capabilities", []))
+    if capabilities - CAPABILITIES:
+        raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
+    return Role(key, text_from(raw.get("label"), f"{where}.label"), capabilities)
+
+
+def _labelled(raw: Mapping[str, Any], where: str) -> dict[str, Labelled]:
+    result = {}
+    for key, value in raw.items():
+        value = value if isinstance(value, Mapping) and "label" in value else {"label": value}
+        scope = str(value.get("scope", ""))
+        result[key] = Labelled(key, text_from(value.get("label"), f"{where}.{key}.label"), scope)
+    return result
+
+
+def _permits(raw: Any, where: str) -> tuple[Permit, ...]:
+    if not isinstance(raw, list):
+        raise DefinitionError(f"{where}: 'by' must list {{role: ..., relation: ...}} pairs")
+    permits = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not item.get("role") or not item.get("relation"):
+            raise DefinitionError(f"{where}[{i}]: each entry needs a role and a relation")
+        roles = item["role"] if isinstance(item["role"], list) else [item["role"]]
+        relations = item["relation"] if isinstance(item["relation"], list) else [item["relation"]]
+        permits.extend(Permit(str(role), str(rel)) for role in roles for rel in relations)
+    return tuple(permits)
+
+
+def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machine:
+    states: dict[str, State] = {}
+    initial = None
+    for name, value in _mapping(raw, "states", where).items():
+        value = value or {}
+        states[name] = State(
+            key=name,
+            label=text_from(value.get("label", name), f"{where}.states.{name}.label"),
+            help=text_from(value["help"], f"{where}.states.{name}.help") if "help" in value else None,
+            closed=bool(value.get("closed", False)),
+        )
+        if value.get("initial"):
+            if initial is not None:
+                raise DefinitionError(f"{where}: two initial states ({initial}, {name})")
+            initial = name
+    transitions = {
+        name: _transition(name, key, value, f"{where}.transitions.{name}")
+        for name, value in _mapping(raw, "transitions", where).items()
+    }
+    available = raw.get("available_when")
+    return Machine(
+        key=key,
+        label=label,
+        states=states,
+        initial=initial,
+        transitions=transitions,
+        available_when=parse(available, f"{where}.available_when") if available else None,
+    )
+
+
+def _transition(key: str, machine: str, raw: Mapping[str, Any], where: str) -> Transition:
+    if ("to" in raw) == bool(raw.get("stay")):
+        raise DefinitionError(f"{where}: give either 'to' or 'stay: true'")
+    sources = raw.get("from")
+    if sources is None and not raw.get("starts_track"):
+        raise DefinitionError(f"{where}: missing 'from'")
+    source_list: tuple[str | None, ...] = (None,) if raw.get("starts_track") else tuple(
+        sources if isinstance(sources, list) else [sources]
+    )
+    if "by" not in raw or not raw["by"]:
+        raise DefinitionError(f"{where}: no role may fire this transition; add 'by'")
+    guards = tuple(
+        Guard(parse(g.get("check"), f"{where}.guards[{i}].check"),
+              text_from(g.get("message"), f"{where}.guards[{i}].message"))
+        for i, g in enumerate(raw.get("guards", []))
+    )
+    return Transition(
+        key=key,
+        machine=machine,
+        label=text_from(raw.get("label"), f"{where}.label"),
+        sources=source_list,
+        target=str(raw.get("to", "")),
+        permits=_permits(raw["by"], f"{where}.by"),
+        form=raw.get("form"),
+        guards=guards,
+        effects=tuple(_effect(e, f"{where}.effects[{i}]") for i, e in enumerate(raw.get("effects", []))),
+        style=str(raw.get("style", "primary")),
+        help=text_from(raw["help"], f"{where}.help") if "help" in raw else None,
+        stays=bool(raw.get("stay")),
+    )
+
+
+def _effect(raw: Mapping[str, Any], where: str) -> Effect:
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise DefinitionError(f"{where}: an effect is a one-key mapping such as {{approve_form: plan}}")
+    kind, value = next(iter(raw.items()))
+    if kind not in EFFECT_KINDS:
+        raise DefinitionError(f"{where}: unknown effect '{kind}'; known: {sorted(EFFECT_KINDS)}")
+    if kind == "add_participant":
+        if not isinstance(value, Mapping) or not value.get("relation"):
+            raise DefinitionError(f"{where}: add_participant needs a relation")
+        if bool(value.get("node_input")) == bool(value.get("assignment")):
+            raise DefinitionError(f"{where}: add_participant needs node_input or assignment (one)")
+        return Effect(kind, relation=str(value["relation"]), assignment=str(value.get("assignment", "")),
+                      node_input=str(value.get("node_input", "")))
+    return Effect(kind, form=str(value))
+
+
+def _form_use(key: str, raw: Mapping[str, Any], where: str) -> FormUse:
+    edit = raw.get("edit", {})
+    when = edit.get("when")
+    return FormUse(
+        key=key,
+        editors=_permits(edit["by"], f"{where}.edit.by") if "by" in edit else (),
+        editable_when=parse(when, f"{where}.edit.when") if when else None,
+        readers=tuple(raw.get("readers", [])),
+        summary_fields=tuple(raw.get("summary_fields", [])),
+    )
+
+
+def _intake(raw: Mapping[str, Any], where: str) -> Intake:
+    for key in ("form", "state", "region_field", "participants"):
+        if key not in raw:
+            raise DefinitionError(f"{where}: missing '{key}'")
+    participants = []
+    for i, item in enumerate(raw["participants"]):
+        if not item.get("relation") or bool(item.get("node")) == bool(item.get("assignment")):
+            raise DefinitionError(f"{where}.participants[{i}]: needs a relation and node: actor or an assignment")
+        participants.append(ParticipantRule(str(item["relation"]), str(item.get("node", "")),
+                                            str(item.get("assignment", ""))))
+    return Intake(str(raw["form"]), str(raw["state"]), str(raw["region_field"]), tuple(participants))
+
+
+def _flag(key: str, raw: Mapping[str, Any], where: str) -> Flag:
+    return Flag(key, text_from(raw.get("label"), f"{where}.label"), parse(raw.get("when"), f"{where}.when"),
+                int(raw.get("priority", 0)))
+
+
+def _duration(raw: Any, where: str) -> Duration:
+    if not isinstance(raw, Mapping) or raw.get("unit") not in CLOCK_UNITS or not isinstance(raw.get("value"), int):
+        raise DefinitionError(f"{where}: a duration is {{value: N, unit: {'|'.join(sorted(CLOCK_UNITS))}}}")
+    if raw["value"] <= 0:
+        raise DefinitionError(f"{where}: a duration must be positive")
+    return Duration(int(raw["value"]), str(raw["unit"]))
+
+
+def _clock(key: str, raw: Mapping[str, Any], where: str) -> Clock:
+    for name in ("label", "duration", "starts_on", "basis"):
+        if name not in raw:
+            raise DefinitionError(f"{where}: missing '{name}'")
+    escalate = tuple(
+        (_duration(step.get("after"), f"{where}.escalate[{i}].after"), str(step.get("relation", "")))
+        for i, step in enumerate(raw.get("escalate", []))
+    )
+    return Clock(key, text_from(raw["label"], f"{where}.label"), _duration(raw["duration"], f"{where}.duration"),
+                 dict(raw["starts_on"]), dict(raw.get("stops_on") or {}), tuple(raw.get("remind", [])),
+                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)))
+
+
+def _inbox(key: str, raw: Mapping[str, Any], where: str) -> Inbox:
+    return Inbox(
+        key=key,
+        label=text_from(raw.get("label"), f"{where}.label"),
+        roles=tuple(raw.get("roles", [])),
+        relations=tuple(raw.get("relations", [])),
+        states=tuple(raw.get("states", [])),
+        tracks={k: tuple(v) for k, v in raw.get("tracks", {}).items()},
+        forms={k: tuple(v) for k, v in raw.get("forms", {}).items()},
+    )
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def validate(definition: WorkflowDefinition) -> None:
+    """Check the definition as a whole; raise DefinitionError with every problem found."""
+    problems = list(_problems(definition))
+    if problems:
+        listing = "\n  - ".join(problems)
+        raise DefinitionError(f"{definition.source}: the workflow definition is not valid:\n  - {listing}")
+
+
+def _problems(d: WorkflowDefinition) -> Iterator[str]:
+    yield from _machine_problems(d)
+    yield from _transition_problems(d)
+    yield from _form_problems(d)
+    yield from _intake_problems(d)
+    yield from _clock_problems(d)
+    yield from _inbox_problems(d)
+    for flag in d.flags.values():
+        yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None)
+    if not d.roles_with("file_intake"):
+        yield "no role has the capability file_intake: nobody could open a case"
+
+
+def _machine_problems(d: WorkflowDefinition) -> Iterator[str]:
+    keys = [t for m in d.machines() for t in m.transitions]
+    for duplicate in sorted({k for k in keys if keys.count(k) > 1}):
+        yield f"transition '{duplicate}' is declared twice (keys are unique across the case and its tracks)"
+    if d.main.initial is None:
+        yield "the case has no initial state (mark one state with initial: true)"
+    for machine in d.machines():
+        name = f"track '{machine.key}'" if machine.key else "the case"
+        for t in machine.transitions.values():
+            for state in [s for s in t.sources if s is not None] + ([] if t.stays else [t.target]):
+                if state not in machine.states:
+                    yield (f"transition '{t.key}' names state '{state}', unknown in {name} "
+                           f"(states: {', '.join(machine.states)})")
+        for state in sorted(set(machine.states) - _reachable(machine)):
+            yield f"state '{state}' of {name} is unreachable: no transition leads to it"
+        if machine.key and not any(None in t.sources for t in machine.transitions.values()):
+            yield f"{name} has no transition with starts_track: true"
+        if machine.available_when is not None:
+            yield from _predicate_problems(d, machine.available_when, f"{name} available_when", None)
+
+
+def _reachable(machine: Machine) -> set[str]:
+    frontier = [machine.initial] if machine.initial else []
+    frontier += [t.target for t in machine.transitions.values() if None in t.sources and not t.stays]
+    seen: set[str] = set()
+    while frontier:
+        state = frontier.pop()
+        if state in seen or state is None:
+            continue
+        seen.add(state)
+        frontier.extend(t.target for t in machine.transitions.values() if state in t.sources and not t.stays)
+    return seen
+
+
+def _permit_problems(d: WorkflowDefinition, permits: Iterable[Permit], where: str) -> Iterator[str]:
+    for permit in permits:
+        if permit.role not in d.roles:
+            yield f"{where}: role '{permit.role}' is not declared (roles: {', '.join(d.roles)})"
+        if permit.relation not in d.relations:
+            yield f"{where}: relation '{permit.relation}' is not declared (relations: {', '.join(d.relations)})"
+
+
+def _transition_problems(d: WorkflowDefinition) -> Iterator[str]:
+    for machine in d.machines():
+        for t in machine.transitions.values():
+            where = f"transition '{t.key}'"
+            yield from _permit_problems(d, t.permits, where)
+            if t.form is not None and t.form not in d.forms:
+                yield f"{where}: form '{t.form}' has no definition in forms/"
+            for guard in t.guards:
+                yield from _predicate_problems(d, guard.check, where, t.form)
+            for effect in t.effects:
+                yield from _effect_problems(d, effect, t, where)
+
+
+def _effect_problems(d: WorkflowDefinition, effect: Effect, t: Transition, where: str) -> Iterator[str]:
+    if effect.form and effect.form not in d.forms:
+        yield f"{where}: effect {effect.kind} names unknown form '{effect.form}'"
+    if effect.kind == "add_participant":
+        if effect.relation not in d.relations:
+            yield f"{where}: effect add_participant names unknown relation '{effect.relation}'"
+        if effect.assignment and effect.assignment not in d.assignments:
+            yield f"{where}: effect add_participant names unknown assignment '{effect.assignment}'"
+        if effect.node_input:
+            if t.form is None or effect.node_input not in {f.key for f in d.form(t.form).fields()}:
+                yield f"{where}: effect add_participant reads '{effect.node_input}', not a field of its form"
+            elif d.form(t.form).field(effect.node_input).source != "node":
+                yield f"{where}: field '{effect.node_input}' must be a node choice (source: node)"
+
+
+def _predicate_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
+                        input_form: str | None) -> Iterator[str]:
+    for kind, name in predicate.references():
+        if kind == "state" and name not in d.main.states:
+            yield f"{where}: condition names unknown state '{name}'"
+        elif kind == "track" and name not in d.tracks:
+            yield f"{where}: condition names unknown track '{name}'"
+        elif kind == "track_state":
+            track, _, state = name.partition(".")
+            if track in d.tracks and state not in d.tracks[track].states:
+                yield f"{where}: condition names unknown state '{state}' of track '{track}'"
+        elif kind == "form" and name not in d.forms:
+            yield f"{where}: condition names unknown form '{name}'"
+        elif kind == "field":
+            form, _, field_key = name.partition(".")
+            if form not in d.forms:
+                yield f"{where}: condition names unknown form '{form}'"
+            elif field_key.split(".")[0] not in {f.key for f in d.form(form).fields()}:
+                yield f"{where}: condition names unknown field '{field_key}' of form '{form}'"
+        elif kind == "input":
+            if input_form is None:
+                yield f"{where}: condition on input '{name}' but the transition has no form"
+            elif input_form in d.forms and name.split(".")[0] not in {f.key for f in d.form(input_form).fields()}:
+                yield f"{where}: condition names unknown field '{name}' of form '{input_form}'"
+        elif kind == "flag" and name not in d.flags:
+            yield f"{where}: condition names unknown flag '{name}'"
+
+
+def _form_problems(d: WorkflowDefinition) -> Iterator[str]:
+    for use in d.form_uses.values():
+        where = f"form use '{use.key}'"
+        if use.key not in d.forms:
+            yield f"{where}: no definition in forms/"
+            continue
+        yield from _permit_problems(d, use.editors, where)
+        if use.editable_when is not None:
+            yield from _predicate_problems(d, use.editable_when, where, None)
+        for relation in use.readers:
+            if relation not in d.relations:
+                yield f"{where}: readers names unknown relation '{relation}'"
+        fields = {f.key for f in d.form(use.key).fields()}
+        for name in use.summary_fields:
+            if name not in fields:
+                yield f"{where}: summary field '{name}' is not a field of the form"
+
+
+def _intake_problems(d: WorkflowDefinition) -> Iterator[str]:
+    intake = d.intake
+    if intake.form not in d.forms:
+        yield f"intake: form '{intake.form}' has no definition"
+        return
+    if intake.state not in d.main.states:
+        yield f"intake: state '{intake.state}' is not declared"
+    elif intake.state != d.main.initial:
+        yield f"intake: state '{intake.state}' must be the initial state '{d.main.initial}'"
+    fields = {f.key: f for f in d.form(intake.form).fields()}
+    region = fields.get(intake.region_field)
+    if region is None or region.source != "region":
+        yield f"intake: region_field '{intake.region_field}' must be a field of '{intake.form}' with source: region"
+    for rule in intake.participants:
+        if rule.relation not in d.relations:
+            yield f"intake: participant relation '{rule.relation}' is not declared"
+        if rule.assignment and rule.assignment not in d.assignments:
+            yield f"intake: participant assignment '{rule.assignment}' is not declared"
+        if rule.node and rule.node != ACTOR_NODE:
+            yield f"intake: participant node must be '{ACTOR_NODE}'"
+
+
+def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
+    transitions = {t for m in d.machines() for t in m.transitions}
+    for clock in d.clocks.values():
+        where = f"clock '{clock.key}'"
+        yield from _event_problems(d, clock.starts_on, transitions, where)
+        if clock.stops_on:
+            yield from _event_problems(d, clock.stops_on, transitions, where)
+        if clock.basis not in ("law", "source", "product"):
+            yield f"{where}: basis must be law, source or product (where the value comes from)"
+        for relation in clock.remind + tuple(rel for _, rel in clock.escalate):
+            if relation not in d.relations:
+                yield f"{where}: relation '{relation}' is not declared"
+
+
+def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions: set[str],
+                    where: str) -> Iterator[str]:
+    known = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "field"}
+    if not event or set(event) - known:
+        yield f"{where}: an event is one of {sorted(known)}, got {dict(event)!r}"
+        return
+    for kind, value in event.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if kind in ("enter_state", "leave_state") and item not in d.main.states:
+                yield f"{where}: unknown state '{item}'"
+            elif kind == "transition" and item not in transitions:
+                yield f"{where}: unknown transition '{item}'"
+            elif kind == "form_submitted" and item not in d.forms:
+                yield f"{where}: unknown form '{item}'"
+            elif kind == "track_state":
+                track, _, state = str(item).partition(".")
+                if track not in d.tracks or state not in d.tracks[track].states:
+                    yield f"{where}: unknown track state '{item}'"
+            elif kind == "field":
+                form, _, field_key = str(item).partition(".")
+                if form not in d.forms or field_key not in {f.key for f in d.form(form).fields()}:
+                    yield f"{where}: unknown form field '{item}'"
+
+
+def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:
+    for inbox in d.inboxes.values():
+        where = f"inbox '{inbox.key}'"
+        for role in inbox.roles:
+            if role not in d.roles:
+                yield f"{where}: unknown role '{role}'"
+        for relation in inbox.relations:
+            if relation not in d.relations:
+                yield f"{where}: unknown relation '{relation}'"
+        for state in inbox.states:
+            if state not in d.main.states:
+                yield f"{where}: unknown state '{state}'"
+        for track, states in inbox.tracks.items():
+            if track not in d.tracks or set(states) - set(d.tracks[track].states):
+                yield f"{where}: unknown track or track states '{track}: {list(states)}'"
+        for form in inbox.forms:
+            if form not in d.forms:
+                yield f"{where}: unknown form '{form}'"
+        if not inbox.roles or not inbox.relations:
+            yield f"{where}: needs roles and relations"

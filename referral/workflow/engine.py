@@ -1,0 +1,159 @@
+"""The generic engine: may this actor fire this transition on a case with these facts?
+
+Pure functions over a WorkflowDefinition; no database, no Flask, no knowledge of any country.
+The service layer gathers the facts (states, forms, flags) and the actor (role and the relations
+of the actor's node to the case), asks the engine, and applies what it allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .definition import Machine, Transition, WorkflowDefinition
+from .errors import TransitionRefused
+from .predicates import CaseFacts
+from .text import Text
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a role, and the relations of the actor's node to the case (detecting, lead, ...)."""
+
+    role: str
+    relations: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A transition the actor is permitted to fire from the current state; `refusal` if a guard fails."""
+
+    transition: Transition
+    refusal: TransitionRefused | None
+
+
+class Engine:
+    def __init__(self, definition: WorkflowDefinition):
+        self.definition = definition
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def check(self, key: str, facts: CaseFacts, actor: Actor,
+              values: Mapping[str, Any] | None = None) -> Transition:
+        """Return the transition if it may fire now; raise TransitionRefused saying why not.
+
+        `values` are the typed values of the transition's form; None means not typed yet, and
+        conditions on them are then left open.
+        """
+        try:
+            transition = self.definition.transition(key)
+        except KeyError:
+            raise TransitionRefused("unknown", Text("Acción desconocida.", "Unknown action.")) from None
+        self._check_permitted(transition, actor)
+        self._check_source(transition, facts)
+        self._check_guards(transition, facts, values)
+        return transition
+
+    def options(self, facts: CaseFacts, actor: Actor) -> list[Option]:
+        """Every transition this actor may fire from the case's current states, guards evaluated."""
+        found = []
+        for machine in self.definition.machines():
+            for transition in machine.transitions.values():
+                if not self._permitted(transition, actor) or not self._source_ok(transition, facts):
+                    continue
+                try:
+                    self._check_guards(transition, facts, None)
+                except TransitionRefused as refusal:
+                    found.append(Option(transition, refusal))
+                else:
+                    found.append(Option(transition, None))
+        return found
+
+    def edit_refusal(self, form_key: str, facts: CaseFacts, actor: Actor) -> TransitionRefused | None:
+        """None if the actor may edit the form now, else why not."""
+        use = self.definition.form_uses.get(form_key)
+        label = self.definition.form(form_key).label
+        if use is None or not any(p.role == actor.role and p.relation in actor.relations for p in use.editors):
+            return TransitionRefused("forbidden", Text(
+                f"Su rol y la relación de su nodo con el caso no permiten editar «{label.es}».",
+                f"Your role and your node's relation to the case do not allow editing «{label.get('en')}».",
+            ))
+        if use.editable_when is not None and use.editable_when.evaluate(facts, None) is not True:
+            return TransitionRefused("state", Text(
+                f"«{label.es}» no se puede editar en la etapa actual del caso.",
+                f"«{label.get('en')}» cannot be edited at the case's current stage.",
+            ))
+        record = facts.forms.get(form_key)
+        if record is not None and record.status == "submitted":
+            return TransitionRefused("state", Text(
+                f"«{label.es}» está enviado y espera revisión; no se puede editar hasta que sea aprobado o devuelto.",
+                f"«{label.get('en')}» was submitted and awaits review; it cannot be edited until approved or returned.",
+            ))
+        return None
+
+    def can_read(self, form_key: str, relations: frozenset[str]) -> bool:
+        use = self.definition.form_uses.get(form_key)
+        return bool(relations) and (use is None or not use.readers or bool(relations & set(use.readers)))
+
+    def flags(self, facts: CaseFacts) -> dict[str, bool]:
+        """The case's flags (e.g. child case, urgent) computed from its forms."""
+        return {key: flag.when.evaluate(facts, None) is True for key, flag in self.definition.flags.items()}
+
+    def priority(self, flags: Mapping[str, bool]) -> int:
+        return sum(flag.priority for key, flag in self.definition.flags.items() if flags.get(key))
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _permitted(transition: Transition, actor: Actor) -> bool:
+        return any(p.role == actor.role and p.relation in actor.relations for p in transition.permits)
+
+    def _check_permitted(self, transition: Transition, actor: Actor) -> None:
+        if self._permitted(transition, actor):
+            return
+        role = self.definition.roles.get(actor.role)
+        role_label = role.label if role else Text(actor.role)
+        raise TransitionRefused("forbidden", Text(
+            f"Su rol ({role_label.es}) y la relación de su nodo con el caso no permiten «{transition.label.es}».",
+            f"Your role ({role_label.get('en')}) and your node's relation to the case do not allow "
+            f"«{transition.label.get('en')}».",
+        ))
+
+    def _machine(self, transition: Transition) -> Machine:
+        return self.definition.machine(transition.machine)
+
+    def _current(self, transition: Transition, facts: CaseFacts) -> str | None:
+        return facts.state if transition.machine == "" else facts.tracks.get(transition.machine)
+
+    def _source_ok(self, transition: Transition, facts: CaseFacts) -> bool:
+        if self._current(transition, facts) not in transition.sources:
+            return False
+        machine = self._machine(transition)
+        if None in transition.sources and machine.available_when is not None:
+            return machine.available_when.evaluate(facts, None) is True
+        return True
+
+    def _check_source(self, transition: Transition, facts: CaseFacts) -> None:
+        if self._source_ok(transition, facts):
+            return
+        machine = self._machine(transition)
+        current = self._current(transition, facts)
+        label = transition.label
+        if current is None:
+            raise TransitionRefused("state", Text(
+                f"«{label.es}» no es posible ahora: {machine.label.es} no está disponible para este caso.",
+                f"«{label.get('en')}» is not possible now: {machine.label.get('en')} is not available for this case.",
+            ))
+        state = machine.states[current].label
+        where = Text("el caso", "the case") if not machine.key else machine.label
+        raise TransitionRefused("state", Text(
+            f"«{label.es}» no es posible cuando {where.es} está en «{state.es}».",
+            f"«{label.get('en')}» is not possible while {where.get('en')} is «{state.get('en')}».",
+        ))
+
+    @staticmethod
+    def _check_guards(transition: Transition, facts: CaseFacts, values: Mapping[str, Any] | None) -> None:
+        for guard in transition.guards:
+            if guard.check.evaluate(facts, values) is False:
+                raise TransitionRefused("guard", guard.message)
