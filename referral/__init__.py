@@ -1,0 +1,100 @@
+"""Protocolo Intersectorial de Atención a Víctimas de Trata de Personas: the web application."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, request
+
+from .config import PROJECT_ROOT, StartupError, load_settings
+from .context import Protocol
+from .db import utcnow
+from .extensions import babel, csrf, database, limiter, login_manager
+from .i18n import compile_catalogs
+from .vault import MasterKeyMissing, Vault, load_master_key
+from .workflow import DefinitionError, load_definition
+
+__all__ = ["StartupError", "create_app"]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; raise StartupError with a clear message if it cannot run."""
+    app = Flask(__name__, instance_relative_config=True, template_folder=str(PROJECT_ROOT / "templates"))
+    if test_config and "INSTANCE_PATH" in test_config:
+        app.instance_path = str(test_config["INSTANCE_PATH"])
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_settings(instance))
+    app.config["CLOCK"] = utcnow
+    if test_config:
+        app.config.from_mapping(test_config)
+    _init_protocol(app)
+    _init_vault(app)
+    _init_web(app, instance)
+    return app
+
+
+def _init_protocol(app: Flask) -> None:
+    folder = Path(app.config["WORKFLOWS_DIR"]) / app.config["WORKFLOW"]
+    try:
+        definition = load_definition(folder)
+    except DefinitionError as error:
+        raise StartupError(f"the workflow definition cannot be used: {error}") from error
+    app.extensions["referral.protocol"] = Protocol.of(definition)
+    app.extensions["referral.timezone"] = ZoneInfo(app.config["TIMEZONE"])
+
+
+def _init_vault(app: Flask) -> None:
+    try:
+        master = load_master_key(app.config["MASTER_KEY"], Path(app.config["MASTER_KEY_FILE"]),
+                                 create=app.config["CREATE_MISSING_KEYS"])
+    except MasterKeyMissing as error:
+        raise StartupError(str(error)) from error
+    app.extensions["referral.vault"] = Vault(master)
+
+
+def _init_web(app: Flask, instance: Path) -> None:
+    from . import cli
+    from .auth.models import User
+    from .auth.views import bp as auth_bp
+    from .cases.views import bp as cases_bp
+    from .main.views import bp as main_bp
+    from .web import access, errors, nav
+    from .web.context import language
+
+    database.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))
+    babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["TIMEZONE"])
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # our own page says why; no flashed English default
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
+
+    for blueprint in (auth_bp, main_bp, cases_bp):
+        app.register_blueprint(blueprint)
+    app.before_request(access.enforce)
+    app.context_processor(nav.template_globals)
+    app.after_request(_security_headers)
+    errors.register(app)
+    cli.register(app)
+
+
+def _security_headers(response: Response) -> Response:
+    """No caching of anything personal, no framing, no scripts or styles from elsewhere."""
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -36,6 +36,7 @@ class Option:
 class Engine:
     def __init__(self, definition: WorkflowDefinition):
         self.definition = definition
+        self.fact_forms = _forms_read_by_conditions(definition)
 
     # -- questions ------------------------------------------------------------------------------
 
@@ -157,3 +158,12 @@ class Engine:
         for guard in transition.guards:
             if guard.check.evaluate(facts, values) is False:
                 raise TransitionRefused("guard", guard.message)
+
+
+def _forms_read_by_conditions(d: WorkflowDefinition) -> frozenset[str]:
+    """Forms whose values some condition reads: only these need decrypting to decide."""
+    predicates = [g.check for m in d.machines() for t in m.transitions.values() for g in t.guards]
+    predicates += [f.when for f in d.flags.values()]
+    predicates += [m.available_when for m in d.machines() if m.available_when is not None]
+    predicates += [u.editable_when for u in d.form_uses.values() if u.editable_when is not None]
+    return frozenset(name.split(".")[0] for p in predicates for kind, name in p.references() if kind == "field")

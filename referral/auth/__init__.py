@@ -1,0 +1,1 @@
+"""Staff accounts: login, password hashing, per-route access rules."""

@@ -1,0 +1,1 @@
+"""Cases: intake, forms, transitions, access and reading; services that know nothing of Flask."""

@@ -1,0 +1,60 @@
+"""Saving a case's form (drafts of the Informe Social and the Plan; amendments of the Ficha)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..auth.models import User
+from ..context import Context
+from .access import open_case
+from .errors import StaleCase
+from .models import FormRecord
+from .records import current_records, facts_for, new_record, refresh_derived, reseal
+from .timeline import append_event
+from .validation import checked_values
+
+
+def save_form(ctx: Context, user: User, reference: str, form_key: str, values: Mapping[str, Any],
+              expected_version: int) -> FormRecord:
+    """Save the user's values into the current draft, or start a new revision of the form.
+
+    A form reviewed by someone else (approved, or a submitted intake) is never overwritten: the
+    edit becomes a new revision and every earlier one is kept.
+    """
+    case, actor = open_case(ctx, user, reference)
+    if case.version != expected_version:
+        raise StaleCase()
+    records = current_records(ctx, case)
+    refusal = ctx.engine.edit_refusal(form_key, facts_for(ctx, case, records), actor)
+    if refusal is not None:
+        raise refusal
+    current = records.get(form_key)
+    amending = form_key == ctx.definition.intake.form  # the Ficha is amended whole, never a draft
+    if current is not None and current.status in ("draft", "returned") and not amending:
+        form = ctx.definition.form(form_key, current.form_version)
+        clean = checked_values(ctx, form, values, final=False)
+        reseal(ctx, case, current, clean)
+        current.status, current.complete = "draft", form.is_complete(clean, ctx.local_now())
+        record = current
+    else:
+        form = ctx.definition.form(form_key)
+        clean = checked_values(ctx, form, values, final=amending)
+        if current is not None:
+            current.current = False
+        record = new_record(
+            ctx, case, user, form, clean, revision=(current.revision + 1) if current else 1,
+            status="submitted" if amending else "draft", complete=form.is_complete(clean, ctx.local_now()),
+        )
+    records = {**records, form_key: record}
+    refresh_derived(ctx, case, records)
+    case.touch(ctx.now())
+    append_event(ctx, case, user, kind="form_saved", action=form_key, from_state=case.state,
+                 to_state=case.state, record=record)
+    try:
+        ctx.session.flush()
+    except StaleDataError:
+        raise StaleCase() from None
+    return record

@@ -1,0 +1,151 @@
+"""Cases and what hangs off them. Personal content lives only in the LargeBinary (sealed) columns.
+
+In clear, a case row holds only routing metadata: workflow state, region of detection, the nodes
+involved, boolean routing flags (child case, immediate risk) and timestamps. See docs/encryption.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base, UTCDateTime, utcnow
+from ..network.models import Node
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)  # random; safe in URLs and emails
+    workflow: Mapped[str] = mapped_column(String(60))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(40), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    detecting_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    flags: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    intake_token: Mapped[str] = mapped_column(String(64), unique=True)  # one case per submitted Ficha
+    summary: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed: names, sex, age, nationality
+    key_version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    detecting_node: Mapped[Node] = relationship()
+    participants: Mapped[list[Participant]] = relationship(back_populates="case", order_by="Participant.id")
+    tracks: Mapped[list[Track]] = relationship(back_populates="case")
+
+    # Optimistic locking: every change bumps the version (see touch()), and the UPDATE checks the
+    # version it read, so two writers cannot both win.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+    __table_args__ = (Index("ix_cases_inbox", "priority", "created_at"),)
+
+    def touch(self, now: dt.datetime) -> None:
+        """Mark the case changed: a new version, so pages opened before this change are stale."""
+        self.version += 1
+        self.updated_at = now
+
+    def __repr__(self) -> str:
+        return f"Case({self.reference}, {self.state})"
+
+
+class CaseKey(Base):
+    """A case's data key, wrapped by the master key. Destroying these rows shreds the case."""
+
+    __tablename__ = "case_keys"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Participant(Base):
+    """A node's relation to a case (detecting, focal point, lead...): the basis of all access."""
+
+    __tablename__ = "case_participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="participants")
+    node: Mapped[Node] = relationship(lazy="joined")
+
+
+class Track(Base):
+    """The state of one parallel track of a case (e.g. the residence request)."""
+
+    __tablename__ = "case_tracks"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    track: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(40), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="tracks")
+
+
+class FormRecord(Base):
+    """One revision of one form of a case; its content is sealed and keeps its definition version."""
+
+    __tablename__ = "form_records"
+    __table_args__ = (
+        UniqueConstraint("case_id", "form_key", "revision"),
+        Index("ix_form_records_current", "case_id", "form_key", "current"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    form_key: Mapped[str] = mapped_column(String(60))
+    form_version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # draft | submitted | approved | returned
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)  # the latest revision of this form
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # sealed JSON of the values
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    author_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    author_node: Mapped[Node] = relationship()
+
+
+class CaseEvent(Base):
+    """One step on a case's timeline: who (role and node) did what, when. No personal data in clear."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    actor_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # intake | transition | form_saved
+    action: Mapped[str] = mapped_column(String(60))  # transition key or form key
+    machine: Mapped[str] = mapped_column(String(40), default="")  # "" for the case, else the track
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str | None] = mapped_column(String(40))
+    form_record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("form_records.id"))
+
+    actor_node: Mapped[Node] = relationship()
+    form_record: Mapped[FormRecord | None] = relationship()

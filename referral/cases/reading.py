@@ -1,0 +1,361 @@
+"""What a user sees of a case: plain view models, decrypted only for what the user may read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..auth.models import User
+from ..choices import ChoiceProvider
+from ..context import Context
+from ..network.models import Region
+from ..workflow import Actor, Text
+from ..workflow.forms import FieldDef, FormDef
+from .access import open_case
+from .errors import AccessDenied, CaseNotFound
+from .keyring import cipher_for
+from .models import Case, CaseEvent, FormRecord, Track
+from .records import current_records, facts_for, open_values, summary_cell
+
+STATUS_LABELS = {
+    "draft": Text("Borrador", "Draft"),
+    "submitted": Text("Enviado, espera revisión", "Submitted, awaiting review"),
+    "approved": Text("Aprobado", "Approved"),
+    "returned": Text("Devuelto con comentarios", "Returned with comments"),
+    "none": Text("Sin iniciar", "Not started"),
+}
+FINAL_STATUS = {"submitted": Text("Registrado", "Recorded")}  # for forms nobody reviews
+YES, NO, EMPTY = Text("Sí", "Yes"), Text("No", "No"), "—"
+
+
+@dataclass(frozen=True)
+class FieldView:
+    label: str
+    value: str = ""
+    multiline: bool = False
+    items: tuple[tuple["FieldView", ...], ...] = ()  # for repeated groups
+
+
+@dataclass(frozen=True)
+class SectionView:
+    label: str
+    fields: tuple[FieldView, ...]
+
+
+@dataclass(frozen=True)
+class FormView:
+    key: str
+    label: str
+    revision: int
+    form_version: int
+    status_label: str
+    author_node: str
+    updated_at: str
+    sections: tuple[SectionView, ...]
+
+
+@dataclass(frozen=True)
+class FormSlot:
+    key: str
+    label: str
+    status_label: str
+    revision: int
+    readable: bool
+    editable: bool
+    revisions: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionView:
+    key: str
+    label: str
+    style: str
+    refusal: str | None
+    has_form: bool
+
+
+@dataclass(frozen=True)
+class EventView:
+    when: str
+    actor: str
+    text: str
+    change: str
+    details: tuple[FieldView, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseHeader:
+    reference: str
+    state_label: str
+    closed: bool
+    region: str
+    flags: tuple[tuple[str, str], ...]  # (key, label)
+    person: tuple[FieldView, ...]
+    opened_at: str
+
+
+@dataclass(frozen=True)
+class CasePage:
+    header: CaseHeader
+    version: int
+    participants: tuple[tuple[str, str], ...]  # (relation label, node name)
+    tracks: tuple[tuple[str, str], ...]  # (track label, state label)
+    forms: tuple[FormSlot, ...]
+    actions: tuple[ActionView, ...]
+    timeline: tuple[EventView, ...]
+    relations: frozenset[str] = field(default_factory=frozenset)
+
+
+class Reader:
+    """Renders values of one definition in one language, for one unit of work."""
+
+    def __init__(self, ctx: Context, language: str):
+        self.ctx = ctx
+        self.language = language
+        self.choices = ChoiceProvider(ctx.session, language)
+
+    def t(self, text: Text) -> str:
+        return text.get(self.language)
+
+    def local(self, moment: dt.datetime) -> str:
+        return moment.astimezone(self.ctx.timezone).strftime("%d-%m-%Y %H:%M")
+
+    def value(self, fdef: FieldDef, value: Any) -> FieldView:
+        label = self.t(fdef.label)
+        if fdef.type == "group":
+            items = tuple(
+                tuple(self.value(sub, item.get(sub.key)) for sub in fdef.fields) for item in value or []
+            )
+            return FieldView(label, "" if items else EMPTY, items=items)
+        return FieldView(label, self._scalar(fdef, value), multiline=fdef.type == "textarea")
+
+    def _scalar(self, fdef: FieldDef, value: Any) -> str:
+        if value is None or value == "" or value == []:
+            return EMPTY if fdef.type != "boolean" else self.t(NO)
+        if fdef.type == "boolean":
+            return self.t(YES if value else NO)
+        if fdef.type == "date":
+            return value.strftime("%d-%m-%Y")
+        if fdef.type == "datetime":
+            return value.strftime("%d-%m-%Y %H:%M")
+        if fdef.type == "choice":
+            return self.choices.label(fdef, value)
+        if fdef.type == "multichoice":
+            return ", ".join(self.choices.label(fdef, item) for item in value)
+        return str(value)
+
+    def form(self, record: FormRecord, values: Mapping[str, Any]) -> FormView:
+        form = self.ctx.definition.form(record.form_key, record.form_version)
+        sections = tuple(
+            SectionView(self.t(section.label), tuple(self.value(f, values.get(f.key)) for f in section.fields))
+            for section in form.sections
+        )
+        return FormView(
+            key=form.key, label=self.t(form.label), revision=record.revision, form_version=record.form_version,
+            status_label=self.status(record.form_key, record.status), author_node=record.author_node.short_name,
+            updated_at=self.local(record.updated_at), sections=sections,
+        )
+
+    def status(self, form_key: str, status: str) -> str:
+        reviewed = self._reviewed_forms()
+        if form_key not in reviewed and status in FINAL_STATUS:
+            return self.t(FINAL_STATUS[status])
+        return self.t(STATUS_LABELS.get(status, Text(status)))
+
+    def _reviewed_forms(self) -> set[str]:
+        d = self.ctx.definition
+        return {e.form for m in d.machines() for t in m.transitions.values() for e in t.effects
+                if e.kind in ("approve_form", "return_form")}
+
+    def summary(self, case: Case) -> tuple[FieldView, ...]:
+        """The case's sealed summary (names, sex, age, nationality) as label/value pairs."""
+        if case.summary is None:
+            return ()
+        form = self.ctx.definition.form(self.ctx.definition.intake.form)
+        raw = cipher_for(self.ctx, case).open(case.summary, summary_cell(case))
+        values = form.from_storage(raw)
+        return tuple(self.value(form.field(key), values.get(key)) for key in values)
+
+    def summary_line(self, case: Case) -> str:
+        return " · ".join(f.value for f in self.summary(case) if f.value not in ("", EMPTY))
+
+    def header(self, case: Case) -> CaseHeader:
+        d = self.ctx.definition
+        state = d.main.states[case.state]
+        region = self.ctx.session.get(Region, case.region_code)
+        flags = tuple((key, self.t(d.flags[key].label)) for key, on in (case.flags or {}).items()
+                      if on and key in d.flags)
+        return CaseHeader(
+            reference=case.reference, state_label=self.t(state.label), closed=state.closed,
+            region=region.name if region else case.region_code, flags=flags, person=self.summary(case),
+            opened_at=self.local(case.created_at),
+        )
+
+
+def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePage:
+    """Everything the case page shows to this user, decrypting only what the user may read."""
+    case, actor = open_case(ctx, user, reference)
+    reader = Reader(ctx, language)
+    records = current_records(ctx, case)
+    facts = facts_for(ctx, case, records)
+    d = ctx.definition
+    participants = tuple(
+        (reader.t(d.relations[p.relation].label), p.node.short_name)
+        for p in case.participants if p.active and p.relation in d.relations
+    )
+    tracks = tuple(
+        (reader.t(d.tracks[row.track].label), reader.t(d.tracks[row.track].states[row.state].label))
+        for row in ctx.session.scalars(select(Track).where(Track.case_id == case.id)) if row.track in d.tracks
+    )
+    actions = tuple(
+        ActionView(o.transition.key, reader.t(o.transition.label), o.transition.style,
+                   reader.t(o.refusal.reason) if o.refusal else None, o.transition.form is not None)
+        for o in ctx.engine.options(facts, actor)
+    )
+    return CasePage(
+        header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
+        forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
+        timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
+    )
+
+
+def _form_slots(ctx: Context, case: Case, actor: Actor, records: Mapping[str, FormRecord], facts: Any,
+                reader: Reader) -> tuple[FormSlot, ...]:
+    d = ctx.definition
+    keys = [d.intake.form] + [u.key for u in d.form_uses.values() if u.editors and u.key != d.intake.form]
+    revisions = _revisions(ctx, case)
+    slots = []
+    for key in keys:
+        record = records.get(key)
+        editable = ctx.engine.edit_refusal(key, facts, actor) is None
+        if record is None and not editable:
+            continue
+        slots.append(FormSlot(
+            key=key, label=reader.t(d.form(key).label),
+            status_label=reader.status(key, record.status if record else "none"),
+            revision=record.revision if record else 0, readable=ctx.engine.can_read(key, actor.relations),
+            editable=editable, revisions=tuple(revisions.get(key, ())),
+        ))
+    return tuple(slots)
+
+
+def _revisions(ctx: Context, case: Case) -> dict[str, list[int]]:
+    rows = ctx.session.execute(
+        select(FormRecord.form_key, FormRecord.revision).where(FormRecord.case_id == case.id)
+        .order_by(FormRecord.revision)
+    )
+    found: dict[str, list[int]] = {}
+    for key, revision in rows:
+        found.setdefault(key, []).append(revision)
+    return found
+
+
+def _timeline(ctx: Context, case: Case, actor: Actor, reader: Reader) -> tuple[EventView, ...]:
+    d = ctx.definition
+    events = ctx.session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc())
+        .options(selectinload(CaseEvent.form_record))
+    )
+    views = []
+    for event in events:
+        role = d.roles.get(event.actor_role)
+        who = f"{reader.t(role.label) if role else event.actor_role} · {event.actor_node.short_name}"
+        details: tuple[FieldView, ...] = ()
+        record = event.form_record
+        if event.kind == "transition" and record is not None and ctx.engine.can_read(record.form_key, actor.relations):
+            values = open_values(ctx, case, record)
+            form = d.form(record.form_key, record.form_version)
+            details = tuple(reader.value(f, values.get(f.key)) for f in form.fields() if values.get(f.key) not in (None, ""))
+        views.append(EventView(
+            when=reader.local(event.occurred_at), actor=who, text=_event_text(ctx, event, reader),
+            change=_change_text(ctx, event, reader), details=details,
+        ))
+    return tuple(views)
+
+
+def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
+    d = ctx.definition
+    if event.kind == "intake":
+        return reader.t(Text("Envió la {form}", "Filed the {form}").format(form=reader.t(d.form(event.action).label)))
+    if event.kind == "form_saved":
+        record = event.form_record
+        status = record.status if record else "draft"
+        verb = Text("Guardó", "Saved") if status == "draft" else Text("Actualizó", "Updated")
+        return f"{reader.t(verb)}: {reader.t(d.form(event.action).label)}"
+    try:
+        return reader.t(d.transition(event.action).label)
+    except KeyError:
+        return event.action
+
+
+def _change_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
+    if event.to_state is None or event.from_state == event.to_state:
+        return ""
+    machine = ctx.definition.machine(event.machine) if event.machine in ctx.definition.tracks or not event.machine else None
+    if machine is None:
+        return ""
+
+    def label(state: str | None) -> str:
+        return reader.t(machine.states[state].label) if state in machine.states else (state or "")
+
+    prefix = f"{reader.t(machine.label)}: " if machine.key else ""
+    return f"{prefix}{label(event.from_state)} → {label(event.to_state)}" if event.from_state else f"{prefix}{label(event.to_state)}"
+
+
+def form_revision(ctx: Context, user: User, reference: str, form_key: str, revision: int | None,
+                  language: str) -> tuple[Case, FormView | None]:
+    """One revision (default: the current one) of a form the user may read; None if not yet written."""
+    case, actor = open_case(ctx, user, reference)
+    if form_key not in ctx.definition.forms:
+        raise CaseNotFound()
+    if not ctx.engine.can_read(form_key, actor.relations):
+        raise AccessDenied()
+    query = select(FormRecord).where(FormRecord.case_id == case.id, FormRecord.form_key == form_key)
+    query = query.where(FormRecord.revision == revision) if revision is not None else query.where(FormRecord.current)
+    record = ctx.session.scalar(query)
+    if record is None:
+        if revision is not None:
+            raise CaseNotFound()
+        return case, None
+    return case, Reader(ctx, language).form(record, open_values(ctx, case, record))
+
+
+def editable_values(ctx: Context, user: User, reference: str, form_key: str) -> tuple[Case, FormDef, dict[str, Any]]:
+    """The definition and current values to pre-fill an edit form with (decrypted for its editor)."""
+    case, actor = open_case(ctx, user, reference)
+    if form_key not in ctx.definition.forms:
+        raise CaseNotFound()
+    records = current_records(ctx, case)
+    refusal = ctx.engine.edit_refusal(form_key, facts_for(ctx, case, records), actor)
+    if refusal is not None:
+        raise refusal
+    record = records.get(form_key)
+    if record is None:
+        return case, ctx.definition.form(form_key), {}
+    form = ctx.definition.form(record.form_key, record.form_version if record.status in ("draft", "returned") else None)
+    return case, form, open_values(ctx, case, record)
+
+
+def return_comments(ctx: Context, case: Case, form_key: str, language: str) -> tuple[FieldView, ...]:
+    """The comments of the latest return of `form_key`, if it is currently returned."""
+    d = ctx.definition
+    keys = [t.key for m in d.machines() for t in m.transitions.values()
+            if any(e.kind == "return_form" and e.form == form_key for e in t.effects) and t.form]
+    if not keys:
+        return ()
+    event = ctx.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action.in_(keys))
+        .order_by(CaseEvent.seq.desc()).limit(1)
+    )
+    if event is None or event.form_record is None:
+        return ()
+    reader = Reader(ctx, language)
+    record = event.form_record
+    values = open_values(ctx, case, record)
+    form = d.form(record.form_key, record.form_version)
+    return tuple(reader.value(f, values.get(f.key)) for f in form.fields())

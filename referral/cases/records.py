@@ -1,0 +1,83 @@
+"""Form records of a case: sealing, opening, and the facts the engine reasons over."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from ..auth.models import User
+from ..context import Context
+from ..vault import Cell
+from ..workflow import CaseFacts, FormFacts
+from ..workflow.forms import FormDef
+from .keyring import cipher_for
+from .models import Case, FormRecord, Track
+
+
+def data_cell(record: FormRecord) -> Cell:
+    return Cell("form_records", "data", record.id)
+
+
+def summary_cell(case: Case) -> Cell:
+    return Cell("cases", "summary", case.id)
+
+
+def current_records(ctx: Context, case: Case) -> dict[str, FormRecord]:
+    rows = ctx.session.scalars(select(FormRecord).where(FormRecord.case_id == case.id, FormRecord.current))
+    return {row.form_key: row for row in rows}
+
+
+def open_values(ctx: Context, case: Case, record: FormRecord) -> dict[str, Any]:
+    """The decrypted values of a record, typed by the definition version it was filled in."""
+    raw = cipher_for(ctx, case).open(record.data, data_cell(record))
+    return ctx.definition.form(record.form_key, record.form_version).from_storage(raw)
+
+
+def new_record(ctx: Context, case: Case, user: User, form: FormDef, values: Mapping[str, Any], *,
+               revision: int, status: str, complete: bool) -> FormRecord:
+    """A new sealed revision of a form; the caller decides whether it replaces the current one."""
+    now = ctx.now()
+    record = FormRecord(
+        id=uuid.uuid4(), case_id=case.id, form_key=form.key, form_version=form.version, revision=revision,
+        status=status, complete=complete, current=True, author_user_id=user.id, author_node_id=user.node_id,
+        created_at=now, updated_at=now, submitted_at=now if status == "submitted" else None,
+    )
+    record.data = cipher_for(ctx, case).seal(form.to_storage(values), data_cell(record))
+    ctx.session.add(record)
+    return record
+
+
+def reseal(ctx: Context, case: Case, record: FormRecord, values: Mapping[str, Any]) -> None:
+    form = ctx.definition.form(record.form_key, record.form_version)
+    record.data = cipher_for(ctx, case).seal(form.to_storage(values), data_cell(record))
+    record.updated_at = ctx.now()
+
+
+def facts_for(ctx: Context, case: Case, records: Mapping[str, FormRecord] | None = None) -> CaseFacts:
+    """States, flags and form facts of a case; only forms named by a field condition are decrypted."""
+    records = current_records(ctx, case) if records is None else records
+    needed = ctx.engine.fact_forms
+    forms = {
+        key: FormFacts(record.status, record.complete, open_values(ctx, case, record) if key in needed else {})
+        for key, record in records.items()
+    }
+    tracks = {row.track: row.state for row in ctx.session.scalars(select(Track).where(Track.case_id == case.id))}
+    return CaseFacts(state=case.state, tracks=tracks, flags=dict(case.flags or {}), forms=forms)
+
+
+def refresh_derived(ctx: Context, case: Case, records: Mapping[str, FormRecord]) -> None:
+    """Recompute the case's flags, priority and sealed summary after a form changed."""
+    facts = facts_for(ctx, case, records)
+    case.flags = ctx.engine.flags(facts)
+    case.priority = ctx.engine.priority(case.flags)
+    intake_key = ctx.definition.intake.form
+    use = ctx.definition.form_uses.get(intake_key)
+    record = records.get(intake_key)
+    if use is not None and use.summary_fields and record is not None:
+        values = open_values(ctx, case, record)
+        form = ctx.definition.form(record.form_key, record.form_version)
+        summary = {key: values.get(key) for key in use.summary_fields}
+        case.summary = cipher_for(ctx, case).seal(form.to_storage(summary), summary_cell(case))

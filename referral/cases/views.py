@@ -1,0 +1,198 @@
+"""Case pages: file a Ficha, worklists, the case, its forms, its actions. Thin: services decide."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+
+from ..choices import ChoiceProvider
+from ..web.access import needs
+from ..web.context import current_ctx, language
+from ..web.dynamic_forms import add_row_requested, build_form_class, initial_data, layout, values_of
+from ..workflow import Text, TransitionRefused
+from ..workflow.forms import FormDef
+from .editing import save_form
+from .errors import DuplicateSubmission, InvalidInput
+from .inbox import inbox_page, inboxes_for, my_cases_page
+from .intake import file_intake
+from .reading import case_page, editable_values, form_revision, return_comments
+from .transitions import check_transition, fire_transition
+
+bp = Blueprint("cases", __name__)
+
+
+def _form_for(form: FormDef, *, region: str | None = None, hidden: tuple[str, ...] = (),
+              data: dict[str, Any] | None = None) -> FlaskForm:
+    ctx = current_ctx()
+    cls = build_form_class(form, ChoiceProvider(ctx.session, language()), language(), region=region, hidden=hidden)
+    return cls(data=data) if data is not None and request.method == "GET" else cls()
+
+
+def _render_form(template: str, form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+                 **extra: Any) -> tuple[str, int]:
+    lang = language()
+    return render_template(template, form_def_label=form.label.get(lang),
+                           description=form.description.get(lang) if form.description else "",
+                           wtform=wtform, sections=layout(form, wtform, errors, lang), **extra), status
+
+
+def _version(wtform: FlaskForm) -> int:
+    raw = wtform.case_version.data
+    if not raw or not str(raw).isdigit():
+        abort(400)
+    return int(raw)
+
+
+@bp.route("/fichas/nueva", methods=["GET", "POST"])
+@needs("file_intake")
+def new_intake() -> Any:
+    ctx = current_ctx()
+    form = ctx.definition.form(ctx.definition.intake.form)
+    wtform = _form_for(form, hidden=("intake_token",))
+    if request.method == "GET":
+        wtform.intake_token.data = secrets.token_urlsafe(24)
+        return _render_form("cases/intake.html", form, wtform, {}, 200)
+    errors: dict[str, list[Text]] = {}
+    if wtform.validate():
+        try:
+            case = file_intake(ctx, current_user, values_of(form, wtform), wtform.intake_token.data or "")
+        except InvalidInput as invalid:
+            ctx.session.rollback()
+            errors = invalid.errors
+        except DuplicateSubmission as duplicate:
+            ctx.session.rollback()
+            flash(_("Esta Ficha ya había sido enviada; este es el caso que creó."), "info")
+            return redirect(url_for("cases.show", reference=duplicate.reference), 303)
+        else:
+            ctx.session.commit()
+            flash(_("Ficha enviada. El punto focal regional la verá en su bandeja de triaje."), "success")
+            return redirect(url_for("cases.show", reference=case.reference), 303)
+    flash(_("La Ficha no se envió: revise los campos marcados. Lo escrito se conserva."), "error")
+    return _render_form("cases/intake.html", form, wtform, errors, 400)
+
+
+@bp.get("/bandeja/<key>")
+@needs("case_access")
+def inbox(key: str) -> Any:
+    ctx = current_ctx()
+    page = inbox_page(ctx, current_user, key, language(), request.args.get("pagina", 1, type=int))
+    if page is None:
+        abort(404)
+    return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=language())
+
+
+@bp.get("/casos")
+@needs("case_access")
+def my_cases() -> Any:
+    ctx = current_ctx()
+    state = request.args.get("estado") or None
+    if state is not None and state not in ctx.definition.main.states:
+        abort(400)
+    page = my_cases_page(ctx, current_user, language(), request.args.get("pagina", 1, type=int), state)
+    states = [(key, s.label.get(language())) for key, s in ctx.definition.main.states.items()]
+    return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=language(),
+                           states=states, selected_state=state)
+
+
+@bp.get("/casos/<reference>")
+@needs("case_access")
+def show(reference: str) -> Any:
+    view = case_page(current_ctx(), current_user, reference, language())
+    return render_template("cases/case.html", view=view, action_form=FlaskForm())
+
+
+@bp.get("/casos/<reference>/formularios/<form_key>")
+@needs("case_access")
+def view_form(reference: str, form_key: str) -> Any:
+    revision = request.args.get("revision", type=int)
+    case, form_view = form_revision(current_ctx(), current_user, reference, form_key, revision, language())
+    return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
+                           form_key=form_key)
+
+
+@bp.route("/casos/<reference>/formularios/<form_key>/editar", methods=["GET", "POST"])
+@needs("case_access")
+def edit_form(reference: str, form_key: str) -> Any:
+    ctx = current_ctx()
+    case, form, values = editable_values(ctx, current_user, reference, form_key)
+    wtform = _form_for(form, region=case.region_code, hidden=("case_version",), data=initial_data(form, values))
+    comments = return_comments(ctx, case, form_key, language())
+    extra = {"reference": case.reference, "form_key": form_key, "comments": comments}
+    if request.method == "GET":
+        wtform.case_version.data = str(case.version)
+        return _render_form("cases/edit.html", form, wtform, {}, 200, **extra)
+    group = add_row_requested(form, request.form)
+    if group is not None:  # «add a row»: show the form again with one more row, nothing saved
+        wtform[group].append_entry()
+        return _render_form("cases/edit.html", form, wtform, {}, 200, **extra)
+    errors: dict[str, list[Text]] = {}
+    if wtform.validate():
+        try:
+            save_form(ctx, current_user, reference, form_key, values_of(form, wtform), _version(wtform))
+        except InvalidInput as invalid:
+            ctx.session.rollback()
+            errors = invalid.errors
+        else:
+            ctx.session.commit()
+            flash(_("Guardado."), "success")
+            return redirect(url_for("cases.show", reference=reference), 303)
+    flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
+    return _render_form("cases/edit.html", form, wtform, errors, 400, **extra)
+
+
+@bp.route("/casos/<reference>/acciones/<key>", methods=["GET", "POST"])
+@needs("case_access")
+def act(reference: str, key: str) -> Any:
+    ctx = current_ctx()
+    try:
+        case, transition = check_transition(ctx, current_user, reference, key)
+    except TransitionRefused as refused:
+        if refused.code in ("forbidden", "unknown"):
+            raise
+        flash(refused.reason.get(language()), "error")
+        return redirect(url_for("cases.show", reference=reference), 303)
+    form = ctx.definition.form(transition.form) if transition.form else None
+    wtform = _form_for(form, region=case.region_code, hidden=("case_version",)) if form else _VersionForm()
+    extra = {"reference": case.reference, "action_label": transition.label.get(language()),
+             "action_help": transition.help.get(language()) if transition.help else "", "style": transition.style}
+    if request.method == "GET":
+        wtform.case_version.data = str(case.version)
+        return _render_action(form, wtform, {}, 200, extra)
+    errors: dict[str, list[Text]] = {}
+    if wtform.validate():
+        values = values_of(form, wtform) if form else None
+        try:
+            fire_transition(ctx, current_user, reference, key, values, _version(wtform))
+        except InvalidInput as invalid:
+            ctx.session.rollback()
+            errors = invalid.errors
+        except TransitionRefused as refused:
+            ctx.session.rollback()
+            if refused.code == "forbidden":
+                raise
+            flash(refused.reason.get(language()), "error")
+            return _render_action(form, wtform, {}, 409, extra)
+        else:
+            ctx.session.commit()
+            flash(_("Acción registrada: %(action)s.", action=extra["action_label"]), "success")
+            return redirect(url_for("cases.show", reference=reference), 303)
+    flash(_("No se registró la acción: revise los campos marcados. Lo escrito se conserva."), "error")
+    return _render_action(form, wtform, errors, 400, extra)
+
+
+class _VersionForm(FlaskForm):
+    case_version = HiddenField()
+
+
+def _render_action(form: FormDef | None, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+                   extra: dict[str, Any]) -> tuple[str, int]:
+    if form is None:
+        return render_template("cases/action.html", wtform=wtform, sections=[], form_def_label="", description="",
+                               **extra), status
+    return _render_form("cases/action.html", form, wtform, errors, status, **extra)

@@ -1,0 +1,47 @@
+"""Command line: `flask --app wsgi db upgrade`, `flask --app wsgi demo load --cases N --seed S`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from . import migrate
+from .extensions import database
+
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+demo_cli = AppGroup("demo", help="Demo network and cases.")
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply every migration up to REVISION."""
+    migrate.upgrade(database.engine(current_app), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    migrate.new_revision(database.engine(current_app), message)
+
+
+@demo_cli.command("load")
+@click.option("--cases", "count", type=click.IntRange(0, 100_000), default=60, show_default=True)
+@click.option("--seed", type=int, default=2013, show_default=True, help="Same seed, same people.")
+def demo_load(count: int, seed: int) -> None:
+    """(Re)create the demo network, users and COUNT demo cases spread over every state."""
+    from .demo.loader import load_demo
+
+    if current_app.config["REFERRAL_ENV"] == "production":
+        raise click.ClickException("refusing to load demo data with REFERRAL_ENV=production")
+    migrate.upgrade(database.engine(current_app))
+    summary = load_demo(current_app, cases=count, seed=seed, progress=click.echo)
+    click.echo(summary)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(demo_cli)

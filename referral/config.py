@@ -1,0 +1,69 @@
+"""Settings from the environment with safe defaults; secrets have no defaults outside instance/.
+
+Development and demo: missing secrets are created once in instance/ (never committed).
+Production (REFERRAL_ENV=production): every secret must be given, or start-up stops and says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StartupError(Exception):
+    """The application cannot start; the message says what to set or fix."""
+
+
+def _secret_key(environ: Mapping[str, str], instance: Path, create: bool) -> str:
+    if environ.get("REFERRAL_SECRET_KEY"):
+        return environ["REFERRAL_SECRET_KEY"]
+    path = instance / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    if not create:
+        raise StartupError("no session secret: set REFERRAL_SECRET_KEY (a long random string)")
+    instance.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
+def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask settings from the environment; create development secrets in `instance` if allowed."""
+    environ = os.environ if environ is None else environ
+    production = environ.get("REFERRAL_ENV", "development") == "production"
+    database = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'referral.db'}"
+    if database.startswith("postgresql://"):
+        database = "postgresql+psycopg://" + database.removeprefix("postgresql://")
+    return {
+        "REFERRAL_ENV": "production" if production else "development",
+        "SECRET_KEY": _secret_key(environ, instance, create=not production),
+        "DATABASE_URL": database,
+        "MASTER_KEY": environ.get("REFERRAL_MASTER_KEY"),
+        "MASTER_KEY_FILE": str(instance / "master.key"),
+        "CREATE_MISSING_KEYS": not production,
+        "WORKFLOW": environ.get("REFERRAL_WORKFLOW", "chile"),
+        "WORKFLOWS_DIR": environ.get("REFERRAL_WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
+        "TIMEZONE": environ.get("REFERRAL_TIMEZONE", "America/Santiago"),
+        "PASSWORD_PROFILE": "standard",
+        "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_ENABLED": environ.get("REFERRAL_RATELIMIT", "on") != "off",
+        "LOGIN_LIMIT": environ.get("REFERRAL_LOGIN_LIMIT", "10 per minute"),
+        "BABEL_DEFAULT_LOCALE": "es",
+        "BABEL_DEFAULT_TIMEZONE": environ.get("REFERRAL_TIMEZONE", "America/Santiago"),
+        # A long Ficha typed at night must not be lost to an expired token: the CSRF token lives
+        # as long as the session, and the session ends after two idle hours.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    }

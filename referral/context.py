@@ -1,0 +1,54 @@
+"""What every service call needs, passed explicitly: the session, the protocol, the vault, the time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .vault import CaseCipher, Vault
+from .workflow import Engine, WorkflowDefinition
+
+
+@dataclass
+class Protocol:
+    """The running workflow: its validated definition and the engine over it."""
+
+    definition: WorkflowDefinition
+    engine: Engine
+
+    @classmethod
+    def of(cls, definition: WorkflowDefinition) -> "Protocol":
+        return cls(definition, Engine(definition))
+
+
+@dataclass
+class Context:
+    """One unit of work: services flush into `session`; the caller commits or rolls back once."""
+
+    session: Session
+    protocol: Protocol
+    vault: Vault
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
+    clock: Callable[[], dt.datetime] = utcnow
+    ciphers: dict[uuid.UUID, CaseCipher] = field(default_factory=dict)  # opened case keys, this unit only
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        return self.protocol.definition
+
+    @property
+    def engine(self) -> Engine:
+        return self.protocol.engine
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def local_now(self) -> dt.datetime:
+        """Wall-clock time where the users are, naive, as typed into forms."""
+        return self.clock().astimezone(self.timezone).replace(tzinfo=None)

@@ -1,0 +1,284 @@
+"""`flask demo load`: the demo network and N cases driven through the real services to every state.
+
+Cases are not written into tables directly: each one is filed, triaged, written up and decided by
+the demo users through the same service calls the web pages use, with a simulated clock, so the
+demo shows real timelines, real encryption and only states the protocol can reach.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from ..auth.models import User
+from ..cases.editing import save_form
+from ..cases.intake import file_intake
+from ..cases.models import Case
+from ..cases.transitions import fire_transition
+from ..context import Context
+from ..extensions import database
+from .network import DEMO_PASSWORD, DOMAIN, DemoNetwork, clear_all, load_network
+from .people import Person, PersonFactory
+
+# Where each demo case stops; cycled so that every state (and the residence track) is shown.
+STAGES = (
+    "detectado", "en_evaluacion", "informacion_solicitada", "no_activado", "activado", "informe_borrador",
+    "informe_enviado", "plan_en_elaboracion", "plan_en_ejecucion", "residencia_presentada", "seguimiento",
+    "residencia_otorgada", "cerrado",
+)
+FOREIGN_STAGES = {"residencia_presentada", "residencia_otorgada"}
+STAGE_STEPS = {
+    "detectado": 0, "en_evaluacion": 1, "informacion_solicitada": 2, "no_activado": 2, "activado": 2,
+    "informe_borrador": 4, "informe_enviado": 6, "plan_en_elaboracion": 7, "plan_en_ejecucion": 10,
+    "residencia_presentada": 14, "seguimiento": 11, "residencia_otorgada": 16, "cerrado": 12,
+}
+INTAKE_USERS = {
+    "CL-RM": ("ong", "salud.rm", "policia.rm", "trabajo.rm", "gestor.rm"),
+    "CL-TA": ("salud.ta", "policia.ta", "gestor.ta"),
+}
+TEXTS = (
+    "Se realizó entrevista en espacio seguro con apoyo de intérprete cuando fue necesario.",
+    "La persona manifiesta interés en regularizar su situación y acceder a trabajo formal.",
+    "Se coordina atención en salud mental y acompañamiento psicosocial.",
+    "Cuenta con red de apoyo limitada en Chile; mantiene contacto con familia en origen.",
+    "Se evalúa alojamiento transitorio y apoyo económico para subsistencia.",
+    "Se orienta sobre derechos y sobre la posibilidad de solicitar residencia temporal.",
+)
+
+
+class DemoCases:
+    """Drives demo cases through the workflow; holds the simulated clock."""
+
+    def __init__(self, ctx: Context, network: DemoNetwork, seed: int):
+        self.ctx = ctx
+        self.network = network
+        self.rng = random.Random(seed)
+        self.people = PersonFactory(seed, [r.code for r in network.regions])
+        self.real_now = dt.datetime.now(dt.timezone.utc)
+        self.moment = self.real_now
+        ctx.clock = lambda: self.moment
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _local_date(self) -> dt.date:
+        return self.ctx.local_now().date()
+
+    def _text(self, sentences: int = 2) -> str:
+        return " ".join(self.rng.sample(TEXTS, sentences))
+
+    def _fire(self, user: User, case: Case, key: str, values: dict[str, Any] | None = None) -> None:
+        fire_transition(self.ctx, user, case.reference, key, values, case.version)
+
+    def _save(self, user: User, case: Case, form: str, values: dict[str, Any]) -> None:
+        save_form(self.ctx, user, case.reference, form, values, case.version)
+
+    def _node_id(self, code: str) -> str:
+        return str(self.network.node(code).id)
+
+    # -- one case ---------------------------------------------------------------------------------
+
+    def create(self, index: int) -> Case:
+        stage = STAGES[index % len(STAGES)]
+        steps = STAGE_STEPS[stage]
+        start = self.real_now - dt.timedelta(days=self.rng.uniform(3 + 6 * steps, 420))
+        self.moment = start
+        gaps = sorted(self.rng.uniform(0.05, 1) for _ in range(steps))
+        span = (self.real_now - dt.timedelta(hours=2) - start)
+        self._times = iter([start + span * gap for gap in gaps])
+        person = self.people.draw(self._local_date(), foreign=stage in FOREIGN_STAGES)
+        case = self._intake(person, declined=stage == "no_activado" and self.rng.random() < 0.4)
+        self._advance(case, person, stage)
+        return case
+
+    def _tick(self) -> None:
+        self.moment = next(self._times, self.moment + dt.timedelta(hours=1))
+
+    def _intake(self, person: Person, declined: bool) -> Case:
+        options = INTAKE_USERS.get(person.region, (f"gestor.{person.region.removeprefix('CL-').lower()}", "ong",
+                                                   "ong.incami"))
+        user = self.network.user(self.rng.choice(options))
+        values = self._ficha(person, declined)
+        return file_intake(self.ctx, user, values, secrets.token_urlsafe(16))
+
+    def _ficha(self, person: Person, declined: bool) -> dict[str, Any]:
+        rng = self.rng
+        sexual = person.trafficking_type == "sexual"
+        detected = self.ctx.local_now().replace(second=0, microsecond=0) - dt.timedelta(hours=rng.randint(1, 30))
+        edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
+        consent = "no" if declined else ("no_consultado_nna" if person.minor else "si")
+        risks = rng.sample(["peligro_inminente", "necesidad_medica_urgente", "sin_alojamiento_seguro",
+                            "tratante_busca"], rng.choice([0, 0, 0, 1, 2]))
+        complaint = rng.choice(["si", "si", "no", "sin_informacion"])
+        return {
+            "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(
+                ["Santiago", "Estación Central", "Iquique", "Alto Hospicio", "Arica", "Rancagua", "Talca", "Calama"]),
+            "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
+            "solicitante": rng.choice(["victima", "tercero", "institucion"]),
+            "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
+            "edad_tipo": edad_tipo, "fecha_nacimiento": person.birth_date, "edad_estimada": person.estimated_age,
+            "nna": person.minor, "nacionalidad": person.nationality,
+            "idiomas": ["es"] if person.nationality not in ("HT", "CN", "TH", "BR") else ["otro"],
+            "idioma_otro": None if person.nationality not in ("HT", "CN", "TH", "BR") else "Idioma de origen",
+            "requiere_interprete": person.nationality in ("HT", "CN", "TH", "BR"),
+            "documentos_identidad": ["pasaporte"] if rng.random() < 0.6 else ["ninguno"],
+            "documentos_retenidos": rng.random() < 0.35, "numero_documento": person.document_number,
+            "situacion_migratoria": "chilena" if person.nationality == "CL" else rng.choice(
+                ["regular", "irregular", "turista"]),
+            "forma_ingreso": "no_aplica" if person.nationality == "CL" else rng.choice(
+                ["regular", "paso_no_habilitado", "turista"]),
+            "telefono_seguro": person.phone if rng.random() < 0.7 else None,
+            "acciones": rng.sample(["captacion", "traslado", "acogida", "recepcion"], rng.randint(1, 3)),
+            "medios": [] if person.minor else rng.sample(["engano", "abuso_poder", "vulnerabilidad", "coaccion"], 2),
+            "fines": ["explotacion_sexual"] if sexual else ["trabajos_forzados"],
+            "indicadores": rng.sample(["promesa_enganosa", "salario_impago", "deuda", "documentos_retenidos",
+                                       "hacinamiento", "aislamiento"], 3),
+            "tipo_trata": person.trafficking_type, "ambito": "interna" if person.nationality == "CL" else "internacional",
+            "riesgos_inmediatos": risks, "denuncia_realizada": complaint,
+            "denuncia_ante": "fiscalia" if complaint == "si" else None,
+            "denuncia_fecha": detected.date() if complaint == "si" else None,
+            "relato": self._text(), "consentimiento": consent,
+            "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
+        }
+
+    def _advance(self, case: Case, person: Person, stage: str) -> None:
+        region = person.region
+        coordinator = self.network.coordinator(region)
+        worker = self.network.case_worker(region)
+        if stage == "detectado":
+            return
+        self._tick()
+        self._fire(coordinator, case, "tomar_caso")
+        if stage == "en_evaluacion":
+            return
+        self._tick()
+        if stage == "informacion_solicitada":
+            self._fire(coordinator, case, "solicitar_informacion", {"preguntas": "Indicar si la persona cuenta con alojamiento seguro esta noche."})
+            return
+        if stage == "no_activado":
+            referred = self._node_id(f"DT-{region}") if person.trafficking_type == "laboral" else None
+            self._fire(coordinator, case, "no_activar", {
+                "motivo": "persona_declina" if case.flags.get("nna") is False and self.rng.random() < 0.4 else "no_es_trata",
+                "derivado_a": referred, "fundamento": "Los antecedentes no configuran los elementos del art. 411 quáter."})
+            return
+        self._fire(coordinator, case, "activar", {"nodo_lider": self._node_id(f"CAVD-{region}"),
+                                                  "fundamento": "Se configuran indicadores de trata."})
+        if stage == "activado":
+            return
+        self._tick()
+        self._fire(worker, case, "iniciar_informe")
+        self._tick()
+        partial = stage == "informe_borrador"
+        self._save(worker, case, "informe_social", self._informe(person, partial))
+        if partial:
+            return
+        self._tick()
+        self._fire(worker, case, "enviar_informe")
+        if stage == "informe_enviado":
+            return
+        self._tick()
+        self._fire(coordinator, case, "aprobar_informe")
+        if stage == "plan_en_elaboracion":
+            return
+        self._tick()
+        self._save(worker, case, "plan", self._plan(person))
+        self._tick()
+        self._fire(worker, case, "enviar_plan")
+        self._tick()
+        self._fire(coordinator, case, "aprobar_plan")
+        if stage in FOREIGN_STAGES:
+            self._residence(case, person, worker, granted=stage == "residencia_otorgada")
+        if stage in ("plan_en_ejecucion", "residencia_presentada"):
+            return
+        self._tick()
+        self._fire(worker, case, "iniciar_seguimiento")
+        if stage != "cerrado":
+            return
+        self._tick()
+        self._fire(coordinator, case, "cerrar", {
+            "motivo": self.rng.choice(["objetivos_cumplidos", "desiste", "perdida_contacto", "traslado"]),
+            "fecha_cierre": self._local_date(), "observaciones": self._text(1)})
+
+    def _residence(self, case: Case, person: Person, worker: User, granted: bool) -> None:
+        migration = self.network.user("migraciones")
+        self._tick()
+        self._fire(worker, case, "iniciar_residencia")
+        self._tick()
+        self._save(worker, case, "solicitud_residencia", {
+            "certificacion": self.rng.choice(["si", "en_tramite"]), "certificacion_fiscalia": "Fiscalía Regional",
+            "certificacion_fecha": self._local_date(), "tipo_documento": "pasaporte",
+            "numero_documento": person.document_number, "pais_documento": person.nationality,
+            "situacion_migratoria_actual": "irregular", "peligro_grave": self.rng.random() < 0.3,
+            "fecha_preparacion": self._local_date(), "permiso_trabajo": True, "cedula_solicitada": True,
+        })
+        self._tick()
+        self._fire(worker, case, "presentar_residencia")
+        self._tick()
+        self._fire(migration, case, "registrar_tramite")
+        if not granted:
+            return
+        self._tick()
+        start = self._local_date()
+        self._fire(migration, case, "otorgar_residencia", {
+            "fecha_resolucion": start, "numero_permiso": f"RT-{self.rng.randint(100000, 999999)}",
+            "vigencia_inicio": start, "vigencia_fin": start.replace(year=start.year + 1) + dt.timedelta(days=1),
+            "permiso_trabajo": True})
+
+    def _informe(self, person: Person, partial: bool) -> dict[str, Any]:
+        values = {
+            "nivel_educacional": self.rng.choice(["basica_completa", "media_incompleta", "media_completa", "tecnica"]),
+            "nivel_ingresos": self.rng.choice(["sin_ingresos", "bajo"]),
+            "tipo_explotacion": person.trafficking_type, "redes_apoyo": self._text(1),
+            "opinion_persona": "Desea estabilidad, trabajo formal y seguridad para su familia.",
+            "alojamiento": self._text(1), "salud_mental": self._text(1), "hijos_en_origen": self.rng.randint(0, 3),
+        }
+        if not partial:
+            values.update({"riesgo": self.rng.choice(["bajo", "medio", "alto"]), "riesgo_fundamentos": self._text(1),
+                           "proyecto_vida": self._text(1), "evaluacion_profesional": self._text(2),
+                           "firmante_cargo": "Trabajadora social", "firmado": True})
+        return values
+
+    def _plan(self, person: Person) -> dict[str, Any]:
+        region = person.region
+        due = self._local_date() + dt.timedelta(days=30)
+        actions = [
+            {"necesidad": "salud_mental", "servicio": "salud_mental", "nodo_responsable": self._node_id(f"MINSAL-{region}"),
+             "plazo": "corto", "fecha_compromiso": due, "estado": "en_curso", "notas_seguimiento": None},
+            {"necesidad": "juridica", "servicio": "asesoria_juridica", "nodo_responsable": self._node_id(f"CAJ-{region}"),
+             "plazo": "corto", "fecha_compromiso": due, "estado": "pendiente", "notas_seguimiento": None},
+        ]
+        if person.nationality != "CL":
+            actions.append({"necesidad": "migratoria", "servicio": "regularizacion_migratoria",
+                            "nodo_responsable": self._node_id("SERMIG"), "plazo": "largo",
+                            "fecha_compromiso": due + dt.timedelta(days=60), "estado": "pendiente",
+                            "notas_seguimiento": None})
+        return {"objetivos_corto_plazo": "Protección inmediata, salud y alojamiento seguro.",
+                "objetivos_largo_plazo": "Reinserción laboral y regularización migratoria.", "acciones": actions}
+
+
+def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], None] = print) -> str:
+    """Wipe the database and load the demo network, users and `cases` cases."""
+    if app.config["WORKFLOW"] != "chile":
+        raise RuntimeError("the demo data is written for the Chilean workflow (REFERRAL_WORKFLOW=chile)")
+    engine = database.engine(app)
+    clear_all(engine)
+    session = database.factory(app)()
+    try:
+        network = load_network(session, app.config["PASSWORD_PROFILE"])
+        session.commit()
+        ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
+                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"])
+        generator = DemoCases(ctx, network, seed)
+        for index in range(cases):
+            generator.create(index)
+            session.commit()
+            if (index + 1) % 25 == 0 or index + 1 == cases:
+                progress(f"  {index + 1}/{cases} demo cases")
+    finally:
+        session.close()
+    return (f"demo loaded: {len(network.regions)} regions, {len(network.nodes)} nodes, {len(network.users)} users, "
+            f"{cases} cases (seed {seed}). Every demo user's password: {DEMO_PASSWORD} (emails @{DOMAIN}).")

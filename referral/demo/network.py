@@ -1,0 +1,93 @@
+"""The demo network: Chile's 16 regions, the institutions of nodes_cl.csv, and a demo user per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from ..auth.models import User
+from ..auth.passwords import hash_password
+from ..db import Base
+from ..models import import_all
+from ..network.directory import assign, load_directory, short_region_name
+from ..network.models import Node, Region
+
+DATA = Path(__file__).resolve().parent / "data"
+DEMO_PASSWORD = "demo-protocolo-2026"
+DOMAIN = "demo.cl"
+
+# (email local part, node code, role, description); regional coordinators and case workers are
+# added for every region by region code (coordinador.rm, gestor.rm, ...).
+NAMED_USERS = (
+    ("coordinacion.nacional", "PAV", "coordinador", "Coordinación nacional PAV"),
+    ("ong", "LIBERA", "deteccion", "Equipo de detección Fundación Libera"),
+    ("ong.incami", "INCAMI", "deteccion", "Equipo de detección INCAMI"),
+    ("salud.rm", "MINSAL-CL-RM", "deteccion", "Referente de salud, Metropolitana"),
+    ("salud.ta", "MINSAL-CL-TA", "deteccion", "Referente de salud, Tarapacá"),
+    ("policia.rm", "PDI-BITRAP-CL-RM", "deteccion", "BITRAP PDI, Metropolitana"),
+    ("policia.ta", "PDI-BITRAP-CL-TA", "deteccion", "BITRAP PDI, Tarapacá"),
+    ("trabajo.rm", "DT-CL-RM", "deteccion", "Inspección del Trabajo, Metropolitana"),
+    ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
+    ("migraciones", "SERMIG", "migraciones", "Departamento de Extranjería, Sermig"),
+    ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
+)
+
+
+@dataclass
+class DemoNetwork:
+    regions: list[Region]
+    nodes: dict[str, Node]
+    users: dict[str, User] = field(default_factory=dict)  # by email local part
+
+    def user(self, name: str) -> User:
+        return self.users[name]
+
+    def coordinator(self, region: str) -> User:
+        return self.users[f"coordinador.{region_suffix(region)}"]
+
+    def case_worker(self, region: str) -> User:
+        return self.users[f"gestor.{region_suffix(region)}"]
+
+    def node(self, code: str) -> Node:
+        return self.nodes[code]
+
+
+def region_suffix(code: str) -> str:
+    return code.removeprefix("CL-").lower()
+
+
+def clear_all(engine: Engine) -> None:
+    """Delete every row of every table (children first), keeping the schema."""
+    import_all()
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
+
+
+def load_network(session: Session, password_profile: str = "standard") -> DemoNetwork:
+    """Regions, nodes, network assignments and demo users; flushed, not committed."""
+    nodes = load_directory(session, DATA / "regions_cl.csv", DATA / "nodes_cl.csv")
+    regions = list(session.scalars(select(Region).order_by(Region.position)))
+    for region in regions:
+        assign(session, "punto_focal", nodes[f"CAVD-{region.code}"], region.code)
+    assign(session, "coordinacion_nacional", nodes["PAV"])
+    assign(session, "servicio_migraciones", nodes["SERMIG"])
+    network = DemoNetwork(regions, nodes)
+    password = hash_password(DEMO_PASSWORD, password_profile)
+    specs = list(NAMED_USERS)
+    for region in regions:
+        short = short_region_name(region)
+        suffix = region_suffix(region.code)
+        specs.append((f"coordinador.{suffix}", f"CAVD-{region.code}", "coordinador", f"Coordinación CAVD {short}"))
+        specs.append((f"gestor.{suffix}", f"CAVD-{region.code}", "gestor", f"Gestión de casos CAVD {short}"))
+    for name, node_code, role, description in specs:
+        # One hash for every demo account: they share the documented demo password anyway.
+        user = User(email=f"{name}@{DOMAIN}", display_name=description, password_hash=password, role=role,
+                    node_id=nodes[node_code].id, active=True)
+        session.add(user)
+        network.users[name] = user
+    session.flush()
+    return network

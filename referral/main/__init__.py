@@ -1,0 +1,1 @@
+"""Home, the protocol in force, language choice."""

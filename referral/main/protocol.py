@@ -1,0 +1,99 @@
+"""The protocol in force, as a page: every state, transition, guard and clock, from the definition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..workflow import Text, WorkflowDefinition
+from ..workflow.definition import Clock, Machine, Transition
+
+UNITS = {
+    "hours": Text("horas", "hours"),
+    "calendar_days": Text("días corridos", "calendar days"),
+    "working_days": Text("días hábiles", "working days"),
+}
+BASIS = {
+    "law": Text("ley", "law"),
+    "source": Text("fuente oficial", "official source"),
+    "product": Text("valor por defecto, configurable", "default, configurable"),
+}
+STAYS = Text("(mismo estado)", "(same state)")
+START = Text("(inicio)", "(start)")
+
+
+@dataclass(frozen=True)
+class TransitionRow:
+    label: str
+    sources: str
+    target: str
+    who: str
+    form: str
+    guards: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MachineView:
+    label: str
+    states: tuple[tuple[str, str], ...]  # (label, help)
+    transitions: tuple[TransitionRow, ...]
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    label: str
+    duration: str
+    basis: str
+    escalation: str
+
+
+@dataclass(frozen=True)
+class ProtocolView:
+    label: str
+    version: int
+    machines: tuple[MachineView, ...]
+    clocks: tuple[ClockRow, ...]
+
+
+def protocol_view(d: WorkflowDefinition, language: str) -> ProtocolView:
+    """Everything an auditor or a new colleague needs to know of the rules in force."""
+    return ProtocolView(
+        label=d.label.get(language), version=d.version,
+        machines=tuple(_machine(d, m, language) for m in d.machines()),
+        clocks=tuple(_clock(d, c, language) for c in d.clocks.values()),
+    )
+
+
+def _machine(d: WorkflowDefinition, machine: Machine, language: str) -> MachineView:
+    return MachineView(
+        label=machine.label.get(language),
+        states=tuple((s.label.get(language), s.help.get(language) if s.help else "") for s in machine.states.values()),
+        transitions=tuple(_transition(d, machine, t, language) for t in machine.transitions.values()),
+    )
+
+
+def _transition(d: WorkflowDefinition, machine: Machine, t: Transition, language: str) -> TransitionRow:
+    sources = ", ".join(
+        machine.states[s].label.get(language) if s is not None else START.get(language) for s in t.sources
+    )
+    who = "; ".join(
+        f"{d.roles[p.role].label.get(language)} ({d.relations[p.relation].label.get(language)})" for p in t.permits
+    )
+    return TransitionRow(
+        label=t.label.get(language), sources=sources,
+        target=STAYS.get(language) if t.stays else machine.states[t.target].label.get(language), who=who,
+        form=d.form(t.form).label.get(language) if t.form else "",
+        guards=tuple(g.message.get(language) for g in t.guards),
+    )
+
+
+def _duration(value: int, unit: str, language: str) -> str:
+    return f"{value} {UNITS[unit].get(language)}"
+
+
+def _clock(d: WorkflowDefinition, clock: Clock, language: str) -> ClockRow:
+    escalation = "; ".join(
+        f"{_duration(after.value, after.unit, language)} → {d.relations[rel].label.get(language)}"
+        for after, rel in clock.escalate
+    )
+    return ClockRow(clock.label.get(language), _duration(clock.duration.value, clock.duration.unit, language),
+                    BASIS[clock.basis].get(language), escalation)

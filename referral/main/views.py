@@ -1,0 +1,42 @@
+"""Home (each role lands on its worklist), the protocol in force, language choice."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from ..cases.access import may_open_cases
+from ..cases.inbox import inboxes_for
+from ..web.access import public, signed_in
+from ..web.context import LANGUAGES, current_ctx, language
+from .protocol import protocol_view
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+@signed_in
+def home() -> object:
+    ctx = current_ctx()
+    inboxes = inboxes_for(ctx, current_user)
+    if inboxes:
+        return redirect(url_for("cases.inbox", key=inboxes[0].key))
+    if may_open_cases(ctx, current_user):
+        return redirect(url_for("cases.my_cases"))
+    return redirect(url_for("main.protocol"))
+
+
+@bp.get("/protocolo")
+@signed_in
+def protocol() -> object:
+    return render_template("main/protocol.html", view=protocol_view(current_ctx().definition, language()))
+
+
+@bp.post("/idioma")
+@public
+def set_language() -> object:
+    chosen = request.form.get("lang")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    target = request.form.get("next") or ""
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("main.home"))

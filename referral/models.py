@@ -1,0 +1,9 @@
+"""Every model module, imported in one place so metadata is complete (Alembic, create_all)."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    from .auth import models as auth_models  # noqa: F401
+    from .cases import models as case_models  # noqa: F401
+    from .network import models as network_models  # noqa: F401

@@ -1,0 +1,1 @@
+"""The web layer: access rules, request context, dynamic forms, error pages."""

@@ -1,0 +1,68 @@
+"""Deny by default: every endpoint declares who may reach it, or nobody can.
+
+`@public` (login page), `@signed_in` (any staff), `@needs("file_intake")` (a capability of the
+user's role in the workflow). Case-level checks (the node's relation to the case) are the
+services' job; this layer only decides who may reach a page at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass(frozen=True)
+class Rule:
+    anonymous: bool = False
+    capability: str | None = None
+
+
+def _mark(rule: Rule) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        view.__access__ = rule  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+public = _mark(Rule(anonymous=True))
+signed_in = _mark(Rule())
+
+
+def needs(capability: str) -> Callable[[F], F]:
+    return _mark(Rule(capability=capability))
+
+
+def rule_of(app: Flask, endpoint: str) -> Rule | None:
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "__access__", None)
+
+
+def enforce() -> object:
+    """before_request: refuse what is not declared; send anonymous users to the login page."""
+    if request.endpoint is None:
+        return None  # no such route: Flask answers 404
+    if request.endpoint == "static":
+        return None
+    rule = rule_of(current_app, request.endpoint)
+    if rule is None:
+        abort(403)
+    if rule.anonymous:
+        return None
+    if not current_user.is_authenticated:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+        abort(401)
+    if rule.capability is not None:
+        from .context import current_ctx
+
+        role = current_ctx().definition.roles.get(current_user.role)
+        if role is None or rule.capability not in role.capabilities:
+            abort(403)
+    return None

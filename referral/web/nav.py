@@ -1,0 +1,55 @@
+"""The navigation bar for the signed-in user, computed here so templates hold no decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..cases.access import may_open_cases
+from ..cases.inbox import inbox_counts, inboxes_for
+from ..cases.intake import may_file_intake
+from .context import current_ctx, language
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+    count: int | None = None
+
+
+def nav_items() -> list[NavItem]:
+    if not current_user.is_authenticated:
+        return []
+    ctx = current_ctx()
+    lang = language()
+    items = []
+    counts = inbox_counts(ctx, current_user)
+    for inbox in inboxes_for(ctx, current_user):
+        url = url_for("cases.inbox", key=inbox.key)
+        items.append(NavItem(inbox.label.get(lang), url, request.path == url, counts.get(inbox.key)))
+    if may_open_cases(ctx, current_user):
+        url = url_for("cases.my_cases")
+        items.append(NavItem(_("Casos de mi nodo"), url, request.path == url))
+    if may_file_intake(ctx, current_user):
+        url = url_for("cases.new_intake")
+        items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
+    url = url_for("main.protocol")
+    items.append(NavItem(_("Protocolo vigente"), url, request.path == url))
+    return items
+
+
+def who_am_i() -> str:
+    if not current_user.is_authenticated:
+        return ""
+    role = current_ctx().definition.roles.get(current_user.role)
+    role_label = role.label.get(language()) if role else current_user.role
+    return f"{current_user.display_name} · {role_label} · {current_user.node.short_name}"
+
+
+def template_globals() -> dict[str, object]:
+    return {"nav_items": nav_items, "who_am_i": who_am_i, "current_language": language}
