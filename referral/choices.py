@@ -15,8 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .network.models import Node, NodeRegion, Region
+from .workflow import Text
 from .workflow.forms import FieldDef
 
+NODE_GROUPS = (Text("En la región del caso", "In the case's region"), Text("Nacionales", "National"),
+               Text("Otras regiones", "Other regions"))
 NO_NATIONALITY = "ZZ"  # CLDR's "unknown region": sin nacionalidad identificada
 _NO_NATIONALITY_LABEL = {"es": "Sin nacionalidad identificada", "en": "No identified nationality"}
 
@@ -49,14 +52,16 @@ class ChoiceProvider:
         self.language = language
         self._nodes: list[Node] | None = None
 
-    def options(self, fdef: FieldDef, region: str | None = None) -> list[tuple[str, str]]:
+    def options(self, fdef: FieldDef, region: str | None = None) -> list[tuple[str, str, str | None]]:
+        """(value, label, group) triples; nodes are grouped nearest first."""
         if fdef.source is None:
-            return [(c.value, c.label.get(self.language)) for c in fdef.choices]
+            return [(c.value, c.label.get(self.language), None) for c in fdef.choices]
         if fdef.source == "country":
-            return list(countries(self.language))
+            return [(code, name, None) for code, name in countries(self.language)]
         if fdef.source == "region":
-            return [(r.code, r.name) for r in self._regions()]
-        return [(str(node.id), node.short_name) for node in self._nodes_near(region)]
+            return [(r.code, r.name, None) for r in self._regions()]
+        groups = [g.get(self.language) for g in NODE_GROUPS] if region else [None, None, None]
+        return [(str(node.id), node.short_name, groups[rank]) for rank, node in self._nodes_near(region)]
 
     def is_valid(self, fdef: FieldDef, value: str) -> bool:
         if fdef.source is None:
@@ -87,11 +92,11 @@ class ChoiceProvider:
             self._nodes = list(self.session.scalars(select(Node).where(Node.active).order_by(Node.short_name)))
         return self._nodes
 
-    def _nodes_near(self, region: str | None) -> list[Node]:
-        """Nodes serving `region` first, then national nodes, then the rest."""
+    def _nodes_near(self, region: str | None) -> list[tuple[int, Node]]:
+        """Nodes serving `region` first, then national nodes, then the rest, with that rank."""
         nodes = self._active_nodes()
         if region is None:
-            return nodes
+            return [(0, node) for node in nodes]
         serving = set(self.session.scalars(select(NodeRegion.node_id).where(NodeRegion.region_code == region)))
 
         def rank(node: Node) -> int:
@@ -99,4 +104,4 @@ class ChoiceProvider:
                 return 0
             return 1 if node.level == "national" else 2
 
-        return sorted(nodes, key=lambda node: (rank(node), _sort_key(node.short_name)))
+        return sorted(((rank(node), node) for node in nodes), key=lambda pair: (pair[0], _sort_key(pair[1].short_name)))

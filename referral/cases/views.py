@@ -153,9 +153,9 @@ def act(reference: str, key: str) -> Any:
     try:
         case, transition = check_transition(ctx, current_user, reference, key)
     except TransitionRefused as refused:
-        if refused.code in ("forbidden", "unknown"):
-            raise
-        flash(refused.reason.get(language()), "error")
+        if refused.code in ("forbidden", "unknown") or request.method == "POST":
+            raise  # the error page says why, with 403, 404 or 409
+        flash(refused.reason.get(language()), "error")  # a stale link: back to the case, with the reason
         return redirect(url_for("cases.show", reference=reference), 303)
     form = ctx.definition.form(transition.form) if transition.form else None
     wtform = _form_for(form, region=case.region_code, hidden=("case_version",)) if form else _VersionForm()

@@ -14,7 +14,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField, DateField, DateTimeLocalField, FieldList, Form, FormField, HiddenField, IntegerField,
-    RadioField, SelectField, SelectMultipleField, StringField, TextAreaField,
+    RadioField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField,
 )
 from wtforms.validators import Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -23,7 +23,7 @@ from ..choices import ChoiceProvider
 from ..workflow import Text
 from ..workflow.forms import FieldDef, FormDef
 
-REMOVE_KEY = "_quitar"
+REMOVE_KEY = "quitar_fila"  # WTForms ignores attributes starting with "_"
 PLACEHOLDER = Text("— Seleccione —", "— Select —")
 
 
@@ -32,6 +32,16 @@ class OptionalRadioField(RadioField):
 
     def pre_validate(self, form: Any) -> None:
         if self.data in (None, "", "None"):
+            self.data = None
+            return
+        super().pre_validate(form)
+
+
+class OptionalSelectField(SelectField):
+    """A select that may be left on its placeholder (or not sent at all)."""
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data in (None, ""):
             self.data = None
             return
         super().pre_validate(form)
@@ -71,12 +81,12 @@ def _make_field(fdef: FieldDef, provider: ChoiceProvider, language: str, region:
         return DateField(validators=[Optional()], format="%Y-%m-%d", **common)
     if fdef.type == "datetime":
         return DateTimeLocalField(validators=[Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], **common)
-    options = provider.options(fdef, region)
+    options = [SelectChoice(value, label, optgroup=group) for value, label, group in provider.options(fdef, region)]
     if fdef.type == "multichoice":
         return CheckboxesField(choices=options, validators=[Optional()], **common)
     if fdef.widget == "radio":
         return OptionalRadioField(choices=options, validators=[Optional()], **common)
-    return SelectField(choices=[("", PLACEHOLDER.get(language)), *options], **common)
+    return OptionalSelectField(choices=[SelectChoice("", PLACEHOLDER.get(language)), *options], **common)
 
 
 def _group_class(fdef: FieldDef, provider: ChoiceProvider, language: str, region: str | None) -> type[Form]:

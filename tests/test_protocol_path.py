@@ -1,0 +1,124 @@
+"""The whole Protocol in the browser: from the Ficha to cierre and reopening, on both databases."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from referral.extensions import database
+from referral.network.models import Node
+
+from .backends import both_backends
+from .browser import Browser
+from .factories import VICTIM_GIVEN, ficha_post, informe_post, plan_post, residencia_post
+
+
+def node_id(app: Any, code: str) -> int:
+    with app.app_context():
+        return database.session().scalar(select(Node.id).where(Node.code == code))
+
+
+def reference_of(response: Any) -> str:
+    assert response.status_code == 303, response.status_code
+    match = re.search(r"/casos/(TP-[0-9A-Z]{4}-[0-9A-Z]{4})$", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match.group(1)
+
+
+def state_of(browser: Browser, reference: str) -> str:
+    page = browser.get(f"/casos/{reference}")
+    assert page.status_code == 200
+    return re.search(r'<p class="state[^"]*">([^<]+)</p>', page.text).group(1)
+
+
+def ok(response: Any) -> None:
+    assert response.status_code == 303, (response.status_code, re.findall(r'class="(?:error|flash error)"[^>]*>([^<]+)', response.text))
+
+
+@both_backends
+def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_browser: Any) -> None:
+    health, coordinator, lead, migration = make_browser(), make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.rm")
+    migration.login("migraciones")
+
+    # 1. A health worker files the Ficha.
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    assert state_of(health, reference) == "Detectado"
+
+    # 2. The regional focal point sees it in triage, takes it, asks for more, then activates.
+    assert reference in coordinator.get("/bandeja/triaje").text
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "solicitar_informacion", {"preguntas": "¿Tiene dónde dormir hoy?"}))
+    assert state_of(coordinator, reference) == "Información solicitada"
+    assert reference in health.get("/bandeja/informacion_pendiente").text
+    ok(health.act(reference, "responder_informacion", {"respuesta": "Sí, en un albergue municipal."}))
+    assert state_of(coordinator, reference) == "En evaluación"
+    cavd = node_id(app, "CAVD-CL-RM")
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(cavd), "fundamento": "Indicadores claros."}))
+    assert state_of(coordinator, reference) == "Activado (ingresado al Protocolo)"
+
+    # 3. The lead node writes the Informe Social; the focal point returns it, then approves it.
+    ok(lead.act(reference, "iniciar_informe"))
+    ok(lead.submit(f"/casos/{reference}/formularios/informe_social/editar", {"redes_apoyo": "Una prima."}))
+    # Incomplete: the button is shown disabled with the reason, and a forced post is refused.
+    assert "El Informe Social debe estar completo" in lead.get(f"/casos/{reference}").text
+    forced = lead.post(f"/casos/{reference}/acciones/enviar_informe", {"case_version": lead.case_version(reference)})
+    assert forced.status_code == 409 and "debe estar completo" in forced.text
+    ok(lead.submit(f"/casos/{reference}/formularios/informe_social/editar", informe_post()))
+    ok(lead.act(reference, "enviar_informe"))
+    ok(coordinator.act(reference, "devolver_informe", {"comentarios": "Detallar la red familiar."}))
+    assert "Detallar la red familiar." in lead.get(f"/casos/{reference}/formularios/informe_social/editar").text
+    ok(lead.submit(f"/casos/{reference}/formularios/informe_social/editar",
+                   informe_post(red_familiar="Hijo de 6 años en Maracaibo.")))
+    ok(lead.act(reference, "enviar_informe"))
+    ok(coordinator.act(reference, "aprobar_informe"))
+    assert state_of(lead, reference) == "Plan en elaboración"
+
+    # 4. The plan: drafted, approved, then revised with both versions kept.
+    sernameg = node_id(app, "SERNAMEG")
+    ok(lead.submit(f"/casos/{reference}/formularios/plan/editar", plan_post(sernameg)))
+    ok(lead.act(reference, "enviar_plan"))
+    ok(coordinator.act(reference, "aprobar_plan"))
+    assert state_of(lead, reference) == "Plan en ejecución"
+    ok(lead.submit(f"/casos/{reference}/formularios/plan/editar",
+                   plan_post(sernameg, **{"acciones-0-estado": "en_curso"})))
+    ok(lead.act(reference, "enviar_plan"))
+    ok(coordinator.act(reference, "aprobar_revision_plan"))
+    first = lead.get(f"/casos/{reference}/formularios/plan?revision=1")
+    second = lead.get(f"/casos/{reference}/formularios/plan?revision=2")
+    assert "Pendiente" in first.text and "En curso" in second.text
+
+    # 5. The residence request goes to the migration service and is granted for at least 12 months.
+    ok(lead.act(reference, "iniciar_residencia"))
+    ok(lead.submit(f"/casos/{reference}/formularios/solicitud_residencia/editar", residencia_post()))
+    ok(lead.act(reference, "presentar_residencia"))
+    assert reference in migration.get("/bandeja/residencias").text
+    ok(migration.act(reference, "registrar_tramite"))
+    short = migration.act(reference, "otorgar_residencia", {
+        "fecha_resolucion": "2026-11-18", "numero_permiso": "RT-1", "vigencia_inicio": "2026-11-18",
+        "vigencia_fin": "2027-05-18"})
+    assert short.status_code == 400 and "al menos 12 meses" in short.text
+    assert 'value="RT-1"' in short.text  # nothing typed is lost
+    ok(migration.act(reference, "otorgar_residencia", {
+        "fecha_resolucion": "2026-11-18", "numero_permiso": "RT-1", "vigencia_inicio": "2026-11-18",
+        "vigencia_fin": "2027-11-18"}))
+    assert "Otorgada" in lead.get(f"/casos/{reference}").text
+
+    # 6. Follow-up, closure with a reason, reopening by the focal point.
+    ok(lead.act(reference, "iniciar_seguimiento"))
+    ok(coordinator.act(reference, "cerrar", {"motivo": "objetivos_cumplidos", "fecha_cierre": "2026-11-18"}))
+    assert state_of(coordinator, reference) == "Cerrado"
+    ok(coordinator.act(reference, "reabrir", {"motivo": "Nueva amenaza de la red."}))
+    assert state_of(coordinator, reference) == "Seguimiento"
+
+    # 7. The timeline names who (role and node) did each step.
+    timeline = coordinator.get(f"/casos/{reference}").text
+    assert "Funcionario/a de detección (ONG, salud, policía) · MINSAL Metropolitana" in timeline
+    assert "Coordinador/a de punto focal · CAVD Metropolitana" in timeline
+    assert "Funcionario/a de migraciones · SERMIG" in timeline
+    assert timeline.count('<li>\n          <p class="when">') >= 25
+    assert VICTIM_GIVEN in timeline  # participants read the decrypted summary
