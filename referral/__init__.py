@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from .config import PROJECT_ROOT, StartupError, load_settings
 from .context import Protocol
 from .db import utcnow
-from .extensions import babel, csrf, database, limiter, login_manager
+from .extensions import babel, csrf, database, login_manager
 from .i18n import compile_catalogs
 from .vault import MasterKeyMissing, Vault, load_master_key
 from .workflow import DefinitionError, load_definition
@@ -62,12 +62,11 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .auth.views import bp as auth_bp
     from .cases.views import bp as cases_bp
     from .main.views import bp as main_bp
-    from .web import access, errors, nav
+    from .web import access, errors, limits, nav
     from .web.context import language
 
     database.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))
     babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["TIMEZONE"])
     login_manager.init_app(app)
@@ -81,6 +80,7 @@ def _init_web(app: Flask, instance: Path) -> None:
 
     for blueprint in (auth_bp, main_bp, cases_bp):
         app.register_blueprint(blueprint)
+    limits.init_app(app)
     app.before_request(access.enforce)
     app.context_processor(nav.template_globals)
     app.after_request(_security_headers)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Flask, g
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy import Engine
@@ -16,7 +14,6 @@ from .db import make_engine, make_session_factory
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
-limiter = Limiter(get_remote_address)
 
 
 class Database:

@@ -11,10 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from ..extensions import limiter
 from ..web.access import public, signed_in
 from ..web.context import current_ctx
-from .services import LoginFailed, authenticate
+from .services import LOCKOUT, LoginFailed, authenticate
 
 bp = Blueprint("auth", __name__)
 
@@ -36,8 +35,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/ingresar", methods=["GET", "POST"])
 @public
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"])
-def login() -> object:
+def login() -> object:  # rate-limited per address: see referral/web/limits.py
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
@@ -49,8 +47,9 @@ def login() -> object:
                                 current_app.config["PASSWORD_PROFILE"])
         except LoginFailed as failure:
             ctx.session.commit()  # keep the failure count
-            message = (_("La cuenta está bloqueada por intentos fallidos; intente en 15 minutos.")
-                       if failure.locked else _("Correo o contraseña incorrectos."))
+            minutes = int(LOCKOUT.total_seconds() // 60)
+            message = (_("La cuenta está bloqueada por intentos fallidos; intente de nuevo en %(minutes)s minutos.",
+                         minutes=minutes) if failure.locked else _("Correo o contraseña incorrectos."))
             flash(message, "error")
             return render_template("auth/login.html", form=form), 401
         ctx.session.commit()
@@ -64,7 +63,10 @@ def login() -> object:
 @bp.post("/salir")
 @signed_in
 def logout() -> object:
+    chosen = session.get("lang")
     logout_user()
     session.clear()
+    if chosen:
+        session["lang"] = chosen  # the language outlives the session
     flash(_("Sesión cerrada."), "info")
     return redirect(url_for("auth.login"))

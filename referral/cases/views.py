@@ -14,7 +14,9 @@ from wtforms import HiddenField
 from ..choices import ChoiceProvider
 from ..web.access import needs
 from ..web.context import current_ctx, language
-from ..web.dynamic_forms import add_row_requested, build_form_class, initial_data, layout, values_of
+from ..web.dynamic_forms import (
+    add_row_requested, build_form_class, initial_data, layout, problem_list, values_of,
+)
 from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
 from .editing import save_form
@@ -37,9 +39,10 @@ def _form_for(form: FormDef, *, region: str | None = None, hidden: tuple[str, ..
 def _render_form(template: str, form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
                  **extra: Any) -> tuple[str, int]:
     lang = language()
+    sections = layout(form, wtform, errors, lang)
     return render_template(template, form_def_label=form.label.get(lang),
                            description=form.description.get(lang) if form.description else "",
-                           wtform=wtform, sections=layout(form, wtform, errors, lang), **extra), status
+                           wtform=wtform, sections=sections, problems=problem_list(sections), **extra), status
 
 
 def _version(wtform: FlaskForm) -> int:
@@ -67,7 +70,7 @@ def new_intake() -> Any:
             errors = invalid.errors
         except DuplicateSubmission as duplicate:
             ctx.session.rollback()
-            flash(_("Esta Ficha ya había sido enviada; este es el caso que creó."), "info")
+            flash(_("Esta Ficha ya había sido enviada; este es el caso que se abrió con ella."), "info")
             return redirect(url_for("cases.show", reference=duplicate.reference), 303)
         else:
             ctx.session.commit()
@@ -193,6 +196,6 @@ class _VersionForm(FlaskForm):
 def _render_action(form: FormDef | None, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
                    extra: dict[str, Any]) -> tuple[str, int]:
     if form is None:
-        return render_template("cases/action.html", wtform=wtform, sections=[], form_def_label="", description="",
-                               **extra), status
+        return render_template("cases/action.html", wtform=wtform, sections=[], problems=[], form_def_label="",
+                               description="", **extra), status
     return _render_form("cases/action.html", form, wtform, errors, status, **extra)

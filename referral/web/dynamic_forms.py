@@ -174,7 +174,8 @@ class SectionSlot:
 def layout(form: FormDef, wtform: FlaskForm, errors: Mapping[str, list[Text]], language: str) -> list[SectionSlot]:
     """Sections and fields in definition order, each with its messages in the user's language."""
     def messages(key: str, bound: Any) -> list[str]:
-        own = [m for m in (bound.errors if isinstance(bound.errors, list) else []) if isinstance(m, str)]
+        # WTForms may stack a parse error and a range error for one value: the first says it all.
+        own = [m for m in (bound.errors if isinstance(bound.errors, list) else []) if isinstance(m, str)][:1]
         return own + [m.get(language) for m in errors.get(key, [])]
 
     sections = []
@@ -202,3 +203,14 @@ def _kind(fdef: FieldDef) -> str:
     if fdef.type == "choice":
         return "radio" if fdef.widget == "radio" else "select"
     return {"multichoice": "checkboxes", "boolean": "checkbox", "group": "group"}.get(fdef.type, "input")
+
+
+def problem_list(sections: list[SectionSlot]) -> list[tuple[str, str, str]]:
+    """(field id, label, first message) of every field with an error, for the summary at the top."""
+    found = []
+    for section in sections:
+        for slot in section.fields:
+            messages = slot.errors or [m for row in slot.rows for sub in row for m in sub.errors]
+            if messages:
+                found.append((slot.bound.id, slot.bound.label.text, messages[0]))
+    return found

@@ -57,7 +57,7 @@ def register(app: Flask) -> None:
             429: _("Demasiados intentos; espere un momento."),
         }
         status = error.code or 500
-        return _page(status, str(status), messages.get(status, _("Error.")))
+        return _page(status, str(status), messages.get(status, _("Ocurrió un error.")))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[str, int]:

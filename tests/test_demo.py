@@ -1,0 +1,79 @@
+"""`flask demo load`: the demo network and cases, reproducible, spread over every state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func, select
+
+from referral.auth.models import User
+from referral.cases.models import Case, FormRecord, Track
+from referral.cases.records import open_values
+from referral.context import Context
+from referral.demo.loader import load_demo
+from referral.demo.network import DEMO_PASSWORD
+from referral.network.models import Assignment, Node, Region
+
+
+def people(ctx: Context) -> list[tuple[str, str, str]]:
+    """(state, names, nationality) of every demo case, in filing order."""
+    rows = []
+    for record in ctx.session.scalars(select(FormRecord).where(FormRecord.form_key == "ficha", FormRecord.revision == 1)):
+        case = ctx.session.get(Case, record.case_id)
+        values = open_values(ctx, case, record)
+        rows.append((case.state, f"{values.get('nombres')} {values.get('apellidos')}", values["nacionalidad"]))
+    return sorted(rows)
+
+
+def test_the_demo_network_has_every_region_with_its_cavd_fiscalia_and_mejor_ninez(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=0, seed=1, progress=lambda _line: None)
+    regions = ctx.session.scalars(select(Region.code)).all()
+    assert len(regions) == 16
+    for prefix in ("CAVD", "FISCALIA", "MEJOR-NINEZ"):
+        codes = set(ctx.session.scalars(select(Node.code).where(Node.code.like(f"{prefix}-%"))))
+        assert codes == {f"{prefix}-{region}" for region in regions}
+    focal = ctx.session.scalars(select(Assignment).where(Assignment.function == "punto_focal")).all()
+    assert {a.region_code for a in focal} == set(regions)
+    assert {u.role for u in ctx.session.scalars(select(User))} == set(app.extensions["referral.protocol"].definition.roles)
+
+
+def test_demo_cases_cover_every_state_and_the_residence_track(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=26, seed=4, progress=lambda _line: None)
+    states = Counter(ctx.session.scalars(select(Case.state)))
+    assert set(states) == set(app.extensions["referral.protocol"].definition.main.states)
+    assert {"en_tramite", "otorgada"} <= set(ctx.session.scalars(select(Track.state)))
+
+
+def test_the_same_seed_gives_the_same_people_and_another_seed_others(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=13, seed=99, progress=lambda _line: None)
+    first = people(ctx)
+    ctx.session.expire_all()
+    load_demo(app, cases=13, seed=99, progress=lambda _line: None)
+    ctx.ciphers.clear()
+    assert people(ctx) == first
+    load_demo(app, cases=13, seed=100, progress=lambda _line: None)
+    ctx.ciphers.clear()
+    assert {name for _, name, _ in people(ctx)}.isdisjoint({name for _, name, _ in first})
+
+
+def test_demo_people_follow_the_published_figures(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=130, seed=8, progress=lambda _line: None)
+    nationalities = Counter(nationality for _, _, nationality in people(ctx))
+    top_three = {code for code, _ in nationalities.most_common(3)}
+    assert len(top_three & {"VE", "BO", "CO"}) >= 2  # VE 25%, BO 22%, CO 13% of persons entered
+    regions = Counter(ctx.session.scalars(select(Case.region_code)))
+    assert regions.most_common(1)[0][0] == "CL-RM"
+
+
+def test_the_command_loads_the_demo_and_says_how_to_log_in(app: Any, ctx: Context) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "load", "--cases", "3", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert DEMO_PASSWORD in result.output and "3 cases" in result.output
+    assert ctx.session.scalar(select(func.count()).select_from(Case)) == 3
+
+
+def test_the_command_refuses_to_run_in_production(app: Any) -> None:
+    app.config["REFERRAL_ENV"] = "production"
+    result = app.test_cli_runner().invoke(args=["demo", "load", "--cases", "1"])
+    assert result.exit_code != 0 and "production" in result.output

@@ -1,0 +1,73 @@
+"""No person field is in plaintext in the database after the demo data is loaded, in the file or a dump."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from referral.cases.keyring import cipher_for
+from referral.cases.models import Case, FormRecord
+from referral.cases.records import open_values
+from referral.context import Context
+from referral.demo.loader import load_demo
+from referral.extensions import database
+from referral.vault import Cell, DecryptionFailed
+
+from .backends import both_backends
+
+PERSONAL_FIELDS = ("nombres", "apellidos", "numero_documento", "telefono_seguro", "relato")
+
+
+def personal_values(ctx: Context) -> set[str]:
+    """Every personal value of every demo Ficha, read the legitimate way (through the vault)."""
+    found: set[str] = set()
+    for record in ctx.session.scalars(select(FormRecord).where(FormRecord.form_key == "ficha")):
+        case = ctx.session.get(Case, record.case_id)
+        values = open_values(ctx, case, record)
+        found.update(str(values[key]) for key in PERSONAL_FIELDS if values.get(key))
+    return found
+
+
+def database_bytes(app: Any) -> bytes:
+    engine = database.engine(app)
+    url = make_url(app.config["DATABASE_URL"])
+    if url.get_backend_name() == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        path = Path(url.database or "")
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+         "-U", url.username or "postgres", url.database or ""],
+        check=True, capture_output=True,
+    )
+    return dump.stdout
+
+
+@both_backends
+def test_after_the_demo_load_no_person_field_is_stored_in_plaintext(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=26, seed=11, progress=lambda _line: None)
+    secrets = personal_values(ctx)
+    assert len(secrets) > 60  # names, surnames, documents, phones, accounts of 26 people
+    stored = database_bytes(app)
+    assert len(stored) > 100_000
+    leaked = sorted(value for value in secrets if value.encode() in stored or value.lower().encode() in stored)
+    assert leaked == []
+
+
+def test_a_form_ciphertext_copied_into_another_case_or_row_does_not_open(app: Any, ctx: Context) -> None:
+    load_demo(app, cases=2, seed=3, progress=lambda _line: None)
+    first, second = ctx.session.scalars(select(FormRecord).where(FormRecord.form_key == "ficha")).all()
+    first_case, second_case = ctx.session.get(Case, first.case_id), ctx.session.get(Case, second.case_id)
+    stolen = first.data
+    second.data = stolen  # someone with write access to the database swaps sealed content
+    with pytest.raises(DecryptionFailed):
+        open_values(ctx, second_case, second)
+    with pytest.raises(DecryptionFailed):  # same case key, another row
+        cipher_for(ctx, first_case).open(stolen, Cell("form_records", "data", second.id))
+    assert open_values(ctx, first_case, first)["nombres"]  # the original still opens where it belongs
