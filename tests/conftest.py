@@ -139,13 +139,13 @@ def app(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Any]:
 
 @pytest.fixture
 def ctx(app: Any) -> Iterator[Context]:
-    """A service Context on its own session, as a request would have."""
-    with app.app_context():
-        session = database.factory(app)()
-        yield Context(session=session, protocol=app.extensions["referral.protocol"],
-                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                      clock=app.config["CLOCK"])
-        session.close()
+    """A service Context on its own session, as a request would have (services need no app context,
+    and none is pushed, so browser requests in the same test keep their own)."""
+    session = database.factory(app)()
+    yield Context(session=session, protocol=app.extensions["referral.protocol"],
+                  vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
+                  clock=app.config["CLOCK"])
+    session.close()
 
 
 @pytest.fixture

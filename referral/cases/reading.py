@@ -162,15 +162,9 @@ class Reader:
         )
 
     def status(self, form_key: str, status: str) -> str:
-        reviewed = self._reviewed_forms()
-        if form_key not in reviewed and status in FINAL_STATUS:
+        if form_key not in self.ctx.engine.reviewed_forms and status in FINAL_STATUS:
             return self.t(FINAL_STATUS[status])
         return self.t(STATUS_LABELS.get(status, Text(status)))
-
-    def _reviewed_forms(self) -> set[str]:
-        d = self.ctx.definition
-        return {e.form for m in d.machines() for t in m.transitions.values() for e in t.effects
-                if e.kind in ("approve_form", "return_form")}
 
     def summary(self, case: Case) -> tuple[FieldView, ...]:
         """The case's sealed summary (names, sex, age, nationality) as label/value pairs."""

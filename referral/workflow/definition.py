@@ -17,7 +17,7 @@ import yaml
 
 from .errors import DefinitionError
 from .forms import FormDef, parse_form
-from .predicates import Predicate, parse
+from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
 CAPABILITIES = frozenset({"file_intake", "case_access"})
@@ -215,11 +215,30 @@ def load_definition(folder: Path) -> WorkflowDefinition:
     return definition
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice in one mapping (YAML would keep the last)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise DefinitionError(f"line {key_node.start_mark.line + 1}: '{key}' is written twice in one mapping")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as error:
         raise DefinitionError(f"{path}: not valid YAML: {error}") from error
+    except DefinitionError as error:
+        raise DefinitionError(f"{path}: {error}") from error
     if not isinstance(data, Mapping):
         raise DefinitionError(f"{path}: the top level must be a mapping")
     return data
@@ -235,6 +254,21 @@ def _load_forms(folder: Path) -> dict[str, dict[int, FormDef]]:
     return forms
 
 
+def _shape(raw: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """`raw` as a mapping with only `allowed` keys and every `required` one; else DefinitionError."""
+    if raw is None and not required:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise DefinitionError(f"{where}: expected a mapping with keys {sorted(allowed)}, got {raw!r}")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise DefinitionError(f"{where}: unknown keys {sorted(map(str, unknown))} (allowed: {sorted(allowed)})")
+    for key in required:
+        if key not in raw:
+            raise DefinitionError(f"{where}: missing '{key}'")
+    return raw
+
+
 def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     value = raw.get(key)
     if not isinstance(value, Mapping) or not value:
@@ -242,42 +276,57 @@ def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return value
 
 
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    """A list of plain names (roles, relations, states)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise DefinitionError(f"{where}: expected a list of names, got {raw!r}")
+    return tuple(raw)
+
+
+_TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
+        "tracks", "forms", "inboxes", "clocks"}
+
+
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
-    for key in ("id", "version", "label", "roles", "relations", "states", "transitions", "intake"):
-        if key not in raw:
-            raise DefinitionError(f"{where}: missing '{key}'")
+    _shape(raw, where, _TOP, ("id", "version", "label", "roles", "relations", "states", "transitions", "intake"))
+    tracks = _shape(raw.get("tracks"), f"{where}.tracks", set(raw.get("tracks") or {}))
     return WorkflowDefinition(
         key=str(raw["id"]),
         version=int(raw["version"]),
         label=text_from(raw["label"], f"{where}.label"),
         roles={k: _role(k, v, f"{where}.roles.{k}") for k, v in _mapping(raw, "roles", where).items()},
         relations=_labelled(_mapping(raw, "relations", where), f"{where}.relations"),
-        assignments=_labelled(raw.get("assignments", {}), f"{where}.assignments"),
-        main=_machine("", Text("Caso", "Case"), raw, f"{where}"),
-        tracks={k: _machine(k, text_from(v.get("label"), f"{where}.tracks.{k}.label"), v, f"{where}.tracks.{k}")
-                for k, v in raw.get("tracks", {}).items()},
+        assignments=_labelled(raw.get("assignments") or {}, f"{where}.assignments"),
+        main=_machine("", Text("Caso", "Case"), raw, where),
+        tracks={k: _track(k, v, f"{where}.tracks.{k}") for k, v in tracks.items()},
         forms=forms,
-        form_uses={k: _form_use(k, v or {}, f"{where}.forms.{k}") for k, v in raw.get("forms", {}).items()},
-        intake=_intake(_mapping(raw, "intake", where), f"{where}.intake"),
-        flags={k: _flag(k, v, f"{where}.flags.{k}") for k, v in raw.get("flags", {}).items()},
-        clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in raw.get("clocks", {}).items()},
-        inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in raw.get("inboxes", {}).items()},
+        form_uses={k: _form_use(k, v, f"{where}.forms.{k}") for k, v in (raw.get("forms") or {}).items()},
+        intake=_intake(raw["intake"], f"{where}.intake"),
+        flags={k: _flag(k, v, f"{where}.flags.{k}") for k, v in (raw.get("flags") or {}).items()},
+        clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in (raw.get("clocks") or {}).items()},
+        inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
         source=where,
     )
 
 
-def _role(key: str, raw: Mapping[str, Any], where: str) -> Role:
-    capabilities = frozenset(raw.get("capabilities", []))
+def _role(key: str, raw: Any, where: str) -> Role:
+    raw = _shape(raw, where, {"label", "capabilities"}, ("label",))
+    capabilities = frozenset(_names(raw.get("capabilities"), f"{where}.capabilities"))
     if capabilities - CAPABILITIES:
         raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
-    return Role(key, text_from(raw.get("label"), f"{where}.label"), capabilities)
+    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities)
 
 
 def _labelled(raw: Mapping[str, Any], where: str) -> dict[str, Labelled]:
     result = {}
-    for key, value in raw.items():
+    for key, value in _shape(raw, where, set(raw)).items():
         value = value if isinstance(value, Mapping) and "label" in value else {"label": value}
+        value = _shape(value, f"{where}.{key}", {"label", "scope"})
         scope = str(value.get("scope", ""))
+        if scope not in ("", "region", "national"):
+            raise DefinitionError(f"{where}.{key}: scope is 'region' or 'national', got {scope!r}")
         result[key] = Labelled(key, text_from(value.get("label"), f"{where}.{key}.label"), scope)
     return result
 
@@ -289,17 +338,24 @@ def _permits(raw: Any, where: str) -> tuple[Permit, ...]:
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or not item.get("role") or not item.get("relation"):
             raise DefinitionError(f"{where}[{i}]: each entry needs a role and a relation")
-        roles = item["role"] if isinstance(item["role"], list) else [item["role"]]
-        relations = item["relation"] if isinstance(item["relation"], list) else [item["relation"]]
-        permits.extend(Permit(str(role), str(rel)) for role in roles for rel in relations)
+        _shape(item, f"{where}[{i}]", {"role", "relation"})
+        roles = _names(item["role"] if isinstance(item["role"], list) else [item["role"]], f"{where}[{i}].role")
+        relations = _names(item["relation"] if isinstance(item["relation"], list) else [item["relation"]],
+                           f"{where}[{i}].relation")
+        permits.extend(Permit(role, rel) for role in roles for rel in relations)
     return tuple(permits)
+
+
+def _track(key: str, raw: Any, where: str) -> Machine:
+    raw = _shape(raw, where, {"label", "states", "transitions", "available_when"}, ("label", "states", "transitions"))
+    return _machine(key, text_from(raw["label"], f"{where}.label"), raw, where)
 
 
 def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machine:
     states: dict[str, State] = {}
     initial = None
     for name, value in _mapping(raw, "states", where).items():
-        value = value or {}
+        value = _shape(value, f"{where}.states.{name}", {"label", "help", "initial", "closed"})
         states[name] = State(
             key=name,
             label=text_from(value.get("label", name), f"{where}.states.{name}.label"),
@@ -307,6 +363,9 @@ def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machi
             closed=bool(value.get("closed", False)),
         )
         if value.get("initial"):
+            if key:
+                raise DefinitionError(f"{where}.states.{name}: a track starts with a starts_track transition, "
+                                      "not an initial state")
             if initial is not None:
                 raise DefinitionError(f"{where}: two initial states ({initial}, {name})")
             initial = name
@@ -325,81 +384,101 @@ def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machi
     )
 
 
-def _transition(key: str, machine: str, raw: Mapping[str, Any], where: str) -> Transition:
+_TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style"}
+STYLES = ("primary", "secondary", "danger")
+
+
+def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
+    raw = _shape(raw, where, _TRANSITION_KEYS, ("label",))
     if ("to" in raw) == bool(raw.get("stay")):
         raise DefinitionError(f"{where}: give either 'to' or 'stay: true'")
-    sources = raw.get("from")
-    if sources is None and not raw.get("starts_track"):
+    starts = bool(raw.get("starts_track"))
+    if starts and not machine:
+        raise DefinitionError(f"{where}: starts_track is for track transitions only")
+    if starts and "from" in raw:
+        raise DefinitionError(f"{where}: a starts_track transition has no 'from'")
+    if not starts and "from" not in raw:
         raise DefinitionError(f"{where}: missing 'from'")
-    source_list: tuple[str | None, ...] = (None,) if raw.get("starts_track") else tuple(
-        sources if isinstance(sources, list) else [sources]
-    )
-    if "by" not in raw or not raw["by"]:
+    sources = raw.get("from")
+    source_list: tuple[str | None, ...] = (None,) if starts else _names(
+        sources if isinstance(sources, list) else [sources], f"{where}.from")
+    if not raw.get("by"):
         raise DefinitionError(f"{where}: no role may fire this transition; add 'by'")
-    guards = tuple(
-        Guard(parse(g.get("check"), f"{where}.guards[{i}].check"),
-              text_from(g.get("message"), f"{where}.guards[{i}].message"))
-        for i, g in enumerate(raw.get("guards", []))
-    )
+    if not isinstance(raw.get("guards", []), list) or not isinstance(raw.get("effects", []), list):
+        raise DefinitionError(f"{where}: 'guards' and 'effects' are lists")
+    guards = tuple(_guard(g, f"{where}.guards[{i}]") for i, g in enumerate(raw.get("guards", [])))
+    style = str(raw.get("style", "primary"))
+    if style not in STYLES:
+        raise DefinitionError(f"{where}: style is one of {STYLES}")
     return Transition(
         key=key,
         machine=machine,
-        label=text_from(raw.get("label"), f"{where}.label"),
+        label=text_from(raw["label"], f"{where}.label"),
         sources=source_list,
         target=str(raw.get("to", "")),
         permits=_permits(raw["by"], f"{where}.by"),
         form=raw.get("form"),
         guards=guards,
         effects=tuple(_effect(e, f"{where}.effects[{i}]") for i, e in enumerate(raw.get("effects", []))),
-        style=str(raw.get("style", "primary")),
+        style=style,
         help=text_from(raw["help"], f"{where}.help") if "help" in raw else None,
         stays=bool(raw.get("stay")),
     )
 
 
-def _effect(raw: Mapping[str, Any], where: str) -> Effect:
+def _guard(raw: Any, where: str) -> Guard:
+    raw = _shape(raw, where, {"check", "message"}, ("check", "message"))
+    return Guard(parse(raw["check"], f"{where}.check"), text_from(raw["message"], f"{where}.message"))
+
+
+def _effect(raw: Any, where: str) -> Effect:
     if not isinstance(raw, Mapping) or len(raw) != 1:
         raise DefinitionError(f"{where}: an effect is a one-key mapping such as {{approve_form: plan}}")
     kind, value = next(iter(raw.items()))
     if kind not in EFFECT_KINDS:
         raise DefinitionError(f"{where}: unknown effect '{kind}'; known: {sorted(EFFECT_KINDS)}")
     if kind == "add_participant":
-        if not isinstance(value, Mapping) or not value.get("relation"):
-            raise DefinitionError(f"{where}: add_participant needs a relation")
+        value = _shape(value, f"{where}.add_participant", {"relation", "node_input", "assignment"}, ("relation",))
         if bool(value.get("node_input")) == bool(value.get("assignment")):
             raise DefinitionError(f"{where}: add_participant needs node_input or assignment (one)")
         return Effect(kind, relation=str(value["relation"]), assignment=str(value.get("assignment", "")),
                       node_input=str(value.get("node_input", "")))
-    return Effect(kind, form=str(value))
+    if not isinstance(value, str):
+        raise DefinitionError(f"{where}: {kind} names a form, got {value!r}")
+    return Effect(kind, form=value)
 
 
-def _form_use(key: str, raw: Mapping[str, Any], where: str) -> FormUse:
-    edit = raw.get("edit", {})
+def _form_use(key: str, raw: Any, where: str) -> FormUse:
+    raw = _shape(raw, where, {"edit", "readers", "summary_fields"})
+    edit = _shape(raw.get("edit"), f"{where}.edit", {"by", "when"})
     when = edit.get("when")
     return FormUse(
         key=key,
         editors=_permits(edit["by"], f"{where}.edit.by") if "by" in edit else (),
         editable_when=parse(when, f"{where}.edit.when") if when else None,
-        readers=tuple(raw.get("readers", [])),
-        summary_fields=tuple(raw.get("summary_fields", [])),
+        readers=_names(raw.get("readers"), f"{where}.readers"),
+        summary_fields=_names(raw.get("summary_fields"), f"{where}.summary_fields"),
     )
 
 
-def _intake(raw: Mapping[str, Any], where: str) -> Intake:
-    for key in ("form", "state", "region_field", "participants"):
-        if key not in raw:
-            raise DefinitionError(f"{where}: missing '{key}'")
+def _intake(raw: Any, where: str) -> Intake:
+    raw = _shape(raw, where, {"form", "state", "region_field", "participants"},
+                 ("form", "state", "region_field", "participants"))
+    if not isinstance(raw["participants"], list):
+        raise DefinitionError(f"{where}.participants: expected a list")
     participants = []
     for i, item in enumerate(raw["participants"]):
-        if not item.get("relation") or bool(item.get("node")) == bool(item.get("assignment")):
-            raise DefinitionError(f"{where}.participants[{i}]: needs a relation and node: actor or an assignment")
+        item = _shape(item, f"{where}.participants[{i}]", {"relation", "node", "assignment"}, ("relation",))
+        if bool(item.get("node")) == bool(item.get("assignment")):
+            raise DefinitionError(f"{where}.participants[{i}]: needs node: actor or an assignment (one)")
         participants.append(ParticipantRule(str(item["relation"]), str(item.get("node", "")),
                                             str(item.get("assignment", ""))))
     return Intake(str(raw["form"]), str(raw["state"]), str(raw["region_field"]), tuple(participants))
 
 
-def _flag(key: str, raw: Mapping[str, Any], where: str) -> Flag:
-    return Flag(key, text_from(raw.get("label"), f"{where}.label"), parse(raw.get("when"), f"{where}.when"),
+def _flag(key: str, raw: Any, where: str) -> Flag:
+    raw = _shape(raw, where, {"label", "when", "priority"}, ("label", "when"))
+    return Flag(key, text_from(raw["label"], f"{where}.label"), parse(raw["when"], f"{where}.when"),
                 int(raw.get("priority", 0)))
 
 
@@ -411,28 +490,39 @@ def _duration(raw: Any, where: str) -> Duration:
     return Duration(int(raw["value"]), str(raw["unit"]))
 
 
-def _clock(key: str, raw: Mapping[str, Any], where: str) -> Clock:
-    for name in ("label", "duration", "starts_on", "basis"):
-        if name not in raw:
-            raise DefinitionError(f"{where}: missing '{name}'")
+_CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "escalate", "basis", "repeats"}
+
+
+def _clock(key: str, raw: Any, where: str) -> Clock:
+    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "duration", "starts_on", "basis"))
+    if not isinstance(raw.get("escalate", []), list):
+        raise DefinitionError(f"{where}.escalate: expected a list of {{after: ..., relation: ...}}")
     escalate = tuple(
-        (_duration(step.get("after"), f"{where}.escalate[{i}].after"), str(step.get("relation", "")))
-        for i, step in enumerate(raw.get("escalate", []))
+        (_duration(step["after"], f"{where}.escalate[{i}].after"), str(step["relation"]))
+        for i, step in enumerate(
+            _shape(item, f"{where}.escalate[{j}]", {"after", "relation"}, ("after", "relation"))
+            for j, item in enumerate(raw.get("escalate", []))
+        )
     )
+    starts = _shape(raw["starts_on"], f"{where}.starts_on", _EVENT_KINDS)
+    stops = _shape(raw.get("stops_on"), f"{where}.stops_on", _EVENT_KINDS)
     return Clock(key, text_from(raw["label"], f"{where}.label"), _duration(raw["duration"], f"{where}.duration"),
-                 dict(raw["starts_on"]), dict(raw.get("stops_on") or {}), tuple(raw.get("remind", [])),
+                 dict(starts), dict(stops), _names(raw.get("remind"), f"{where}.remind"),
                  escalate, str(raw["basis"]), bool(raw.get("repeats", False)))
 
 
-def _inbox(key: str, raw: Mapping[str, Any], where: str) -> Inbox:
+def _inbox(key: str, raw: Any, where: str) -> Inbox:
+    raw = _shape(raw, where, {"label", "roles", "relations", "states", "tracks", "forms"}, ("label",))
+    tracks = _shape(raw.get("tracks"), f"{where}.tracks", set(raw.get("tracks") or {}))
+    forms = _shape(raw.get("forms"), f"{where}.forms", set(raw.get("forms") or {}))
     return Inbox(
         key=key,
-        label=text_from(raw.get("label"), f"{where}.label"),
-        roles=tuple(raw.get("roles", [])),
-        relations=tuple(raw.get("relations", [])),
-        states=tuple(raw.get("states", [])),
-        tracks={k: tuple(v) for k, v in raw.get("tracks", {}).items()},
-        forms={k: tuple(v) for k, v in raw.get("forms", {}).items()},
+        label=text_from(raw["label"], f"{where}.label"),
+        roles=_names(raw.get("roles"), f"{where}.roles"),
+        relations=_names(raw.get("relations"), f"{where}.relations"),
+        states=_names(raw.get("states"), f"{where}.states"),
+        tracks={k: _names(v, f"{where}.tracks.{k}") for k, v in tracks.items()},
+        forms={k: _names(v, f"{where}.forms.{k}") for k, v in forms.items()},
     )
 
 
@@ -455,7 +545,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _clock_problems(d)
     yield from _inbox_problems(d)
     for flag in d.flags.values():
-        yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None)
+        yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     if not d.roles_with("file_intake"):
         yield "no role has the capability file_intake: nobody could open a case"
 
@@ -478,7 +568,8 @@ def _machine_problems(d: WorkflowDefinition) -> Iterator[str]:
         if machine.key and not any(None in t.sources for t in machine.transitions.values()):
             yield f"{name} has no transition with starts_track: true"
         if machine.available_when is not None:
-            yield from _predicate_problems(d, machine.available_when, f"{name} available_when", None)
+            yield from _predicate_problems(d, machine.available_when, f"{name} available_when", None,
+                                           in_transition=False)
 
 
 def _reachable(machine: Machine) -> set[str]:
@@ -530,8 +621,30 @@ def _effect_problems(d: WorkflowDefinition, effect: Effect, t: Transition, where
                 yield f"{where}: field '{effect.node_input}' must be a node choice (source: node)"
 
 
+def _operand_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
+                      input_form: str | None) -> Iterator[str]:
+    """A condition on a choice field must compare with text: `no` unquoted would be False."""
+    for leaf in leaves(predicate):
+        if isinstance(leaf, FieldIs):
+            form, path = leaf.form, leaf.path
+        elif isinstance(leaf, InputIs) and input_form is not None:
+            form, path = input_form, leaf.path
+        else:
+            continue
+        if form not in d.forms:
+            continue
+        fdef = next((f for f in d.form(form).fields() if f.key == path[0]), None)
+        if fdef is None or fdef.type not in ("choice", "multichoice") or leaf.comparison.operator == "is_set":
+            continue
+        operand = leaf.comparison.operand
+        items = operand if isinstance(operand, tuple) else (operand,)
+        if not all(isinstance(item, str) for item in items):
+            yield f"{where}: condition on choice field '{form}.{path[0]}' compares with {operand!r}; quote the values"
+
+
 def _predicate_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
-                        input_form: str | None) -> Iterator[str]:
+                        input_form: str | None, in_transition: bool = True) -> Iterator[str]:
+    yield from _operand_problems(d, predicate, where, input_form)
     for kind, name in predicate.references():
         if kind == "state" and name not in d.main.states:
             yield f"{where}: condition names unknown state '{name}'"
@@ -550,7 +663,9 @@ def _predicate_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
             elif field_key.split(".")[0] not in {f.key for f in d.form(form).fields()}:
                 yield f"{where}: condition names unknown field '{field_key}' of form '{form}'"
         elif kind == "input":
-            if input_form is None:
+            if not in_transition:
+                yield f"{where}: a condition on input '{name}' is only possible in the guard of a transition with a form"
+            elif input_form is None:
                 yield f"{where}: condition on input '{name}' but the transition has no form"
             elif input_form in d.forms and name.split(".")[0] not in {f.key for f in d.form(input_form).fields()}:
                 yield f"{where}: condition names unknown field '{name}' of form '{input_form}'"
@@ -566,7 +681,7 @@ def _form_problems(d: WorkflowDefinition) -> Iterator[str]:
             continue
         yield from _permit_problems(d, use.editors, where)
         if use.editable_when is not None:
-            yield from _predicate_problems(d, use.editable_when, where, None)
+            yield from _predicate_problems(d, use.editable_when, where, None, in_transition=False)
         for relation in use.readers:
             if relation not in d.relations:
                 yield f"{where}: readers names unknown relation '{relation}'"
@@ -612,11 +727,13 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"{where}: relation '{relation}' is not declared"
 
 
+_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "field"}
+
+
 def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions: set[str],
                     where: str) -> Iterator[str]:
-    known = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "field"}
-    if not event or set(event) - known:
-        yield f"{where}: an event is one of {sorted(known)}, got {dict(event)!r}"
+    if not event:
+        yield f"{where}: an event is one of {sorted(_EVENT_KINDS)}"
         return
     for kind, value in event.items():
         values = value if isinstance(value, list) else [value]

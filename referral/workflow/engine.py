@@ -37,6 +37,10 @@ class Engine:
     def __init__(self, definition: WorkflowDefinition):
         self.definition = definition
         self.fact_forms = _forms_read_by_conditions(definition)
+        self.reviewed_forms = frozenset(
+            e.form for m in definition.machines() for t in m.transitions.values() for e in t.effects
+            if e.kind in ("approve_form", "return_form")
+        )
 
     # -- questions ------------------------------------------------------------------------------
 
@@ -86,7 +90,7 @@ class Engine:
                 f"«{label.get('en')}» cannot be edited at the case's current stage.",
             ))
         record = facts.forms.get(form_key)
-        if record is not None and record.status == "submitted":
+        if record is not None and record.status == "submitted" and form_key in self.reviewed_forms:
             return TransitionRefused("state", Text(
                 f"«{label.es}» está enviado y espera revisión; no se puede editar hasta que sea aprobado o devuelto.",
                 f"«{label.get('en')}» was submitted and awaits review; it cannot be edited until approved or returned.",
@@ -146,7 +150,7 @@ class Engine:
                 f"«{label.es}» no es posible ahora: {machine.label.es} no está disponible para este caso.",
                 f"«{label.get('en')}» is not possible now: {machine.label.get('en')} is not available for this case.",
             ))
-        state = machine.states[current].label
+        state = machine.states[current].label if current in machine.states else Text(current)
         where = Text("el caso", "the case") if not machine.key else machine.label
         raise TransitionRefused("state", Text(
             f"«{label.es}» no es posible cuando {where.es} está en «{state.es}».",

@@ -2,7 +2,7 @@
 
 A form definition is pure data read from YAML. This module checks values against it (what is
 missing, what is impossible) and converts values to and from the JSON that is encrypted at rest.
-The web layer builds WTForms classes from the same definitions (see referral/forms/dynamic.py).
+The web layer builds WTForms classes from the same definitions (see referral/web/dynamic_forms.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ TOO_OLD = Text(
     "Impossible date: it would mean an age over {years} years.",
 )
 TOO_FEW = Text("Agregue al menos {count}.", "Add at least {count}.")
+NOT_A_NUMBER = Text("Debe ser un número entero.", "Must be a whole number.")
+OUT_OF_RANGE = Text("Debe estar entre {low} y {high}.", "Must be between {low} and {high}.")
+TOO_LONG = Text("Máximo {limit} caracteres.", "At most {limit} characters.")
 
 
 @dataclass(frozen=True)
@@ -155,10 +158,6 @@ def _field_problems(
     fdef: FieldDef, values: Mapping[str, Any], now: dt.datetime, final: bool
 ) -> Iterator[Text]:
     value = values.get(fdef.key)
-    if _empty(value) or (fdef.type == "boolean" and value is False and fdef.required):
-        if final and fdef.is_required(values):
-            yield REQUIRED
-        return
     if fdef.type == "group":
         items = value if isinstance(value, list) else []
         if final and len(items) < fdef.min_items:
@@ -168,7 +167,24 @@ def _field_problems(
                 for message in _field_problems(sub, item, now, final):
                     yield Text(f"{sub.label.es}: {message.es}", f"{sub.label.get('en')}: {message.en}")
         return
+    # An unticked box is an answer only where a box is optional; a required one must be ticked.
+    if _empty(value) or (fdef.type == "boolean" and value is False):
+        if final and fdef.is_required(values):
+            yield REQUIRED
+        return
+    yield from _bound_problems(fdef, value)
     yield from _date_problems(fdef, value, now)
+
+
+def _bound_problems(fdef: FieldDef, value: Any) -> Iterator[Text]:
+    if fdef.type == "integer":
+        if not isinstance(value, int) or isinstance(value, bool):
+            yield NOT_A_NUMBER
+        elif (fdef.minimum is not None and value < fdef.minimum) or (fdef.maximum is not None and value > fdef.maximum):
+            yield OUT_OF_RANGE.format(low=fdef.minimum if fdef.minimum is not None else "−∞",
+                                      high=fdef.maximum if fdef.maximum is not None else "∞")
+    elif fdef.type in ("text", "textarea") and fdef.max_length is not None and len(str(value)) > fdef.max_length:
+        yield TOO_LONG.format(limit=fdef.max_length)
 
 
 def _date_problems(fdef: FieldDef, value: Any, now: dt.datetime) -> Iterator[Text]:
@@ -272,6 +288,7 @@ def parse_form(raw: Mapping[str, Any], where: str) -> FormDef:
     )
     _check_unique_keys(form, where)
     _check_rule_fields(form, where)
+    _check_conditions(form, where)
     return form
 
 
@@ -288,11 +305,13 @@ def _parse_section(raw: Mapping[str, Any], where: str) -> Section:
 
 
 def _parse_field(raw: Mapping[str, Any], where: str) -> FieldDef:
+    if not isinstance(raw, Mapping):
+        raise DefinitionError(f"{where}: a field is a mapping with a key and a type, got {raw!r}")
+    key, kind = raw.get("key"), raw.get("type")
+    where = f"{where} ({key})"
     unknown = set(raw) - _FIELD_KEYS
     if unknown:
         raise DefinitionError(f"{where}: unknown keys {sorted(unknown)}")
-    key, kind = raw.get("key"), raw.get("type")
-    where = f"{where} ({key})"
     if not key or kind not in FIELD_TYPES:
         raise DefinitionError(f"{where}: needs a key and a type among {sorted(FIELD_TYPES)}")
     source = raw.get("source")
@@ -372,6 +391,22 @@ def _check_unique_keys(form: FormDef, where: str) -> None:
         if fdef.key in seen:
             raise DefinitionError(f"{where}: field '{fdef.key}' appears twice")
         seen.add(fdef.key)
+
+
+def _check_conditions(form: FormDef, where: str) -> None:
+    """required_if / required_unless must name a field of the same form (or of the same group item)."""
+    def check(fields: tuple[FieldDef, ...], scope: str) -> None:
+        keys = {f.key for f in fields}
+        for fdef in fields:
+            for condition in (fdef.required_if, fdef.required_unless):
+                for kind, name in condition.references() if condition is not None else ():
+                    if kind == "input" and name.split(".")[0] not in keys:
+                        raise DefinitionError(f"{where}: field '{fdef.key}' has a condition on unknown field "
+                                              f"'{name}' (fields {scope}: {sorted(keys)})")
+            if fdef.type == "group":
+                check(fdef.fields, f"of group '{fdef.key}'")
+
+    check(tuple(form.fields()), "of the form")
 
 
 def _check_rule_fields(form: FormDef, where: str) -> None:

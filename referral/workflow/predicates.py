@@ -2,8 +2,8 @@
 
 A predicate is written in YAML as a one-key mapping, for example::
 
-    {form: informe, status: [submitted]}
-    {field: ficha.consent, in: [yes, not_asked]}
+    {form: report, status: [submitted]}
+    {field: intake.consent, in: [yes, not_asked]}
     {input: reason, equals: assisted_return}
     {track: residence, in: [submitted, processing]}
     {not: {flag: minor}}
@@ -81,7 +81,10 @@ class Comparison:
         if op == "contains_any":
             return isinstance(value, (list, tuple)) and any(item in value for item in operand)
         if op == "at_least":
-            return value is not None and value >= operand
+            try:
+                return value is not None and value >= operand
+            except TypeError:  # a value of another kind (text where a number was expected)
+                return False
         raise AssertionError(op)  # parse() admits only known operators
 
 
@@ -218,14 +221,20 @@ class Not:
         yield from self.part.references()
 
 
-def _comparison(raw: Mapping[str, Any], where: str) -> Comparison:
+def _comparison(raw: Mapping[str, Any], where: str, subject: str) -> Comparison:
     operators = [key for key in raw if key in _OPERATORS]
     if len(operators) != 1:
         raise DefinitionError(f"{where}: give exactly one of {', '.join(_OPERATORS)}")
+    extra = set(raw) - {subject, operators[0]}
+    if extra:
+        raise DefinitionError(f"{where}: unknown keys {sorted(extra)} in a condition")
     operator = operators[0]
     operand = raw[operator]
-    if operator in ("in", "not_in", "contains_any") and not isinstance(operand, list):
-        raise DefinitionError(f"{where}: '{operator}' takes a list")
+    if operator in ("in", "not_in", "contains_any"):
+        if not isinstance(operand, list):
+            raise DefinitionError(f"{where}: '{operator}' takes a list")
+        if any(isinstance(item, bool) for item in operand):
+            raise DefinitionError(f"{where}: {operand!r} holds a value YAML read as a boolean; quote it (\"no\")")
     return Comparison(operator, tuple(operand) if isinstance(operand, list) else operand)
 
 
@@ -264,9 +273,9 @@ def parse(raw: Any, where: str) -> Predicate:
         form, _, path = str(raw["field"]).partition(".")
         if not path:
             raise DefinitionError(f"{where}: 'field' is written form.field, got {raw['field']!r}")
-        return FieldIs(form, tuple(path.split(".")), _comparison(raw, where))
+        return FieldIs(form, tuple(path.split(".")), _comparison(raw, where, "field"))
     if "input" in keys:
-        return InputIs(tuple(str(raw["input"]).split(".")), _comparison(raw, where))
+        return InputIs(tuple(str(raw["input"]).split(".")), _comparison(raw, where, "input"))
     if keys == {"flag"}:
         return FlagIs(str(raw["flag"]))
     raise DefinitionError(f"{where}: unknown condition {dict(raw)!r}")
@@ -275,8 +284,7 @@ def parse(raw: Any, where: str) -> Predicate:
 def parse_on_values(raw: Any, where: str) -> Predicate:
     """A condition inside a form, over that form's own values: written with `field: name`."""
     if isinstance(raw, Mapping) and "field" in raw and "." not in str(raw["field"]):
-        rest = {key: value for key, value in raw.items() if key != "field"}
-        return InputIs(tuple(str(raw["field"]).split(".")), _comparison(rest, where))
+        return InputIs(tuple(str(raw["field"]).split(".")), _comparison(raw, where, "field"))
     if isinstance(raw, Mapping) and set(raw) in ({"all"}, {"any"}):
         kind = next(iter(raw))
         parts = tuple(parse_on_values(item, f"{where}.{kind}") for item in raw[kind])
@@ -284,6 +292,17 @@ def parse_on_values(raw: Any, where: str) -> Predicate:
     if isinstance(raw, Mapping) and set(raw) == {"not"}:
         return Not(parse_on_values(raw["not"], f"{where}.not"))
     raise DefinitionError(f"{where}: a form condition is written {{field: name, <operator>: value}}")
+
+
+def leaves(predicate: Predicate) -> Iterator[Predicate]:
+    """Every simple condition inside a combination of conditions."""
+    if isinstance(predicate, (AllOf, AnyOf)):
+        for part in predicate.parts:
+            yield from leaves(part)
+    elif isinstance(predicate, Not):
+        yield from leaves(predicate.part)
+    else:
+        yield predicate
 
 
 EMPTY_FACTS = CaseFacts(state="")

@@ -36,5 +36,9 @@ def text_from(raw: object, where: str) -> Text:
         unknown = set(raw) - {"es", "en"}
         if unknown:
             raise DefinitionError(f"{where}: unknown languages {sorted(unknown)}")
-        return Text(raw["es"], str(raw.get("en") or ""))
+        english = raw.get("en", "")
+        if not isinstance(english, str):
+            raise DefinitionError(f"{where}: the English text {english!r} is not text (YAML reads an unquoted "
+                                  "yes/no as a boolean); quote it")
+        return Text(raw["es"], english)
     raise DefinitionError(f"{where}: a label needs Spanish text (es), got {raw!r}")

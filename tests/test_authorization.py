@@ -1,0 +1,671 @@
+"""Authorisation: deny by default, who reaches which page, and what a refused user learns.
+
+Two layers decide (see referral/web/access.py and referral/cases/access.py):
+  1. the page: every endpoint declares @public, @signed_in or @needs(capability), or nobody reaches it;
+  2. the case: a node reads a case only through a live relation (nodo_detector, punto_focal, ...), and
+     workflows/chile/workflow.yaml says which (role, relation) may fire each action, edit each form
+     (and when), and which relations read each form.
+
+The route × user matrix below runs against one shared "world" (a module-scoped database with five
+Metropolitana cases at different stages) and never changes it: every POST in the matrix carries a
+valid CSRF token but an empty form, so a permitted POST answers 400 (nothing to save) and a refused
+one 403/409 — authorisation is decided before the form is read. Tests that really act build their
+own case with the function-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from referral import create_app
+from referral.auth.models import User
+from referral.cases.editing import save_form
+from referral.cases.intake import file_intake
+from referral.cases.models import Case
+from referral.cases.transitions import fire_transition
+from referral.context import Context
+from referral.demo.network import DEMO_PASSWORD
+from referral.extensions import database
+from referral.network.models import Node
+from referral.web.access import rule_of, signed_in
+
+from .browser import Browser, hidden_inputs
+from .conftest import Clock, _settings
+from .factories import (
+    VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_post, ficha_values, informe_post,
+)
+
+RELATO = "Refiere deuda con quien la trajo y retención de su pasaporte en Estación Central."
+FUNDAMENTO = "Indicadores claros de captación y engaño."
+PREGUNTAS = "¿Tiene dónde dormir hoy?"
+REDES = "Una prima en Puente Alto que la puede recibir."
+PERSONAL = (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, RELATO, REDES, FUNDAMENTO)
+# The case LIBERA files is about someone else, so that LIBERA's own lists never show the victim above.
+ONG_VICTIM = {"nombres": "Marisol", "apellidos": "Cárdenas Ruiz", "numero_documento": "PE7712034",
+              "telefono_seguro": "+56 9 7000 1122", "relato": "Trabajo agrícola sin pago en Melipilla."}
+
+# -- who ------------------------------------------------------------------------------------------
+#
+# Column order of every table below. How each user stands towards the world's Metropolitana cases
+# (all filed by salud.rm except «libera», filed by ong):
+#
+#   anon  anonymous             no session
+#   det   salud.rm              deteccion   MINSAL-CL-RM      nodo_detector
+#   foc   coordinador.rm        coordinador CAVD-CL-RM        punto_focal
+#   fgst  gestor.rm             gestor      CAVD-CL-RM        punto_focal (same node as the focal point)
+#   nat   coordinacion.nacional coordinador PAV               coordinacion_nacional
+#   lead  gestor.sernameg       gestor      SERNAMEG          nodo_lider once activated
+#   mig   migraciones           migraciones SERMIG            servicio_migraciones once the request is submitted
+#   crTA  coordinador.ta        coordinador CAVD-CL-TA        none (another region)
+#   gsTA  gestor.ta             gestor      CAVD-CL-TA        none
+#   ong   ong                   deteccion   LIBERA            none (nodo_detector of «libera» only)
+#   pol   policia.rm            deteccion   PDI-BITRAP-CL-RM  none
+#   aud   auditor               auditor     MITP-ST           none; no capability at all
+
+ANON = "anonymous"
+USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",
+         "migraciones", "coordinador.ta", "gestor.ta", "ong", "policia.rm", "auditor")
+LEAD_NODE = "SERNAMEG"
+
+# -- the world: one case per stage ----------------------------------------------------------------
+
+STAGES = ("detectado", "informacion", "activado", "presentada")
+
+RESIDENCIA = {
+    "certificacion": "en_tramite", "tipo_documento": "pasaporte", "numero_documento": VICTIM_DOCUMENT,
+    "pais_documento": "VE", "situacion_migratoria_actual": "irregular", "peligro_grave": True,
+    "fecha_preparacion": dt.date(2026, 11, 18), "permiso_trabajo": True,
+}
+
+
+class Steps:
+    """The services, called as the views call them: one unit of work, committed, per step."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def user(self, name: str) -> User:
+        return self.ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))
+
+    def node_id(self, code: str) -> int:
+        return self.ctx.session.scalar(select(Node.id).where(Node.code == code))
+
+    def version(self, reference: str) -> int:
+        self.ctx.session.expire_all()
+        return self.ctx.session.scalar(select(Case.version).where(Case.reference == reference))
+
+    def file(self, by: str, **ficha_changes: Any) -> str:
+        values = ficha_values(**{"relato": RELATO, **ficha_changes})
+        case = file_intake(self.ctx, self.user(by), values, uuid.uuid4().hex)
+        reference = case.reference
+        self.ctx.session.commit()
+        return reference
+
+    def fire(self, by: str, reference: str, action: str, values: dict[str, Any] | None = None) -> None:
+        fire_transition(self.ctx, self.user(by), reference, action, values, self.version(reference))
+        self.ctx.session.commit()
+
+    def save(self, by: str, reference: str, form_key: str, values: dict[str, Any]) -> None:
+        save_form(self.ctx, self.user(by), reference, form_key, values, self.version(reference))
+        self.ctx.session.commit()
+
+
+def case_at(ctx: Context, stage: str, filed_by: str = "salud.rm", **ficha_changes: Any) -> str:
+    """A Metropolitana case filed by `filed_by`, walked to `stage`; its reference.
+
+    detectado   the Ficha is filed (detecting node, focal point, national coordination)
+    informacion state informacion_solicitada: the focal point took it and asked the detecting node
+    activado    activated with SERNAMEG as lead node; residence request prepared (complete, not
+                submitted): the migration service is not yet a participant
+    presentada  the residence request is submitted (the migration service joins) and the lead
+                node started the Informe Social (an incomplete draft)
+    """
+    do = Steps(ctx)
+    reference = do.file(filed_by, **ficha_changes)
+    if stage == "detectado":
+        return reference
+    do.fire("coordinador.rm", reference, "tomar_caso")
+    if stage == "informacion":
+        do.fire("coordinador.rm", reference, "solicitar_informacion", {"preguntas": PREGUNTAS})
+        return reference
+    do.fire("coordinador.rm", reference, "activar",
+            {"nodo_lider": str(do.node_id(LEAD_NODE)), "fundamento": FUNDAMENTO})
+    do.fire("gestor.sernameg", reference, "iniciar_residencia")
+    do.save("gestor.sernameg", reference, "solicitud_residencia", RESIDENCIA)
+    if stage == "activado":
+        return reference
+    do.fire("gestor.sernameg", reference, "presentar_residencia")
+    do.fire("gestor.sernameg", reference, "iniciar_informe")
+    do.save("gestor.sernameg", reference, "informe_social", {"redes_apoyo": REDES})
+    assert stage == "presentada", stage
+    return reference
+
+
+@contextmanager
+def services(app: Flask) -> Iterator[Context]:
+    """A service Context in a short-lived app context, as conftest's `ctx` builds one.
+
+    Not the `ctx` fixture itself: it keeps an app context pushed for the whole test, and Flask then
+    runs every test-client request inside that same app context, so `g` (the request's database
+    session, its cached CSRF token) would leak from one request to the next.
+    """
+    with app.app_context():
+        session = database.factory(app)()
+        try:
+            yield Context(session=session, protocol=app.extensions["referral.protocol"],
+                          vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
+                          clock=app.config["CLOCK"])
+        finally:
+            session.close()
+
+
+def build_case(app: Flask, stage: str, filed_by: str = "salud.rm", **ficha_changes: Any) -> str:
+    with services(app) as ctx:
+        return case_at(ctx, stage, filed_by, **ficha_changes)
+
+
+def version_of(app: Flask, reference: str) -> int:
+    with services(app) as ctx:
+        return Steps(ctx).version(reference)
+
+
+class Client:
+    """A test client signed in as one demo user (or anonymous), with a CSRF token of its session."""
+
+    def __init__(self, app: Flask, name: str):
+        self.name = name
+        browser = Browser(app, DEMO_PASSWORD)
+        self.http = browser.client
+        if name != ANON:
+            assert browser.login(name).status_code == 302, f"{name} could not sign in"
+        page = self.http.get("/ingresar" if name == ANON else "/protocolo")
+        self.token = hidden_inputs(page.text)["csrf_token"]
+
+    def request(self, method: str, path: str, *, token: bool = True) -> Any:
+        if method == "GET":
+            return self.http.get(path)
+        return self.http.post(path, data={"csrf_token": self.token} if token else {})
+
+
+@dataclass
+class World:
+    app: Flask
+    cases: dict[str, str]  # placeholder (a stage, or "libera") -> reference
+    clients: dict[str, Client]
+
+    def client(self, name: str, *, fresh: bool = False) -> Client:
+        if fresh:
+            return Client(self.app, name)
+        if name not in self.clients:
+            self.clients[name] = Client(self.app, name)
+        return self.clients[name]
+
+    def url(self, template: str) -> str:
+        return template.format(**self.cases)
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("authorization")
+    shutil.copy(sqlite_template, folder / "world.db")
+    app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+    cases = {stage: build_case(app, stage) for stage in STAGES}
+    cases["libera"] = build_case(app, "detectado", filed_by="ong", **ONG_VICTIM)
+    yield World(app, cases, {})
+    database.engine(app).dispose()
+
+
+# -- 1. deny by default ---------------------------------------------------------------------------
+
+
+def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} | set(app.view_functions)
+    undeclared = sorted(e for e in endpoints - {"static"} if rule_of(app, e) is None)
+    assert undeclared == []
+    assert len(endpoints) >= 10  # the blueprints are registered: this is not vacuously true
+
+
+def test_a_route_without_a_rule_is_refused_to_everyone(app: Flask) -> None:
+    app.add_url_rule("/sin-regla", "sin_regla", lambda: "contenido secreto")
+    app.add_url_rule("/con-regla", "con_regla", signed_in(lambda: "contenido visible"))
+    assert rule_of(app, "sin_regla") is None
+
+    anonymous = app.test_client().get("/sin-regla")
+    assert anonymous.status_code == 403 and "contenido secreto" not in anonymous.text
+
+    staff = Browser(app, DEMO_PASSWORD)
+    staff.login("coordinacion.nacional")
+    refused = staff.get("/sin-regla")
+    assert refused.status_code == 403 and "contenido secreto" not in refused.text
+    assert staff.get("/con-regla").text == "contenido visible"  # the same client passes a declared rule
+
+
+# -- 2. the route × user matrix -------------------------------------------------------------------
+#
+# 200 the page; 302 a redirect (anonymous GET: to /ingresar?next=…; otherwise see REDIRECTS);
+# 303 back to the case page with the reason (an action in the wrong state, or a failing guard, on GET);
+# 400 a permitted POST of an empty form (nothing saved); 401 an anonymous POST; 403 refused;
+# 404 no such inbox/form/action/case for someone allowed to look; 405 wrong method;
+# 409 the action or form is not possible in the case's current stage.
+# Placeholders {detectado}, … are the world's case references (see case_at).
+
+MATRIX = """
+# method path                                                          anon det  foc  fgst nat  lead mig  crTA gsTA ong  pol  aud
+# -- pages that are not about one case
+  GET  /                                                               302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /protocolo                                                      302  200  200  200  200  200  200  200  200  200  200  200
+  GET  /casos                                                          302  200  200  200  200  200  200  200  200  200  200  403
+  GET  /bandeja/triaje                                                 302  404  200  404  200  404  404  200  404  404  404  403
+  GET  /bandeja/por_aprobar                                            302  404  200  404  200  404  404  200  404  404  404  403
+  GET  /bandeja/casos_liderados                                        302  404  404  200  404  200  404  404  200  404  404  403
+  GET  /bandeja/informacion_pendiente                                  302  200  200  200  200  200  404  200  200  200  200  403
+  GET  /bandeja/residencias                                            302  404  404  404  404  404  200  404  404  404  404  403
+  GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403
+  GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403
+  POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403
+  GET  /ingresar                                                       200  302  302  302  302  302  302  302  302  302  302  302
+  POST /ingresar                                                       400  302  302  302  302  302  302  302  302  302  302  302
+  GET  /salir                                                          405  405  405  405  405  405  405  405  405  405  405  405
+  POST /salir                                                          401  302  302  302  302  302  302  302  302  302  302  302
+  GET  /idioma                                                         405  405  405  405  405  405  405  405  405  405  405  405
+  POST /idioma                                                         302  302  302  302  302  302  302  302  302  302  302  302
+# -- a case that does not exist: 404 only for someone who may open cases at all
+  GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403
+# -- detectado: detecting node, focal point (and its case worker), national coordination
+  GET  /casos/{detectado}                                              302  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/ficha                            302  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/informe_social                   302  403  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/no_existe                        302  404  404  404  404  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/ficha/editar                     302  409  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/formularios/ficha/editar                     401  409  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/informe_social/editar            302  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/no_existe/editar                 302  404  404  404  404  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/tomar_caso                          302  403  200  403  200  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/tomar_caso                          401  403  400  403  400  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/solicitar_informacion               302  403  200  403  200  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/activar                             302  403  200  403  200  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/activar                             401  403  400  403  400  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/no_activar                          302  403  200  403  200  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/responder_informacion               302  303  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/responder_informacion               401  409  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/iniciar_informe                     302  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/iniciar_residencia                  302  403  303  403  303  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/iniciar_residencia                  401  403  409  403  409  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/no_existe                           302  404  404  404  404  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/no_existe                           401  404  404  404  404  403  403  403  403  403  403  403
+# -- informacion: the detecting node may amend its Ficha and answer
+  GET  /casos/{informacion}                                            302  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/formularios/solicitud_informacion          302  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/formularios/ficha/editar                   302  200  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{informacion}/formularios/ficha/editar                   401  400  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/responder_informacion             302  200  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{informacion}/acciones/responder_informacion             401  400  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/tomar_caso                        302  403  303  403  303  403  403  403  403  403  403  403
+  POST /casos/{informacion}/acciones/tomar_caso                        401  403  409  403  409  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/activar                           302  403  303  403  303  403  403  403  403  403  403  403
+# -- activado: SERNAMEG leads; the residence request is ready but not submitted (no migration service)
+  GET  /casos/{activado}                                               302  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/ficha                             302  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/decision_activacion               302  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia              302  403  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia/editar       302  403  200  403  200  200  403  403  403  403  403  403
+  POST /casos/{activado}/formularios/solicitud_residencia/editar       401  403  400  403  400  400  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/informe_social/editar             302  403  403  403  403  409  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/plan/editar                       302  403  403  403  403  409  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/iniciar_informe                      302  403  403  403  403  200  403  403  403  403  403  403
+  POST /casos/{activado}/acciones/iniciar_informe                      401  403  403  403  403  400  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/iniciar_residencia                   302  403  303  403  303  303  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/presentar_residencia                 302  403  200  403  200  200  403  403  403  403  403  403
+  POST /casos/{activado}/acciones/presentar_residencia                 401  403  400  403  400  400  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/registrar_tramite                    302  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/cerrar                               302  403  200  403  200  200  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/tomar_caso                           302  403  303  403  303  403  403  403  403  403  403  403
+# -- presentada: the migration service is a participant; the Informe Social is a draft
+  GET  /casos/{presentada}                                             302  200  200  200  200  200  200  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia            302  403  200  200  200  200  200  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social                  302  403  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/ficha                           302  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social?revision=1       302  403  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia?revision=9 302  403  404  404  404  404  404  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia/editar     302  403  409  403  409  409  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social/editar           302  403  403  403  403  200  403  403  403  403  403  403
+  POST /casos/{presentada}/formularios/informe_social/editar           401  403  403  403  403  400  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/registrar_tramite                  302  403  403  403  403  403  200  403  403  403  403  403
+  POST /casos/{presentada}/acciones/registrar_tramite                  401  403  403  403  403  403  400  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/otorgar_residencia                 302  403  403  403  403  403  200  403  403  403  403  403
+  POST /casos/{presentada}/acciones/otorgar_residencia                 401  403  403  403  403  403  400  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/otorgar_definitiva                 302  403  403  403  403  403  303  403  403  403  403  403
+  POST /casos/{presentada}/acciones/otorgar_definitiva                 401  403  403  403  403  403  409  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/enviar_informe                     302  403  403  403  403  303  403  403  403  403  403  403
+  POST /casos/{presentada}/acciones/enviar_informe                     401  403  403  403  403  409  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/aprobar_informe                    302  403  303  403  303  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/presentar_residencia               302  403  303  403  303  303  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/cerrar                             302  403  200  403  200  200  403  403  403  403  403  403
+# -- libera: the case ong (LIBERA) filed, so ong is inside and salud.rm is not
+  GET  /casos/{libera}                                                 302  403  200  200  200  403  403  403  403  200  403  403
+  GET  /casos/{libera}/formularios/ficha                               302  403  200  200  200  403  403  403  403  200  403  403
+  GET  /casos/{libera}/acciones/responder_informacion                  302  403  403  403  403  403  403  403  403  303  403  403
+  GET  /casos/{libera}/acciones/tomar_caso                             302  403  200  403  200  403  403  403  403  403  403  403
+"""
+
+# Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action
+# refused for its stage (always the case page). "/" is checked by test_home_sends_each_role_to_its_worklist.
+REDIRECTS = {"/ingresar": "/", "/salir": "/ingresar", "/idioma": "/"}
+
+LANDING = {
+    "salud.rm": "/bandeja/informacion_pendiente", "coordinador.rm": "/bandeja/triaje",
+    "gestor.rm": "/bandeja/casos_liderados", "coordinacion.nacional": "/bandeja/triaje",
+    "gestor.sernameg": "/bandeja/casos_liderados", "migraciones": "/bandeja/residencias",
+    "coordinador.ta": "/bandeja/triaje", "gestor.ta": "/bandeja/casos_liderados",
+    "ong": "/bandeja/informacion_pendiente", "policia.rm": "/bandeja/informacion_pendiente",
+    "auditor": "/protocolo",
+}
+
+
+class Cell(NamedTuple):
+    method: str
+    path: str  # with {placeholders}
+    user: str
+    status: int
+
+
+def parse(table: str) -> list[Cell]:
+    cells = []
+    for line in table.strip().splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        method, path, *codes = line.split()
+        assert len(codes) == len(USERS), f"{path}: {len(codes)} columns"
+        cells += [Cell(method, path, user, int(code)) for user, code in zip(USERS, codes, strict=True)]
+    return cells
+
+
+CELLS = parse(MATRIX)
+
+
+def shown(path: str) -> str:
+    return re.sub(r"{(\w+)}", r"<\1>", path)
+
+
+def cell_id(cell: Cell) -> str:
+    return f"{cell.method} {shown(cell.path)} as {cell.user}"
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+def test_route_matrix(world: World, cell: Cell) -> None:
+    path = world.url(cell.path)
+    client = world.client(cell.user, fresh=cell.path == "/salir")  # signing out ends the client's session
+    response = client.request(cell.method, path)
+    assert response.status_code == cell.status, f"{cell_id(cell)}: {response.status_code}"
+    if cell.status in (302, 303):
+        location = response.headers["Location"]
+        if cell.user == ANON and cell.method == "GET":
+            assert location.startswith("/ingresar?next="), location
+        elif "/acciones/" in cell.path:
+            assert location == path.split("/acciones/")[0], location
+        elif cell.path in REDIRECTS:
+            assert location == REDIRECTS[cell.path], location
+
+
+def test_the_matrix_covers_every_route_and_method(world: World) -> None:
+    adapter = world.app.url_map.bind("localhost")
+    covered = {(cell.method, adapter.match(world.url(cell.path).split("?")[0], method=cell.method)[0])
+               for cell in CELLS if cell.status != 405}
+    declared = {(method, rule.endpoint) for rule in world.app.url_map.iter_rules() if rule.endpoint != "static"
+                for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert declared - covered == set()
+
+
+POST_PATHS = sorted({cell.path for cell in CELLS if cell.method == "POST"})
+
+
+@pytest.mark.parametrize("path", POST_PATHS, ids=shown)
+def test_a_post_without_csrf_token_is_refused_before_anything_else(world: World, path: str) -> None:
+    """CSRF protection runs before the access rule: a tokenless POST is 400 even for anonymous users."""
+    for name in (ANON, "coordinador.rm"):
+        response = world.client(name, fresh=path == "/salir").request("POST", world.url(path), token=False)
+        assert response.status_code == 400, (name, response.status_code)
+        assert "Formulario vencido o alterado" in response.text
+
+
+@pytest.mark.parametrize("name", sorted(LANDING))
+def test_home_sends_each_role_to_its_worklist(world: World, name: str) -> None:
+    response = world.client(name).request("GET", "/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == LANDING[name]
+
+
+def test_an_anonymous_get_comes_back_to_the_page_after_signing_in(app: Flask) -> None:
+    browser = Browser(app, DEMO_PASSWORD)
+    first = browser.get("/casos?estado=detectado")
+    assert first.status_code == 302
+    next_url = first.headers["Location"]
+    assert next_url.startswith("/ingresar?next=")
+    page = browser.get(next_url)
+    signed = browser.client.post(next_url, data={**hidden_inputs(page.text), "email": "ong@demo.cl",
+                                                "password": DEMO_PASSWORD})
+    assert signed.status_code == 302 and signed.headers["Location"] == "/casos?estado=detectado"
+
+
+def assert_on_site(location: str) -> None:
+    """A path on this site: no scheme or host, and nothing a browser reads as one (//x, /\\x)."""
+    parts = urlsplit(location)
+    assert not parts.scheme and not parts.netloc and location.startswith("/"), location
+    assert not location.startswith(("//", "/\\")), location
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_signing_in_never_sends_the_user_to_another_site(app: Flask, target: str) -> None:
+    browser = Browser(app, DEMO_PASSWORD)
+    page = browser.get("/ingresar")
+    response = browser.client.post("/ingresar", query_string={"next": target}, data={
+        **hidden_inputs(page.text), "email": "ong@demo.cl", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert_on_site(response.headers["Location"])
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_choosing_a_language_never_sends_the_user_to_another_site(app: Flask, target: str) -> None:
+    client = app.test_client()
+    token = hidden_inputs(client.get("/ingresar").text)["csrf_token"]
+    response = client.post("/idioma", data={"csrf_token": token, "lang": "en", "next": target})
+    assert response.status_code == 302
+    assert_on_site(response.headers["Location"])
+
+
+# -- refused POSTs with a complete, valid form change nothing; the permitted user's succeeds --------
+
+
+class Attempt(NamedTuple):
+    stage: str
+    url: str  # relative to the case: "acciones/…" or "formularios/…/editar"
+    data: dict[str, Any]
+    refused: tuple[str, ...]  # each gets 403 and the case is untouched
+    permitted: str  # then succeeds (303 to the case page)
+
+
+def _lead_node(app: Flask) -> str:
+    with services(app) as ctx:
+        return str(Steps(ctx).node_id(LEAD_NODE))
+
+
+ATTEMPTS = [
+    Attempt("detectado", "acciones/tomar_caso", {},
+            ("salud.rm", "gestor.rm", "coordinador.ta", "gestor.sernameg", "policia.rm", "migraciones"),
+            "coordinador.rm"),
+    Attempt("detectado", "acciones/activar", {"nodo_lider": "<lead>", "fundamento": FUNDAMENTO},
+            ("salud.rm", "gestor.rm", "coordinador.ta", "ong"), "coordinacion.nacional"),
+    Attempt("informacion", "acciones/responder_informacion", {"respuesta": "En un albergue."},
+            ("coordinador.rm", "coordinacion.nacional", "gestor.rm", "policia.rm", "ong"), "salud.rm"),
+    Attempt("informacion", "formularios/ficha/editar", ficha_post(comuna="Maipú"),
+            ("coordinador.rm", "gestor.rm", "policia.rm", "coordinador.ta"), "salud.rm"),
+    Attempt("activado", "acciones/iniciar_informe", {},
+            ("coordinador.rm", "gestor.rm", "salud.rm", "gestor.ta"), "gestor.sernameg"),
+    Attempt("activado", "acciones/presentar_residencia", {},
+            ("salud.rm", "gestor.rm", "migraciones", "coordinador.ta"), "coordinador.rm"),
+    Attempt("presentada", "formularios/informe_social/editar", informe_post(),
+            ("coordinador.rm", "gestor.rm", "salud.rm", "migraciones", "gestor.ta"), "gestor.sernameg"),
+    Attempt("presentada", "acciones/registrar_tramite", {},
+            ("gestor.sernameg", "coordinador.rm", "coordinacion.nacional", "salud.rm"), "migraciones"),
+]
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS, ids=lambda a: f"{a.url} at {a.stage}")
+def test_a_complete_post_by_a_refused_user_changes_nothing(app: Flask, attempt: Attempt) -> None:
+    reference = build_case(app, attempt.stage)
+    data = {k: (_lead_node(app) if v == "<lead>" else v) for k, v in attempt.data.items()}
+    url = f"/casos/{reference}/{attempt.url}"
+    for name in attempt.refused:
+        client = Client(app, name)
+        version = version_of(app, reference)
+        response = client.http.post(url, data={**data, "csrf_token": client.token, "case_version": str(version)})
+        assert response.status_code == 403, (name, response.status_code)
+        assert version_of(app, reference) == version, f"{name}'s refused POST changed the case"
+    client = Client(app, attempt.permitted)
+    response = client.http.post(url, data={**data, "csrf_token": client.token,
+                                           "case_version": str(version_of(app, reference))})
+    assert response.status_code == 303, response.status_code
+    assert response.headers["Location"] == f"/casos/{reference}"
+
+
+# -- 3. a refused user learns nothing personal ----------------------------------------------------
+
+OUTSIDERS = {  # stage -> users outside the case at that stage (they may open cases, but not this one)
+    "detectado": ("coordinador.ta", "gestor.ta", "ong", "policia.rm", "gestor.sernameg", "migraciones"),
+    "activado": ("coordinador.ta", "gestor.ta", "ong", "policia.rm", "migraciones"),
+    "presentada": ("coordinador.ta", "gestor.ta", "ong", "policia.rm"),
+}
+CASE_PAGES = (("GET", ""), ("GET", "/formularios/ficha"), ("GET", "/formularios/solicitud_residencia"),
+              ("GET", "/formularios/informe_social"), ("GET", "/formularios/no_existe"),
+              ("GET", "/formularios/ficha/editar"), ("POST", "/formularios/ficha/editar"),
+              ("GET", "/acciones/tomar_caso"), ("POST", "/acciones/tomar_caso"),
+              ("GET", "/acciones/cerrar"), ("POST", "/acciones/cerrar"), ("GET", "/acciones/no_existe"))
+
+
+def assert_nothing_personal(text: str, where: str) -> None:
+    for secret in PERSONAL:
+        assert secret not in text, f"{where} shows {secret!r}"
+
+
+@pytest.mark.parametrize("stage", sorted(OUTSIDERS))
+def test_an_outside_node_is_refused_without_learning_anything_personal(world: World, stage: str) -> None:
+    reference = world.cases[stage]
+    for name in (*OUTSIDERS[stage], "auditor"):
+        client = world.client(name)
+        for method, suffix in CASE_PAGES:
+            response = client.request(method, f"/casos/{reference}{suffix}")
+            assert response.status_code == 403, (name, method, suffix, response.status_code)
+            assert_nothing_personal(response.text, f"{method} {suffix or 'case page'} for {name}")
+            assert "Sin acceso" in response.text or "Su rol no permite" in response.text
+
+
+STRANGERS = ("coordinador.ta", "gestor.ta", "ong", "policia.rm")  # inside none of the cases about VICTIM_GIVEN
+
+
+@pytest.mark.parametrize("stage", sorted(OUTSIDERS))
+def test_an_outside_node_does_not_find_the_case_in_its_worklists(world: World, stage: str) -> None:
+    reference = world.cases[stage]
+    pages = ["/casos", *(f"/bandeja/{key}" for key in world.app.extensions["referral.protocol"].definition.inboxes)]
+    for name in OUTSIDERS[stage]:
+        client = world.client(name)
+        for path in pages:
+            response = client.request("GET", path)
+            assert response.status_code in (200, 404), (name, path)
+            assert reference not in response.text, f"{path} of {name} lists {reference}"
+            if name in STRANGERS:  # the others see the same person in a case they do take part in
+                assert_nothing_personal(response.text, f"{path} of {name}")
+
+
+def test_participants_do_find_the_case_in_their_worklists(world: World) -> None:
+    """The counterpart of the test above, so that it cannot pass because worklists are empty."""
+    expected = {
+        ("coordinador.rm", "/bandeja/triaje", "detectado"), ("coordinacion.nacional", "/bandeja/triaje", "detectado"),
+        ("salud.rm", "/bandeja/informacion_pendiente", "informacion"),
+        ("gestor.sernameg", "/bandeja/casos_liderados", "activado"),
+        ("migraciones", "/bandeja/residencias", "presentada"),
+        ("ong", "/casos", "libera"), ("salud.rm", "/casos", "activado"),
+    }
+    for name, path, stage in expected:
+        page = world.client(name).request("GET", path)
+        assert world.cases[stage] in page.text, (name, path, stage)
+    libera_cases = world.client("ong").request("GET", "/casos").text
+    assert all(world.cases[stage] not in libera_cases for stage in STAGES)
+
+
+# -- 4. the auditor and the migration officer -----------------------------------------------------
+
+
+def test_the_auditor_reads_the_protocol_and_nothing_else(world: World) -> None:
+    auditor = world.client("auditor")
+    home = auditor.request("GET", "/")
+    assert home.status_code == 302 and home.headers["Location"] == "/protocolo"
+    protocol = auditor.request("GET", "/protocolo")
+    assert protocol.status_code == 200
+    for hidden in ("/casos", "/bandeja/", "/fichas/nueva"):  # no link to what the auditor may not open
+        assert f'href="{hidden}' not in protocol.text
+    refused = ["/casos", "/casos?estado=detectado", "/fichas/nueva",
+               *(f"/bandeja/{key}" for key in world.app.extensions["referral.protocol"].definition.inboxes)]
+    for reference in world.cases.values():
+        refused += [f"/casos/{reference}", f"/casos/{reference}/formularios/ficha",
+                    f"/casos/{reference}/formularios/solicitud_residencia",
+                    f"/casos/{reference}/formularios/informe_social", f"/casos/{reference}/acciones/cerrar"]
+    for path in refused:
+        response = auditor.request("GET", path)
+        assert response.status_code == 403, (path, response.status_code)
+        assert_nothing_personal(response.text, path)
+
+
+def test_the_migration_officer_reads_the_residence_request_but_not_the_ficha_nor_the_social_report(
+        world: World) -> None:
+    reference = world.cases["presentada"]
+    officer = world.client("migraciones")
+
+    request = officer.request("GET", f"/casos/{reference}/formularios/solicitud_residencia")
+    assert request.status_code == 200
+    assert VICTIM_DOCUMENT in request.text and "Solicitud de Residencia Temporal" in request.text
+
+    for form_key in ("ficha", "informe_social", "decision_activacion"):
+        refused = officer.request("GET", f"/casos/{reference}/formularios/{form_key}")
+        assert refused.status_code == 403, form_key
+        assert RELATO not in refused.text and REDES not in refused.text and FUNDAMENTO not in refused.text
+        assert VICTIM_PHONE not in refused.text
+
+    # The case page links the readable request only, and shows neither the account nor the report.
+    page = officer.request("GET", f"/casos/{reference}")
+    assert page.status_code == 200
+    assert f'href="/casos/{reference}/formularios/solicitud_residencia"' in page.text
+    assert f'href="/casos/{reference}/formularios/ficha"' not in page.text
+    assert f'href="/casos/{reference}/formularios/informe_social"' not in page.text
+    for secret in (RELATO, REDES, FUNDAMENTO, VICTIM_PHONE):
+        assert secret not in page.text
+
+    # Before the request is submitted the migration service is not a participant at all.
+    before = world.cases["activado"]
+    assert officer.request("GET", f"/casos/{before}").status_code == 403
+    assert officer.request("GET", f"/casos/{before}/formularios/solicitud_residencia").status_code == 403
+    assert before not in officer.request("GET", "/bandeja/residencias").text
+
+
+def test_a_deactivated_account_loses_access_at_once(app: Flask) -> None:
+    reference = build_case(app, "detectado")
+    client = Client(app, "coordinador.rm")
+    assert client.request("GET", f"/casos/{reference}").status_code == 200
+    with services(app) as ctx:
+        Steps(ctx).user("coordinador.rm").active = False
+        ctx.session.commit()
+    again = client.request("GET", f"/casos/{reference}")
+    assert again.status_code == 302 and again.headers["Location"].startswith("/ingresar?next=")
+    assert client.request("POST", f"/casos/{reference}/acciones/tomar_caso").status_code == 401
