@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.orm.exc import StaleDataError
-
 from ..auth.models import User
 from ..context import Context
 from .access import open_case
-from .errors import StaleCase
 from .models import FormRecord
 from .records import current_records, facts_for, new_record, refresh_derived, reseal
 from .timeline import append_event
+from .transitions import claim_version
 from .validation import checked_values
 
 
@@ -25,8 +23,7 @@ def save_form(ctx: Context, user: User, reference: str, form_key: str, values: M
     edit becomes a new revision and every earlier one is kept.
     """
     case, actor = open_case(ctx, user, reference)
-    if case.version != expected_version:
-        raise StaleCase()
+    claim_version(ctx, case, expected_version)
     records = current_records(ctx, case)
     refusal = ctx.engine.edit_refusal(form_key, facts_for(ctx, case, records), actor)
     if refusal is not None:
@@ -50,11 +47,7 @@ def save_form(ctx: Context, user: User, reference: str, form_key: str, values: M
         )
     records = {**records, form_key: record}
     refresh_derived(ctx, case, records)
-    case.touch(ctx.now())
     append_event(ctx, case, user, kind="form_saved", action=form_key, from_state=case.state,
                  to_state=case.state, record=record)
-    try:
-        ctx.session.flush()
-    except StaleDataError:
-        raise StaleCase() from None
+    ctx.session.flush()
     return record

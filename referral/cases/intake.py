@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..auth.models import User
 from ..context import Context
@@ -55,7 +56,15 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
         region_code=values[definition.intake.region_field], detecting_node_id=user.node_id,
         intake_token=intake_token, flags={}, priority=0, version=1, created_at=now, updated_at=now, state_changed_at=now,
     )
-    ctx.session.add(case)
+    try:
+        with ctx.session.begin_nested():  # a savepoint: a lost race on the token leaves the rest intact
+            ctx.session.add(case)
+            ctx.session.flush()
+    except IntegrityError:
+        existing = ctx.session.scalar(select(Case.reference).where(Case.intake_token == intake_token))
+        if existing is None:
+            raise
+        raise DuplicateSubmission(existing) from None
     create_case_key(ctx, case)
     record = new_record(ctx, case, user, form, values, revision=1, status="submitted", complete=True)
     _add_intake_participants(ctx, case, user)

@@ -30,6 +30,7 @@ STATUS_LABELS = {
     "none": Text("Sin iniciar", "Not started"),
 }
 FINAL_STATUS = {"submitted": Text("Registrado", "Recorded")}  # for forms nobody reviews
+NO_SUCH_FORM = Text("Ese formulario no existe.", "There is no such form.")
 YES, NO, EMPTY = Text("Sí", "Yes"), Text("No", "No"), "—"
 
 
@@ -306,7 +307,7 @@ def form_revision(ctx: Context, user: User, reference: str, form_key: str, revis
     """One revision (default: the current one) of a form the user may read; None if not yet written."""
     case, actor = open_case(ctx, user, reference)
     if form_key not in ctx.definition.forms:
-        raise CaseNotFound()
+        raise CaseNotFound(NO_SUCH_FORM)
     if not ctx.engine.can_read(form_key, actor.relations):
         raise AccessDenied()
     query = select(FormRecord).where(FormRecord.case_id == case.id, FormRecord.form_key == form_key)
@@ -323,7 +324,7 @@ def editable_values(ctx: Context, user: User, reference: str, form_key: str) -> 
     """The definition and current values to pre-fill an edit form with (decrypted for its editor)."""
     case, actor = open_case(ctx, user, reference)
     if form_key not in ctx.definition.forms:
-        raise CaseNotFound()
+        raise CaseNotFound(NO_SUCH_FORM)
     records = current_records(ctx, case)
     refusal = ctx.engine.edit_refusal(form_key, facts_for(ctx, case, records), actor)
     if refusal is not None:

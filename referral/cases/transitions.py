@@ -28,8 +28,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
                     expected_version: int) -> CaseEvent:
     """Fire transition `key` on the case; raise TransitionRefused, InvalidInput or StaleCase."""
     case, actor = open_case(ctx, user, reference)
-    if case.version != expected_version:
-        raise StaleCase()
+    claim_version(ctx, case, expected_version)
     facts = facts_for(ctx, case)
     transition = ctx.engine.check(key, facts, actor, None)  # who, when, guards: before reading input
     clean: dict[str, Any] = {}
@@ -43,14 +42,25 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     for effect in transition.effects:
         _apply(ctx, case, effect, clean, records)
     from_state, to_state = _move(ctx, case, transition)
-    case.touch(ctx.now())
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)
+    ctx.session.flush()
+    return event
+
+
+def claim_version(ctx: Context, case: Case, expected_version: int) -> None:
+    """Take the case for this unit of work: bump its version now, or StaleCase if the page was old.
+
+    The conditional UPDATE runs before anything else is written, so of two simultaneous writers
+    exactly one proceeds (PostgreSQL also holds the row lock from here to the commit).
+    """
+    if case.version != expected_version:
+        raise StaleCase()
+    case.touch(ctx.now())
     try:
         ctx.session.flush()
     except StaleDataError:
         raise StaleCase() from None
-    return event
 
 
 def check_transition(ctx: Context, user: User, reference: str, key: str) -> tuple[Case, Transition]:

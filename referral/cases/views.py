@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -46,8 +47,8 @@ def _render_form(template: str, form: FormDef, wtform: FlaskForm, errors: dict[s
 
 
 def _version(wtform: FlaskForm) -> int:
-    raw = wtform.case_version.data
-    if not raw or not str(raw).isdigit():
+    raw = str(wtform.case_version.data or "")
+    if not re.fullmatch(r"[0-9]{1,9}", raw):  # not isdigit(): it accepts "²", and int() refuses huge numbers
         abort(400)
     return int(raw)
 
