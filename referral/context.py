@@ -23,7 +23,7 @@ class Protocol:
     engine: Engine
 
     @classmethod
-    def of(cls, definition: WorkflowDefinition) -> "Protocol":
+    def of(cls, definition: WorkflowDefinition) -> Protocol:
         return cls(definition, Engine(definition))
 
 

@@ -25,6 +25,7 @@ from referral.extensions import database
 from referral.migrate import upgrade
 
 from .browser import Browser
+from .units import unit_of_work
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -36,7 +37,7 @@ class Clock:
     """A clock tests can move; starts at a fixed weekday noon in Santiago (15:00 UTC)."""
 
     def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -139,13 +140,9 @@ def app(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Any]:
 
 @pytest.fixture
 def ctx(app: Any) -> Iterator[Context]:
-    """A service Context on its own session, as a request would have (services need no app context,
-    and none is pushed, so browser requests in the same test keep their own)."""
-    session = database.factory(app)()
-    yield Context(session=session, protocol=app.extensions["referral.protocol"],
-                  vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                  clock=app.config["CLOCK"])
-    session.close()
+    """A service Context on its own session, as a request would have."""
+    with unit_of_work(app) as context:
+        yield context
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,6 +42,7 @@ from referral.network.models import Node
 from referral.web.access import rule_of, signed_in
 
 from .browser import Browser, hidden_inputs
+from .units import unit_of_work
 from .conftest import Clock, _settings
 from .factories import (
     VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_post, ficha_values, informe_post,
@@ -154,22 +154,7 @@ def case_at(ctx: Context, stage: str, filed_by: str = "salud.rm", **ficha_change
     return reference
 
 
-@contextmanager
-def services(app: Flask) -> Iterator[Context]:
-    """A service Context in a short-lived app context, as conftest's `ctx` builds one.
-
-    Not the `ctx` fixture itself: it keeps an app context pushed for the whole test, and Flask then
-    runs every test-client request inside that same app context, so `g` (the request's database
-    session, its cached CSRF token) would leak from one request to the next.
-    """
-    with app.app_context():
-        session = database.factory(app)()
-        try:
-            yield Context(session=session, protocol=app.extensions["referral.protocol"],
-                          vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                          clock=app.config["CLOCK"])
-        finally:
-            session.close()
+services = unit_of_work  # a Context on its own session, outside any request
 
 
 def build_case(app: Flask, stage: str, filed_by: str = "salud.rm", **ficha_changes: Any) -> str:

@@ -10,46 +10,32 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 
 from referral.auth.models import User
-from referral.cases.errors import DuplicateSubmission, StaleCase
 from referral.cases.editing import save_form
+from referral.cases.errors import DuplicateSubmission, StaleCase
 from referral.cases.intake import file_intake
-from referral.cases.reading import editable_values
 from referral.cases.models import Case, CaseEvent, FormRecord, Participant
+from referral.cases.reading import editable_values
 from referral.cases.transitions import check_transition, fire_transition
 from referral.context import Context
-from referral.extensions import database
 from referral.network.models import Node
 
 from .backends import both_backends
 from .browser import hidden_inputs
 from .factories import ficha_post, ficha_values
+from .units import unit_of_work
 
 FIRST, SECOND = "coordinador.rm", "coordinacion.nacional"  # the regional focal point and national coordination
 LEAD_NODE_OF = {FIRST: "CAVD-CL-RM", SECOND: "SERNAMEG"}  # each would pick a different lead node
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-@contextmanager
-def unit_of_work(app: Any) -> Iterator[Context]:
-    """A service Context on its own session and connection, as a separate request (or worker) has."""
-    with app.app_context():
-        session = database.factory(app)()
-        try:
-            yield Context(session=session, protocol=app.extensions["referral.protocol"],
-                          vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                          clock=app.config["CLOCK"])
-        finally:
-            session.close()
-
 
 def user(ctx: Context, name: str) -> User:
     found = ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))

@@ -39,7 +39,7 @@ class FieldView:
     label: str
     value: str = ""
     multiline: bool = False
-    items: tuple[tuple["FieldView", ...], ...] = ()  # for repeated groups
+    items: tuple[tuple[FieldView, ...], ...] = ()  # for repeated groups
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class DemoCases:
         self.network = network
         self.rng = random.Random(seed)
         self.people = PersonFactory(seed, [r.code for r in network.regions])
-        self.real_now = dt.datetime.now(dt.timezone.utc)
+        self.real_now = dt.datetime.now(dt.UTC)
         self.moment = self.real_now
         ctx.clock = lambda: self.moment
 

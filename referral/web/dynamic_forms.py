@@ -160,7 +160,7 @@ class FieldSlot:
     kind: str
     required: bool
     errors: list[str] = field(default_factory=list)
-    rows: list[list["FieldSlot"]] = field(default_factory=list)
+    rows: list[list[FieldSlot]] = field(default_factory=list)
     remove: list[Any] = field(default_factory=list)  # the remove checkbox of each row
 
 

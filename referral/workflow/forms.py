@@ -58,7 +58,7 @@ class FieldDef:
     max_length: int | None = None
     minimum: int | None = None
     maximum: int | None = None
-    fields: tuple["FieldDef", ...] = ()  # for groups: the fields of one item
+    fields: tuple[FieldDef, ...] = ()  # for groups: the fields of one item
     min_items: int = 0
     widget: str | None = None
 

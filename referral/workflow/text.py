@@ -22,7 +22,7 @@ class Text:
     def __str__(self) -> str:  # Spanish first: what a user sees when no language is chosen
         return self.es
 
-    def format(self, **values: object) -> "Text":
+    def format(self, **values: object) -> Text:
         return Text(self.es.format(**values), self.en.format(**values) if self.en else "")
 
 

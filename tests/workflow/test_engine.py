@@ -80,7 +80,7 @@ class FactsBuilder:
         self.definition = definition
         self.assigned: dict[tuple[Any, ...], Any] = dict(assigned or {})
 
-    def copy(self) -> "FactsBuilder":
+    def copy(self) -> FactsBuilder:
         return FactsBuilder(self.definition, self.assigned)
 
     def set(self, key: tuple[Any, ...], value: Any) -> None:
