@@ -187,7 +187,8 @@ class Reader:
                       if on and key in d.flags)
         return CaseHeader(
             reference=case.reference, state_label=self.t(state.label), closed=state.closed,
-            region=region.name if region else case.region_code, flags=flags, person=self.summary(case),
+            region=region.name if region else case.region_code, flags=flags,
+            person=tuple(item for item in self.summary(case) if item.value not in ("", EMPTY)),
             opened_at=self.local(case.created_at),
         )
 
@@ -278,10 +279,9 @@ def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
     if event.kind == "intake":
         return reader.t(Text("Envió la {form}", "Filed the {form}").format(form=reader.t(d.form(event.action).label)))
     if event.kind == "form_saved":
-        record = event.form_record
-        status = record.status if record else "draft"
-        verb = Text("Guardó", "Saved") if status == "draft" else Text("Actualizó", "Updated")
-        return f"{reader.t(verb)}: {reader.t(d.form(event.action).label)}"
+        revision = event.form_record.revision if event.form_record else 0
+        return reader.t(Text("Guardó: {form} (revisión {revision})", "Saved: {form} (revision {revision})").format(
+            form=reader.t(d.form(event.action).label), revision=revision))
     try:
         return reader.t(d.transition(event.action).label)
     except KeyError:
