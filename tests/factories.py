@@ -23,6 +23,7 @@ def ficha_post(**changes: Any) -> dict[str, Any]:
         "acciones": ["captacion", "traslado"], "medios": ["engano", "vulnerabilidad"], "fines": ["explotacion_sexual"],
         "indicadores": ["deuda", "documentos_retenidos"], "tipo_trata": "sexual", "ambito": "internacional",
         "riesgos_inmediatos": ["sin_alojamiento_seguro"], "denuncia_realizada": "no", "consentimiento": "si",
+        "consentimiento_de": "persona",
         "relato": "Refiere deuda con quien la trajo y retención de su pasaporte.",
     }
     data.update(changes)
@@ -38,7 +39,8 @@ def ficha_values(**changes: Any) -> dict[str, Any]:
         "fecha_nacimiento": dt.date(1996, 4, 2), "nacionalidad": "VE", "numero_documento": VICTIM_DOCUMENT,
         "telefono_seguro": VICTIM_PHONE, "acciones": ["captacion"], "medios": ["engano"],
         "fines": ["explotacion_sexual"], "tipo_trata": "sexual", "ambito": "internacional",
-        "riesgos_inmediatos": [], "denuncia_realizada": "no", "consentimiento": "si", "nna": False,
+        "riesgos_inmediatos": [], "denuncia_realizada": "no", "consentimiento": "si", "consentimiento_de": "persona",
+        "nna": False,
     }
     values.update(changes)
     return values

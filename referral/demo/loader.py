@@ -142,6 +142,7 @@ class DemoCases:
             "denuncia_ante": "fiscalia" if complaint == "si" else None,
             "denuncia_fecha": detected.date() if complaint == "si" else None,
             "relato": self._text(), "consentimiento": consent,
+            "consentimiento_de": "persona" if consent == "si" else None,
             "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
         }
 

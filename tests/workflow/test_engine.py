@@ -646,7 +646,7 @@ def complete_ficha(**changes: Any) -> dict[str, Any]:
         "contexto": "centro_salud", "solicitante": "victima", "sexo": "F", "edad_tipo": "estimada",
         "edad_estimada": 30, "nacionalidad": "VE", "acciones": ["captacion", "traslado"], "medios": ["engano"],
         "fines": ["trabajos_forzados"], "tipo_trata": "laboral", "ambito": "internacional",
-        "denuncia_realizada": "no", "consentimiento": "si",
+        "denuncia_realizada": "no", "consentimiento": "si", "consentimiento_de": "persona",
     }
     values.update(changes)
     return {key: value for key, value in values.items() if value is not None}
