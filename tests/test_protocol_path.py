@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+
+import pytest
 
 from sqlalchemy import select
 
@@ -12,7 +15,10 @@ from referral.network.models import Node
 
 from .backends import both_backends
 from .browser import Browser
-from .factories import VICTIM_GIVEN, ficha_post, informe_post, plan_post, residencia_post
+from .factories import (
+    VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_post, informe_post, plan_post,
+    residencia_post,
+)
 
 
 def node_id(app: Any, code: str) -> int:
@@ -38,7 +44,9 @@ def ok(response: Any) -> None:
 
 
 @both_backends
-def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_browser: Any) -> None:
+def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_browser: Any,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     health, coordinator, lead, migration = make_browser(), make_browser(), make_browser(), make_browser()
     health.login("salud.rm")
     coordinator.login("coordinador.rm")
@@ -122,3 +130,8 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
     assert "Funcionario/a de migraciones · SERMIG" in timeline
     assert timeline.count('<li>\n          <p class="when">') >= 25
     assert VICTIM_GIVEN in timeline  # participants read the decrypted summary
+
+    # 8. Nothing personal reached a log line on the way (every logger, every level).
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, "Maracaibo"):
+        assert secret not in logged
