@@ -14,7 +14,7 @@ from .context import Protocol
 from .db import utcnow
 from .extensions import babel, csrf, database, login_manager
 from .i18n import compile_catalogs
-from .vault import MasterKeyMissing, Vault, load_master_key
+from .vault import MasterKeyMissing, Vault, load_master_keyring
 from .workflow import DefinitionError, load_definition
 
 __all__ = ["StartupError", "create_app"]
@@ -49,11 +49,13 @@ def _init_protocol(app: Flask) -> None:
 
 def _init_vault(app: Flask) -> None:
     try:
-        master = load_master_key(app.config["MASTER_KEY"], Path(app.config["MASTER_KEY_FILE"]),
-                                 create=app.config["CREATE_MISSING_KEYS"])
+        masters = load_master_keyring(
+            app.config["MASTER_KEY"], Path(app.config["MASTER_KEY_FILE"]), app.config.get("PREVIOUS_MASTER_KEYS"),
+            Path(app.config.get("PREVIOUS_MASTER_KEYS_FILE") or Path(app.instance_path) / "previous-master-keys"),
+            create=app.config["CREATE_MISSING_KEYS"])
     except MasterKeyMissing as error:
         raise StartupError(str(error)) from error
-    app.extensions["referral.vault"] = Vault(master)
+    app.extensions["referral.vault"] = Vault(masters)
 
 
 def _init_web(app: Flask, instance: Path) -> None:

@@ -48,6 +48,9 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "DATABASE_URL": database,
         "MASTER_KEY": environ.get("REFERRAL_MASTER_KEY"),
         "MASTER_KEY_FILE": str(instance / "master.key"),
+        # Earlier master keys, kept only until `flask keys rotate-master` has re-wrapped what they protect.
+        "PREVIOUS_MASTER_KEYS": environ.get("REFERRAL_PREVIOUS_MASTER_KEYS"),
+        "PREVIOUS_MASTER_KEYS_FILE": str(instance / "previous-master-keys"),
         "CREATE_MISSING_KEYS": not production,
         "WORKFLOW": environ.get("REFERRAL_WORKFLOW", "chile"),
         "WORKFLOWS_DIR": environ.get("REFERRAL_WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),

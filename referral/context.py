@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -36,7 +37,9 @@ class Context:
     vault: Vault
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
     clock: Callable[[], dt.datetime] = utcnow
-    ciphers: dict[uuid.UUID, CaseCipher] = field(default_factory=dict)  # opened case keys, this unit only
+    keyholder: int | None = None  # the node whose key pair opens case keys in this unit of work
+    ciphers: dict[tuple[uuid.UUID, int], CaseCipher] = field(default_factory=dict)  # opened, this unit only
+    keycache: dict[str, Any] = field(default_factory=dict)  # opened node keys and secrets, this unit only
 
     @property
     def definition(self) -> WorkflowDefinition:
@@ -45,6 +48,12 @@ class Context:
     @property
     def engine(self) -> Engine:
         return self.protocol.engine
+
+    def act_as(self, node_id: int) -> None:
+        """Open case keys as `node_id` from now on; keys opened as another node are forgotten."""
+        if node_id != self.keyholder:
+            self.ciphers.clear()
+            self.keyholder = node_id
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -7,3 +7,4 @@ def import_all() -> None:
     from .auth import models as auth_models  # noqa: F401
     from .cases import models as case_models  # noqa: F401
     from .network import models as network_models  # noqa: F401
+    from .keys import models as key_models  # noqa: F401

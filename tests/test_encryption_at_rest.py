@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from referral.cases.keyring import cipher_for
 from referral.cases.models import Case, FormRecord
 from referral.cases.records import open_values
+from referral.keys.store import cipher_for
 from referral.context import Context
 from referral.demo.loader import load_demo
 from referral.extensions import database
+from referral.network.models import Assignment
 from referral.vault import Cell, DecryptionFailed
 
 from .backends import both_backends
@@ -28,6 +29,7 @@ def personal_values(ctx: Context) -> set[str]:
     found: set[str] = set()
     for record in ctx.session.scalars(select(FormRecord).where(FormRecord.form_key == "ficha")):
         case = ctx.session.get(Case, record.case_id)
+        ctx.act_as(case.detecting_node_id)  # the detecting node holds a wrap of every case it filed
         values = open_values(ctx, case, record)
         found.update(str(values[key]) for key in PERSONAL_FIELDS if values.get(key))
     return found
@@ -64,6 +66,8 @@ def test_a_form_ciphertext_copied_into_another_case_or_row_does_not_open(app: An
     load_demo(app, cases=2, seed=3, progress=lambda _line: None)
     first, second = ctx.session.scalars(select(FormRecord).where(FormRecord.form_key == "ficha")).all()
     first_case, second_case = ctx.session.get(Case, first.case_id), ctx.session.get(Case, second.case_id)
+    national = ctx.session.scalar(select(Assignment.node_id).where(Assignment.function == "coordinacion_nacional"))
+    ctx.act_as(national)  # national coordination takes part in every case, so it holds both keys
     stolen = first.data
     second.data = stolen  # someone with write access to the database swaps sealed content
     with pytest.raises(DecryptionFailed):

@@ -42,4 +42,5 @@ def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = Fa
     actor = actor_for(ctx, user, case)
     if not actor.relations:
         raise AccessDenied()
+    ctx.act_as(user.node_id)  # its case key opens only through this node's own wrap
     return case, actor

@@ -79,7 +79,7 @@ def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1)
     inbox = next((i for i in inboxes_for(ctx, user) if i.key == key), None)
     if inbox is None:
         return None
-    return _page(ctx, _inbox_query(inbox, user), key, inbox.label.get(language), language, page)
+    return _page(ctx, user, _inbox_query(inbox, user), key, inbox.label.get(language), language, page)
 
 
 def my_cases_page(ctx: Context, user: User, language: str, page: int = 1, state: str | None = None) -> InboxPage:
@@ -87,7 +87,7 @@ def my_cases_page(ctx: Context, user: User, language: str, page: int = 1, state:
     query = _my_cases(user, None)
     if state:
         query = query.where(Case.state == state)
-    return _page(ctx, query, "mis_casos", MY_CASES.get(language), language, page)
+    return _page(ctx, user, query, "mis_casos", MY_CASES.get(language), language, page)
 
 
 def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
@@ -97,7 +97,8 @@ def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
     }
 
 
-def _page(ctx: Context, query: Select[tuple[Case]], key: str, label: str, language: str, page: int) -> InboxPage:
+def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label: str, language: str,
+          page: int) -> InboxPage:
     total = ctx.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -105,6 +106,7 @@ def _page(ctx: Context, query: Select[tuple[Case]], key: str, label: str, langua
         query.order_by(Case.priority.desc(), Case.created_at.desc(), Case.reference)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
+    ctx.act_as(user.node_id)
     reader = Reader(ctx, language)
     regions = {r.code: r.name for r in ctx.session.scalars(select(Region))}
     nodes = {n.id: n.short_name for n in ctx.session.scalars(

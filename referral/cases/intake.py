@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth.models import User
 from ..context import Context
+from ..keys.store import create_case_key, sync_wraps
 from ..network.models import Assignment
 from ..workflow.definition import ACTOR_NODE
 from .access import may_open_cases
 from .errors import AccessDenied, DuplicateSubmission
-from .keyring import create_case_key
 from .models import Case, Participant
 from .records import new_record, refresh_derived
 from .timeline import append_event
@@ -49,6 +49,7 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
     existing = ctx.session.scalar(select(Case.reference).where(Case.intake_token == intake_token))
     if existing is not None:
         raise DuplicateSubmission(existing)
+    ctx.act_as(user.node_id)
     now = ctx.now()
     case = Case(
         id=uuid.uuid4(), reference=_unused_reference(ctx), workflow=definition.key,
@@ -68,6 +69,7 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
     create_case_key(ctx, case)
     record = new_record(ctx, case, user, form, values, revision=1, status="submitted", complete=True)
     _add_intake_participants(ctx, case, user)
+    sync_wraps(ctx, case)
     refresh_derived(ctx, case, {form.key: record})
     append_event(ctx, case, user, kind="intake", action=form.key, to_state=case.state, record=record)
     ctx.session.flush()

@@ -57,14 +57,21 @@ class Case(Base):
 
 
 class CaseKey(Base):
-    """A case's data key, wrapped by the master key. Destroying these rows shreds the case."""
+    """One version of a case's data key. The key itself exists only as per-node wraps
+    (`case_key_wraps`); `status` is active (the version new cells use) or retiring (rotation is
+    re-sealing its cells).
+
+    `master_key_id`/`wrapped` hold a key stored under the first scheme (wrapped by the master key,
+    before per-node wraps); `flask keys rotate-master` converts them and empties both columns.
+    """
 
     __tablename__ = "case_keys"
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    master_key_id: Mapped[str] = mapped_column(String(32))
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12), default="active", server_default="active")
+    master_key_id: Mapped[str | None] = mapped_column(String(32))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -149,3 +156,32 @@ class CaseEvent(Base):
 
     actor_node: Mapped[Node] = relationship()
     form_record: Mapped[FormRecord | None] = relationship()
+
+
+class BlindIndex(Base):
+    """A keyed hash of a normalised identifier of the person in a case (document number; name and
+    date of birth), so a new Ficha can be matched to earlier cases without decrypting anything."""
+
+    __tablename__ = "blind_indexes"
+    __table_args__ = (Index("ix_blind_indexes_lookup", "kind", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16))
+
+
+class CaseTombstone(Base):
+    """What remains of an erased case: its random reference, when, why and by whom (role and node).
+    No personal data and no key material."""
+
+    __tablename__ = "case_tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    erased_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    actor_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

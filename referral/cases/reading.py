@@ -18,7 +18,7 @@ from ..workflow import Actor, Text
 from ..workflow.forms import FieldDef, FormDef
 from .access import open_case
 from .errors import AccessDenied, CaseNotFound
-from .keyring import cipher_for
+from ..keys.store import open_cell
 from .models import Case, CaseEvent, FormRecord, Track
 from .records import current_records, facts_for, open_values, summary_cell
 
@@ -172,7 +172,7 @@ class Reader:
         if case.summary is None:
             return ()
         form = self.ctx.definition.form(self.ctx.definition.intake.form)
-        raw = cipher_for(self.ctx, case).open(case.summary, summary_cell(case))
+        raw = open_cell(self.ctx, case, case.summary, summary_cell(case))
         values = form.from_storage(raw)
         return tuple(self.value(form.field(key), values.get(key)) for key in values)
 

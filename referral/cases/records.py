@@ -13,7 +13,7 @@ from ..context import Context
 from ..vault import Cell
 from ..workflow import CaseFacts, FormFacts
 from ..workflow.forms import FormDef
-from .keyring import cipher_for
+from ..keys.store import open_cell, seal_cell
 from .models import Case, FormRecord, Track
 
 
@@ -32,7 +32,7 @@ def current_records(ctx: Context, case: Case) -> dict[str, FormRecord]:
 
 def open_values(ctx: Context, case: Case, record: FormRecord) -> dict[str, Any]:
     """The decrypted values of a record, typed by the definition version it was filled in."""
-    raw = cipher_for(ctx, case).open(record.data, data_cell(record))
+    raw = open_cell(ctx, case, record.data, data_cell(record))
     return ctx.definition.form(record.form_key, record.form_version).from_storage(raw)
 
 
@@ -45,14 +45,14 @@ def new_record(ctx: Context, case: Case, user: User, form: FormDef, values: Mapp
         status=status, complete=complete, current=True, author_user_id=user.id, author_node_id=user.node_id,
         created_at=now, updated_at=now, submitted_at=now if status == "submitted" else None,
     )
-    record.data = cipher_for(ctx, case).seal(form.to_storage(values), data_cell(record))
+    record.data = seal_cell(ctx, case, form.to_storage(values), data_cell(record))
     ctx.session.add(record)
     return record
 
 
 def reseal(ctx: Context, case: Case, record: FormRecord, values: Mapping[str, Any]) -> None:
     form = ctx.definition.form(record.form_key, record.form_version)
-    record.data = cipher_for(ctx, case).seal(form.to_storage(values), data_cell(record))
+    record.data = seal_cell(ctx, case, form.to_storage(values), data_cell(record))
     record.updated_at = ctx.now()
 
 
@@ -80,4 +80,4 @@ def refresh_derived(ctx: Context, case: Case, records: Mapping[str, FormRecord])
         values = open_values(ctx, case, record)
         form = ctx.definition.form(record.form_key, record.form_version)
         summary = {key: values.get(key) for key in use.summary_fields}
-        case.summary = cipher_for(ctx, case).seal(form.to_storage(summary), summary_cell(case))
+        case.summary = seal_cell(ctx, case, form.to_storage(summary), summary_cell(case))

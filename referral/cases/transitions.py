@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth.models import User
 from ..context import Context
+from ..keys.store import sync_wraps
 from ..network.models import Node
 from ..workflow import Text, TransitionRefused
 from ..workflow.definition import Effect, Transition
@@ -41,6 +42,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
         record = _record_input(ctx, case, user, transition.form, clean)
     for effect in transition.effects:
         _apply(ctx, case, effect, clean, records)
+    sync_wraps(ctx, case)  # a node that joined gets the case key; one that left loses it
     from_state, to_state = _move(ctx, case, transition)
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)

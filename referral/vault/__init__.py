@@ -1,14 +1,17 @@
-"""All cryptography of the application: master key, per-case data keys, sealed cells.
+"""All cryptography of the application: master keys, node key pairs, case data keys, sealed cells,
+blind indexes.
 
 Nothing outside this package imports `cryptography`. See docs/encryption.md for the model.
 """
 
-from .cells import Cell, CaseCipher
+from .blind import BlindIndexer, normalise_document, normalise_name
+from .cells import CaseCipher, Cell, sealed_version
 from .errors import DecryptionFailed, MasterKeyMissing, VaultError
-from .keys import MasterKey, load_master_key
-from .vault import Vault, WrappedCaseKey
+from .keys import MasterKey, MasterKeyring, generate_secret, load_master_key, load_master_keyring, write_key_file
+from .vault import NodePrivateKey, StoredNodeKey, Vault
 
 __all__ = [
-    "CaseCipher", "Cell", "DecryptionFailed", "MasterKey", "MasterKeyMissing", "Vault",
-    "VaultError", "WrappedCaseKey", "load_master_key",
+    "BlindIndexer", "CaseCipher", "Cell", "DecryptionFailed", "MasterKey", "MasterKeyMissing", "MasterKeyring",
+    "NodePrivateKey", "StoredNodeKey", "Vault", "VaultError", "generate_secret", "load_master_key",
+    "load_master_keyring", "normalise_document", "normalise_name", "sealed_version", "write_key_file",
 ]
