@@ -43,5 +43,8 @@ def demo_load(count: int, seed: int) -> None:
 
 
 def register(app: Flask) -> None:
+    from .keys import cli as keys_cli
+
     app.cli.add_command(db_cli)
     app.cli.add_command(demo_cli)
+    keys_cli.register(app)

@@ -68,3 +68,19 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def scrub_freed_space(engine: Engine, tables: tuple[str, ...]) -> None:
+    """After erasing rows, leave no copy of them in the database files we control.
+
+    SQLite overwrites freed pages (`secure_delete`); the checkpoint also empties the write-ahead log
+    that still holds the old pages. PostgreSQL keeps deleted rows as dead tuples until VACUUM frees
+    their space for reuse (see docs/encryption.md for what that means for erasure).
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in tables:
+            connection.exec_driver_sql(f"VACUUM {table}")

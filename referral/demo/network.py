@@ -33,6 +33,7 @@ NAMED_USERS = (
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
     ("migraciones", "SERMIG", "migraciones", "Departamento de Extranjería, Sermig"),
     ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
+    ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
 
 

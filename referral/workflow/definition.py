@@ -20,7 +20,7 @@ from .forms import FormDef, parse_form
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
-CAPABILITIES = frozenset({"file_intake", "case_access"})
+CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases"})
 CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
 EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
 ACTOR_NODE = "actor"

@@ -1,0 +1,217 @@
+"""What benchmarks share: a throw-away app on SQLite with the demo network, a logged-in client, Fichas, timers.
+
+The settings are the test suite's (tests/conftest.py): the fixed test master key, the fast "test"
+password profile, no rate limits, a clock the benchmark moves. Nothing needs PostgreSQL or Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from referral import create_app
+from referral.auth.models import User
+from referral.context import Context
+from referral.demo.loader import INTAKE_USERS, TEXTS
+from referral.demo.network import DEMO_PASSWORD, DOMAIN, load_network
+from referral.demo.people import Person, PersonFactory
+from referral.extensions import database
+from referral.migrate import upgrade
+
+Progress = Callable[[str], None]
+Metrics = dict[str, float | int]
+
+MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # the test suite's key: benchmarks only
+REGION = "CL-RM"  # Metropolitana: its focal point (CAVD-CL-RM) triages every case detected there
+COORDINATOR = "coordinador.rm"
+COMUNAS = ("Santiago", "Estación Central", "Independencia", "Recoleta", "Maipú", "La Florida", "Puente Alto")
+
+
+class Clock:
+    """A clock the benchmark sets; the app and every service Context read it."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def settings(instance: Path, url: str, clock: Clock) -> dict[str, Any]:
+    return {
+        "TESTING": True, "INSTANCE_PATH": str(instance), "DATABASE_URL": url, "MASTER_KEY": MASTER_KEY,
+        "SECRET_KEY": "bench-secret", "PASSWORD_PROFILE": "test", "RATELIMIT_ENABLED": False, "CLOCK": clock,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+def build_app(folder: Path, clock: Clock, vault: object | None = None) -> Flask:
+    """A migrated SQLite database in `folder` with the demo network; `vault` replaces the real one first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings(folder / "instance", f"sqlite:///{folder / 'bench.db'}", clock))
+    if vault is not None:
+        app.extensions["referral.vault"] = vault  # before any key, wrap or case exists
+    upgrade(database.engine(app))
+    session = database.factory(app)()
+    try:
+        load_network(session, "test")
+        session.commit()
+    finally:
+        session.close()
+    return app
+
+
+@contextmanager
+def unit_of_work(app: Flask) -> Iterator[Context]:
+    """A service Context on its own session, as one request (or one worker) has; closed at the end."""
+    session = database.factory(app)()
+    try:
+        yield Context(session=session, protocol=app.extensions["referral.protocol"],
+                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
+                      clock=app.config["CLOCK"])
+    finally:
+        session.close()
+
+
+def user_named(ctx: Context, name: str) -> User:
+    user = ctx.session.scalar(select(User).where(User.email == f"{name}@{DOMAIN}"))
+    if user is None:
+        raise LookupError(f"no demo user {name}")
+    return user
+
+
+# -- the browser ----------------------------------------------------------------------------------
+
+
+class _HiddenInputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "input" and values.get("type") == "hidden" and values.get("name"):
+            self.hidden.setdefault(values["name"] or "", values.get("value") or "")
+
+
+def logged_in(app: Flask, name: str) -> FlaskClient:
+    """A test client signed in as demo user `name`, through the login form with its real CSRF token."""
+    client = app.test_client()
+    parser = _HiddenInputs()
+    parser.feed(client.get("/ingresar").text)
+    answer = client.post("/ingresar", data={**parser.hidden, "email": f"{name}@{DOMAIN}", "password": DEMO_PASSWORD})
+    if answer.status_code != 302 or "/ingresar" in answer.headers.get("Location", ""):
+        raise RuntimeError(f"login as {name} failed ({answer.status_code})")
+    return client
+
+
+# -- Fichas ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One Ficha to file: who files it, when (UTC), and the service-level values."""
+
+    user: str
+    at: dt.datetime
+    values: dict[str, Any]
+
+
+class FichaMaker:
+    """Realistic, seeded Fichas of people detected in one region, as `referral/demo/loader.py` fills them."""
+
+    def __init__(self, seed: int, timezone: ZoneInfo, region: str = REGION):
+        self.rng = random.Random(seed)
+        self.people = PersonFactory(seed, [region, "CL-TA"])  # the drawn region is then replaced by `region`
+        self.timezone = timezone
+        self.region = region
+
+    def filing(self, at: dt.datetime, user: str | None = None) -> Filing:
+        """A Ficha filed at `at` (UTC) by `user` (default: one of the region's demo intake users)."""
+        local = at.astimezone(self.timezone).replace(tzinfo=None, second=0, microsecond=0)
+        person = replace(self.people.draw(local.date()), region=self.region)
+        who = user or self.rng.choice(INTAKE_USERS[self.region])
+        return Filing(who, at, self.values(person, local))
+
+    def values(self, person: Person, local_now: dt.datetime) -> dict[str, Any]:
+        rng = self.rng
+        detected = local_now - dt.timedelta(hours=rng.randint(1, 30))
+        edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
+        consent = "no_consultado_nna" if person.minor else "si"
+        interpreter = person.nationality in ("HT", "CN", "TH", "BR")
+        complaint = rng.choice(["si", "si", "no", "sin_informacion"])
+        return {
+            "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(COMUNAS),
+            "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
+            "solicitante": rng.choice(["victima", "tercero", "institucion"]),
+            "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
+            "edad_tipo": edad_tipo, "fecha_nacimiento": person.birth_date, "edad_estimada": person.estimated_age,
+            "nna": person.minor, "nacionalidad": person.nationality,
+            "idiomas": ["otro"] if interpreter else ["es"], "idioma_otro": "Idioma de origen" if interpreter else None,
+            "requiere_interprete": interpreter,
+            "documentos_identidad": ["pasaporte"] if rng.random() < 0.6 else ["ninguno"],
+            "documentos_retenidos": rng.random() < 0.35, "numero_documento": person.document_number,
+            "situacion_migratoria": "chilena" if person.nationality == "CL" else rng.choice(
+                ["regular", "irregular", "turista"]),
+            "forma_ingreso": "no_aplica" if person.nationality == "CL" else rng.choice(
+                ["regular", "paso_no_habilitado", "turista"]),
+            "telefono_seguro": person.phone if rng.random() < 0.7 else None,
+            "acciones": rng.sample(["captacion", "traslado", "acogida", "recepcion"], rng.randint(1, 3)),
+            "medios": [] if person.minor else rng.sample(["engano", "abuso_poder", "vulnerabilidad", "coaccion"], 2),
+            "fines": ["explotacion_sexual"] if person.trafficking_type == "sexual" else ["trabajos_forzados"],
+            "indicadores": rng.sample(["promesa_enganosa", "salario_impago", "deuda", "documentos_retenidos",
+                                       "hacinamiento", "aislamiento"], 3),
+            "tipo_trata": person.trafficking_type,
+            "ambito": "interna" if person.nationality == "CL" else "internacional",
+            "riesgos_inmediatos": rng.sample(["peligro_inminente", "necesidad_medica_urgente",
+                                              "sin_alojamiento_seguro", "tratante_busca"], rng.choice([0, 0, 0, 1, 2])),
+            "denuncia_realizada": complaint, "denuncia_ante": "fiscalia" if complaint == "si" else None,
+            "denuncia_fecha": detected.date() if complaint == "si" else None,
+            "relato": " ".join(rng.sample(TEXTS, 2)), "consentimiento": consent,
+            "consentimiento_de": "persona" if consent == "si" else None,
+            "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
+        }
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def timed_ms(action: Callable[[], object]) -> float:
+    """Wall-clock milliseconds of one call."""
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def interleaved(actions: dict[str, Callable[[int], object]], repetitions: int, warmup: int) -> dict[str, list[float]]:
+    """Time each action `repetitions` times (after `warmup` untimed calls each), alternating A B, B A, ...
+    so that drift of the machine (caches, frequency, other load) falls on both alike. The action gets
+    the repetition number (warm-up calls get negative numbers)."""
+    names = list(actions)
+    for round_ in range(warmup):
+        for name in names:
+            actions[name](-1 - round_)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    for repetition in range(repetitions):
+        for name in names if repetition % 2 == 0 else reversed(names):
+            samples[name].append(timed_ms(lambda: actions[name](repetition)))  # noqa: B023 (called at once)
+    return samples
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)

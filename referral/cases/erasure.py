@@ -1,0 +1,71 @@
+"""Crypto-shredding: erasing a case destroys every wrap of its data key, then every row of the case.
+
+Without a wrap the ciphertext cannot be opened by anyone, including us, whatever copies of it
+remain; deleting the rows as well (SQLite overwrites freed pages: `secure_delete`) leaves nothing
+to attack in the live database. What stays is a tombstone: the random reference, when, why, and
+the role and node of the administrator — no personal data and no key material.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from ..auth.models import User
+from ..context import Context
+from ..keys.models import CaseKeyWrap
+from ..workflow import Text
+from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseTombstone, FormRecord, Participant, Track
+
+# Why a case may be erased. Free text is not asked for: it could name the person.
+REASONS: dict[str, Text] = {
+    "retencion": Text("Vencimiento del plazo de conservación", "Retention period expired"),
+    "solicitud_titular": Text("Solicitud de supresión de la persona o su representante",
+                              "Erasure requested by the person or their representative"),
+    "orden_judicial": Text("Orden judicial o de autoridad competente", "Court or competent-authority order"),
+    "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
+}
+UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
+CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
+                             "Type the case reference exactly to confirm.")
+
+
+class AlreadyErased(CaseError):
+    message = Text("Ese caso ya fue eliminado.", "That case has already been erased.")
+
+
+def may_erase(ctx: Context, user: User) -> bool:
+    role = ctx.definition.roles.get(user.role)
+    return bool(user.active and role and "erase_cases" in role.capabilities)
+
+
+def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmation: str) -> CaseTombstone:
+    """Shred the case `reference`; return its tombstone. Raise AccessDenied, InvalidInput, CaseNotFound."""
+    if not may_erase(ctx, user):
+        raise AccessDenied()
+    errors: dict[str, list[Text]] = {}
+    if reason not in REASONS:
+        errors["reason"] = [UNKNOWN_REASON]
+    if confirmation.strip().upper() != reference.strip().upper():
+        errors["confirmation"] = [CONFIRMATION_MISMATCH]
+    if errors:
+        raise InvalidInput(errors)
+    reference = reference.strip().upper()
+    if ctx.session.scalar(select(CaseTombstone.id).where(CaseTombstone.reference == reference)) is not None:
+        raise AlreadyErased()
+    case = ctx.session.scalar(select(Case).where(Case.reference == reference).with_for_update())
+    if case is None:
+        raise CaseNotFound()
+    tombstone = CaseTombstone(reference=reference, reason=reason, erased_at=ctx.now(), actor_user_id=user.id,
+                              actor_role=user.role, actor_node_id=user.node_id, opened_at=case.created_at)
+    # Keys first: from this statement on, nothing of the case can be decrypted.
+    for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
+                          (BlindIndex, BlindIndex.case_id), (CaseEvent, CaseEvent.case_id),
+                          (FormRecord, FormRecord.case_id), (Track, Track.case_id),
+                          (Participant, Participant.case_id)):
+        ctx.session.execute(delete(model).where(column == case.id))
+    ctx.session.execute(delete(Case).where(Case.id == case.id).execution_options(synchronize_session=False))
+    ctx.session.expunge(case)
+    ctx.session.add(tombstone)
+    ctx.session.flush()
+    return tombstone
