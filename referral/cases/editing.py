@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .duplicates import index_case
 from ..auth.models import User
 from ..context import Context
 from .access import open_case
@@ -47,6 +48,7 @@ def save_form(ctx: Context, user: User, reference: str, form_key: str, values: M
         )
     records = {**records, form_key: record}
     refresh_derived(ctx, case, records)
+    index_case(ctx, case, form_key, clean)
     append_event(ctx, case, user, kind="form_saved", action=form_key, from_state=case.state,
                  to_state=case.state, record=record)
     ctx.session.flush()

@@ -17,6 +17,7 @@ from ..keys.store import create_case_key, sync_wraps
 from ..network.models import Assignment
 from ..workflow.definition import ACTOR_NODE
 from .access import may_open_cases
+from .duplicates import index_case
 from .errors import AccessDenied, DuplicateSubmission
 from .models import Case, Participant
 from .records import new_record, refresh_derived
@@ -68,6 +69,7 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
         raise DuplicateSubmission(existing) from None
     create_case_key(ctx, case)
     record = new_record(ctx, case, user, form, values, revision=1, status="submitted", complete=True)
+    index_case(ctx, case, form.key, values)
     _add_intake_participants(ctx, case, user)
     sync_wraps(ctx, case)
     refresh_derived(ctx, case, {form.key: record})

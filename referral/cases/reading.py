@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .duplicates import DuplicateNotice, notice_for
 from ..auth.models import User
 from ..choices import ChoiceProvider
 from ..context import Context
@@ -110,6 +111,7 @@ class CasePage:
     actions: tuple[ActionView, ...]
     timeline: tuple[EventView, ...]
     relations: frozenset[str] = field(default_factory=frozenset)
+    duplicates: DuplicateNotice | None = None
 
 
 class Reader:
@@ -217,6 +219,7 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
         forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
         timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
+        duplicates=notice_for(ctx, user, case, actor.relations),
     )
 
 

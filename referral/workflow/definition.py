@@ -151,6 +151,26 @@ class Clock:
 
 
 @dataclass(frozen=True)
+class BlindIndexDef:
+    """A keyed hash over normalised identifying fields, to find a person's earlier cases."""
+
+    key: str
+    fields: tuple[str, ...]
+    normalise: str  # "document" (one identifier) or "name" (name words + dates)
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    form: str
+    indexes: Mapping[str, BlindIndexDef]
+    visible_to: tuple[str, ...]  # relations whose members are told of possible matches in other cases
+
+
+NORMALISERS = frozenset({"document", "name"})
+LOW_CARDINALITY = frozenset({"boolean", "choice", "multichoice", "integer", "date", "datetime"})
+
+
+@dataclass(frozen=True)
 class Inbox:
     key: str
     label: Text
@@ -177,6 +197,7 @@ class WorkflowDefinition:
     flags: Mapping[str, Flag]
     clocks: Mapping[str, Clock]
     inboxes: Mapping[str, Inbox]
+    duplicates: Duplicates | None = None
     source: str = ""
 
     def machines(self) -> Iterator[Machine]:
@@ -286,7 +307,7 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
-        "tracks", "forms", "inboxes", "clocks"}
+        "tracks", "forms", "inboxes", "clocks", "duplicates"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -307,6 +328,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         flags={k: _flag(k, v, f"{where}.flags.{k}") for k, v in (raw.get("flags") or {}).items()},
         clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in (raw.get("clocks") or {}).items()},
         inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
+        duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
         source=where,
     )
 
@@ -526,6 +548,16 @@ def _inbox(key: str, raw: Any, where: str) -> Inbox:
     )
 
 
+def _duplicates(raw: Any, where: str) -> Duplicates:
+    raw = _shape(raw, where, {"form", "indexes", "visible_to"}, ("form", "indexes"))
+    indexes = _shape(raw["indexes"], f"{where}.indexes", set(raw["indexes"] or {}))
+    built = {}
+    for key, spec in indexes.items():
+        spec = _shape(spec, f"{where}.indexes.{key}", {"fields", "normalise"}, ("fields", "normalise"))
+        built[key] = BlindIndexDef(key, _names(spec["fields"], f"{where}.indexes.{key}.fields"), str(spec["normalise"]))
+    return Duplicates(str(raw["form"]), built, _names(raw.get("visible_to"), f"{where}.visible_to"))
+
+
 # -- validation ---------------------------------------------------------------------------------
 
 
@@ -544,6 +576,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _intake_problems(d)
     yield from _clock_problems(d)
     yield from _inbox_problems(d)
+    yield from _duplicate_problems(d)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     if not d.roles_with("file_intake"):
@@ -774,3 +807,32 @@ def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"{where}: unknown form '{form}'"
         if not inbox.roles or not inbox.relations:
             yield f"{where}: needs roles and relations"
+
+
+def _duplicate_problems(d: WorkflowDefinition) -> Iterator[str]:
+    if d.duplicates is None:
+        return
+    where = "duplicates"
+    if d.duplicates.form not in d.forms:
+        yield f"{where}: unknown form '{d.duplicates.form}'"
+        return
+    form = d.form(d.duplicates.form)
+    known = {f.key: f for f in form.fields()}
+    for relation in d.duplicates.visible_to:
+        if relation not in d.relations:
+            yield f"{where}: unknown relation '{relation}'"
+    for index in d.duplicates.indexes.values():
+        at = f"{where}.indexes.{index.key}"
+        if index.normalise not in NORMALISERS:
+            yield f"{at}: normalise must be one of {sorted(NORMALISERS)}"
+        unknown = [key for key in index.fields if key not in known]
+        if unknown:
+            yield f"{at}: unknown fields {unknown} in form '{form.key}'"
+            continue
+        types = [known[key].type for key in index.fields]
+        # A low-cardinality value (sex, nationality, a birth date) alone would sort people into a few
+        # groups that anyone holding the digests could count and link.
+        if all(t in LOW_CARDINALITY for t in types):
+            yield f"{at}: never index low-cardinality fields alone; add an identifying text field"
+        if index.normalise == "document" and types != ["text"]:
+            yield f"{at}: a document index takes exactly one text field"

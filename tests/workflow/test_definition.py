@@ -139,12 +139,14 @@ def test_the_chilean_definition_loads_and_validates(chile: WorkflowDefinition) -
 
 
 def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol(chile: WorkflowDefinition) -> None:
-    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor"}
+    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador"}
     assert set(chile.relations) == {
         "nodo_detector", "punto_focal", "coordinacion_nacional", "nodo_lider", "servicio_migraciones",
     }
     assert chile.roles["auditor"].capabilities == frozenset()
     assert set(chile.roles_with("file_intake")) == {"coordinador", "deteccion", "gestor"}
+    # the administrator erases cases but never reads one
+    assert chile.roles["administrador"].capabilities == frozenset({"erase_cases"})
 
 
 def test_the_chilean_case_states_are_those_of_the_protocol(chile: WorkflowDefinition) -> None:
@@ -581,4 +583,4 @@ def test_a_conditional_requirement_naming_an_unknown_field_is_refused(tmp_path: 
 
 def test_the_loader_knows_only_documented_units_and_capabilities() -> None:
     assert CLOCK_UNITS == {"hours", "calendar_days", "working_days"}
-    assert CAPABILITIES == {"file_intake", "case_access"}
+    assert CAPABILITIES == {"file_intake", "case_access", "erase_cases"}

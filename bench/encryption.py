@@ -1,0 +1,232 @@
+"""What encryption costs: three operations timed with the real vault and with a plaintext baseline, in one run.
+
+Two SQLite databases are built side by side in a temporary folder, each migrated and loaded with the
+demo network. One app keeps the real vault (AES-256-GCM cells, HPKE wraps of case keys, X25519 node
+keys under the master key); the other gets `bench.plain.PlainVault`, which runs the same code paths
+with the cryptography left out. The same N Fichas (10,000; 400 with --quick), all detected in the
+Metropolitana region, are filed into both through `referral.cases.intake.file_intake`, so every case
+lands in the triage inbox of the region's focal-point coordinator (coordinador.rm).
+
+Then, alternating encrypted and plaintext call by call (after warm-up), it times:
+
+- case page: HTTP GET /casos/<reference> through the Flask test client, signed in as coordinador.rm
+  (cycling over 25 cases spread across the inbox);
+- inbox: HTTP GET /bandeja/triaje, page 1 (25 rows) of the inbox holding the N cases;
+- Ficha: one unit of work at service level: a new session, the filing user loaded, `file_intake`, commit.
+
+Each is reported as the median in milliseconds for both variants and their ratio (encrypted / plain).
+Alongside, the number of sealed cells opened and case keys unwrapped by one request of each page (with
+the real vault) shows whether the inbox decrypts only the rows it shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from referral.cases.inbox import PAGE_SIZE
+from referral.cases.intake import file_intake
+from referral.cases.models import Case
+from referral.extensions import database
+from referral.vault import CaseCipher, Vault
+
+from .plain import PlainVault
+from .support import (
+    COORDINATOR, Clock, FichaMaker, Filing, Metrics, Progress, build_app, interleaved, logged_in, median,
+    unit_of_work, user_named,
+)
+
+END = dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)  # a weekday noon in Santiago, as in the tests
+STEP = dt.timedelta(minutes=20)  # between two loaded Fichas: 10,000 span about 139 days
+BATCH = 200  # Fichas per commit while loading
+SEED = 2026
+INBOX_URL = "/bandeja/triaje"
+FICHA_USER = "salud.rm"
+SAMPLED_CASES = 25
+VARIANTS = ("encrypted", "plain")
+
+
+@dataclass(frozen=True)
+class Size:
+    cases: int
+    case_page_repetitions: int
+    inbox_repetitions: int
+    ficha_repetitions: int
+    warmup: int
+
+
+FULL = Size(cases=10_000, case_page_repetitions=200, inbox_repetitions=100, ficha_repetitions=200, warmup=10)
+QUICK = Size(cases=400, case_page_repetitions=60, inbox_repetitions=40, ficha_repetitions=60, warmup=5)
+
+
+def run(quick: bool, progress: Progress) -> Metrics:
+    size = QUICK if quick else FULL
+    clock = Clock(END)
+    with tempfile.TemporaryDirectory(prefix="referral-bench-encryption-") as folder:
+        apps = {"encrypted": build_app(Path(folder) / "encrypted", clock),
+                "plain": build_app(Path(folder) / "plain", clock, PlainVault())}
+        try:
+            return _measure(apps, clock, size, progress)
+        finally:
+            for app in apps.values():
+                database.engine(app).dispose()
+
+
+def _measure(apps: dict[str, Flask], clock: Clock, size: Size, progress: Progress) -> Metrics:
+    metrics: Metrics = {"cases_count": size.cases}
+    maker = FichaMaker(SEED, apps["encrypted"].extensions["referral.timezone"])
+    start = END - STEP * size.cases
+    progress(f"preparing {size.cases} Fichas (region Metropolitana)")
+    filings = [maker.filing(start + STEP * index) for index in range(size.cases)]
+    for name in VARIANTS:
+        progress(f"filing {size.cases} Fichas into the {name} database")
+        metrics[f"load_{name}_s"] = round(_load(apps[name], clock, filings, name, progress), 2)
+    clock.now = END
+    _check_storage(apps)
+
+    clients = {name: logged_in(app, COORDINATOR) for name, app in apps.items()}
+    for name, client in clients.items():
+        total = _inbox_total(client)
+        if total != size.cases:
+            raise RuntimeError(f"{name}: the triage inbox holds {total} cases, expected {size.cases}")
+    references = {name: _sampled_references(app, SAMPLED_CASES) for name, app in apps.items()}
+
+    progress(f"case page: {size.case_page_repetitions} requests per variant")
+    case_pages = interleaved({name: _getter(client, _case_url(references[name])) for name, client in clients.items()},
+                             size.case_page_repetitions, size.warmup)
+    _report(metrics, "case_page", case_pages, progress)
+
+    progress(f"inbox: {size.inbox_repetitions} requests per variant of {INBOX_URL} ({size.cases} cases)")
+    inboxes = interleaved({name: _getter(client, lambda _r: INBOX_URL) for name, client in clients.items()},
+                          size.inbox_repetitions, size.warmup)
+    _report(metrics, "inbox", inboxes, progress)
+    metrics["inbox_rows_count"] = rows = clients["encrypted"].get(INBOX_URL).text.count('class="ref"')
+    if rows != min(PAGE_SIZE, size.cases):
+        raise RuntimeError(f"page 1 of the inbox shows {rows} rows, expected {min(PAGE_SIZE, size.cases)}")
+
+    for page, url in (("inbox", INBOX_URL), ("case_page", f"/casos/{references['encrypted'][0]}")):
+        with _counting([(CaseCipher, "open"), (Vault, "unwrap_case_key"), (Vault, "open_node_key")]) as counts:
+            clients["encrypted"].get(url)
+        metrics[f"{page}_cell_opens_count"] = counts["CaseCipher.open"]
+        metrics[f"{page}_key_unwraps_count"] = counts["Vault.unwrap_case_key"]
+        metrics[f"{page}_node_key_opens_count"] = counts["Vault.open_node_key"]
+
+    progress(f"Ficha: {size.ficha_repetitions} filings per variant (service level, one commit each)")
+    extra = [maker.filing(END, FICHA_USER) for _ in range(size.warmup + size.ficha_repetitions)]
+    fichas = interleaved({name: _filer(app, extra, size.warmup) for name, app in apps.items()},
+                         size.ficha_repetitions, size.warmup)
+    _report(metrics, "ficha", fichas, progress)
+    return metrics
+
+
+def _load(app: Flask, clock: Clock, filings: list[Filing], name: str, progress: Progress) -> float:
+    """File every Ficha through the intake service, committing every BATCH; seconds taken."""
+    began = time.perf_counter()
+    for first in range(0, len(filings), BATCH):
+        batch = filings[first : first + BATCH]
+        with unit_of_work(app) as ctx:
+            users = {who: user_named(ctx, who) for who in {filing.user for filing in batch}}
+            for index, filing in enumerate(batch, start=first):
+                clock.now = filing.at
+                file_intake(ctx, users[filing.user], filing.values, f"bench-load-{index:06d}")
+            ctx.session.commit()
+        done = first + len(batch)
+        if done % 1000 == 0 or done == len(filings):
+            progress(f"  {name}: {done}/{len(filings)} Fichas filed ({time.perf_counter() - began:.1f}s)")
+    return time.perf_counter() - began
+
+
+def _check_storage(apps: dict[str, Flask]) -> None:
+    """Guard against a mix-up: the baseline's cells hold readable JSON, the real ones do not."""
+    for name, app in apps.items():
+        with unit_of_work(app) as ctx:
+            summary = ctx.session.scalar(select(Case.summary).where(Case.summary.is_not(None)).limit(1)) or b""
+        readable = b'"nombres"' in summary
+        if readable != (name == "plain"):
+            raise RuntimeError(f"the {name} database does not hold the cells it should ({summary[:20]!r}...)")
+
+
+def _inbox_total(client: FlaskClient) -> int:
+    page = client.get(INBOX_URL)
+    match = re.search(r'<span class="count">(\d+)</span>', page.text)
+    if page.status_code != 200 or match is None:
+        raise RuntimeError(f"{INBOX_URL} answered {page.status_code} without a case count")
+    return int(match.group(1))
+
+
+def _sampled_references(app: Flask, count: int) -> list[str]:
+    """`count` references spread evenly over the cases in filing order (the same cases in both databases)."""
+    with unit_of_work(app) as ctx:
+        references = list(ctx.session.scalars(select(Case.reference).order_by(Case.created_at, Case.reference)))
+    stride = max(1, len(references) // count)
+    return [references[index * stride % len(references)] for index in range(count)]
+
+
+def _case_url(references: list[str]) -> Callable[[int], str]:
+    return lambda repetition: f"/casos/{references[repetition % len(references)]}"
+
+
+def _getter(client: FlaskClient, url: Callable[[int], str]) -> Callable[[int], object]:
+    def get(repetition: int) -> object:
+        answer = client.get(url(repetition))
+        if answer.status_code != 200:
+            raise RuntimeError(f"{url(repetition)} answered {answer.status_code}")
+        return answer
+
+    return get
+
+
+def _filer(app: Flask, filings: list[Filing], warmup: int) -> Callable[[int], object]:
+    """File filings[warmup + repetition] in a unit of work of its own (warm-ups take the first ones)."""
+    def file(repetition: int) -> object:
+        index = warmup + repetition if repetition >= 0 else -1 - repetition
+        filing = filings[index]
+        with unit_of_work(app) as ctx:
+            case = file_intake(ctx, user_named(ctx, filing.user), filing.values, f"bench-ficha-{index:06d}")
+            ctx.session.commit()
+        return case
+
+    return file
+
+
+def _report(metrics: Metrics, operation: str, samples: dict[str, list[float]], progress: Progress) -> None:
+    encrypted, plain = median(samples["encrypted"]), median(samples["plain"])
+    metrics[f"{operation}_encrypted_ms"] = round(encrypted, 3)
+    metrics[f"{operation}_plain_ms"] = round(plain, 3)
+    metrics[f"{operation}_ratio"] = round(encrypted / plain, 3)
+    metrics[f"{operation}_samples_count"] = len(samples["encrypted"])
+    progress(f"  {operation}: encrypted {encrypted:.2f} ms, plain {plain:.2f} ms, ratio {encrypted / plain:.3f}")
+
+
+@contextmanager
+def _counting(targets: list[tuple[type, str]]) -> Iterator[Counter[str]]:
+    """Count calls of the given methods while the block runs (for one untimed request), then restore them."""
+    counts: Counter[str] = Counter()
+    originals = [(owner, name, owner.__dict__[name]) for owner, name in targets]
+    for owner, name, original in originals:
+        key = f"{owner.__name__}.{name}"
+
+        @functools.wraps(original)
+        def counted(*args: Any, _original: Any = original, _key: str = key, **kwargs: Any) -> Any:
+            counts[_key] += 1
+            return _original(*args, **kwargs)
+
+        setattr(owner, name, counted)
+    try:
+        yield counts
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)

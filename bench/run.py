@@ -1,0 +1,72 @@
+"""Run one benchmark: `python bench/run.py NAME [--quick]` from the repository root.
+
+Progress goes to stderr as it runs; stdout gets exactly one line at the end, JSON:
+`{"bench": NAME, "metrics": {...}}`, every metric named with its unit as suffix (_s, _ms, _ratio,
+or _count for sizes and counts). An unknown NAME prints the usage and exits with status 2.
+
+A benchmark is a module `bench/<name>.py` with `run(quick: bool, progress) -> dict[str, float | int]`;
+add it to BENCHMARKS below. Each builds its own throw-away SQLite databases (no PostgreSQL, no Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ on the path, not the repository
+
+# name -> "module:function"; the module is imported only when its benchmark runs.
+BENCHMARKS: dict[str, str] = {
+    "encryption": "bench.encryption:run",
+}
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|count)")
+
+Benchmark = Callable[[bool, Callable[[str], None]], dict[str, float | int]]
+
+
+def load(name: str) -> Benchmark:
+    module_name, function = BENCHMARKS[name].split(":")
+    runner: Benchmark = getattr(importlib.import_module(module_name), function)
+    return runner
+
+
+def progress_printer() -> Callable[[str], None]:
+    began = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - began:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def checked(metrics: dict[str, float | int]) -> dict[str, float | int]:
+    wrong = [name for name in metrics if not METRIC_NAME.fullmatch(name)]
+    if wrong:
+        raise ValueError(f"metric names must end with _s, _ms, _ratio or _count: {', '.join(wrong)}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/run.py", description="Run one benchmark; JSON on stdout.")
+    parser.add_argument("name", choices=sorted(BENCHMARKS), metavar="NAME",
+                        help=f"the benchmark: {', '.join(sorted(BENCHMARKS))}")
+    parser.add_argument("--quick", action="store_true", help="a smaller data set and fewer repetitions")
+    arguments = parser.parse_args(argv)  # an unknown NAME: usage on stderr, exit status 2
+    progress = progress_printer()
+    progress(f"benchmark {arguments.name}{' (quick)' if arguments.quick else ''}")
+    metrics = checked(load(arguments.name)(arguments.quick, progress))
+    progress("done")
+    print(json.dumps({"bench": arguments.name, "metrics": metrics}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

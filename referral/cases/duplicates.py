@@ -1,0 +1,103 @@
+"""Possible duplicates: the same person's earlier cases, found through blind indexes, never by decrypting.
+
+Digests are written when a Ficha is filed or amended. Who is told of a match is itself sensitive
+(that a person is known to the police, or to a shelter, is personal data): a node sees the references
+of matching cases it already takes part in; members of the relations named in the definition's
+`duplicates.visible_to` (the focal point, national coordination) are also told how many matches lie
+in cases outside their scope, without their references.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, select, tuple_
+
+from ..auth.models import User
+from ..context import Context
+from ..keys.store import blind_indexer
+from ..vault import normalise_document, normalise_name
+from ..workflow.definition import BlindIndexDef
+from .models import BlindIndex, Case, Participant
+
+MIN_DOCUMENT = 5  # shorter "numbers" (a typo, "NN") would match unrelated people
+MIN_NAME_WORDS = 2
+
+
+@dataclass(frozen=True)
+class DuplicateNotice:
+    references: tuple[str, ...]  # matching cases the viewer's node takes part in
+    elsewhere: int  # matches outside the viewer's scope (0 unless the viewer may be told)
+
+
+def _parts(index: BlindIndexDef, form_fields: Mapping[str, str], values: Mapping[str, Any]) -> list[str] | None:
+    """The normalised parts of one index, or None if the values are too thin to identify anyone."""
+    if index.normalise == "document":
+        raw = values.get(index.fields[0])
+        number = normalise_document(raw) if isinstance(raw, str) else ""
+        return [number] if len(number) >= MIN_DOCUMENT else None
+    words: list[str] = []
+    dates: list[str] = []
+    for key in index.fields:
+        value = values.get(key)
+        if value in (None, ""):
+            return None
+        if form_fields[key] == "text":
+            words.extend(normalise_name(str(value)).split())
+        elif isinstance(value, dt.date | dt.datetime):
+            dates.append(value.isoformat())
+        else:
+            dates.append(str(value))
+    if len(words) < MIN_NAME_WORDS:
+        return None
+    return [" ".join(sorted(words)), *dates]
+
+
+def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    spec = ctx.definition.duplicates
+    if spec is None:
+        return []
+    form_fields = {f.key: f.type for f in ctx.definition.form(spec.form).fields()}
+    indexer = blind_indexer(ctx)
+    found = []
+    for index in spec.indexes.values():
+        parts = _parts(index, form_fields, values)
+        if parts is not None:
+            found.append((index.key, indexer.digest(index.key, parts)))
+    return found
+
+
+def index_case(ctx: Context, case: Case, form_key: str, values: Mapping[str, Any]) -> None:
+    """Replace the case's digests after its identifying form was filed or amended."""
+    spec = ctx.definition.duplicates
+    if spec is None or form_key != spec.form:
+        return
+    ctx.session.execute(delete(BlindIndex).where(BlindIndex.case_id == case.id))
+    for kind, digest in digests(ctx, values):
+        ctx.session.add(BlindIndex(case_id=case.id, kind=kind, digest=digest))
+
+
+def notice_for(ctx: Context, user: User, case: Case, relations: frozenset[str]) -> DuplicateNotice | None:
+    """What this user may be told about other cases of the same person; None if nothing."""
+    spec = ctx.definition.duplicates
+    if spec is None:
+        return None
+    mine = [(row.kind, row.digest) for row in ctx.session.scalars(
+        select(BlindIndex).where(BlindIndex.case_id == case.id))]
+    if not mine:
+        return None
+    matches = set(ctx.session.scalars(select(BlindIndex.case_id).where(
+        tuple_(BlindIndex.kind, BlindIndex.digest).in_(mine), BlindIndex.case_id != case.id)))
+    if not matches:
+        return None
+    reachable = exists(select(Participant.id).where(
+        Participant.case_id == Case.id, Participant.node_id == user.node_id, Participant.active))
+    references = tuple(sorted(ctx.session.scalars(
+        select(Case.reference).where(Case.id.in_(matches), reachable))))
+    elsewhere = len(matches) - len(references) if relations & set(spec.visible_to) else 0
+    if not references and not elsewhere:
+        return None
+    return DuplicateNotice(references, elsewhere)
