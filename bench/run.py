@@ -14,6 +14,7 @@ import argparse
 import importlib
 import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,16 @@ def progress_printer() -> Callable[[str], None]:
     return progress
 
 
+def revision() -> str:
+    """The commit measured, `-dirty` if the working tree differs from it (other people edit the code too)."""
+    try:
+        answer = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, timeout=10, check=False)
+    except OSError:
+        return "unknown"
+    return answer.stdout.strip() or "unknown"
+
+
 def checked(metrics: dict[str, float | int]) -> dict[str, float | int]:
     wrong = [name for name in metrics if not METRIC_NAME.fullmatch(name)]
     if wrong:
@@ -61,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller data set and fewer repetitions")
     arguments = parser.parse_args(argv)  # an unknown NAME: usage on stderr, exit status 2
     progress = progress_printer()
-    progress(f"benchmark {arguments.name}{' (quick)' if arguments.quick else ''}")
+    progress(f"benchmark {arguments.name}{' (quick)' if arguments.quick else ''}, code at {revision()}")
     metrics = checked(load(arguments.name)(arguments.quick, progress))
     progress("done")
     print(json.dumps({"bench": arguments.name, "metrics": metrics}), flush=True)

@@ -11,8 +11,7 @@ import gc
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -73,18 +72,6 @@ def build_app(folder: Path, clock: Clock, vault: object | None = None) -> Flask:
     finally:
         session.close()
     return app
-
-
-@contextmanager
-def unit_of_work(app: Flask) -> Iterator[Context]:
-    """A service Context on its own session, as one request (or one worker) has; closed at the end."""
-    session = database.factory(app)()
-    try:
-        yield Context(session=session, protocol=app.extensions["referral.protocol"],
-                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                      clock=app.config["CLOCK"])
-    finally:
-        session.close()
 
 
 def user_named(ctx: Context, name: str) -> User:

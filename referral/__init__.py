@@ -61,6 +61,7 @@ def _init_vault(app: Flask) -> None:
 def _init_web(app: Flask, instance: Path) -> None:
     from . import cli
     from .auth.models import User
+    from .admin.views import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .cases.views import bp as cases_bp
     from .main.views import bp as main_bp
@@ -80,7 +81,7 @@ def _init_web(app: Flask, instance: Path) -> None:
         user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
         return user if user is not None and user.active else None
 
-    for blueprint in (auth_bp, main_bp, cases_bp):
+    for blueprint in (auth_bp, main_bp, cases_bp, admin_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

@@ -74,10 +74,11 @@ ONG_VICTIM = {"nombres": "Marisol", "apellidos": "Cárdenas Ruiz", "numero_docum
 #   ong   ong                   deteccion   LIBERA            none (nodo_detector of «libera» only)
 #   pol   policia.rm            deteccion   PDI-BITRAP-CL-RM  none
 #   aud   auditor               auditor     MITP-ST           none; no capability at all
+#   adm   administrador         administrador PAV             none; may erase cases, never read one
 
 ANON = "anonymous"
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",
-         "migraciones", "coordinador.ta", "gestor.ta", "ong", "policia.rm", "auditor")
+         "migraciones", "coordinador.ta", "gestor.ta", "ong", "policia.rm", "auditor", "administrador")
 LEAD_NODE = "SERNAMEG"
 
 # -- the world: one case per stage ----------------------------------------------------------------
@@ -248,102 +249,106 @@ def test_a_route_without_a_rule_is_refused_to_everyone(app: Flask) -> None:
 # Placeholders {detectado}, … are the world's case references (see case_at).
 
 MATRIX = """
-# method path                                                          anon det  foc  fgst nat  lead mig  crTA gsTA ong  pol  aud
+# method path                                                          anon det  foc  fgst nat  lead mig  crTA gsTA ong  pol  aud  adm
 # -- pages that are not about one case
-  GET  /                                                               302  302  302  302  302  302  302  302  302  302  302  302
-  GET  /protocolo                                                      302  200  200  200  200  200  200  200  200  200  200  200
-  GET  /casos                                                          302  200  200  200  200  200  200  200  200  200  200  403
-  GET  /bandeja/triaje                                                 302  404  200  404  200  404  404  200  404  404  404  403
-  GET  /bandeja/por_aprobar                                            302  404  200  404  200  404  404  200  404  404  404  403
-  GET  /bandeja/casos_liderados                                        302  404  404  200  404  200  404  404  200  404  404  403
-  GET  /bandeja/informacion_pendiente                                  302  200  200  200  200  200  404  200  200  200  200  403
-  GET  /bandeja/residencias                                            302  404  404  404  404  404  200  404  404  404  404  403
-  GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403
-  GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403
-  POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403
-  GET  /ingresar                                                       200  302  302  302  302  302  302  302  302  302  302  302
-  POST /ingresar                                                       400  302  302  302  302  302  302  302  302  302  302  302
-  GET  /salir                                                          405  405  405  405  405  405  405  405  405  405  405  405
-  POST /salir                                                          401  302  302  302  302  302  302  302  302  302  302  302
-  GET  /idioma                                                         405  405  405  405  405  405  405  405  405  405  405  405
-  POST /idioma                                                         302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /                                                               302  302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /protocolo                                                      302  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /casos                                                          302  200  200  200  200  200  200  200  200  200  200  403  403
+  GET  /bandeja/triaje                                                 302  404  200  404  200  404  404  200  404  404  404  403  403
+  GET  /bandeja/por_aprobar                                            302  404  200  404  200  404  404  200  404  404  404  403  403
+  GET  /bandeja/casos_liderados                                        302  404  404  200  404  200  404  404  200  404  404  403  403
+  GET  /bandeja/informacion_pendiente                                  302  200  200  200  200  200  404  200  200  200  200  403  403
+  GET  /bandeja/residencias                                            302  404  404  404  404  404  200  404  404  404  404  403  403
+  GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403  403
+  GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403  403
+  POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403  403
+  GET  /ingresar                                                       200  302  302  302  302  302  302  302  302  302  302  302  302
+  POST /ingresar                                                       400  302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /salir                                                          405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /salir                                                          401  302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /idioma                                                         405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /idioma                                                         302  302  302  302  302  302  302  302  302  302  302  302  302
 # -- a case that does not exist: 404 only for someone who may open cases at all
-  GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403
+  GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403  403
 # -- detectado: detecting node, focal point (and its case worker), national coordination
-  GET  /casos/{detectado}                                              302  200  200  200  200  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/ficha                            302  200  200  200  200  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/informe_social                   302  403  200  200  200  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/no_existe                        302  404  404  404  404  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/ficha/editar                     302  409  403  403  403  403  403  403  403  403  403  403
-  POST /casos/{detectado}/formularios/ficha/editar                     401  409  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/informe_social/editar            302  403  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/formularios/no_existe/editar                 302  404  404  404  404  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/tomar_caso                          302  403  200  403  200  403  403  403  403  403  403  403
-  POST /casos/{detectado}/acciones/tomar_caso                          401  403  400  403  400  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/solicitar_informacion               302  403  200  403  200  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/activar                             302  403  200  403  200  403  403  403  403  403  403  403
-  POST /casos/{detectado}/acciones/activar                             401  403  400  403  400  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/no_activar                          302  403  200  403  200  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/responder_informacion               302  303  403  403  403  403  403  403  403  403  403  403
-  POST /casos/{detectado}/acciones/responder_informacion               401  409  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/iniciar_informe                     302  403  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/iniciar_residencia                  302  403  303  403  303  403  403  403  403  403  403  403
-  POST /casos/{detectado}/acciones/iniciar_residencia                  401  403  409  403  409  403  403  403  403  403  403  403
-  GET  /casos/{detectado}/acciones/no_existe                           302  404  404  404  404  403  403  403  403  403  403  403
-  POST /casos/{detectado}/acciones/no_existe                           401  404  404  404  404  403  403  403  403  403  403  403
+  GET  /casos/{detectado}                                              302  200  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/ficha                            302  200  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/informe_social                   302  403  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/no_existe                        302  404  404  404  404  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/ficha/editar                     302  409  403  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/formularios/ficha/editar                     401  409  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/informe_social/editar            302  403  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/no_existe/editar                 302  404  404  404  404  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/tomar_caso                          302  403  200  403  200  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/tomar_caso                          401  403  400  403  400  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/solicitar_informacion               302  403  200  403  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/activar                             302  403  200  403  200  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/activar                             401  403  400  403  400  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/no_activar                          302  403  200  403  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/responder_informacion               302  303  403  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/responder_informacion               401  409  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/iniciar_informe                     302  403  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/iniciar_residencia                  302  403  303  403  303  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/iniciar_residencia                  401  403  409  403  409  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/acciones/no_existe                           302  404  404  404  404  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/acciones/no_existe                           401  404  404  404  404  403  403  403  403  403  403  403  403
 # -- informacion: the detecting node may amend its Ficha and answer
-  GET  /casos/{informacion}                                            302  200  200  200  200  403  403  403  403  403  403  403
-  GET  /casos/{informacion}/formularios/solicitud_informacion          302  200  200  200  200  403  403  403  403  403  403  403
-  GET  /casos/{informacion}/formularios/ficha/editar                   302  200  403  403  403  403  403  403  403  403  403  403
-  POST /casos/{informacion}/formularios/ficha/editar                   401  400  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{informacion}/acciones/responder_informacion             302  200  403  403  403  403  403  403  403  403  403  403
-  POST /casos/{informacion}/acciones/responder_informacion             401  400  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{informacion}/acciones/tomar_caso                        302  403  303  403  303  403  403  403  403  403  403  403
-  POST /casos/{informacion}/acciones/tomar_caso                        401  403  409  403  409  403  403  403  403  403  403  403
-  GET  /casos/{informacion}/acciones/activar                           302  403  303  403  303  403  403  403  403  403  403  403
+  GET  /casos/{informacion}                                            302  200  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/formularios/solicitud_informacion          302  200  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/formularios/ficha/editar                   302  200  403  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{informacion}/formularios/ficha/editar                   401  400  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/responder_informacion             302  200  403  403  403  403  403  403  403  403  403  403  403
+  POST /casos/{informacion}/acciones/responder_informacion             401  400  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/tomar_caso                        302  403  303  403  303  403  403  403  403  403  403  403  403
+  POST /casos/{informacion}/acciones/tomar_caso                        401  403  409  403  409  403  403  403  403  403  403  403  403
+  GET  /casos/{informacion}/acciones/activar                           302  403  303  403  303  403  403  403  403  403  403  403  403
 # -- activado: SERNAMEG leads; the residence request is ready but not submitted (no migration service)
-  GET  /casos/{activado}                                               302  200  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/ficha                             302  200  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/decision_activacion               302  200  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/solicitud_residencia              302  403  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/solicitud_residencia/editar       302  403  200  403  200  200  403  403  403  403  403  403
-  POST /casos/{activado}/formularios/solicitud_residencia/editar       401  403  400  403  400  400  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/informe_social/editar             302  403  403  403  403  409  403  403  403  403  403  403
-  GET  /casos/{activado}/formularios/plan/editar                       302  403  403  403  403  409  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/iniciar_informe                      302  403  403  403  403  200  403  403  403  403  403  403
-  POST /casos/{activado}/acciones/iniciar_informe                      401  403  403  403  403  400  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/iniciar_residencia                   302  403  303  403  303  303  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/presentar_residencia                 302  403  200  403  200  200  403  403  403  403  403  403
-  POST /casos/{activado}/acciones/presentar_residencia                 401  403  400  403  400  400  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/registrar_tramite                    302  403  403  403  403  403  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/cerrar                               302  403  200  403  200  200  403  403  403  403  403  403
-  GET  /casos/{activado}/acciones/tomar_caso                           302  403  303  403  303  403  403  403  403  403  403  403
+  GET  /casos/{activado}                                               302  200  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/ficha                             302  200  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/decision_activacion               302  200  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia              302  403  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia/editar       302  403  200  403  200  200  403  403  403  403  403  403  403
+  POST /casos/{activado}/formularios/solicitud_residencia/editar       401  403  400  403  400  400  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/informe_social/editar             302  403  403  403  403  409  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/plan/editar                       302  403  403  403  403  409  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/iniciar_informe                      302  403  403  403  403  200  403  403  403  403  403  403  403
+  POST /casos/{activado}/acciones/iniciar_informe                      401  403  403  403  403  400  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/iniciar_residencia                   302  403  303  403  303  303  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/presentar_residencia                 302  403  200  403  200  200  403  403  403  403  403  403  403
+  POST /casos/{activado}/acciones/presentar_residencia                 401  403  400  403  400  400  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/registrar_tramite                    302  403  403  403  403  403  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/cerrar                               302  403  200  403  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/acciones/tomar_caso                           302  403  303  403  303  403  403  403  403  403  403  403  403
 # -- presentada: the migration service is a participant; the Informe Social is a draft
-  GET  /casos/{presentada}                                             302  200  200  200  200  200  200  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/solicitud_residencia            302  403  200  200  200  200  200  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/informe_social                  302  403  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/ficha                           302  200  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/informe_social?revision=1       302  403  200  200  200  200  403  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/solicitud_residencia?revision=9 302  403  404  404  404  404  404  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/solicitud_residencia/editar     302  403  409  403  409  409  403  403  403  403  403  403
-  GET  /casos/{presentada}/formularios/informe_social/editar           302  403  403  403  403  200  403  403  403  403  403  403
-  POST /casos/{presentada}/formularios/informe_social/editar           401  403  403  403  403  400  403  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/registrar_tramite                  302  403  403  403  403  403  200  403  403  403  403  403
-  POST /casos/{presentada}/acciones/registrar_tramite                  401  403  403  403  403  403  400  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/otorgar_residencia                 302  403  403  403  403  403  200  403  403  403  403  403
-  POST /casos/{presentada}/acciones/otorgar_residencia                 401  403  403  403  403  403  400  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/otorgar_definitiva                 302  403  403  403  403  403  303  403  403  403  403  403
-  POST /casos/{presentada}/acciones/otorgar_definitiva                 401  403  403  403  403  403  409  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/enviar_informe                     302  403  403  403  403  303  403  403  403  403  403  403
-  POST /casos/{presentada}/acciones/enviar_informe                     401  403  403  403  403  409  403  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/aprobar_informe                    302  403  303  403  303  403  403  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/presentar_residencia               302  403  303  403  303  303  403  403  403  403  403  403
-  GET  /casos/{presentada}/acciones/cerrar                             302  403  200  403  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}                                             302  200  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia            302  403  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social                  302  403  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/ficha                           302  200  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social?revision=1       302  403  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia?revision=9 302  403  404  404  404  404  404  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia/editar     302  403  409  403  409  409  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social/editar           302  403  403  403  403  200  403  403  403  403  403  403  403
+  POST /casos/{presentada}/formularios/informe_social/editar           401  403  403  403  403  400  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/registrar_tramite                  302  403  403  403  403  403  200  403  403  403  403  403  403
+  POST /casos/{presentada}/acciones/registrar_tramite                  401  403  403  403  403  403  400  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/otorgar_residencia                 302  403  403  403  403  403  200  403  403  403  403  403  403
+  POST /casos/{presentada}/acciones/otorgar_residencia                 401  403  403  403  403  403  400  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/otorgar_definitiva                 302  403  403  403  403  403  303  403  403  403  403  403  403
+  POST /casos/{presentada}/acciones/otorgar_definitiva                 401  403  403  403  403  403  409  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/enviar_informe                     302  403  403  403  403  303  403  403  403  403  403  403  403
+  POST /casos/{presentada}/acciones/enviar_informe                     401  403  403  403  403  409  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/aprobar_informe                    302  403  303  403  303  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/presentar_residencia               302  403  303  403  303  303  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/acciones/cerrar                             302  403  200  403  200  200  403  403  403  403  403  403  403
 # -- libera: the case ong (LIBERA) filed, so ong is inside and salud.rm is not
-  GET  /casos/{libera}                                                 302  403  200  200  200  403  403  403  403  200  403  403
-  GET  /casos/{libera}/formularios/ficha                               302  403  200  200  200  403  403  403  403  200  403  403
-  GET  /casos/{libera}/acciones/responder_informacion                  302  403  403  403  403  403  403  403  403  303  403  403
-  GET  /casos/{libera}/acciones/tomar_caso                             302  403  200  403  200  403  403  403  403  403  403  403
+  GET  /casos/{libera}                                                 302  403  200  200  200  403  403  403  403  200  403  403  403
+  GET  /casos/{libera}/formularios/ficha                               302  403  200  200  200  403  403  403  403  200  403  403  403
+  GET  /casos/{libera}/acciones/responder_informacion                  302  403  403  403  403  403  403  403  403  303  403  403  403
+  GET  /casos/{libera}/acciones/tomar_caso                             302  403  200  403  200  403  403  403  403  403  403  403  403
+# -- administration: only the administrator (erasure); a permitted POST of an empty form is 400
+  GET  /administracion/casos-eliminados                                302  403  403  403  403  403  403  403  403  403  403  403  200
+  GET  /administracion/eliminar-caso                                   302  403  403  403  403  403  403  403  403  403  403  403  200
+  POST /administracion/eliminar-caso                                   401  403  403  403  403  403  403  403  403  403  403  403  400
 """
 
 # Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action
@@ -356,7 +361,7 @@ LANDING = {
     "gestor.sernameg": "/bandeja/casos_liderados", "migraciones": "/bandeja/residencias",
     "coordinador.ta": "/bandeja/triaje", "gestor.ta": "/bandeja/casos_liderados",
     "ong": "/bandeja/informacion_pendiente", "policia.rm": "/bandeja/informacion_pendiente",
-    "auditor": "/protocolo",
+    "auditor": "/protocolo", "administrador": "/administracion/casos-eliminados",
 }
 
 

@@ -25,6 +25,9 @@ REASONS: dict[str, Text] = {
     "orden_judicial": Text("Orden judicial o de autoridad competente", "Court or competent-authority order"),
     "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
 }
+# Tables an erasure deletes from, for scrubbing their freed space afterwards.
+ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_events", "form_records", "case_tracks",
+                 "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
                              "Type the case reference exactly to confirm.")

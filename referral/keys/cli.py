@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from ..auth.models import User
-from ..cases.erasure import REASONS, erase_case
+from ..cases.erasure import ERASED_TABLES, REASONS, erase_case
 from ..cases.errors import CaseError, InvalidInput
 from ..cases.models import CaseKey
 from ..db import scrub_freed_space
@@ -24,9 +24,6 @@ from ..units import unit_of_work
 from ..vault import generate_secret, load_master_key, load_master_keyring, write_key_file
 from .models import CaseKeyWrap, NodeKey
 from .rotation import RotationReport, master_keys_in_use, rotate_case, rotate_master, rotate_node
-
-ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_events", "form_records", "case_tracks",
-                 "case_participants", "cases")
 
 keys_cli = AppGroup("keys", help="Encryption keys: status and rotation (see docs/encryption.md).")
 cases_cli = AppGroup("cases", help="Case maintenance: erasure (crypto-shredding).")

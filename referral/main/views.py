@@ -6,6 +6,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_login import current_user
 
 from ..cases.access import may_open_cases
+from ..cases.erasure import may_erase
 from ..cases.inbox import inboxes_for
 from ..web.access import public, signed_in
 from ..web.context import LANGUAGES, current_ctx, language
@@ -23,6 +24,8 @@ def home() -> object:
         return redirect(url_for("cases.inbox", key=inboxes[0].key))
     if may_open_cases(ctx, current_user):
         return redirect(url_for("cases.my_cases"))
+    if may_erase(ctx, current_user):
+        return redirect(url_for("admin.erased"))
     return redirect(url_for("main.protocol"))
 
 

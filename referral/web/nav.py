@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..cases.access import may_open_cases
+from ..cases.erasure import may_erase
 from ..cases.inbox import inbox_counts, inboxes_for
 from ..cases.intake import may_file_intake
 from .context import current_ctx, language
@@ -38,6 +39,9 @@ def nav_items() -> list[NavItem]:
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
+    if may_erase(ctx, current_user):
+        url = url_for("admin.erased")
+        items.append(NavItem(_("Casos eliminados"), url, request.path.startswith("/administracion")))
     url = url_for("main.protocol")
     items.append(NavItem(_("Protocolo vigente"), url, request.path == url))
     return items

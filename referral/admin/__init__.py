@@ -1,0 +1,1 @@
+"""Administration pages (erasure of cases); administrators never read a case."""

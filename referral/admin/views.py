@@ -1,0 +1,81 @@
+"""Erasing a case (crypto-shredding) and the list of erased cases, for administrators."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case
+from ..cases.errors import CaseNotFound, InvalidInput
+from ..cases.models import CaseTombstone
+from ..db import scrub_freed_space
+from ..extensions import database
+from ..network.models import Node
+from ..web.access import needs
+from ..web.context import current_ctx, language
+
+bp = Blueprint("admin", __name__, url_prefix="/administracion")
+
+
+class EraseForm(FlaskForm):
+    reference = StringField("Referencia del caso", validators=[DataRequired(), Length(max=20)])
+    reason = SelectField("Motivo", validators=[DataRequired()])
+    confirmation = StringField("Escriba de nuevo la referencia para confirmar",
+                               validators=[DataRequired(), Length(max=20)])
+
+
+def _form() -> EraseForm:
+    form = EraseForm()
+    lang = language()
+    form.reference.label.text = _("Referencia del caso")
+    form.reason.label.text = _("Motivo")
+    form.confirmation.label.text = _("Escriba de nuevo la referencia para confirmar")
+    form.reason.choices = [("", _("Elija un motivo"))] + [(k, t.get(lang)) for k, t in REASONS.items()]
+    return form
+
+
+@bp.route("/eliminar-caso", methods=["GET", "POST"])
+@needs("erase_cases")
+def erase() -> object:
+    form = _form()
+    if form.validate_on_submit():
+        ctx = current_ctx()
+        try:
+            tombstone = erase_case(ctx, current_user, form.reference.data or "", form.reason.data or "",
+                                   form.confirmation.data or "")
+        except InvalidInput as error:
+            for key, messages in error.errors.items():
+                getattr(form, key).errors = [m.get(language()) for m in messages]
+        except (CaseNotFound, AlreadyErased) as error:
+            form.reference.errors = [error.message.get(language())]
+        else:
+            ctx.session.commit()
+            scrub_freed_space(database.engine(current_app), ERASED_TABLES)
+            flash(_("Caso %(reference)s eliminado: sus claves fueron destruidas y su contenido ya no puede "
+                    "recuperarse.", reference=tombstone.reference), "success")
+            return redirect(url_for("admin.erased"), 303)
+        ctx.session.rollback()
+    return render_template("admin/erase.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.get("/casos-eliminados")
+@needs("erase_cases")
+def erased() -> object:
+    ctx = current_ctx()
+    lang = language()
+    roles = ctx.definition.roles
+    rows = [
+        {"reference": t.reference, "reason": REASONS[t.reason].get(lang) if t.reason in REASONS else t.reason,
+         "erased_at": t.erased_at.astimezone(ctx.timezone).strftime("%d-%m-%Y %H:%M"),
+         "opened_at": t.opened_at.astimezone(ctx.timezone).strftime("%m-%Y"),
+         "role": roles[t.actor_role].label.get(lang) if t.actor_role in roles else t.actor_role, "node": node}
+        for t, node in ctx.session.execute(
+            select(CaseTombstone, Node.short_name).join(Node, Node.id == CaseTombstone.actor_node_id)
+            .order_by(CaseTombstone.erased_at.desc()).limit(500))
+    ]
+    return render_template("admin/erased.html", rows=rows)
