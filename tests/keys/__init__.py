@@ -1,0 +1,176 @@
+"""Steps shared by the key tests: the services called as the views call them, one committed unit of work
+per step, on the real database with the real vault (nothing mocked).
+
+A Metropolitana case filed by salud.rm has three participant nodes from the start: MINSAL-CL-RM
+(nodo_detector), CAVD-CL-RM (punto_focal; coordinador.rm and gestor.rm) and PAV
+(coordinacion_nacional; coordinacion.nacional). Activating it with SERNAMEG as lead node adds a
+fourth (gestor.sernameg).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from referral.auth.models import User
+from referral.cases.editing import save_form
+from referral.cases.intake import file_intake
+from referral.cases.models import Case, CaseKey, FormRecord
+from referral.cases.reading import CasePage, case_page
+from referral.cases.records import open_values, summary_cell
+from referral.cases.transitions import fire_transition
+from referral.keys.models import CaseKeyWrap
+from referral.keys.store import open_cell
+from referral.network.models import Node
+from referral.vault import sealed_version
+
+from ..factories import ficha_values
+from ..units import unit_of_work
+
+DETECTOR, FOCAL, NATIONAL, LEAD = "MINSAL-CL-RM", "CAVD-CL-RM", "PAV", "SERNAMEG"
+# one user of each participant node of an activated case (see the module docstring)
+PARTICIPANT_USERS = ("salud.rm", "coordinador.rm", "coordinacion.nacional", "gestor.sernameg")
+INFORME = {"redes_apoyo": "Una prima en Puente Alto.", "opinion_persona": "Quiere quedarse en Santiago."}
+
+
+class Interrupted(Exception):
+    """What a killed process looks like to a rotation: it stops between two committed batches."""
+
+
+def interrupt_after(marker: str, times: int = 1) -> tuple[Callable[[str], None], list[str]]:
+    """A progress callback that records every line and raises Interrupted at the `times`-th line
+    containing `marker` (rotation commands report each committed batch with such a line)."""
+    lines: list[str] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if sum(marker in seen for seen in lines) >= times:
+            raise Interrupted(line)
+
+    return progress, lines
+
+
+def user(ctx: Any, name: str) -> User:
+    found = ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))
+    assert found is not None, name
+    return found
+
+
+def node_id(app: Flask, code: str) -> int:
+    with unit_of_work(app) as ctx:
+        found = ctx.session.scalar(select(Node.id).where(Node.code == code))
+    assert found is not None, code
+    return found
+
+
+def case_id(app: Flask, reference: str) -> uuid.UUID:
+    with unit_of_work(app) as ctx:
+        found = ctx.session.scalar(select(Case.id).where(Case.reference == reference))
+    assert found is not None, reference
+    return found
+
+
+def case_version(app: Flask, reference: str) -> int:
+    with unit_of_work(app) as ctx:
+        return int(ctx.session.scalar(select(Case.version).where(Case.reference == reference)))
+
+
+def file_case(app: Flask, by: str = "salud.rm", **ficha_changes: Any) -> str:
+    with unit_of_work(app) as ctx:
+        case = file_intake(ctx, user(ctx, by), ficha_values(**ficha_changes), uuid.uuid4().hex)
+        reference = case.reference
+        ctx.session.commit()
+    return reference
+
+
+def fire(app: Flask, by: str, reference: str, action: str, values: dict[str, Any] | None = None,
+         version: int | None = None) -> None:
+    expected = case_version(app, reference) if version is None else version
+    with unit_of_work(app) as ctx:
+        fire_transition(ctx, user(ctx, by), reference, action, values, expected)
+        ctx.session.commit()
+
+
+def save(app: Flask, by: str, reference: str, form_key: str, values: dict[str, Any],
+         version: int | None = None) -> None:
+    expected = case_version(app, reference) if version is None else version
+    with unit_of_work(app) as ctx:
+        save_form(ctx, user(ctx, by), reference, form_key, values, expected)
+        ctx.session.commit()
+
+
+def activate(app: Flask, reference: str, lead: str = LEAD) -> None:
+    """The focal point takes the case and activates it with `lead` as lead node (adds nodo_lider)."""
+    fire(app, "coordinador.rm", reference, "tomar_caso")
+    fire(app, "coordinador.rm", reference, "activar",
+         {"nodo_lider": str(node_id(app, lead)), "fundamento": "Indicadores claros de captación."})
+
+
+def busy_case(app: Flask, **ficha_changes: Any) -> str:
+    """An activated case with many sealed cells: the Ficha, the summary, a question and its answer,
+    the activation decision and a draft Informe Social (seven cells)."""
+    reference = file_case(app, **ficha_changes)
+    fire(app, "coordinador.rm", reference, "tomar_caso")
+    fire(app, "coordinador.rm", reference, "solicitar_informacion", {"preguntas": "¿Tiene dónde dormir hoy?"})
+    fire(app, "salud.rm", reference, "responder_informacion", {"respuesta": "Sí, en un albergue municipal."})
+    fire(app, "coordinador.rm", reference, "activar",
+         {"nodo_lider": str(node_id(app, LEAD)), "fundamento": "Indicadores claros de captación."})
+    fire(app, "gestor.sernameg", reference, "iniciar_informe")
+    save(app, "gestor.sernameg", reference, "informe_social", INFORME)
+    return reference
+
+
+def page(app: Flask, by: str, reference: str) -> CasePage:
+    """The case page as `by` sees it (decrypted through that user's node's own wrap)."""
+    with unit_of_work(app) as ctx:
+        return case_page(ctx, user(ctx, by), reference, "en")
+
+
+def same_content(shown: CasePage) -> CasePage:
+    """A page without its case version (rotation bumps it; nothing else may change)."""
+    return replace(shown, version=0)
+
+
+def decrypted(app: Flask, reference: str, as_node: str = NATIONAL) -> dict[str, Any]:
+    """Every sealed cell of the case, opened through `as_node`'s wrap: records by (form, revision)."""
+    with unit_of_work(app) as ctx:
+        case = ctx.session.scalar(select(Case).where(Case.reference == reference))
+        assert case is not None
+        ctx.act_as(ctx.session.scalar(select(Node.id).where(Node.code == as_node)))
+        found: dict[str, Any] = {"summary": open_cell(ctx, case, case.summary, summary_cell(case))}
+        for record in ctx.session.scalars(select(FormRecord).where(FormRecord.case_id == case.id)):
+            found[f"{record.form_key}#{record.revision}"] = open_values(ctx, case, record)
+        return found
+
+
+def sealed_versions(app: Flask, reference: str) -> dict[str, int]:
+    """The key version each sealed cell of the case names in its header."""
+    with unit_of_work(app) as ctx:
+        case = ctx.session.scalar(select(Case).where(Case.reference == reference))
+        assert case is not None and case.summary is not None
+        found = {"summary": sealed_version(case.summary)}
+        for record in ctx.session.scalars(select(FormRecord).where(FormRecord.case_id == case.id)):
+            found[f"{record.form_key}#{record.revision}"] = sealed_version(record.data)
+        return found
+
+
+def key_rows(app: Flask, reference: str) -> list[tuple[int, str]]:
+    """(version, status) of the case's data keys."""
+    with unit_of_work(app) as ctx:
+        rows = ctx.session.execute(select(CaseKey.version, CaseKey.status).join(Case, Case.id == CaseKey.case_id)
+                                   .where(Case.reference == reference).order_by(CaseKey.version)).all()
+        return [(version, status) for version, status in rows]
+
+
+def wraps_of(app: Flask, reference: str) -> set[tuple[str, int]]:
+    """(node code, case key version) of every wrap of the case's data key."""
+    with unit_of_work(app) as ctx:
+        rows = ctx.session.execute(
+            select(Node.code, CaseKeyWrap.key_version).join(Node, Node.id == CaseKeyWrap.node_id)
+            .join(Case, Case.id == CaseKeyWrap.case_id).where(Case.reference == reference)).all()
+        return {(code, version) for code, version in rows}
