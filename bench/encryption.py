@@ -10,8 +10,8 @@ lands in the triage inbox of the region's focal-point coordinator (coordinador.r
 Before measuring, one request of each page is timed on the encrypted database as it is after loading
 (`*_no_stats_ms`); then both databases get `ANALYZE`. Without planner statistics SQLite runs the
 worklist queries (`EXISTS` over case_participants) through the node_id index, which is quadratic in
-the number of cases: tens of seconds per page at 10,000 cases, whatever the vault. With statistics,
-as PostgreSQL's autovacuum keeps them, the pages take milliseconds and the ratios measure encryption.
+the number of cases: tens of seconds per page at 10,000 cases, whatever the vault. With statistics
+(SQLite then probes by case_id) the pages take milliseconds and the ratios measure encryption.
 
 Then, alternating encrypted and plaintext call by call (after warm-up), it times:
 

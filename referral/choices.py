@@ -39,6 +39,11 @@ def countries(language: str) -> tuple[tuple[str, str], ...]:
     return ((NO_NATIONALITY, _NO_NATIONALITY_LABEL.get(language, _NO_NATIONALITY_LABEL["es"])), *listed)
 
 
+@lru_cache(maxsize=4)
+def country_names(language: str) -> dict[str, str]:
+    return dict(countries(language))
+
+
 @lru_cache(maxsize=1)
 def _country_codes() -> frozenset[str]:
     return frozenset(code for code, _ in countries("es"))
@@ -77,7 +82,7 @@ class ChoiceProvider:
             label = fdef.choice_label(value)
             return label.get(self.language) if label else value
         if fdef.source == "country":
-            return dict(countries(self.language)).get(value, value)
+            return country_names(self.language).get(value, value)
         if fdef.source == "region":
             region = self.session.get(Region, value)
             return region.name if region else value

@@ -70,17 +70,23 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
-def scrub_freed_space(engine: Engine, tables: tuple[str, ...]) -> None:
-    """After erasing rows, leave no copy of them in the database files we control.
+def scrub_freed_space(engine: Engine, tables: tuple[str, ...], wait_ms: int = 3000) -> bool:
+    """After erasing rows, leave no copy of them in the database files we control; False if blocked.
 
-    SQLite overwrites freed pages (`secure_delete`); the checkpoint also empties the write-ahead log
-    that still holds the old pages. PostgreSQL keeps deleted rows as dead tuples until VACUUM frees
-    their space for reuse (see docs/encryption.md for what that means for erasure).
+    SQLite overwrites freed pages (`secure_delete`), but only once the write-ahead log is copied back
+    into the file, and the log itself still holds the old pages until it is reset: the TRUNCATE
+    checkpoint does both. A reader holding an old snapshot (a backup in progress) blocks it: then
+    this waits up to `wait_ms` and answers False, and the caller must say so and retry later
+    (`flask cases scrub`). PostgreSQL keeps deleted rows as dead tuples until VACUUM frees their
+    space for reuse (see docs/encryption.md for what that means for erasure).
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        return
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
+            busy, _log, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+        return busy == 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         for table in tables:
             connection.exec_driver_sql(f"VACUUM {table}")
+    return True

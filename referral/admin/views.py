@@ -55,9 +55,12 @@ def erase() -> object:
             form.reference.errors = [error.message.get(language())]
         else:
             ctx.session.commit()
-            scrub_freed_space(database.engine(current_app), ERASED_TABLES)
             flash(_("Caso %(reference)s eliminado: sus claves fueron destruidas y su contenido ya no puede "
                     "recuperarse.", reference=tombstone.reference), "success")
+            if not scrub_freed_space(database.engine(current_app), ERASED_TABLES, wait_ms=1000):
+                flash(_("Otro proceso (¿un respaldo?) está leyendo la base de datos: el archivo conserva aún "
+                        "páginas antiguas. Pida al equipo técnico ejecutar «flask cases scrub» cuando termine."),
+                      "error")
             return redirect(url_for("admin.erased"), 303)
         ctx.session.rollback()
     return render_template("admin/erase.html", form=form), 400 if form.is_submitted() else 200

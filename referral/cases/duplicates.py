@@ -38,7 +38,8 @@ def _parts(index: BlindIndexDef, form_fields: Mapping[str, str], values: Mapping
     if index.normalise == "document":
         raw = values.get(index.fields[0])
         number = normalise_document(raw) if isinstance(raw, str) else ""
-        return [number] if len(number) >= MIN_DOCUMENT else None
+        # "sin documento", "no tiene": placeholder text without a digit would link unrelated people
+        return [number] if len(number) >= MIN_DOCUMENT and any(c.isdigit() for c in number) else None
     words: list[str] = []
     dates: list[str] = []
     for key in index.fields:

@@ -9,6 +9,7 @@ the role and node of the administrator — no personal data and no key material.
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..auth.models import User
 from ..context import Context
@@ -54,13 +55,18 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
     if errors:
         raise InvalidInput(errors)
     reference = reference.strip().upper()
-    if ctx.session.scalar(select(CaseTombstone.id).where(CaseTombstone.reference == reference)) is not None:
-        raise AlreadyErased()
     case = ctx.session.scalar(select(Case).where(Case.reference == reference).with_for_update())
-    if case is None:
+    if case is None:  # never existed, or erased (perhaps a moment ago, by the first of two clicks)
+        if ctx.session.scalar(select(CaseTombstone.id).where(CaseTombstone.reference == reference)) is not None:
+            raise AlreadyErased()
         raise CaseNotFound()
     tombstone = CaseTombstone(reference=reference, reason=reason, erased_at=ctx.now(), actor_user_id=user.id,
                               actor_role=user.role, actor_node_id=user.node_id, opened_at=case.created_at)
+    try:  # the tombstone first: of two simultaneous erasures, the second stops here
+        with ctx.session.begin_nested():
+            ctx.session.add(tombstone)
+    except IntegrityError:
+        raise AlreadyErased() from None
     # Keys first: from this statement on, nothing of the case can be decrypted.
     for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
                           (BlindIndex, BlindIndex.case_id), (CaseEvent, CaseEvent.case_id),
@@ -69,6 +75,5 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
         ctx.session.execute(delete(model).where(column == case.id))
     ctx.session.execute(delete(Case).where(Case.id == case.id).execution_options(synchronize_session=False))
     ctx.session.expunge(case)
-    ctx.session.add(tombstone)
     ctx.session.flush()
     return tombstone

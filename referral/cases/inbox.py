@@ -12,6 +12,7 @@ from sqlalchemy import Select, exists, func, or_, select
 
 from ..auth.models import User
 from ..context import Context
+from ..keys.store import open_many
 from ..network.models import Node, Region
 from ..workflow import Text
 from ..workflow.definition import Inbox
@@ -107,6 +108,7 @@ def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label:
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
     ctx.act_as(user.node_id)
+    open_many(ctx, list(cases))  # the 25 rows shown, and no others
     reader = Reader(ctx, language)
     regions = {r.code: r.name for r in ctx.session.scalars(select(Region))}
     nodes = {n.id: n.short_name for n in ctx.session.scalars(

@@ -19,7 +19,7 @@ from ..workflow.definition import ACTOR_NODE
 from .access import may_open_cases
 from .duplicates import index_case
 from .errors import AccessDenied, DuplicateSubmission
-from .models import Case, Participant
+from .models import Case, CaseTombstone, Participant
 from .records import new_record, refresh_derived
 from .timeline import append_event
 from .validation import checked_values
@@ -81,7 +81,9 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
 def _unused_reference(ctx: Context) -> str:
     while True:
         reference = new_reference()
-        if ctx.session.scalar(select(Case.id).where(Case.reference == reference)) is None:
+        taken = ctx.session.scalar(select(Case.id).where(Case.reference == reference)) or ctx.session.scalar(
+            select(CaseTombstone.id).where(CaseTombstone.reference == reference))  # never reuse an erased one
+        if taken is None:
             return reference
 
 

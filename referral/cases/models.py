@@ -79,6 +79,8 @@ class Participant(Base):
     """A node's relation to a case (detecting, focal point, lead...): the basis of all access."""
 
     __tablename__ = "case_participants"
+    # "Does this node take part in this case?" is asked for every row of every worklist.
+    __table_args__ = (Index("ix_case_participants_case_node", "case_id", "node_id", "active"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)

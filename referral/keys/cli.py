@@ -150,8 +150,24 @@ def erase(reference: str, reason: str, email: str, yes: bool) -> None:
         except CaseError as error:
             raise click.ClickException(error.message.en or error.message.es) from None
         ctx.session.commit()
-    scrub_freed_space(database.engine(app), ERASED_TABLES)
     click.echo(f"{tombstone.reference} erased ({tombstone.reason}); its keys are destroyed")
+    _scrub(app)
+
+
+@cases_cli.command("scrub")
+@click.option("--wait", type=click.IntRange(0, 3600), default=60, show_default=True, help="Seconds to wait for readers.")
+def scrub(wait: int) -> None:
+    """Overwrite what erased cases left in the database files (after a backup that blocked it ended)."""
+    _scrub(current_app._get_current_object(), wait * 1000)  # type: ignore[attr-defined]
+
+
+def _scrub(app, wait_ms: int = 3000) -> None:  # type: ignore[no-untyped-def]
+    if scrub_freed_space(database.engine(app), ERASED_TABLES, wait_ms):
+        click.echo("database files scrubbed: no copy of erased rows remains in them")
+        return
+    click.echo("WARNING: another process (a backup?) is reading the database, so the file still holds the "
+               "erased rows' old pages. Run `flask --app wsgi cases scrub` when it has finished.", err=True)
+    raise click.exceptions.Exit(3)
 
 
 def register(app) -> None:  # type: ignore[no-untyped-def]

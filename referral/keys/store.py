@@ -109,10 +109,28 @@ def cipher_for(ctx: Context, case: Case, version: int | None = None) -> CaseCiph
 
 
 def open_wrap(ctx: Context, wrap: CaseKeyWrap) -> CaseCipher:
-    node_key = ctx.session.get(NodeKey, wrap.node_key_id)
-    if node_key is None:
-        raise NoKeyAccess()
-    return ctx.vault.unwrap_case_key(wrap.wrapped, wrap.case_id, wrap.key_version, private_key(ctx, node_key))
+    opened = ctx.keycache.setdefault("node", {}).get(wrap.node_key_id)
+    if opened is None:
+        node_key = ctx.session.get(NodeKey, wrap.node_key_id)
+        if node_key is None:
+            raise NoKeyAccess()
+        opened = private_key(ctx, node_key)
+    return ctx.vault.unwrap_case_key(wrap.wrapped, wrap.case_id, wrap.key_version, opened)
+
+
+def open_many(ctx: Context, cases: list[Case]) -> None:
+    """Open the current keys of several cases (one worklist page) with one query for their wraps.
+
+    Cases without a wrap for the acting node are left closed: reading them raises NoKeyAccess.
+    """
+    wanted = [c for c in cases if (c.id, c.key_version) not in ctx.ciphers]
+    if not wanted or ctx.keyholder is None:
+        return
+    versions = {c.id: c.key_version for c in wanted}
+    for wrap in ctx.session.scalars(select(CaseKeyWrap).where(
+            CaseKeyWrap.case_id.in_(versions), CaseKeyWrap.node_id == ctx.keyholder)):
+        if versions.get(wrap.case_id) == wrap.key_version:
+            ctx.ciphers[(wrap.case_id, wrap.key_version)] = open_wrap(ctx, wrap)
 
 
 def system_cipher(ctx: Context, case_id: uuid.UUID, version: int) -> CaseCipher:

@@ -9,11 +9,14 @@ fourth (gestor.sernameg).
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from sqlalchemy import select
 
@@ -27,7 +30,7 @@ from referral.cases.transitions import fire_transition
 from referral.keys.models import CaseKeyWrap
 from referral.keys.store import open_cell
 from referral.network.models import Node
-from referral.vault import sealed_version
+from referral.vault import Cell, sealed_version
 
 from ..factories import ficha_values
 from ..units import unit_of_work
@@ -113,7 +116,7 @@ def activate(app: Flask, reference: str, lead: str = LEAD) -> None:
 
 def busy_case(app: Flask, **ficha_changes: Any) -> str:
     """An activated case with many sealed cells: the Ficha, the summary, a question and its answer,
-    the activation decision and a draft Informe Social (seven cells)."""
+    the activation decision and a draft Informe Social (six cells)."""
     reference = file_case(app, **ficha_changes)
     fire(app, "coordinador.rm", reference, "tomar_caso")
     fire(app, "coordinador.rm", reference, "solicitar_informacion", {"preguntas": "¿Tiene dónde dormir hoy?"})
@@ -174,3 +177,13 @@ def wraps_of(app: Flask, reference: str) -> set[tuple[str, int]]:
             select(Node.code, CaseKeyWrap.key_version).join(Node, Node.id == CaseKeyWrap.node_id)
             .join(Case, Case.id == CaseKeyWrap.case_id).where(Case.reference == reference)).all()
         return {(code, version) for code, version in rows}
+
+
+def first_format(data_key: bytes, case_id: uuid.UUID, value: object, cell: Cell) -> bytes:
+    """A cell as the first revision of the vault sealed it: `0x01 ‖ nonce ‖ AES-256-GCM`, key version 1
+    implied (no version in the header), same associated data and padding as today."""
+    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    plain += b" " * (-len(plain) % 32)
+    nonce = os.urandom(12)
+    associated = f"v1|{cell.table}|{cell.column}|{cell.row}|{case_id}|1".encode()
+    return b"\x01" + nonce + AESGCM(data_key).encrypt(nonce, plain, associated)

@@ -4,18 +4,17 @@ version in their header. Real cryptography, no database."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import uuid
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from referral.vault import (
     CaseCipher, Cell, DecryptionFailed, MasterKey, MasterKeyMissing, MasterKeyring, NodePrivateKey, Vault,
     load_master_keyring, sealed_version,
 )
+
+from ..keys import first_format
 
 CELL = Cell("form_records", "data", "0b0e7c1e-row")
 
@@ -162,15 +161,6 @@ def test_a_cell_sealed_under_version_2_names_it_and_does_not_open_with_the_versi
         first.open(relabelled, CELL)
     with pytest.raises(DecryptionFailed):
         CaseCipher(case_id, 2, os.urandom(32)).open(blob, CELL)  # another key of version 2
-
-
-def first_format(data_key: bytes, case_id: uuid.UUID, value: object, cell: Cell) -> bytes:
-    """A cell as the first revision sealed it: 0x01 ‖ nonce ‖ AES-256-GCM, key version 1 implied."""
-    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    plain += b" " * (-len(plain) % 32)
-    nonce = os.urandom(12)
-    associated = f"v1|{cell.table}|{cell.column}|{cell.row}|{case_id}|1".encode()
-    return b"\x01" + nonce + AESGCM(data_key).encrypt(nonce, plain, associated)
 
 
 def test_a_first_format_cell_reports_version_1_and_still_opens() -> None:
