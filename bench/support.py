@@ -25,7 +25,7 @@ from sqlalchemy import select
 from referral import create_app
 from referral.auth.models import User
 from referral.context import Context
-from referral.demo.loader import INTAKE_USERS, TEXTS
+from referral.demo.loader import INTAKE_USERS, demo_ficha
 from referral.demo.network import DEMO_PASSWORD, DOMAIN, load_network
 from referral.demo.people import Person, PersonFactory
 from referral.extensions import database
@@ -37,7 +37,6 @@ Metrics = dict[str, float | int]
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # the test suite's key: benchmarks only
 REGION = "CL-RM"  # Metropolitana: its focal point (CAVD-CL-RM) triages every case detected there
 COORDINATOR = "coordinador.rm"
-COMUNAS = ("Santiago", "Estación Central", "Independencia", "Recoleta", "Maipú", "La Florida", "Puente Alto")
 
 
 class Clock:
@@ -135,43 +134,7 @@ class FichaMaker:
         return Filing(who, at, self.values(person, local))
 
     def values(self, person: Person, local_now: dt.datetime) -> dict[str, Any]:
-        rng = self.rng
-        detected = local_now - dt.timedelta(hours=rng.randint(1, 30))
-        edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
-        consent = "no_consultado_nna" if person.minor else "si"
-        interpreter = person.nationality in ("HT", "CN", "TH", "BR")
-        complaint = rng.choice(["si", "si", "no", "sin_informacion"])
-        return {
-            "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(COMUNAS),
-            "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
-            "solicitante": rng.choice(["victima", "tercero", "institucion"]),
-            "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
-            "edad_tipo": edad_tipo, "fecha_nacimiento": person.birth_date, "edad_estimada": person.estimated_age,
-            "nna": person.minor, "nacionalidad": person.nationality,
-            "idiomas": ["otro"] if interpreter else ["es"], "idioma_otro": "Idioma de origen" if interpreter else None,
-            "requiere_interprete": interpreter,
-            "documentos_identidad": ["pasaporte"] if rng.random() < 0.6 else ["ninguno"],
-            "documentos_retenidos": rng.random() < 0.35, "numero_documento": person.document_number,
-            "situacion_migratoria": "chilena" if person.nationality == "CL" else rng.choice(
-                ["regular", "irregular", "turista"]),
-            "forma_ingreso": "no_aplica" if person.nationality == "CL" else rng.choice(
-                ["regular", "paso_no_habilitado", "turista"]),
-            "telefono_seguro": person.phone if rng.random() < 0.7 else None,
-            "acciones": rng.sample(["captacion", "traslado", "acogida", "recepcion"], rng.randint(1, 3)),
-            "medios": [] if person.minor else rng.sample(["engano", "abuso_poder", "vulnerabilidad", "coaccion"], 2),
-            "fines": ["explotacion_sexual"] if person.trafficking_type == "sexual" else ["trabajos_forzados"],
-            "indicadores": rng.sample(["promesa_enganosa", "salario_impago", "deuda", "documentos_retenidos",
-                                       "hacinamiento", "aislamiento"], 3),
-            "tipo_trata": person.trafficking_type,
-            "ambito": "interna" if person.nationality == "CL" else "internacional",
-            "riesgos_inmediatos": rng.sample(["peligro_inminente", "necesidad_medica_urgente",
-                                              "sin_alojamiento_seguro", "tratante_busca"], rng.choice([0, 0, 0, 1, 2])),
-            "denuncia_realizada": complaint, "denuncia_ante": "fiscalia" if complaint == "si" else None,
-            "denuncia_fecha": detected.date() if complaint == "si" else None,
-            "relato": " ".join(rng.sample(TEXTS, 2)), "consentimiento": consent,
-            "consentimiento_de": "persona" if consent == "si" else None,
-            "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
-        }
+        return demo_ficha(self.rng, person, local_now)
 
 
 # -- timing ---------------------------------------------------------------------------------------

@@ -106,45 +106,7 @@ class DemoCases:
         return file_intake(self.ctx, user, values, secrets.token_urlsafe(16))
 
     def _ficha(self, person: Person, declined: bool) -> dict[str, Any]:
-        rng = self.rng
-        sexual = person.trafficking_type == "sexual"
-        detected = self.ctx.local_now().replace(second=0, microsecond=0) - dt.timedelta(hours=rng.randint(1, 30))
-        edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
-        consent = "no" if declined else ("no_consultado_nna" if person.minor else "si")
-        risks = rng.sample(["peligro_inminente", "necesidad_medica_urgente", "sin_alojamiento_seguro",
-                            "tratante_busca"], rng.choice([0, 0, 0, 1, 2]))
-        complaint = rng.choice(["si", "si", "no", "sin_informacion"])
-        return {
-            "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(
-                ["Santiago", "Estación Central", "Iquique", "Alto Hospicio", "Arica", "Rancagua", "Talca", "Calama"]),
-            "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
-            "solicitante": rng.choice(["victima", "tercero", "institucion"]),
-            "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
-            "edad_tipo": edad_tipo, "fecha_nacimiento": person.birth_date, "edad_estimada": person.estimated_age,
-            "nna": person.minor, "nacionalidad": person.nationality,
-            "idiomas": ["es"] if person.nationality not in ("HT", "CN", "TH", "BR") else ["otro"],
-            "idioma_otro": None if person.nationality not in ("HT", "CN", "TH", "BR") else "Idioma de origen",
-            "requiere_interprete": person.nationality in ("HT", "CN", "TH", "BR"),
-            "documentos_identidad": ["pasaporte"] if rng.random() < 0.6 else ["ninguno"],
-            "documentos_retenidos": rng.random() < 0.35, "numero_documento": person.document_number,
-            "situacion_migratoria": "chilena" if person.nationality == "CL" else rng.choice(
-                ["regular", "irregular", "turista"]),
-            "forma_ingreso": "no_aplica" if person.nationality == "CL" else rng.choice(
-                ["regular", "paso_no_habilitado", "turista"]),
-            "telefono_seguro": person.phone if rng.random() < 0.7 else None,
-            "acciones": rng.sample(["captacion", "traslado", "acogida", "recepcion"], rng.randint(1, 3)),
-            "medios": [] if person.minor else rng.sample(["engano", "abuso_poder", "vulnerabilidad", "coaccion"], 2),
-            "fines": ["explotacion_sexual"] if sexual else ["trabajos_forzados"],
-            "indicadores": rng.sample(["promesa_enganosa", "salario_impago", "deuda", "documentos_retenidos",
-                                       "hacinamiento", "aislamiento"], 3),
-            "tipo_trata": person.trafficking_type, "ambito": "interna" if person.nationality == "CL" else "internacional",
-            "riesgos_inmediatos": risks, "denuncia_realizada": complaint,
-            "denuncia_ante": "fiscalia" if complaint == "si" else None,
-            "denuncia_fecha": detected.date() if complaint == "si" else None,
-            "relato": self._text(), "consentimiento": consent,
-            "consentimiento_de": "persona" if consent == "si" else None,
-            "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
-        }
+        return demo_ficha(self.rng, person, self.ctx.local_now(), declined=declined)
 
     def _advance(self, case: Case, person: Person, stage: str) -> None:
         region = person.region
@@ -283,3 +245,45 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
         session.close()
     return (f"demo loaded: {len(network.regions)} regions, {len(network.nodes)} nodes, {len(network.users)} users, "
             f"{cases} cases (seed {seed}). Every demo user's password: {DEMO_PASSWORD} (emails @{DOMAIN}).")
+
+
+def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, declined: bool = False) -> dict[str, Any]:
+    """A realistic Ficha for `person`, detected a few hours before `local_now` (local wall-clock time)."""
+    sexual = person.trafficking_type == "sexual"
+    detected = local_now.replace(second=0, microsecond=0) - dt.timedelta(hours=rng.randint(1, 30))
+    edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
+    consent = "no" if declined else ("no_consultado_nna" if person.minor else "si")
+    risks = rng.sample(["peligro_inminente", "necesidad_medica_urgente", "sin_alojamiento_seguro",
+                        "tratante_busca"], rng.choice([0, 0, 0, 1, 2]))
+    complaint = rng.choice(["si", "si", "no", "sin_informacion"])
+    return {
+        "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(
+            ["Santiago", "Estación Central", "Iquique", "Alto Hospicio", "Arica", "Rancagua", "Talca", "Calama"]),
+        "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
+        "solicitante": rng.choice(["victima", "tercero", "institucion"]),
+        "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
+        "edad_tipo": edad_tipo, "fecha_nacimiento": person.birth_date, "edad_estimada": person.estimated_age,
+        "nna": person.minor, "nacionalidad": person.nationality,
+        "idiomas": ["es"] if person.nationality not in ("HT", "CN", "TH", "BR") else ["otro"],
+        "idioma_otro": None if person.nationality not in ("HT", "CN", "TH", "BR") else "Idioma de origen",
+        "requiere_interprete": person.nationality in ("HT", "CN", "TH", "BR"),
+        "documentos_identidad": ["pasaporte"] if rng.random() < 0.6 else ["ninguno"],
+        "documentos_retenidos": rng.random() < 0.35, "numero_documento": person.document_number,
+        "situacion_migratoria": "chilena" if person.nationality == "CL" else rng.choice(
+            ["regular", "irregular", "turista"]),
+        "forma_ingreso": "no_aplica" if person.nationality == "CL" else rng.choice(
+            ["regular", "paso_no_habilitado", "turista"]),
+        "telefono_seguro": person.phone if rng.random() < 0.7 else None,
+        "acciones": rng.sample(["captacion", "traslado", "acogida", "recepcion"], rng.randint(1, 3)),
+        "medios": [] if person.minor else rng.sample(["engano", "abuso_poder", "vulnerabilidad", "coaccion"], 2),
+        "fines": ["explotacion_sexual"] if sexual else ["trabajos_forzados"],
+        "indicadores": rng.sample(["promesa_enganosa", "salario_impago", "deuda", "documentos_retenidos",
+                                   "hacinamiento", "aislamiento"], 3),
+        "tipo_trata": person.trafficking_type, "ambito": "interna" if person.nationality == "CL" else "internacional",
+        "riesgos_inmediatos": risks, "denuncia_realizada": complaint,
+        "denuncia_ante": "fiscalia" if complaint == "si" else None,
+        "denuncia_fecha": detected.date() if complaint == "si" else None,
+        "relato": " ".join(rng.sample(TEXTS, 2)), "consentimiento": consent,
+        "consentimiento_de": "persona" if consent == "si" else None,
+        "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
+    }
