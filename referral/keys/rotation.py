@@ -210,19 +210,21 @@ def rotate_case(units: Units, reference: str, *, batch: int = 100,
 
 
 def _start_case_rotation(ctx: Context, case: Case, version: int) -> None:
+    # Claim the case row first, as every writer does: a transition in flight (adding a participant)
+    # commits before this goes on, and any later one finds the case changed. The version bump also
+    # means a page opened before this moment cannot write cells under the old key after the
+    # rotation has checked them (its action gets "the case changed").
+    ctx.session.execute(update(Case).where(Case.id == case.id)
+                        .values(key_version=version, version=Case.version + 1)
+                        .execution_options(synchronize_session=False))
+    ctx.session.expire(case)
     cipher = ctx.vault.new_case_key(case.id, version)
     ctx.ciphers[(case.id, version)] = cipher
     for row in ctx.session.scalars(select(CaseKey).where(CaseKey.case_id == case.id)):
         row.status = "retiring"
     ctx.session.add(CaseKey(case_id=case.id, version=version, status="active", created_at=ctx.now()))
-    for node_id in sorted(reader_nodes(ctx, case.id)):
+    for node_id in sorted(reader_nodes(ctx, case.id)):  # read after the claim: includes that participant
         add_wrap(ctx, cipher, node_id)
-    # A new version bumps the case version too: a page opened before this moment cannot write cells
-    # under the old key after the rotation has checked them (its action gets "the case changed").
-    ctx.session.execute(update(Case).where(Case.id == case.id)
-                        .values(key_version=version, version=Case.version + 1)
-                        .execution_options(synchronize_session=False))
-    ctx.session.expire(case)
 
 
 def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, bytes, Cell]]:

@@ -40,9 +40,14 @@ def stored(row: NodeKey) -> StoredNodeKey:
 
 
 def current_node_key(ctx: Context, node_id: int) -> NodeKey:
-    """The node's newest active key pair; the first one is created when a node first needs it."""
+    """The node's newest active key pair; the first one is created when a node first needs it.
+
+    The row is share-locked until the commit (PostgreSQL): a node rotation, which marks the key
+    retiring, waits for the wraps being written under it, so it can never retire a key that a wrap
+    committed a moment later still needs.
+    """
     row = ctx.session.scalar(select(NodeKey).where(NodeKey.node_id == node_id, NodeKey.status == "active")
-                             .order_by(NodeKey.version.desc()).limit(1))
+                             .order_by(NodeKey.version.desc()).limit(1).with_for_update(read=True))
     if row is not None:
         return row
     last = ctx.session.scalar(select(func.max(NodeKey.version)).where(NodeKey.node_id == node_id)) or 0

@@ -146,6 +146,7 @@ def test_an_interrupted_case_rotation_keeps_serving_takes_writes_and_resumes_wit
     save(app, "gestor.sernameg", reference, "informe_social", {**INFORME, "riesgo": "alto"})
     during = decrypted(app, reference)
     assert during["informe_social#1"]["riesgo"] == "alto"
+    assert during == {**before, "informe_social#1": during["informe_social#1"]}  # nothing else changed
     assert sealed_versions(app, reference)["informe_social#1"] == 2  # written under the new version
 
     lines.clear()
@@ -505,11 +506,24 @@ def wait_until_blocked(app: Any) -> None:
 def test_a_wrap_written_by_a_request_in_flight_keeps_a_node_key_that_opens_it(app: Any) -> None:
     file_case(app)  # the focal point has its first key pair
     focal = node_id(app, FOCAL)
+    outcome: dict[str, Any] = {}
+
+    def operator() -> None:
+        try:
+            outcome["report"] = rotate_node(units(app), focal)
+        except Exception as error:  # reported below, not lost in the thread
+            outcome["error"] = error
+
     with unit_of_work(app) as request:  # a Ficha being filed: its wraps are flushed, not yet committed
         filed = file_intake(request, user(request, "salud.rm"), ficha_values(nombres="Marisol"), uuid.uuid4().hex)
         reference = filed.reference
-        report = rotate_node(units(app), focal)  # the operator's rotation runs meanwhile, to the end
+        thread = threading.Thread(target=operator)  # the operator's rotation starts meanwhile
+        thread.start()
+        wait_until_blocked(app)  # it waits for the key the request is wrapping under
         request.session.commit()
+    thread.join(60)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    report = outcome["report"]
 
     old, _new = node_keys(app, FOCAL)
     with unit_of_work(app) as ctx:
