@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 from typing import Any
 
 import pytest
+from flask import request
 
 from sqlalchemy import select
 
@@ -47,6 +49,13 @@ def ok(response: Any) -> None:
 def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_browser: Any,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    addresses: list[str] = []  # every URL requested and every redirect target, to search for personal data
+
+    @app.after_request
+    def remember(response: Any) -> Any:
+        addresses.extend((request.full_path, response.headers.get("Location", "")))
+        return response
+
     health, coordinator, lead, migration = make_browser(), make_browser(), make_browser(), make_browser()
     health.login("salud.rm")
     coordinator.login("coordinador.rm")
@@ -131,7 +140,20 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
     assert timeline.count('<li>\n          <p class="when">') >= 25
     assert VICTIM_GIVEN in timeline  # participants read the decrypted summary
 
-    # 8. Nothing personal reached a log line on the way (every logger, every level).
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    # 8. Key maintenance on the case: rotate its key, then erase it (crypto-shredding).
+    runner = app.test_cli_runner()
+    rotated = runner.invoke(args=["keys", "rotate-case", reference])
+    assert rotated.exit_code == 0, rotated.output
+    erased = runner.invoke(args=["cases", "erase", reference, "--reason", "solicitud_titular",
+                                 "--by", "administrador@demo.cl", "--yes"])
+    assert erased.exit_code == 0, erased.output
+    assert coordinator.get(f"/casos/{reference}").status_code == 404
+
+    # 9. Nothing personal reached a log line (every logger, every level, with any exception report),
+    # a URL, a redirect, or the output of the key commands on the way.
+    logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
+    elsewhere = "\n".join(addresses) + rotated.output + erased.output
+    assert len(addresses) > 100 and reference in elsewhere  # the search covers the whole path
     for secret in (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, "Maracaibo"):
         assert secret not in logged
+        assert secret not in elsewhere and quote(secret) not in elsewhere
