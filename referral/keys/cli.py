@@ -89,9 +89,15 @@ def new_master() -> None:
 
 @keys_cli.command("rotate-master")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=200, show_default=True)
-def rotate_master_command(batch: int) -> None:
+@click.option("--quiet", is_flag=True, help="Print nothing when there is nothing to do (for start-up scripts).")
+def rotate_master_command(batch: int, quiet: bool) -> None:
     """Re-wrap every node key and secret under the primary master key; retire unused previous keys."""
-    report = rotate_master(_units(), batch=batch, progress=click.echo)
+    lines: list[str] = []
+    report = rotate_master(_units(), batch=batch, progress=lines.append if quiet else click.echo)
+    if quiet and not (report.rewrapped or report.retired or report.still_used):
+        return
+    for line in lines:
+        click.echo(line)
     config = current_app.config
     previous = Path(config["PREVIOUS_MASTER_KEYS_FILE"])
     if report.retired and not config.get("PREVIOUS_MASTER_KEYS") and previous.is_file():

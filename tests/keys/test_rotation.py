@@ -565,3 +565,16 @@ def test_a_participant_added_while_a_case_rotation_starts_gets_the_new_key_too(a
         "read before the case row is claimed; the lead node, committed meanwhile, got no wrap of version 2 "
         "and lost its version-1 wrap at the end of the rotation (NoKeyAccess)")
     assert page(app, "gestor.sernameg", reference).header.person
+
+
+def test_rotate_master_quiet_says_nothing_when_there_is_nothing_to_do_and_reports_work_when_there_is(app: Any) -> None:
+    file_case(app)
+    runner = app.test_cli_runner()
+    idle = runner.invoke(args=["keys", "rotate-master", "--quiet"])
+    assert idle.exit_code == 0 and idle.output == ""
+    new = MasterKey(os.urandom(32))
+    app.extensions["referral.vault"] = Vault(MasterKeyring(new, [MasterKey(base64.b64decode(MASTER_KEY))]))
+    busy = runner.invoke(args=["keys", "rotate-master", "--quiet"])
+    assert busy.exit_code == 0, busy.output
+    assert "node keys re-wrapped: 3/3" in busy.output, busy.output  # detector, focal point, national
+    assert f"retired (nothing uses it any more): {MasterKey(base64.b64decode(MASTER_KEY)).key_id}" in busy.output
