@@ -13,7 +13,6 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from referral.demo.network import DEMO_PASSWORD, DOMAIN, load_network
 from referral.demo.people import Person, PersonFactory
 from referral.extensions import database
 from referral.migrate import upgrade
+from tests.browser import hidden_inputs  # the same form reading as the tests
 
 Progress = Callable[[str], None]
 Metrics = dict[str, float | int]
@@ -83,23 +83,11 @@ def user_named(ctx: Context, name: str) -> User:
 # -- the browser ----------------------------------------------------------------------------------
 
 
-class _HiddenInputs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "input" and values.get("type") == "hidden" and values.get("name"):
-            self.hidden.setdefault(values["name"] or "", values.get("value") or "")
-
-
 def logged_in(app: Flask, name: str) -> FlaskClient:
     """A test client signed in as demo user `name`, through the login form with its real CSRF token."""
     client = app.test_client()
-    parser = _HiddenInputs()
-    parser.feed(client.get("/ingresar").text)
-    answer = client.post("/ingresar", data={**parser.hidden, "email": f"{name}@{DOMAIN}", "password": DEMO_PASSWORD})
+    hidden = hidden_inputs(client.get("/ingresar").text)
+    answer = client.post("/ingresar", data={**hidden, "email": f"{name}@{DOMAIN}", "password": DEMO_PASSWORD})
     if answer.status_code != 302 or "/ingresar" in answer.headers.get("Location", ""):
         raise RuntimeError(f"login as {name} failed ({answer.status_code})")
     return client
