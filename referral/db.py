@@ -47,6 +47,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one
+
+
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
@@ -60,7 +63,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Freed pages are overwritten, so deleted ciphertext does not linger in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
@@ -84,7 +87,7 @@ def scrub_freed_space(engine: Engine, tables: tuple[str, ...], wait_ms: int = 30
         with engine.connect() as connection:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
             busy, _log, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-            connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return busy == 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         for table in tables:

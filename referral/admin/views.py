@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from ..cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case
 from ..cases.errors import CaseNotFound, InvalidInput
 from ..cases.models import CaseTombstone
+from ..cases.reading import Reader
 from ..db import scrub_freed_space
 from ..extensions import database
 from ..network.models import Node
@@ -71,11 +72,12 @@ def erase() -> object:
 def erased() -> object:
     ctx = current_ctx()
     lang = language()
+    reader = Reader(ctx, lang)
     roles = ctx.definition.roles
     rows = [
         {"reference": t.reference, "reason": REASONS[t.reason].get(lang) if t.reason in REASONS else t.reason,
-         "erased_at": t.erased_at.astimezone(ctx.timezone).strftime("%d-%m-%Y %H:%M"),
-         "opened_at": t.opened_at.astimezone(ctx.timezone).strftime("%m-%Y"),
+         "erased_at": reader.local(t.erased_at),
+         "opened_at": reader.local(t.opened_at)[3:10],  # month and year only: no exact date of the case
          "role": roles[t.actor_role].label.get(lang) if t.actor_role in roles else t.actor_role, "node": node}
         for t, node in ctx.session.execute(
             select(CaseTombstone, Node.short_name).join(Node, Node.id == CaseTombstone.actor_node_id)

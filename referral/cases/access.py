@@ -24,9 +24,14 @@ def actor_for(ctx: Context, user: User, case: Case) -> Actor:
     return Actor(role=user.role, relations=relations_of(ctx, user.node_id, case))
 
 
-def may_open_cases(ctx: Context, user: User) -> bool:
+def has_capability(ctx: Context, user: User, capability: str) -> bool:
+    """Whether an active user's role has `capability` in the workflow definition."""
     role = ctx.definition.roles.get(user.role)
-    return bool(user.active and role and "case_access" in role.capabilities)
+    return bool(user.active and role and capability in role.capabilities)
+
+
+def may_open_cases(ctx: Context, user: User) -> bool:
+    return has_capability(ctx, user, "case_access")
 
 
 def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = False) -> tuple[Case, Actor]:

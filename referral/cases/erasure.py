@@ -15,6 +15,7 @@ from ..auth.models import User
 from ..context import Context
 from ..keys.models import CaseKeyWrap
 from ..workflow import Text
+from .access import has_capability
 from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
 from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseTombstone, FormRecord, Participant, Track
 
@@ -39,8 +40,7 @@ class AlreadyErased(CaseError):
 
 
 def may_erase(ctx: Context, user: User) -> bool:
-    role = ctx.definition.roles.get(user.role)
-    return bool(user.active and role and "erase_cases" in role.capabilities)
+    return has_capability(ctx, user, "erase_cases")
 
 
 def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmation: str) -> CaseTombstone:

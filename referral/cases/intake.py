@@ -16,7 +16,7 @@ from ..context import Context
 from ..keys.store import create_case_key, sync_wraps
 from ..network.models import Assignment
 from ..workflow.definition import ACTOR_NODE
-from .access import may_open_cases
+from .access import has_capability, may_open_cases
 from .duplicates import index_case
 from .errors import AccessDenied, DuplicateSubmission
 from .models import Case, CaseTombstone, Participant
@@ -36,8 +36,7 @@ def new_reference() -> str:
 
 
 def may_file_intake(ctx: Context, user: User) -> bool:
-    role = ctx.definition.roles.get(user.role)
-    return bool(user.active and role and "file_intake" in role.capabilities)
+    return has_capability(ctx, user, "file_intake")
 
 
 def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_token: str) -> Case:

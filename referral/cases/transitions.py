@@ -42,7 +42,8 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
         record = _record_input(ctx, case, user, transition.form, clean)
     for effect in transition.effects:
         _apply(ctx, case, effect, clean, records)
-    sync_wraps(ctx, case)  # a node that joined gets the case key; one that left loses it
+    if any(effect.kind == "add_participant" for effect in transition.effects):
+        sync_wraps(ctx, case)  # a node that joined gets the case key
     from_state, to_state = _move(ctx, case, transition)
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)

@@ -60,9 +60,9 @@ def enforce() -> object:
             return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
         abort(401)
     if rule.capability is not None:
+        from ..cases.access import has_capability
         from .context import current_ctx
 
-        role = current_ctx().definition.roles.get(current_user.role)
-        if role is None or rule.capability not in role.capabilities:
+        if not has_capability(current_ctx(), current_user, rule.capability):
             abort(403)
     return None
