@@ -14,6 +14,7 @@ from .context import Protocol
 from .db import utcnow
 from .extensions import babel, csrf, database, login_manager
 from .i18n import compile_catalogs
+from .queue import celery_init_app
 from .vault import MasterKeyMissing, Vault, load_master_keyring
 from .workflow import DefinitionError, load_definition
 
@@ -34,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _init_protocol(app)
     _init_vault(app)
     _init_web(app, instance)
+    celery_init_app(app)
     return app
 
 

@@ -42,6 +42,7 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
     database = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'referral.db'}"
     if database.startswith("postgresql://"):
         database = "postgresql+psycopg://" + database.removeprefix("postgresql://")
+    redis = environ.get("REDIS_URL")
     return {
         "REFERRAL_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(environ, instance, create=not production),
@@ -69,4 +70,25 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Celery runs the clocks. Redis is broker and result store when REDIS_URL is set; otherwise a
+        # broker inside a SQLite file in instance/ (kombu's SQLAlchemy transport): no server needed.
+        "CELERY_BROKER_URL": environ.get("CELERY_BROKER_URL") or redis
+        or f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}",
+        "CELERY_RESULT_BACKEND": environ.get("CELERY_RESULT_BACKEND") or redis
+        or f"db+sqlite:///{instance / 'celery-results.sqlite'}",
+        "CELERY_BEAT_SCHEDULE_FILE": str(instance / "celerybeat-schedule"),
+        "CLOCK_SWEEP_SECONDS": float(environ.get("REFERRAL_SWEEP_SECONDS", "60")),
+        # A clock handed to a worker is handed out again if no worker finished it within the lease
+        # (the worker died, the broker lost the message); the Redis visibility timeout matches it.
+        "CLOCK_LEASE_SECONDS": float(environ.get("REFERRAL_CLOCK_LEASE_SECONDS", "300")),
+        # E-mail for reminders and escalations: off unless an SMTP host is given. Messages carry only
+        # the case reference and a link (BASE_URL + the case page), never personal data.
+        "SMTP_HOST": environ.get("REFERRAL_SMTP_HOST") or None,
+        "SMTP_PORT": int(environ.get("REFERRAL_SMTP_PORT", "587")),
+        "SMTP_SECURITY": environ.get("REFERRAL_SMTP_SECURITY", "starttls"),  # starttls | ssl | none
+        "SMTP_USERNAME": environ.get("REFERRAL_SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": environ.get("REFERRAL_SMTP_PASSWORD") or None,
+        "SMTP_TIMEOUT_SECONDS": float(environ.get("REFERRAL_SMTP_TIMEOUT_SECONDS", "30")),
+        "MAIL_FROM": environ.get("REFERRAL_MAIL_FROM", "protocolo-trata@localhost"),
+        "BASE_URL": environ.get("REFERRAL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
     }

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..auth.models import User
+from ..clocks.models import CaseClock, Notification
 from ..context import Context
 from ..keys.models import CaseKeyWrap
 from ..workflow import Text
@@ -28,7 +29,7 @@ REASONS: dict[str, Text] = {
     "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
-ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_events", "form_records", "case_tracks",
+ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "notifications", "case_clocks", "case_events", "form_records", "case_tracks",
                  "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
@@ -69,7 +70,8 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
         raise AlreadyErased() from None
     # Keys first: from this statement on, nothing of the case can be decrypted.
     for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
-                          (BlindIndex, BlindIndex.case_id), (CaseEvent, CaseEvent.case_id),
+                          (BlindIndex, BlindIndex.case_id), (Notification, Notification.case_id),
+                          (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Participant, Participant.case_id)):
         ctx.session.execute(delete(model).where(column == case.id))

@@ -12,9 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..auth.models import User
+from ..clocks.service import on_occurrence
 from ..context import Context
 from ..keys.store import create_case_key, sync_wraps
 from ..network.models import Assignment
+from ..workflow.clocks import Occurrence
 from ..workflow.definition import ACTOR_NODE
 from .access import has_capability, may_open_cases
 from .duplicates import index_case
@@ -73,6 +75,7 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
     sync_wraps(ctx, case)
     refresh_derived(ctx, case, {form.key: record})
     append_event(ctx, case, user, kind="intake", action=form.key, to_state=case.state, record=record)
+    on_occurrence(ctx, case, Occurrence("", None, case.state))
     ctx.session.flush()
     return case
 

@@ -9,10 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth.models import User
+from ..clocks.service import on_occurrence
 from ..context import Context
 from ..keys.store import sync_wraps
 from ..network.models import Node
 from ..workflow import Text, TransitionRefused
+from ..workflow.clocks import Occurrence
 from ..workflow.definition import Effect, Transition
 from .access import open_case
 from .errors import InvalidInput, StaleCase
@@ -47,6 +49,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     from_state, to_state = _move(ctx, case, transition)
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)
+    on_occurrence(ctx, case, Occurrence.of_transition(transition, from_state, to_state))
     ctx.session.flush()
     return event
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import holidays
 import yaml
 
 from .errors import DefinitionError
@@ -144,10 +145,19 @@ class Clock:
     duration: Duration
     starts_on: Mapping[str, str]
     stops_on: Mapping[str, Any]
-    remind: tuple[str, ...]
-    escalate: tuple[tuple[Duration, str], ...]
+    remind: tuple[str, ...]  # relations reminded before the deadline and told when it passes
+    escalate: tuple[tuple[Duration, str], ...]  # (time after the start, relation told)
     basis: str
-    repeats: bool = False
+    repeats: bool = False  # a new period starts when one ends (a periodic prompt, never "overdue")
+    remind_before: tuple[Duration, ...] = ()  # advance reminders, counted back from the deadline
+
+
+@dataclass(frozen=True)
+class CalendarDef:
+    """Which public holidays working days skip: an ISO 3166 country (and subdivision) code."""
+
+    country: str | None = None
+    subdivision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +208,7 @@ class WorkflowDefinition:
     clocks: Mapping[str, Clock]
     inboxes: Mapping[str, Inbox]
     duplicates: Duplicates | None = None
+    calendar: CalendarDef = field(default_factory=CalendarDef)
     source: str = ""
 
     def machines(self) -> Iterator[Machine]:
@@ -307,7 +318,7 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
-        "tracks", "forms", "inboxes", "clocks", "duplicates"}
+        "tracks", "forms", "inboxes", "clocks", "duplicates", "calendar"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -329,6 +340,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in (raw.get("clocks") or {}).items()},
         inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
         duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
+        calendar=_calendar(raw.get("calendar"), f"{where}.calendar"),
         source=where,
     )
 
@@ -512,7 +524,18 @@ def _duration(raw: Any, where: str) -> Duration:
     return Duration(int(raw["value"]), str(raw["unit"]))
 
 
-_CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "escalate", "basis", "repeats"}
+_CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
+               "repeats"}
+
+
+def _calendar(raw: Any, where: str) -> CalendarDef:
+    raw = _shape(raw, where, {"country", "subdivision"})
+    country = raw.get("country")
+    if country is not None and not (isinstance(country, str) and len(country) == 2 and country.isupper()):
+        raise DefinitionError(f"{where}.country: expected a two-letter ISO 3166 code such as CL, got {country!r}")
+    if country is not None and country not in holidays.list_supported_countries():
+        raise DefinitionError(f"{where}.country: the holidays calendar does not know the country {country!r}")
+    return CalendarDef(country, raw.get("subdivision"))
 
 
 def _clock(key: str, raw: Any, where: str) -> Clock:
@@ -528,9 +551,12 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
     )
     starts = _shape(raw["starts_on"], f"{where}.starts_on", _EVENT_KINDS)
     stops = _shape(raw.get("stops_on"), f"{where}.stops_on", _EVENT_KINDS)
+    if not isinstance(raw.get("remind_before", []), list):
+        raise DefinitionError(f"{where}.remind_before: expected a list of durations")
+    before = tuple(_duration(item, f"{where}.remind_before[{i}]") for i, item in enumerate(raw.get("remind_before", [])))
     return Clock(key, text_from(raw["label"], f"{where}.label"), _duration(raw["duration"], f"{where}.duration"),
                  dict(starts), dict(stops), _names(raw.get("remind"), f"{where}.remind"),
-                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)))
+                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before)
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -758,9 +784,21 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
         for relation in clock.remind + tuple(rel for _, rel in clock.escalate):
             if relation not in d.relations:
                 yield f"{where}: relation '{relation}' is not declared"
+        if clock.remind_before and not clock.remind:
+            yield f"{where}: remind_before needs relations in remind"
+        for before in clock.remind_before:
+            if (before.unit, before.value) >= (clock.duration.unit, clock.duration.value) and \
+                    before.unit == clock.duration.unit:
+                yield f"{where}: a reminder before the deadline must be shorter than the clock"
+        if clock.repeats and clock.escalate:
+            yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
+        if clock.duration.unit == "working_days" or any(
+                d.unit == "working_days" for d in clock.remind_before + tuple(a for a, _ in clock.escalate)):
+            if d.calendar.country is None:
+                yield f"{where}: counts working days, so the workflow needs calendar: {{country: XX}} for its holidays"
 
 
-_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "field"}
+_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state"}
 
 
 def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions: set[str],
@@ -781,10 +819,6 @@ def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions
                 track, _, state = str(item).partition(".")
                 if track not in d.tracks or state not in d.tracks[track].states:
                     yield f"{where}: unknown track state '{item}'"
-            elif kind == "field":
-                form, _, field_key = str(item).partition(".")
-                if form not in d.forms or field_key not in {f.key for f in d.form(form).fields()}:
-                    yield f"{where}: unknown form field '{item}'"
 
 
 def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:

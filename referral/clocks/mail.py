@@ -1,0 +1,117 @@
+"""E-mail for reminders and escalations: a case reference and a link, nothing personal.
+
+Sending is at-least-once: a notification's e-mail is claimed for a lease before the SMTP
+conversation and marked sent after it, so a worker that dies mid-conversation leaves it to be sent
+again later; the Message-ID is the notification's own, so a mail system that sees it twice can
+tell. Only staff addresses are used; the victim never has an address in this system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from ..workflow import Text, WorkflowDefinition
+from .models import Notification
+from .wording import message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    username: str | None
+    password: str | None
+    sender: str
+    base_url: str
+    timeout: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MailSettings | None:
+        """None when no SMTP host is configured (in-app notifications only)."""
+        if not config.get("SMTP_HOST"):
+            return None
+        return cls(config["SMTP_HOST"], int(config["SMTP_PORT"]), config["SMTP_SECURITY"],
+                   config.get("SMTP_USERNAME"), config.get("SMTP_PASSWORD"), config["MAIL_FROM"],
+                   config["BASE_URL"], float(config["SMTP_TIMEOUT_SECONDS"]))
+
+
+def compose(note: Notification, definition: WorkflowDefinition, settings: MailSettings, timezone: Any) -> EmailMessage:
+    """Spanish first, English below; the subject and body name only the clock and the reference."""
+    clock = definition.clocks.get(note.clock)
+    label = clock.label if clock else Text(note.clock, note.clock)
+    relation = None
+    if clock is not None and note.level:
+        relation = definition.relations.get(clock.escalate[note.level - 1][1])
+    words = message(note.kind, label, note.due_at, timezone, note.case.reference, note.level, relation)
+    link = f"{settings.base_url}/casos/{note.case.reference}"
+    mail = EmailMessage()
+    mail["Subject"] = f"[Protocolo de Trata] {words.title.es} · {note.case.reference}"
+    mail["From"] = settings.sender
+    mail["To"] = note.user.email
+    mail["Date"] = formatdate(localtime=False)
+    domain = settings.sender.rpartition("@")[2] or "localhost"
+    mail["Message-ID"] = f"<{note.id}@{domain}>"  # the same for every attempt at this notification
+    mail.set_content(
+        f"{words.body.es}\n\nAbrir el caso (requiere iniciar sesión): {link}\n\n"
+        "Este mensaje no contiene datos de la persona. No lo reenvíe.\n\n"
+        "-- \n"
+        f"{words.body.en}\n\nOpen the case (sign-in required): {link}\n\n"
+        "This message holds no personal data. Do not forward it.\n"
+    )
+    return mail
+
+
+def send(settings: MailSettings, mail: EmailMessage) -> None:
+    if settings.security == "ssl":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    with client:
+        if settings.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if settings.username:
+            client.login(settings.username, settings.password or "")
+        client.send_message(mail)
+
+
+def deliver(session: Session, note_id: uuid.UUID, definition: WorkflowDefinition, settings: MailSettings,
+            timezone: Any, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Send one notification's e-mail if it is still owed and no live task holds it; True if sent."""
+    claimed = session.execute(
+        update(Notification)
+        .where(Notification.id == note_id, Notification.email_pending,
+               or_(Notification.email_claimed_at.is_(None), Notification.email_claimed_at < now - lease))
+        .values(email_claimed_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if claimed != 1:
+        return False
+    note = session.scalar(select(Notification).where(Notification.id == note_id))
+    if note is None:  # the case was erased meanwhile
+        return False
+    try:
+        send(settings, compose(note, definition, settings, timezone))
+    except (OSError, smtplib.SMTPException) as error:
+        # The claim lapses after the lease and a later sweep tries again. No address in the log.
+        log.warning("e-mail for notification %s not sent (%s); will retry", note_id, type(error).__name__)
+        return False
+    session.execute(update(Notification).where(Notification.id == note_id)
+                    .values(email_pending=False, emailed_at=now).execution_options(synchronize_session=False))
+    session.commit()
+    return True

@@ -1,0 +1,87 @@
+"""Running clocks and the notifications they produce. No personal data: a clock is a case id, a
+clock key and moments; a notification is a user, a case id and what kind of step it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..auth.models import User
+from ..cases.models import Case
+from ..db import Base, UTCDateTime, utcnow
+
+RUNNING, STOPPED, FINISHED = "running", "stopped", "finished"
+
+
+class CaseClock(Base):
+    """One period of one clock of one case. The database is the truth: `next_at` is when the next
+    step (reminder, deadline, escalation) falls, and the sweep picks every row whose moment has come.
+    """
+
+    __tablename__ = "case_clocks"
+    __table_args__ = (
+        # The sweep reads this index only: rows with nothing left to do have next_at NULL.
+        Index("ix_case_clocks_next_at", "next_at"),
+        Index("ix_case_clocks_case", "case_id", "status"),
+        # At most one running period of a clock per case, even if two writers race.
+        Index("uq_case_clocks_running", "case_id", "clock", unique=True,
+              sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    clock: Mapped[str] = mapped_column(String(60))
+    period: Mapped[int] = mapped_column(Integer, default=1)  # repeating clocks count their periods
+    status: Mapped[str] = mapped_column(String(12), default=RUNNING)  # running | stopped | finished
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    step: Mapped[int] = mapped_column(Integer, default=0)  # steps of this period already handled
+    escalation: Mapped[int] = mapped_column(Integer, default=0)  # highest escalation level reached
+    breached_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the deadline passed while running
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    stop_reason: Mapped[str | None] = mapped_column(String(20))  # stop_event | case_closed
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a task was sent; lease
+
+    case: Mapped[Case] = relationship()
+
+    @property
+    def met(self) -> bool | None:
+        """Stopped in time (True), late (False), or not stopped yet (None)."""
+        if self.stopped_at is None:
+            return None
+        return self.stopped_at <= self.due_at
+
+
+class Notification(Base):
+    """A reminder or escalation for one user. Unique per clock period, step and user: however
+    often a task runs, a step notifies each person once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("clock_id", "period", "step", "user_id", name="uq_notifications_once"),
+        Index("ix_notifications_user", "user_id", "read_at"),
+        Index("ix_notifications_email", "email_pending"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    clock_id: Mapped[int] = mapped_column(ForeignKey("case_clocks.id", ondelete="CASCADE"))
+    clock: Mapped[str] = mapped_column(String(60))
+    period: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))  # reminder | due | periodic | escalation
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    email_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    emailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+    case: Mapped[Case] = relationship()

@@ -1,0 +1,228 @@
+"""Clocks in the database: started and stopped by case events, swept when due, run idempotently.
+
+The database is the truth and Celery only does the work (docs/clocks.md):
+
+- `on_occurrence` runs inside the transaction of the case step that caused it, so a clock exists
+  exactly when the step that started it was committed.
+- `sweep` finds every running clock whose next step has come and whose lease has lapsed, and marks
+  it handed out; the caller sends the ids to workers. A message lost in the broker (worker killed,
+  Redis flushed) is handed out again by a later sweep once the lease lapses.
+- `run_clocks` handles the steps that have come, in order. Each clock's progress is claimed with a
+  compare-and-swap on (period, step) before any notification is written, and notifications are
+  unique per (clock, period, step, user): running it twice, or in two workers at once, notifies once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, or_, select, update
+
+from ..auth.models import User
+from ..cases.models import Case, Participant
+from ..context import Context
+from ..workflow.calendar import WorkingCalendar
+from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, due_time, reactions, schedule
+from ..workflow.definition import Clock
+from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
+
+CHUNK = 500  # rows per statement when handing out or updating many clocks
+
+
+def calendar_of(ctx: Context) -> WorkingCalendar:
+    c = ctx.definition.calendar
+    return WorkingCalendar(ctx.timezone, c.country, c.subdivision)
+
+
+# -- started and stopped by the case's own steps ----------------------------------------------------
+
+def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
+    """Stop and start the case's clocks for one step of the case (same transaction as the step)."""
+    r = reactions(ctx.definition, occurrence)
+    now = ctx.now()
+    running = {c.clock: c for c in ctx.session.scalars(
+        select(CaseClock).where(CaseClock.case_id == case.id, CaseClock.status == RUNNING))}
+    for key, reason in r.stops.items():
+        row = running.pop(key, None)
+        if row is not None:
+            row.status, row.stopped_at, row.stop_reason, row.next_at = STOPPED, now, reason, None
+    ctx.session.flush()  # a clock stopped and restarted by one step must leave "running" first
+    calendar = calendar_of(ctx)
+    for key in r.starts:
+        if key not in running:  # already running (re-entered the same state): keep its deadline
+            running[key] = start_clock(ctx, case.id, ctx.definition.clocks[key], now, calendar)
+
+
+def start_clock(ctx: Context, case_id: uuid.UUID, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,
+                period: int = 1) -> CaseClock:
+    steps = schedule(clock, at, calendar)
+    row = CaseClock(case_id=case_id, clock=clock.key, period=period, status=RUNNING, started_at=at,
+                    due_at=due_time(clock, at, calendar), next_at=steps[0].at, step=0, escalation=0)
+    ctx.session.add(row)
+    return row
+
+
+def running_clocks(ctx: Context, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[CaseClock]]:
+    """The running clocks of each case, soonest deadline first (for inboxes and the case page)."""
+    found: dict[uuid.UUID, list[CaseClock]] = defaultdict(list)
+    for start in range(0, len(case_ids), CHUNK):
+        for row in ctx.session.scalars(
+            select(CaseClock).where(CaseClock.case_id.in_(case_ids[start:start + CHUNK]),
+                                    CaseClock.status == RUNNING).order_by(CaseClock.due_at)
+        ):
+            found[row.case_id].append(row)
+    return found
+
+
+# -- the sweep ----------------------------------------------------------------------------------------
+
+def sweep(ctx: Context, now: dt.datetime, lease: dt.timedelta, limit: int | None = None) -> list[int]:
+    """Ids of clocks whose next step has come and that no live task holds, soonest first; marks them
+    handed out at `now`. The caller commits, then sends the ids to workers."""
+    query = (select(CaseClock.id)
+             .where(CaseClock.next_at <= now,
+                    or_(CaseClock.enqueued_at.is_(None), CaseClock.enqueued_at < now - lease))
+             .order_by(CaseClock.next_at, CaseClock.id))
+    ids = list(ctx.session.scalars(query.limit(limit) if limit else query))
+    for start in range(0, len(ids), CHUNK):
+        ctx.session.execute(update(CaseClock).where(CaseClock.id.in_(ids[start:start + CHUNK]))
+                            .values(enqueued_at=now).execution_options(synchronize_session=False))
+    return ids
+
+
+def sweep_emails(ctx: Context, now: dt.datetime, lease: dt.timedelta) -> list[uuid.UUID]:
+    """Notifications whose e-mail is still owed and not being sent by a live task."""
+    return list(ctx.session.scalars(
+        select(Notification.id).where(
+            Notification.email_pending,
+            or_(Notification.email_claimed_at.is_(None), Notification.email_claimed_at < now - lease),
+        ).order_by(Notification.created_at)
+    ))
+
+
+# -- running the steps ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Progress:
+    """What one run does to one clock: the row's new values and the notifications it owes."""
+
+    values: dict[str, object]
+    told: list[tuple[int, int, Step, dt.datetime]]  # (period, step index, step, that period's deadline)
+
+
+def run_clocks(ctx: Context, clock_ids: Iterable[int], now: dt.datetime, email: bool) -> list[uuid.UUID]:
+    """Handle every step that has come for these clocks; return the new notifications' ids.
+
+    Safe to run twice or concurrently: a clock whose (period, step) moved since it was read is left to
+    whoever moved it. The caller commits.
+    """
+    rows = list(ctx.session.scalars(
+        select(CaseClock).where(CaseClock.id.in_(list(clock_ids)), CaseClock.status == RUNNING,
+                                CaseClock.next_at <= now).order_by(CaseClock.next_at, CaseClock.id)
+    ))
+    if not rows:
+        return []
+    calendar = calendar_of(ctx)
+    claimed: list[tuple[CaseClock, _Progress]] = []
+    for row in rows:
+        progress = _advance(ctx, row, now, calendar)
+        won = ctx.session.execute(
+            update(CaseClock)
+            .where(CaseClock.id == row.id, CaseClock.period == row.period, CaseClock.step == row.step,
+                   CaseClock.status == RUNNING)
+            .values(**progress.values).execution_options(synchronize_session=False)
+        ).rowcount
+        if won == 1:
+            claimed.append((row, progress))
+    created = _notify(ctx, claimed, now, email)
+    for row, _ in claimed:
+        ctx.session.expire(row)
+    return created
+
+
+def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCalendar) -> _Progress:
+    """Walk the clock forward to `now`: steps in order, and new periods of a repeating clock."""
+    clock = ctx.definition.clocks.get(row.clock)
+    if clock is None:  # the definition no longer declares this clock: it ends quietly
+        return _Progress({"status": FINISHED, "next_at": None, "enqueued_at": None}, [])
+    period, started, step = row.period, row.started_at, row.step
+    breached, escalation = row.breached_at, row.escalation
+    told: list[tuple[int, int, Step, dt.datetime]] = []
+    while True:
+        steps = schedule(clock, started, calendar)
+        due = steps_due(steps)
+        while step < len(steps) and steps[step].at <= now:
+            current = steps[step]
+            # An advance reminder is moot once its deadline has also passed (the beat was down): the
+            # overdue notice that follows says more, so only that one is sent.
+            if not (current.kind == REMINDER and due <= now):
+                told.append((period, step, current, due))
+            if current.kind == DUE:
+                breached = current.at
+            elif current.kind == ESCALATION:
+                escalation = max(escalation, current.level)
+            step += 1
+        if step < len(steps):
+            next_at: dt.datetime | None = steps[step].at
+            status = RUNNING
+            break
+        if clock.repeats:  # the period ended: the next one starts at its deadline
+            period, started, step = period + 1, due, 0
+            continue
+        # Nothing left to send. A clock with a stop event stays running, and overdue, until it stops.
+        next_at, status = None, RUNNING if clock.stops_on else FINISHED
+        break
+    values: dict[str, object] = {
+        "period": period, "started_at": started, "step": step, "next_at": next_at, "status": status,
+        "due_at": due_time(clock, started, calendar), "breached_at": breached, "escalation": escalation,
+        "enqueued_at": None,
+    }
+    return _Progress(values, told)
+
+
+def steps_due(steps: Sequence[Step]) -> dt.datetime:
+    return next(s.at for s in steps if s.kind in (DUE, PERIODIC))
+
+
+def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], now: dt.datetime,
+            email: bool) -> list[uuid.UUID]:
+    wanted = {(row.case_id, relation) for row, p in claimed for _, _, s, _ in p.told for relation in s.relations}
+    people = recipients(ctx, wanted)
+    created: list[uuid.UUID] = []
+    for row, progress in claimed:
+        for period, index, step, due in progress.told:
+            users = {u.id: u for relation in step.relations for u in people.get((row.case_id, relation), [])}
+            for user in users.values():
+                note = Notification(id=uuid.uuid4(), user_id=user.id, case_id=row.case_id, clock_id=row.id,
+                                    clock=row.clock, period=period, step=index, kind=step.kind, level=step.level,
+                                    due_at=due, created_at=now, email_pending=email)
+                ctx.session.add(note)
+                created.append(note.id)
+    ctx.session.flush()
+    return created
+
+
+def recipients(ctx: Context, wanted: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], list[User]]:
+    """Active staff who may open cases, at each node holding the relation to the case."""
+    if not wanted:
+        return {}
+    roles = ctx.definition.roles_with("case_access")
+    case_ids = sorted({case_id for case_id, _ in wanted})
+    relations = sorted({relation for _, relation in wanted})
+    found: dict[tuple[uuid.UUID, str], list[User]] = defaultdict(list)
+    for start in range(0, len(case_ids), CHUNK):
+        rows = ctx.session.execute(
+            select(Participant.case_id, Participant.relation, User)
+            .join(User, and_(User.node_id == Participant.node_id, User.active, User.role.in_(roles)))
+            .where(Participant.case_id.in_(case_ids[start:start + CHUNK]), Participant.relation.in_(relations),
+                   Participant.active)
+            .order_by(User.id)
+        )
+        for case_id, relation, user in rows:
+            if (case_id, relation) in wanted:
+                found[(case_id, relation)].append(user)
+    return found

@@ -1,0 +1,67 @@
+"""Celery tasks for the clocks. Their arguments are ids only (clock row ids, notification ids):
+nothing personal ever sits in a broker, a result store or a worker's log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from celery import shared_task
+from flask import current_app
+
+from ..units import unit_of_work
+from .mail import MailSettings, deliver
+from .service import run_clocks, sweep, sweep_emails
+
+log = logging.getLogger(__name__)
+
+BATCH = 50  # clocks per task: few broker messages for a big backlog, small enough to spread over workers
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=current_app.config["CLOCK_LEASE_SECONDS"])
+
+
+def _now() -> dt.datetime:
+    now: dt.datetime = current_app.config["CLOCK"]()
+    return now
+
+
+@shared_task(name="referral.clocks.sweep", ignore_result=True)
+def sweep_clocks() -> int:
+    """Beat runs this every minute: hand every due clock (and every e-mail still owed) to workers."""
+    mail = MailSettings.from_config(current_app.config)
+    with unit_of_work(current_app) as ctx:
+        now = _now()
+        ids = sweep(ctx, now, _lease())
+        emails = sweep_emails(ctx, now, _lease()) if mail else []
+        ctx.session.commit()
+    for start in range(0, len(ids), BATCH):
+        run_due_clocks.delay(ids[start:start + BATCH])
+    for note_id in emails:
+        send_notification_email.delay(str(note_id))
+    if ids or emails:
+        log.info("clock sweep: %d clocks and %d e-mails handed to workers", len(ids), len(emails))
+    return len(ids)
+
+
+@shared_task(name="referral.clocks.run", ignore_result=True)
+def run_due_clocks(clock_ids: list[int]) -> int:
+    """Run the steps that have come for these clocks; safe to run twice (see service.run_clocks)."""
+    mail = MailSettings.from_config(current_app.config)
+    with unit_of_work(current_app) as ctx:
+        created = run_clocks(ctx, [int(i) for i in clock_ids], _now(), email=mail is not None)
+        ctx.session.commit()
+    for note_id in created:
+        send_notification_email.delay(str(note_id))
+    return len(created)
+
+
+@shared_task(name="referral.clocks.email", ignore_result=True)
+def send_notification_email(note_id: str) -> bool:
+    mail = MailSettings.from_config(current_app.config)
+    if mail is None:
+        return False
+    with unit_of_work(current_app) as ctx:
+        return deliver(ctx.session, uuid.UUID(note_id), ctx.definition, mail, ctx.timezone, _now(), _lease())

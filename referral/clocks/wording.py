@@ -1,0 +1,91 @@
+"""What a clock says to people, in Spanish and English: time left, urgency, and notification text.
+
+Only the clock's label, moments and the case reference go into these sentences; nothing about the
+person in the case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ..workflow import Text
+from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER
+
+OVERDUE, SOON, ON_TIME = "overdue", "soon", "on_time"
+
+
+def span(delta: dt.timedelta) -> Text:
+    """A duration in words, rounded the way people say it."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    if minutes < 60:
+        return Text(f"{minutes} min", f"{minutes} min")
+    hours = minutes // 60
+    if hours < 48:
+        return Text(f"{hours} h", f"{hours} h")
+    days = hours // 24
+    return Text(f"{days} días", f"{days} days")
+
+
+def time_left(due: dt.datetime, now: dt.datetime) -> Text:
+    if now >= due:
+        words = span(now - due)
+        return Text(f"Vencido hace {words.es}", f"Overdue by {words.en}")
+    words = span(due - now)
+    return Text(f"Vence en {words.es}", f"Due in {words.en}")
+
+
+def urgency(started: dt.datetime, due: dt.datetime, now: dt.datetime) -> str:
+    """overdue; soon (the last quarter of the time, or under a day); else on_time."""
+    if now >= due:
+        return OVERDUE
+    left = due - now
+    if left <= (due - started) / 4 or left <= dt.timedelta(hours=24):
+        return SOON
+    return ON_TIME
+
+
+URGENCY_WORDS = {
+    OVERDUE: Text("Vencido", "Overdue"),
+    SOON: Text("Por vencer", "Due soon"),
+    ON_TIME: Text("En plazo", "On time"),
+}
+
+
+def local(moment: dt.datetime, timezone: ZoneInfo) -> str:
+    return moment.astimezone(timezone).strftime("%d-%m-%Y %H:%M")
+
+
+@dataclass(frozen=True)
+class Message:
+    title: Text
+    body: Text
+
+
+def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, reference: str, level: int = 0,
+            relation: Text | None = None) -> Message:
+    """The words of one reminder or escalation (in-app and e-mail alike)."""
+    when = local(due, timezone)
+    es, en = f"«{label.es}»", f"“{label.get('en')}”"
+    if kind == REMINDER:
+        title = Text("Recordatorio de plazo", "Deadline reminder")
+        body = Text(f"Caso {reference}: {es} vence el {when}.", f"Case {reference}: {en} is due on {when}.")
+    elif kind == DUE:
+        title = Text("Plazo vencido", "Deadline missed")
+        body = Text(f"Caso {reference}: {es} venció el {when} y sigue pendiente.",
+                    f"Case {reference}: {en} was due on {when} and is still pending.")
+    elif kind == PERIODIC:
+        title = Text("Acción periódica", "Periodic action")
+        body = Text(f"Caso {reference}: corresponde {es} (plazo del {when}).",
+                    f"Case {reference}: {en} is due now (period ending {when}).")
+    elif kind == ESCALATION:
+        as_whom = relation or Text("", "")
+        title = Text(f"Escalamiento (nivel {level})", f"Escalation (level {level})")
+        body = Text(
+            f"Caso {reference}: {es} está vencido desde el {when}. Se le informa como {as_whom.es}.",
+            f"Case {reference}: {en} has been overdue since {when}. You are told as {as_whom.get('en')}.",
+        )
+    else:
+        raise ValueError(f"unknown step kind {kind!r}")
+    return Message(title, body)

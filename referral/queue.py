@@ -1,0 +1,47 @@
+"""The Celery application of a Flask application (the pattern of Flask's own documentation).
+
+Built by create_app; the worker and beat processes load it through referral/worker.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    config = app.config
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    lease = int(config["CLOCK_LEASE_SECONDS"])
+    celery.conf.update(
+        broker_url=config["CELERY_BROKER_URL"],
+        result_backend=config["CELERY_RESULT_BACKEND"],
+        task_ignore_result=True,
+        # A task is acknowledged only when it has finished; a worker killed mid-task leaves its
+        # message to be delivered again (and the database lease hands the clock out again anyway).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": lease, "polling_interval": 1},
+        beat_schedule={
+            "sweep-clocks": {"task": "referral.clocks.sweep", "schedule": float(config["CLOCK_SWEEP_SECONDS"]),
+                             "options": {"expires": float(config["CLOCK_SWEEP_SECONDS"]) * 2}},
+        },
+        beat_schedule_filename=config["CELERY_BEAT_SCHEDULE_FILE"],
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        imports=("referral.clocks.tasks",),
+        include=("referral.clocks.tasks",),
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,112 @@
+"""The Protocol's clocks as pure rules: which events start and stop them, and when each step falls.
+
+Nothing here knows a database or Celery. `reactions` answers "this happened to the case: which
+clocks start, which stop?", and `schedule` answers "a clock started at this moment: when is it due,
+and when is each reminder and escalation?". `referral/clocks/` stores the answers and runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .calendar import WorkingCalendar
+from .definition import Clock, Transition, WorkflowDefinition
+
+REMINDER, DUE, PERIODIC, ESCALATION = "reminder", "due", "periodic", "escalation"
+STEP_KINDS = (REMINDER, DUE, PERIODIC, ESCALATION)
+CASE_CLOSED = "case_closed"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One step of a case, in the terms clocks listen for."""
+
+    machine: str  # "" for the case itself, else the track
+    from_state: str | None
+    to_state: str | None
+    transition: str | None = None
+    forms_submitted: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_transition(cls, transition: Transition, from_state: str | None, to_state: str) -> Occurrence:
+        submitted = {effect.form for effect in transition.effects if effect.kind == "submit_form"}
+        return cls(transition.machine, from_state, to_state, transition.key, frozenset(submitted))
+
+
+@dataclass(frozen=True)
+class Reactions:
+    starts: tuple[str, ...]
+    stops: Mapping[str, str]  # clock key -> why ("stop event" or "case_closed")
+
+
+@dataclass(frozen=True)
+class Step:
+    at: dt.datetime
+    kind: str  # reminder | due | periodic | escalation
+    relations: tuple[str, ...]  # who is told
+    level: int = 0  # 1, 2, ... for escalations
+
+
+def matches(event: Mapping[str, Any], occurrence: Occurrence) -> bool:
+    """True if the occurrence is one of the events a clock declares (kinds combine with "or")."""
+    o = occurrence
+    moved = o.from_state != o.to_state
+    for kind, value in event.items():
+        values = set(value) if isinstance(value, list) else {value}
+        if kind == "enter_state" and o.machine == "" and moved and o.to_state in values:
+            return True
+        if kind == "leave_state" and o.machine == "" and moved and o.from_state in values:
+            return True
+        if kind == "transition" and o.transition in values:
+            return True
+        if kind == "form_submitted" and o.forms_submitted & values:
+            return True
+        if kind == "track_state" and o.machine and moved and f"{o.machine}.{o.to_state}" in values:
+            return True
+    return False
+
+
+def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactions:
+    """Clocks to stop (their stop event, or the case reached a closed state), then clocks to start."""
+    closing = occurrence.machine == "" and occurrence.to_state is not None and \
+        definition.main.states[occurrence.to_state].closed
+    stops: dict[str, str] = {}
+    for clock in definition.clocks.values():
+        if closing:
+            stops[clock.key] = CASE_CLOSED
+        elif clock.stops_on and matches(clock.stops_on, occurrence):
+            stops[clock.key] = "stop_event"
+    starts = tuple(
+        clock.key for clock in definition.clocks.values()
+        if not closing and matches(clock.starts_on, occurrence)
+    )
+    return Reactions(starts, stops)
+
+
+def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar) -> dt.datetime:
+    return calendar.add(started_at, clock.duration)
+
+
+def schedule(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar) -> tuple[Step, ...]:
+    """Every step of one period of the clock, in the order they fall (ties: as declared)."""
+    due = due_time(clock, started_at, calendar)
+    steps: list[Step] = [
+        Step(at, REMINDER, clock.remind)
+        for at in sorted({calendar.subtract(due, before) for before in clock.remind_before})
+        if started_at < at < due
+    ]
+    steps.append(Step(due, PERIODIC if clock.repeats else DUE, clock.remind))
+    steps.extend(
+        Step(max(calendar.add(started_at, after), due), ESCALATION, (relation,), level)
+        for level, (after, relation) in enumerate(clock.escalate, start=1)
+    )
+    order = {kind: i for i, kind in enumerate(STEP_KINDS)}
+    return tuple(sorted(steps, key=lambda s: (s.at, order[s.kind], s.level)))
+
+
+def fired_in_order(steps: Iterable[Step], done: int, now: dt.datetime) -> list[tuple[int, Step]]:
+    """The steps from index `done` whose moment has come, in order."""
+    return [(i, s) for i, s in enumerate(steps) if i >= done and s.at <= now]
