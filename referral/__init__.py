@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, template_folder=str(PROJECT_ROOT / "templates"))
     if test_config and "INSTANCE_PATH" in test_config:
         app.instance_path = str(test_config["INSTANCE_PATH"])
+    elif os.environ.get("REFERRAL_INSTANCE_PATH"):  # local config, database and keys kept elsewhere
+        app.instance_path = os.environ["REFERRAL_INSTANCE_PATH"]
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(load_settings(instance))

@@ -20,6 +20,7 @@ def celery_init_app(app: Flask) -> Celery:
     config = app.config
     celery = Celery(app.import_name, task_cls=FlaskTask)
     lease = int(config["CLOCK_LEASE_SECONDS"])
+    redis = str(config["CELERY_BROKER_URL"]).startswith(("redis://", "rediss://"))
     celery.conf.update(
         broker_url=config["CELERY_BROKER_URL"],
         result_backend=config["CELERY_RESULT_BACKEND"],
@@ -30,7 +31,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": lease, "polling_interval": 1},
+        # Redis redelivers a message no worker acknowledged within the lease. (The embedded SQLAlchemy
+        # transport hands its options to create_engine, so it gets none; the lease covers it.)
+        broker_transport_options={"visibility_timeout": lease} if redis else {},
         beat_schedule={
             "sweep-clocks": {"task": "referral.clocks.sweep", "schedule": float(config["CLOCK_SWEEP_SECONDS"]),
                              "options": {"expires": float(config["CLOCK_SWEEP_SECONDS"]) * 2}},

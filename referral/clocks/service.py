@@ -87,11 +87,16 @@ def sweep(ctx: Context, now: dt.datetime, lease: dt.timedelta, limit: int | None
              .where(CaseClock.next_at <= now,
                     or_(CaseClock.enqueued_at.is_(None), CaseClock.enqueued_at < now - lease))
              .order_by(CaseClock.next_at, CaseClock.id))
-    ids = list(ctx.session.scalars(query.limit(limit) if limit else query))
-    for start in range(0, len(ids), CHUNK):
-        ctx.session.execute(update(CaseClock).where(CaseClock.id.in_(ids[start:start + CHUNK]))
-                            .values(enqueued_at=now).execution_options(synchronize_session=False))
-    return ids
+    candidates = list(ctx.session.scalars(query.limit(limit) if limit else query))
+    claimed: set[int] = set()
+    for start in range(0, len(candidates), CHUNK):
+        # The claim re-checks the lease, so of two sweeps at once each clock goes to one of them.
+        claimed.update(ctx.session.scalars(
+            update(CaseClock)
+            .where(CaseClock.id.in_(candidates[start:start + CHUNK]),
+                   or_(CaseClock.enqueued_at.is_(None), CaseClock.enqueued_at < now - lease))
+            .values(enqueued_at=now).returning(CaseClock.id).execution_options(synchronize_session=False)))
+    return [i for i in candidates if i in claimed]
 
 
 def sweep_emails(ctx: Context, now: dt.datetime, lease: dt.timedelta) -> list[uuid.UUID]:
@@ -138,7 +143,7 @@ def run_clocks(ctx: Context, clock_ids: Iterable[int], now: dt.datetime, email: 
         ).rowcount
         if won == 1:
             claimed.append((row, progress))
-    created = _notify(ctx, claimed, now, email)
+    created = _notify(ctx, claimed, email)
     for row, _ in claimed:
         ctx.session.expire(row)
     return created
@@ -188,8 +193,7 @@ def steps_due(steps: Sequence[Step]) -> dt.datetime:
     return next(s.at for s in steps if s.kind in (DUE, PERIODIC))
 
 
-def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], now: dt.datetime,
-            email: bool) -> list[uuid.UUID]:
+def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
     wanted = {(row.case_id, relation) for row, p in claimed for _, _, s, _ in p.told for relation in s.relations}
     people = recipients(ctx, wanted)
     created: list[uuid.UUID] = []
@@ -197,9 +201,11 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], now: dt.da
         for period, index, step, due in progress.told:
             users = {u.id: u for relation in step.relations for u in people.get((row.case_id, relation), [])}
             for user in users.values():
+                # created_at is the moment of writing (not the sweep's `now`), so a backlog handled
+                # in deadline order reads in that order
                 note = Notification(id=uuid.uuid4(), user_id=user.id, case_id=row.case_id, clock_id=row.id,
                                     clock=row.clock, period=period, step=index, kind=step.kind, level=step.level,
-                                    due_at=due, created_at=now, email_pending=email)
+                                    due_at=due, created_at=ctx.now(), email_pending=email)
                 ctx.session.add(note)
                 created.append(note.id)
     ctx.session.flush()
