@@ -43,8 +43,10 @@ def demo_load(count: int, seed: int) -> None:
 
 
 def register(app: Flask) -> None:
+    from .clocks.cli import clocks_cli
     from .keys import cli as keys_cli
 
+    app.cli.add_command(clocks_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(demo_cli)
     keys_cli.register(app)

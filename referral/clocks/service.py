@@ -20,7 +20,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from ..auth.models import User
 from ..cases.models import Case, Participant
@@ -176,6 +176,10 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
             status = RUNNING
             break
         if clock.repeats:  # the period ended: the next one starts at its deadline
+            if due_time(clock, due, calendar) <= now:
+                # the next period has ended too (beat was down, or a rebuilt history): only the
+                # latest prompt is worth sending
+                told = [entry for entry in told if entry[0] != period]
             period, started, step = period + 1, due, 0
             continue
         # Nothing left to send. A clock with a stop event stays running, and overdue, until it stops.
@@ -232,3 +236,33 @@ def recipients(ctx: Context, wanted: set[tuple[uuid.UUID, str]]) -> dict[tuple[u
             if (case_id, relation) in wanted:
                 found[(case_id, relation)].append(user)
     return found
+
+
+# -- rebuilding clocks for cases that predate them ------------------------------------------------------
+
+def rebuild(ctx: Context, case: Case) -> int:
+    """Replay a case's timeline through the clock rules, at the moments the steps happened, to
+    create the clock rows of a case that has none (a database from before clocks existed). Returns
+    the number of rows created; a case that already has clocks is left alone."""
+    from ..cases.models import CaseEvent
+
+    if ctx.session.scalar(select(CaseClock.id).where(CaseClock.case_id == case.id).limit(1)) is not None:
+        return 0
+    clock = ctx.clock
+    try:
+        for event in ctx.session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)):
+            ctx.clock = (lambda at: lambda: at)(event.occurred_at)
+            if event.kind == "intake":
+                on_occurrence(ctx, case, Occurrence("", None, event.to_state))
+            elif event.kind == "transition":
+                try:
+                    transition = ctx.definition.transition(event.action)
+                except KeyError:  # a transition the definition no longer has
+                    continue
+                on_occurrence(ctx, case, Occurrence.of_transition(transition, event.from_state, event.to_state or ""))
+    finally:
+        ctx.clock = clock
+    ctx.session.flush()
+    return int(ctx.session.scalar(select(func.count()).select_from(CaseClock).where(CaseClock.case_id == case.id))
+               or 0)
