@@ -15,6 +15,7 @@ The database is the truth and Celery only does the work (docs/clocks.md):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -29,6 +30,8 @@ from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, due_time, reactions, schedule
 from ..workflow.definition import Clock
 from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500  # rows per statement when handing out or updating many clocks
 
@@ -204,6 +207,9 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
     for row, progress in claimed:
         for period, index, step, due in progress.told:
             users = {u.id: u for relation in step.relations for u in people.get((row.case_id, relation), [])}
+            if not users:  # an escalation nobody receives must at least reach the operators
+                log.warning("clock %s (%s) %s: no active staff hold %s in the case", row.id, row.clock, step.kind,
+                            "/".join(step.relations))
             for user in users.values():
                 # created_at is the moment of writing (not the sweep's `now`), so a backlog handled
                 # in deadline order reads in that order
