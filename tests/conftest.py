@@ -29,8 +29,8 @@ from .units import unit_of_work
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-CASE_TABLES = ("case_events", "form_records", "case_tracks", "case_participants", "case_key_wraps", "case_keys",
-               "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets")
+CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
+               "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 

@@ -55,8 +55,9 @@ def compose(note: Notification, definition: WorkflowDefinition, settings: MailSe
     clock = definition.clocks.get(note.clock)
     label = clock.label if clock else Text(note.clock, note.clock)
     relation = None
-    if clock is not None and note.level:
-        relation = definition.relations.get(clock.escalate[note.level - 1][1])
+    if clock is not None and 0 < note.level <= len(clock.escalate):
+        told_as = definition.relations.get(clock.escalate[note.level - 1][1])
+        relation = told_as.label if told_as is not None else None
     words = message(note.kind, label, note.due_at, timezone, note.case.reference, note.level, relation)
     link = f"{settings.base_url}/casos/{note.case.reference}"
     mail = EmailMessage()
@@ -64,7 +65,7 @@ def compose(note: Notification, definition: WorkflowDefinition, settings: MailSe
     mail["From"] = settings.sender
     mail["To"] = note.user.email
     mail["Date"] = formatdate(localtime=False)
-    domain = settings.sender.rpartition("@")[2] or "localhost"
+    domain = settings.sender.rpartition("@")[2] if "@" in settings.sender else "localhost"
     mail["Message-ID"] = f"<{note.id}@{domain}>"  # the same for every attempt at this notification
     mail.set_content(
         f"{words.body.es}\n\nAbrir el caso (requiere iniciar sesión): {link}\n\n"
@@ -106,7 +107,15 @@ def deliver(session: Session, note_id: uuid.UUID, definition: WorkflowDefinition
     if note is None:  # the case was erased meanwhile
         return False
     try:
-        send(settings, compose(note, definition, settings, timezone))
+        mail = compose(note, definition, settings, timezone)
+    except Exception as error:  # a defect, not a passing fault: retrying would fail forever
+        log.error("e-mail for notification %s cannot be composed (%s); not retried", note_id, type(error).__name__)
+        session.execute(update(Notification).where(Notification.id == note_id)
+                        .values(email_pending=False).execution_options(synchronize_session=False))
+        session.commit()
+        return False
+    try:
+        send(settings, mail)
     except (OSError, smtplib.SMTPException) as error:
         # The claim lapses after the lease and a later sweep tries again. No address in the log.
         log.warning("e-mail for notification %s not sent (%s); will retry", note_id, type(error).__name__)

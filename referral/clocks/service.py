@@ -54,6 +54,8 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
         if row is not None:
             row.status, row.stopped_at, row.stop_reason, row.next_at = STOPPED, now, reason, None
     ctx.session.flush()  # a clock stopped and restarted by one step must leave "running" first
+    if ctx.definition.main.states[case.state].closed:
+        return  # a closed case runs no clocks, whatever a track does meanwhile
     calendar = calendar_of(ctx)
     for key in r.starts:
         if key not in running:  # already running (re-entered the same state): keep its deadline

@@ -50,7 +50,9 @@ class WorkingCalendar:
         """The moment `duration` after `start` (aware UTC in, aware UTC out)."""
         if duration.unit == "hours":
             return start + dt.timedelta(hours=duration.value)
-        day = start.astimezone(self.timezone).date()
+        # A start at local midnight belongs to the day that just ended, so a new period starting at
+        # the previous deadline counts its first day in full.
+        day = (start - dt.timedelta(microseconds=1)).astimezone(self.timezone).date()
         last = self._step_days(day, duration.value, +1, duration.unit == "working_days")
         return self._midnight_after(last)
 
@@ -58,9 +60,9 @@ class WorkingCalendar:
         """The moment `duration` before `end`: a reminder "2 working days before" a deadline."""
         if duration.unit == "hours":
             return end - dt.timedelta(hours=duration.value)
-        local = end.astimezone(self.timezone)
-        # A deadline at midnight belongs to the day that just ended.
-        day = (local - dt.timedelta(microseconds=1)).date()
+        # A deadline at midnight belongs to the day that just ended. (Subtract in UTC: the night the
+        # clocks go forward has no local midnight, and wall-clock arithmetic would land on the next day.)
+        day = (end - dt.timedelta(microseconds=1)).astimezone(self.timezone).date()
         first = self._step_days(day, duration.value, -1, duration.unit == "working_days")
         return self._midnight_after(first)
 

@@ -533,9 +533,16 @@ def _calendar(raw: Any, where: str) -> CalendarDef:
     country = raw.get("country")
     if country is not None and not (isinstance(country, str) and len(country) == 2 and country.isupper()):
         raise DefinitionError(f"{where}.country: expected a two-letter ISO 3166 code such as CL, got {country!r}")
-    if country is not None and country not in holidays.list_supported_countries():
+    supported = holidays.list_supported_countries()
+    if country is not None and country not in supported:
         raise DefinitionError(f"{where}.country: the holidays calendar does not know the country {country!r}")
-    return CalendarDef(country, raw.get("subdivision"))
+    subdivision = raw.get("subdivision")
+    if subdivision is not None:
+        if country is None or not isinstance(subdivision, str):
+            raise DefinitionError(f"{where}.subdivision: a subdivision code (text) needs a country")
+        if subdivision not in supported[country]:
+            raise DefinitionError(f"{where}.subdivision: the holidays calendar does not know {country}-{subdivision}")
+    return CalendarDef(country, subdivision)
 
 
 def _clock(key: str, raw: Any, where: str) -> Clock:
@@ -787,8 +794,7 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
         if clock.remind_before and not clock.remind:
             yield f"{where}: remind_before needs relations in remind"
         for before in clock.remind_before:
-            if (before.unit, before.value) >= (clock.duration.unit, clock.duration.value) and \
-                    before.unit == clock.duration.unit:
+            if _not_shorter(before, clock.duration):
                 yield f"{where}: a reminder before the deadline must be shorter than the clock"
         if clock.repeats and clock.escalate:
             yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
@@ -796,6 +802,18 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
                 d.unit == "working_days" for d in clock.remind_before + tuple(a for a, _ in clock.escalate)):
             if d.calendar.country is None:
                 yield f"{where}: counts working days, so the workflow needs calendar: {{country: XX}} for its holidays"
+
+
+_HOURS = {"hours": 1, "calendar_days": 24}
+
+
+def _not_shorter(before: Duration, clock: Duration) -> bool:
+    """True when a reminder would fall at or before the clock's start (where units compare exactly)."""
+    if before.unit == clock.unit:
+        return before.value >= clock.value
+    if before.unit in _HOURS and clock.unit in _HOURS:
+        return before.value * _HOURS[before.unit] >= clock.value * _HOURS[clock.unit]
+    return False  # working days against hours or calendar days depend on the dates; schedule() drops it
 
 
 _EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state"}

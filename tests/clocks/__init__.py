@@ -171,7 +171,9 @@ def notified(app: Flask, reference: str | None = None) -> list[tuple[str, str, s
 
 
 def tick(app: Flask, now: dt.datetime, email: bool = False, lease: dt.timedelta = LEASE) -> list[uuid.UUID]:
-    """One sweep and one run of what it handed out, each committed, as beat and a worker would."""
+    """Move the app's clock (the `clock` fixture) to `now`, then one sweep and one run of what it
+    handed out, each committed, as beat and a worker would."""
+    app.config["CLOCK"].now = now
     with unit_of_work(app) as ctx:
         ids = sweep(ctx, now, lease)
         ctx.session.commit()

@@ -1,0 +1,468 @@
+"""The clocks as pure rules (referral/workflow/clocks.py) and their checks in the definition validator.
+
+`reactions` is asked what the Chilean protocol's steps start and stop; `schedule` when each step of a
+clock falls (moments written out by hand, see test_calendar.py); the validator refuses clocks that
+could not work, each in a copy of the Chilean definition broken in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from referral.workflow import DefinitionError, WorkflowDefinition, load_definition
+from referral.workflow.calendar import WorkingCalendar
+from referral.workflow.clocks import (
+    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, fired_in_order, matches, reactions, schedule,
+)
+from referral.workflow.definition import Clock, Duration
+from referral.workflow.text import Text
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILE = ROOT / "workflows" / "chile"
+SANTIAGO = ZoneInfo("America/Santiago")
+UTC = dt.UTC
+START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
+ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "cedula"}
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def utc(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def chile() -> WorkflowDefinition:
+    return load_definition(CHILE)
+
+
+@pytest.fixture(scope="module")
+def calendar() -> WorkingCalendar:
+    return WorkingCalendar(SANTIAGO, "CL")
+
+
+def clock(duration: Duration, *, remind_before: tuple[Duration, ...] = (), escalate: tuple[tuple[Duration, str], ...] = (),
+          repeats: bool = False, remind: tuple[str, ...] = ("punto_focal",)) -> Clock:
+    return Clock("prueba", Text("Prueba", "Test"), duration, {"enter_state": "detectado"}, {}, remind, escalate,
+                 "product", repeats, remind_before)
+
+
+def step(event: str, definition: WorkflowDefinition, from_state: str | None, to_state: str) -> Occurrence:
+    return Occurrence.of_transition(definition.transition(event), from_state, to_state)
+
+
+def plain(steps: tuple[Step, ...]) -> list[tuple[dt.datetime, str, tuple[str, ...], int]]:
+    return [(s.at, s.kind, s.relations, s.level) for s in steps]
+
+
+H = lambda n: Duration(n, "hours")  # noqa: E731
+D = lambda n: Duration(n, "calendar_days")  # noqa: E731
+W = lambda n: Duration(n, "working_days")  # noqa: E731
+
+
+# -- which events start and stop which clocks -----------------------------------------------------------
+
+def test_filing_the_ficha_enters_the_initial_state_and_starts_triage(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, Occurrence("", None, "detectado"))
+    assert r.starts == ("triaje",)
+    assert dict(r.stops) == {}
+
+
+def test_activation_stops_triage_by_its_stop_event_and_starts_the_informe_social(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, step("activar", chile, "en_evaluacion", "activado"))
+    assert r.starts == ("informe_social",)
+    assert dict(r.stops) == {"triaje": "stop_event"}
+
+
+def test_taking_the_case_neither_starts_nor_stops_anything(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, step("tomar_caso", chile, "detectado", "en_evaluacion"))
+    assert (r.starts, dict(r.stops)) == ((), {})
+
+
+def test_submitting_a_form_in_a_transition_that_stays_stops_its_clock(chile: WorkflowDefinition) -> None:
+    occurrence = step("enviar_informe", chile, "informe_social", "informe_social")
+    assert occurrence.forms_submitted == frozenset({"informe_social"})
+    r = reactions(chile, occurrence)
+    assert r.starts == ()  # staying in a state does not enter it again
+    assert dict(r.stops) == {"informe_social": "stop_event"}
+
+
+def test_a_named_transition_starts_its_clock(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, step("aprobar_informe", chile, "informe_social", "plan_en_elaboracion"))
+    assert r.starts == ("plan",)
+    assert dict(r.stops) == {}
+
+
+def test_entering_and_leaving_a_state_start_and_stop_a_repeating_clock(chile: WorkflowDefinition) -> None:
+    assert reactions(chile, step("iniciar_seguimiento", chile, "plan_en_ejecucion", "seguimiento")).starts == (
+        "seguimiento",)
+    r = reactions(chile, step("reanudar_plan", chile, "seguimiento", "plan_en_ejecucion"))
+    assert dict(r.stops) == {"seguimiento": "stop_event"}
+    assert r.starts == ()
+    # A plan revision sent from follow-up stays there: follow-up goes on, the plan clock is told to stop.
+    r = reactions(chile, step("enviar_plan", chile, "seguimiento", "seguimiento"))
+    assert r.starts == ()
+    assert dict(r.stops) == {"plan": "stop_event"}
+
+
+def test_track_states_start_and_stop_the_track_clocks(chile: WorkflowDefinition) -> None:
+    presented = step("presentar_residencia", chile, "preparando", "presentada")
+    assert presented.machine == "residencia"
+    r = reactions(chile, presented)
+    assert r.starts == ("reporte_migraciones",)
+    assert dict(r.stops) == {}
+    r = reactions(chile, step("otorgar_residencia", chile, "en_tramite", "otorgada"))
+    assert dict(r.stops) == {"reporte_migraciones": "stop_event"}
+    assert r.starts == ("cedula",)
+    r = reactions(chile, step("rechazar_residencia", chile, "presentada", "rechazada"))
+    assert dict(r.stops) == {"reporte_migraciones": "stop_event"}
+    assert r.starts == ()
+    # Recording it as in process moves the track without reaching a stop state.
+    assert dict(reactions(chile, step("registrar_tramite", chile, "presentada", "en_tramite")).stops) == {}
+
+
+@pytest.mark.parametrize(("event", "occurrence", "expected"), [
+    pytest.param({"enter_state": "activado"}, Occurrence("", "en_evaluacion", "activado"), True, id="enter"),
+    pytest.param({"enter_state": ["cerrado", "activado"]}, Occurrence("", "en_evaluacion", "activado"), True,
+                 id="enter, one of a list"),
+    pytest.param({"enter_state": "activado"}, Occurrence("", "activado", "activado"), False,
+                 id="staying is not entering"),
+    pytest.param({"enter_state": "presentada"}, Occurrence("residencia", "preparando", "presentada"), False,
+                 id="a track state is not a case state"),
+    pytest.param({"leave_state": "seguimiento"}, Occurrence("", "seguimiento", "cerrado"), True, id="leave"),
+    pytest.param({"leave_state": "seguimiento"}, Occurrence("", "seguimiento", "seguimiento"), False,
+                 id="staying is not leaving"),
+    pytest.param({"leave_state": "detectado"}, Occurrence("", None, "detectado"), False,
+                 id="intake leaves nothing"),
+    pytest.param({"transition": ["activar", "no_activar"]}, Occurrence("", "detectado", "no_activado", "no_activar"),
+                 True, id="transition, one of a list"),
+    pytest.param({"transition": "activar"}, Occurrence("", "detectado", "en_evaluacion", "tomar_caso"), False,
+                 id="another transition"),
+    pytest.param({"form_submitted": "plan"}, Occurrence("", "seguimiento", "seguimiento", "enviar_plan",
+                                                        frozenset({"plan"})), True, id="form submitted"),
+    pytest.param({"form_submitted": "plan"}, Occurrence("", "seguimiento", "seguimiento", "devolver_plan"), False,
+                 id="no form submitted"),
+    pytest.param({"track_state": "residencia.presentada"}, Occurrence("residencia", "preparando", "presentada"), True,
+                 id="track state"),
+    pytest.param({"track_state": "residencia.presentada"}, Occurrence("residencia", "presentada", "presentada"),
+                 False, id="staying in a track state"),
+    pytest.param({"track_state": "residencia.presentada"}, Occurrence("", "activado", "presentada"), False,
+                 id="a case state is not a track state"),
+    pytest.param({"track_state": "residencia.preparando"}, Occurrence("residencia", None, "preparando"), True,
+                 id="a track starting"),
+    pytest.param({"enter_state": "cerrado", "transition": "activar"},
+                 Occurrence("", "detectado", "activado", "activar"), True, id="kinds combine with or"),
+])
+def test_matches_each_kind_of_event(event: dict[str, Any], occurrence: Occurrence, expected: bool) -> None:
+    assert matches(event, occurrence) is expected
+
+
+def test_closing_the_case_stops_every_clock(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, step("cerrar", chile, "seguimiento", "cerrado"))
+    assert dict(r.stops) == {key: CASE_CLOSED for key in ALL_CLOCKS}
+    assert r.starts == ()
+
+
+def test_not_activating_closes_the_case_so_triage_stops_as_closed(chile: WorkflowDefinition) -> None:
+    """no_activar is triage's own stop event, but no_activado is a closed state: closing wins."""
+    r = reactions(chile, step("no_activar", chile, "en_evaluacion", "no_activado"))
+    assert r.stops["triaje"] == CASE_CLOSED
+    assert set(r.stops) == ALL_CLOCKS
+    assert r.starts == ()
+
+
+def test_no_clock_starts_on_the_step_that_closes_the_case(chile: WorkflowDefinition) -> None:
+    archive = dataclasses.replace(clock(D(30)), key="archivo", starts_on={"enter_state": "cerrado"})
+    on_close = dataclasses.replace(clock(D(30)), key="al_cerrar", starts_on={"transition": "cerrar"})
+    definition = dataclasses.replace(chile, clocks={**chile.clocks, "archivo": archive, "al_cerrar": on_close})
+    r = reactions(definition, step("cerrar", definition, "plan_en_ejecucion", "cerrado"))
+    assert r.starts == ()
+    assert r.stops["archivo"] == CASE_CLOSED and r.stops["al_cerrar"] == CASE_CLOSED
+
+
+def test_reopening_a_closed_case_starts_clocks_again(chile: WorkflowDefinition) -> None:
+    r = reactions(chile, step("reabrir", chile, "cerrado", "seguimiento"))
+    assert r.starts == ("seguimiento",)
+    assert dict(r.stops) == {}
+    assert reactions(chile, step("reabrir_sin_plan", chile, "cerrado", "activado")).starts == ("informe_social",)
+
+
+# -- when each step falls -----------------------------------------------------------------------------
+
+def test_triage_reminds_six_hours_before_is_due_at_24_hours_and_escalates_at_48(
+        chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    assert plain(schedule(chile.clocks["triaje"], START, calendar)) == [
+        (utc(2026, 11, 19, 9, 0), REMINDER, ("punto_focal",), 0),
+        (utc(2026, 11, 19, 15, 0), DUE, ("punto_focal",), 0),
+        (utc(2026, 11, 20, 15, 0), ESCALATION, ("coordinacion_nacional",), 1),
+    ]
+
+
+def test_the_informe_social_counts_working_days(chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    # Activated Wednesday 18 November 2026 at 14:00: 10 working days end on Wednesday 2 December,
+    # the reminder comes 2 working days earlier (end of Monday 30 November), the escalation after 12.
+    assert plain(schedule(chile.clocks["informe_social"], utc(2026, 11, 18, 17, 0), calendar)) == [
+        (utc(2026, 12, 1, 3, 0), REMINDER, ("nodo_lider",), 0),
+        (utc(2026, 12, 3, 3, 0), DUE, ("nodo_lider",), 0),
+        (utc(2026, 12, 5, 3, 0), ESCALATION, ("punto_focal",), 1),
+    ]
+
+
+def test_a_working_day_schedule_skips_a_holiday(chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    # Started Tuesday 1 December 2026: Tuesday 8 December is a holiday.
+    assert plain(schedule(chile.clocks["plan"], utc(2026, 12, 1, 15, 0), calendar)) == [
+        (utc(2026, 12, 15, 3, 0), REMINDER, ("nodo_lider",), 0),
+        (utc(2026, 12, 17, 3, 0), DUE, ("nodo_lider",), 0),
+        (utc(2026, 12, 19, 3, 0), ESCALATION, ("punto_focal",), 1),
+    ]
+
+
+def test_the_identity_card_clock_reminds_a_week_before(chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    assert plain(schedule(chile.clocks["cedula"], START, calendar)) == [
+        (utc(2026, 12, 12, 3, 0), REMINDER, ("nodo_lider",), 0),
+        (utc(2026, 12, 19, 3, 0), DUE, ("nodo_lider",), 0),
+    ]
+
+
+def test_a_repeating_clock_has_a_periodic_step_and_never_a_due_one(
+        chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    assert plain(schedule(chile.clocks["seguimiento"], START, calendar)) == [
+        (utc(2026, 12, 19, 3, 0), PERIODIC, ("nodo_lider",), 0),
+    ]
+    repeating = clock(H(24), remind_before=(H(6),), repeats=True)
+    assert [s.kind for s in schedule(repeating, START, calendar)] == [REMINDER, PERIODIC]
+
+
+def test_several_reminders_come_in_time_order_and_once_each(calendar: WorkingCalendar) -> None:
+    steps = schedule(clock(H(24), remind_before=(H(6), H(12), H(6))), START, calendar)
+    assert plain(steps) == [
+        (utc(2026, 11, 19, 3, 0), REMINDER, ("punto_focal",), 0),
+        (utc(2026, 11, 19, 9, 0), REMINDER, ("punto_focal",), 0),
+        (utc(2026, 11, 19, 15, 0), DUE, ("punto_focal",), 0),
+    ]
+
+
+def test_a_reminder_that_would_fall_before_or_at_the_start_is_dropped(calendar: WorkingCalendar) -> None:
+    # Two hours, reminded "1 calendar day before": that is 00:00 on the start day, before noon.
+    assert plain(schedule(clock(H(2), remind_before=(D(1),)), START, calendar)) == [
+        (utc(2026, 11, 18, 17, 0), DUE, ("punto_focal",), 0),
+    ]
+    # Exactly at the start is dropped too; a reminder one hour in is kept.
+    steps = schedule(clock(H(6), remind_before=(H(6), H(5))), START, calendar)
+    assert plain(steps) == [
+        (utc(2026, 11, 18, 16, 0), REMINDER, ("punto_focal",), 0),
+        (utc(2026, 11, 18, 21, 0), DUE, ("punto_focal",), 0),
+    ]
+
+
+def test_an_escalation_before_the_deadline_is_moved_to_the_deadline_and_follows_it(calendar: WorkingCalendar) -> None:
+    steps = schedule(clock(H(24), escalate=((H(12), "coordinacion_nacional"),)), START, calendar)
+    assert plain(steps) == [
+        (utc(2026, 11, 19, 15, 0), DUE, ("punto_focal",), 0),
+        (utc(2026, 11, 19, 15, 0), ESCALATION, ("coordinacion_nacional",), 1),
+    ]
+
+
+def test_escalation_levels_are_numbered_as_declared(calendar: WorkingCalendar) -> None:
+    steps = schedule(clock(H(24), escalate=((H(72), "coordinacion_nacional"), (H(48), "nodo_detector"))),
+                     START, calendar)
+    assert plain(steps) == [
+        (utc(2026, 11, 19, 15, 0), DUE, ("punto_focal",), 0),
+        (utc(2026, 11, 20, 15, 0), ESCALATION, ("nodo_detector",), 2),
+        (utc(2026, 11, 21, 15, 0), ESCALATION, ("coordinacion_nacional",), 1),
+    ]
+
+
+def test_a_day_reminder_before_a_deadline_at_the_daylight_saving_jump_is_kept(calendar: WorkingCalendar) -> None:
+    """30 calendar days from Thursday 6 August 2026 end with Saturday 5 September, at the moment the
+    clocks go forward (04:00 UTC). "1 calendar day before" is the end of Friday 4 September."""
+    steps = schedule(clock(D(30), remind_before=(D(1),)), utc(2026, 8, 6, 16, 0), calendar)
+    assert plain(steps) == [
+        (utc(2026, 9, 5, 4, 0), REMINDER, ("punto_focal",), 0),
+        (utc(2026, 9, 6, 4, 0), DUE, ("punto_focal",), 0),
+    ]
+
+
+def test_fired_in_order_gives_the_steps_from_done_whose_moment_has_come(
+        chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
+    steps = schedule(chile.clocks["triaje"], START, calendar)
+    assert fired_in_order(steps, 0, utc(2026, 11, 19, 8, 59)) == []
+    assert [(i, s.kind) for i, s in fired_in_order(steps, 0, utc(2026, 11, 19, 9, 0))] == [(0, REMINDER)]
+    assert [(i, s.kind) for i, s in fired_in_order(steps, 1, utc(2026, 11, 21, 0, 0))] == [(1, DUE), (2, ESCALATION)]
+    assert fired_in_order(steps, 3, utc(2027, 1, 1, 0, 0)) == []
+
+
+# -- the validator ------------------------------------------------------------------------------------------
+
+def rewritten(tmp_path: Path, mutate: Mutation) -> Path:
+    """A copy of the Chilean definition whose workflow.yaml went through `mutate`."""
+    folder = tmp_path / "workflows" / "broken"
+    shutil.copytree(CHILE, folder)
+    path = folder / "workflow.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    mutate(raw)
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def setter(*path: Any, value: Any) -> Mutation:
+    """Set raw[path[0]]...[path[-1]] = value."""
+    def mutate(raw: dict[str, Any]) -> None:
+        target = raw
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+def deleter(*path: Any) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        target = raw
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return mutate
+
+
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(raw)
+    return mutate
+
+
+def refusal_of(folder: Path) -> str:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(folder)
+    return str(caught.value)
+
+
+def assert_names(message: str, *fragments: str) -> None:
+    missing = [fragment for fragment in fragments if fragment not in message]
+    assert not missing, f"the message does not name {missing}:\n{message}"
+
+
+WITHOUT_WORKING_DAY_CLOCKS = both(deleter("clocks", "informe_social"), deleter("clocks", "plan"),
+                                  deleter("clocks", "reporte_migraciones"))
+HOURS = {"value": 24, "unit": "hours"}
+
+INVALID = [
+    pytest.param(setter("clocks", "triaje", "remind", value=[]),
+                 ["clock 'triaje'", "remind_before needs relations in remind"],
+                 id="remind_before without remind"),
+    pytest.param(deleter("clocks", "cedula", "remind"),
+                 ["clock 'cedula'", "remind_before needs relations in remind"],
+                 id="remind_before with remind left out"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value=[HOURS]),
+                 ["clock 'triaje'", "must be shorter than the clock"],
+                 id="a reminder as long as the clock"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value=[{"value": 6, "unit": "hours"},
+                                                                    {"value": 30, "unit": "hours"}]),
+                 ["clock 'triaje'", "must be shorter than the clock"],
+                 id="a reminder longer than the clock"),
+    pytest.param(setter("clocks", "informe_social", "remind_before", value=[{"value": 12, "unit": "working_days"}]),
+                 ["clock 'informe_social'", "must be shorter than the clock"],
+                 id="a working-day reminder longer than the clock"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value={"value": 6, "unit": "hours"}),
+                 ["clocks.triaje.remind_before", "expected a list of durations"],
+                 id="remind_before not a list"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value=[{"value": 6, "unit": "minutes"}]),
+                 ["clocks.triaje.remind_before[0]", "a duration is"],
+                 id="a reminder with an unknown unit"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value=[{"value": -6, "unit": "hours"}]),
+                 ["clocks.triaje.remind_before[0]", "positive"],
+                 id="a negative reminder"),
+    pytest.param(setter("clocks", "seguimiento", "escalate",
+                        value=[{"after": {"value": 45, "unit": "calendar_days"}, "relation": "punto_focal"}]),
+                 ["clock 'seguimiento'", "a repeating clock is a periodic prompt and cannot escalate"],
+                 id="a repeating clock with escalation"),
+    pytest.param(setter("clocks", "triaje", "repeats", value=True),
+                 ["clock 'triaje'", "cannot escalate"],
+                 id="an escalating clock made repeating"),
+    pytest.param(deleter("calendar"),
+                 ["clock 'informe_social'", "clock 'plan'", "clock 'reporte_migraciones'",
+                  "counts working days, so the workflow needs calendar: {country: XX}"],
+                 id="working days without a calendar"),
+    pytest.param(both(WITHOUT_WORKING_DAY_CLOCKS, deleter("calendar"),
+                      setter("clocks", "triaje", "escalate", 0, "after", value={"value": 2, "unit": "working_days"})),
+                 ["clock 'triaje'", "counts working days"],
+                 id="an escalation in working days without a calendar"),
+    pytest.param(both(WITHOUT_WORKING_DAY_CLOCKS, deleter("calendar"),
+                      setter("clocks", "cedula", "remind_before", value=[{"value": 5, "unit": "working_days"}])),
+                 ["clock 'cedula'", "counts working days"],
+                 id="a reminder in working days without a calendar"),
+    pytest.param(setter("calendar", value={}),
+                 ["clock 'informe_social'", "counts working days"],
+                 id="a calendar without a country"),
+    pytest.param(setter("calendar", value={"country": "ZZ"}),
+                 ["calendar.country", "does not know the country 'ZZ'"],
+                 id="an unknown country code"),
+    pytest.param(setter("calendar", value={"country": "cl"}),
+                 ["calendar.country", "two-letter ISO 3166 code", "'cl'"],
+                 id="a country code in lower case"),
+    pytest.param(setter("calendar", value={"country": "CHL"}),
+                 ["calendar.country", "two-letter ISO 3166 code", "'CHL'"],
+                 id="a three-letter country code"),
+    pytest.param(setter("calendar", value={"country": "Chile"}),
+                 ["calendar.country", "two-letter ISO 3166 code"],
+                 id="a country name"),
+    pytest.param(setter("calendar", value={"country": 56}),
+                 ["calendar.country", "two-letter ISO 3166 code", "56"],
+                 id="a country as a number"),
+    pytest.param(setter("calendar", value={"country": "CL", "region": "RM"}),
+                 ["calendar", "unknown keys ['region']"],
+                 id="an unknown key in the calendar"),
+    pytest.param(setter("calendar", value="CL"),
+                 ["calendar", "expected a mapping"],
+                 id="a calendar that is not a mapping"),
+    pytest.param(setter("calendar", value={"country": "CL", "subdivision": "ZZ"}),
+                 ["calendar", "subdivision", "ZZ"],
+                 id="a subdivision the holidays calendar does not know"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "fragments"), INVALID)
+def test_the_validator_refuses_a_clock_or_calendar_that_cannot_work(
+        tmp_path: Path, mutate: Mutation, fragments: list[str]) -> None:
+    assert_names(refusal_of(rewritten(tmp_path, mutate)), *fragments)
+
+
+def test_without_a_calendar_only_the_working_day_clocks_are_named(tmp_path: Path) -> None:
+    message = refusal_of(rewritten(tmp_path, deleter("calendar")))
+    for key in ("triaje", "seguimiento", "cedula"):
+        assert f"clock '{key}'" not in message, message
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(both(WITHOUT_WORKING_DAY_CLOCKS, deleter("calendar")), id="no working days, no calendar"),
+    pytest.param(setter("calendar", value={"country": "CL", "subdivision": "RM"}), id="a known subdivision"),
+    pytest.param(setter("calendar", value={"country": "AR"}), id="another supported country"),
+    pytest.param(setter("clocks", "triaje", "remind_before", value=[{"value": 23, "unit": "hours"}]),
+                 id="a reminder an hour after the start"),
+])
+def test_the_validator_accepts_a_working_variant(tmp_path: Path, mutate: Mutation) -> None:
+    definition = load_definition(rewritten(tmp_path, mutate))
+    assert "triaje" in definition.clocks
+
+
+def test_the_chilean_definition_declares_its_calendar_and_clocks(chile: WorkflowDefinition) -> None:
+    assert chile.calendar.country == "CL"
+    assert chile.calendar.subdivision is None
+    assert set(chile.clocks) == ALL_CLOCKS
+    triage = chile.clocks["triaje"]
+    assert triage.duration == Duration(24, "hours")
+    assert triage.remind == ("punto_focal",)
+    assert triage.remind_before == (Duration(6, "hours"),)
+    assert triage.escalate == ((Duration(48, "hours"), "coordinacion_nacional"),)
+    assert triage.stops_on == {"transition": ["activar", "no_activar"]}
+    assert chile.clocks["seguimiento"].repeats and chile.clocks["reporte_migraciones"].repeats
+    assert not chile.clocks["cedula"].stops_on
