@@ -69,6 +69,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .admin.views import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .cases.views import bp as cases_bp
+    from .clocks.views import bp as clocks_bp
     from .main.views import bp as main_bp
     from .web import access, errors, limits, nav
     from .web.context import language
@@ -86,7 +87,7 @@ def _init_web(app: Flask, instance: Path) -> None:
         user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
         return user if user is not None and user.active else None
 
-    for blueprint in (auth_bp, main_bp, cases_bp, admin_bp):
+    for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

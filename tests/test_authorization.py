@@ -244,7 +244,8 @@ def test_a_route_without_a_rule_is_refused_to_everyone(app: Flask) -> None:
 # 200 the page; 302 a redirect (anonymous GET: to /ingresar?next=…; otherwise see REDIRECTS);
 # 303 back to the case page with the reason (an action in the wrong state, or a failing guard, on GET);
 # 400 a permitted POST of an empty form (nothing saved); 401 an anonymous POST; 403 refused;
-# 404 no such inbox/form/action/case for someone allowed to look; 405 wrong method;
+# 404 no such inbox/form/action/case for someone allowed to look (or no such notification of the user's own);
+# 405 wrong method;
 # 409 the action or form is not possible in the case's current stage.
 # Placeholders {detectado}, … are the world's case references (see case_at).
 
@@ -268,6 +269,14 @@ MATRIX = """
   POST /salir                                                          401  302  302  302  302  302  302  302  302  302  302  302  302
   GET  /idioma                                                         405  405  405  405  405  405  405  405  405  405  405  405  405
   POST /idioma                                                         302  302  302  302  302  302  302  302  302  302  302  302  302
+# -- notifications: every signed-in user has their own page (the world has none); marking one that is not
+# -- the user's own (here: none at all) is 404; marking all without the page's moment is 400
+  GET  /notificaciones                                                 302  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /notificaciones?pagina=2                                        302  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /notificaciones/leidas                                          405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /notificaciones/leidas                                          401  400  400  400  400  400  400  400  400  400  400  400  400
+  GET  /notificaciones/00000000-0000-4000-8000-000000000000/leida      405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /notificaciones/00000000-0000-4000-8000-000000000000/leida      401  404  404  404  404  404  404  404  404  404  404  404  404
 # -- a case that does not exist: 404 only for someone who may open cases at all
   GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403  403
 # -- detectado: detecting node, focal point (and its case worker), national coordination

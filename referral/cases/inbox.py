@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, exists, func, or_, select
 
 from ..auth.models import User
+from ..clocks.reading import ClockRow, clock_rows
 from ..context import Context
 from ..keys.store import open_many
 from ..network.models import Node, Region
@@ -33,6 +34,7 @@ class CaseRow:
     opened_at: str
     flags: tuple[tuple[str, str], ...]
     person: str
+    clocks: tuple[ClockRow, ...] = ()  # running deadlines, soonest first
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label:
     regions = {r.code: r.name for r in ctx.session.scalars(select(Region))}
     nodes = {n.id: n.short_name for n in ctx.session.scalars(
         select(Node).where(Node.id.in_({c.detecting_node_id for c in cases})))}
+    clocks = clock_rows(ctx, [case.id for case in cases], language)  # one query for the page's rows
     d = ctx.definition
     rows = tuple(
         CaseRow(
@@ -120,7 +123,7 @@ def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label:
             region=regions.get(case.region_code, case.region_code),
             detecting_node=nodes.get(case.detecting_node_id, ""), opened_at=reader.local(case.created_at),
             flags=tuple((k, reader.t(d.flags[k].label)) for k, on in (case.flags or {}).items() if on and k in d.flags),
-            person=reader.summary_line(case),
+            person=reader.summary_line(case), clocks=clocks.get(case.id, ()),
         )
         for case in cases
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from .duplicates import DuplicateNotice, notice_for
 from ..auth.models import User
 from ..choices import ChoiceProvider
+from ..clocks.reading import CaseClocks, case_clocks
 from ..context import Context
 from ..network.models import Region
 from ..workflow import Actor, Text
@@ -112,6 +113,7 @@ class CasePage:
     timeline: tuple[EventView, ...]
     relations: frozenset[str] = field(default_factory=frozenset)
     duplicates: DuplicateNotice | None = None
+    clocks: CaseClocks = field(default_factory=lambda: CaseClocks((), ()))
 
 
 class Reader:
@@ -219,7 +221,7 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
         forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
         timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
-        duplicates=notice_for(ctx, user, case, actor.relations),
+        duplicates=notice_for(ctx, user, case, actor.relations), clocks=case_clocks(ctx, case, language),
     )
 
 

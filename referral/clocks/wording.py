@@ -54,7 +54,12 @@ URGENCY_WORDS = {
 
 
 def local(moment: dt.datetime, timezone: ZoneInfo) -> str:
-    return moment.astimezone(timezone).strftime("%d-%m-%Y %H:%M")
+    """Local wall-clock time; a deadline at midnight reads as the end of its day ("04-12-2026 24:00"),
+    as day-limits are stated, not as the first minute of the next day."""
+    wall = moment.astimezone(timezone)
+    if (wall.hour, wall.minute, wall.second, wall.microsecond) == (0, 0, 0, 0):
+        return (wall - dt.timedelta(days=1)).strftime("%d-%m-%Y 24:00")
+    return wall.strftime("%d-%m-%Y %H:%M")
 
 
 @dataclass(frozen=True)

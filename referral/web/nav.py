@@ -12,6 +12,7 @@ from ..cases.access import may_open_cases
 from ..cases.erasure import may_erase
 from ..cases.inbox import inbox_counts, inboxes_for
 from ..cases.intake import may_file_intake
+from ..clocks.reading import unread_count
 from .context import current_ctx, language
 
 
@@ -39,6 +40,8 @@ def nav_items() -> list[NavItem]:
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
+    url = url_for("clocks.notifications")
+    items.append(NavItem(_("Notificaciones"), url, request.path.startswith(url), unread_count(ctx, current_user)))
     if may_erase(ctx, current_user):
         url = url_for("admin.erased")
         items.append(NavItem(_("Casos eliminados"), url, request.path.startswith("/administracion")))

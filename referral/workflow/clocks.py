@@ -17,7 +17,7 @@ from .definition import Clock, Transition, WorkflowDefinition
 
 REMINDER, DUE, PERIODIC, ESCALATION = "reminder", "due", "periodic", "escalation"
 STEP_KINDS = (REMINDER, DUE, PERIODIC, ESCALATION)
-CASE_CLOSED = "case_closed"
+CASE_CLOSED, STOP_EVENT = "case_closed", "stop_event"
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,10 @@ def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactio
         definition.main.states[occurrence.to_state].closed
     stops: dict[str, str] = {}
     for clock in definition.clocks.values():
-        if closing:
+        if clock.stops_on and matches(clock.stops_on, occurrence):
+            stops[clock.key] = STOP_EVENT  # its own event, even if the same step closes the case
+        elif closing:
             stops[clock.key] = CASE_CLOSED
-        elif clock.stops_on and matches(clock.stops_on, occurrence):
-            stops[clock.key] = "stop_event"
     starts = tuple(
         clock.key for clock in definition.clocks.values()
         if not closing and matches(clock.starts_on, occurrence)

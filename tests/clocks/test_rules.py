@@ -168,14 +168,17 @@ def test_matches_each_kind_of_event(event: dict[str, Any], occurrence: Occurrenc
 
 def test_closing_the_case_stops_every_clock(chile: WorkflowDefinition) -> None:
     r = reactions(chile, step("cerrar", chile, "seguimiento", "cerrado"))
-    assert dict(r.stops) == {key: CASE_CLOSED for key in ALL_CLOCKS}
+    # leaving seguimiento is the follow-up clock's own stop event; every other clock stops by the closure
+    assert dict(r.stops) == {**{key: CASE_CLOSED for key in ALL_CLOCKS}, "seguimiento": "stop_event"}
     assert r.starts == ()
 
 
-def test_not_activating_closes_the_case_so_triage_stops_as_closed(chile: WorkflowDefinition) -> None:
-    """no_activar is triage's own stop event, but no_activado is a closed state: closing wins."""
+def test_not_activating_stops_triage_by_its_own_event_and_the_rest_by_the_closure(chile: WorkflowDefinition) -> None:
+    """no_activar is triage's own stop event (the triage was done, in time or not) and it also closes
+    the case: triage records its own event; the other clocks stop because the case closed."""
     r = reactions(chile, step("no_activar", chile, "en_evaluacion", "no_activado"))
-    assert r.stops["triaje"] == CASE_CLOSED
+    assert r.stops["triaje"] == "stop_event"
+    assert {k: v for k, v in r.stops.items() if k != "triaje"} == {k: CASE_CLOSED for k in ALL_CLOCKS - {"triaje"}}
     assert set(r.stops) == ALL_CLOCKS
     assert r.starts == ()
 

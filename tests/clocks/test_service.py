@@ -230,7 +230,7 @@ def test_not_activating_closes_the_case_and_stops_triage(app: Any, clock: Any) -
     clock.advance(hours=1)
     fire(app, "coordinador.rm", reference, "no_activar", {"motivo": "no_es_trata", "fundamento": "Sin indicadores."})
     [row] = clocks_of(app, reference)
-    assert (row.status, row.stop_reason, row.met) == (STOPPED, "case_closed", True)
+    assert (row.status, row.stop_reason, row.met) == (STOPPED, "stop_event", True)  # triage was done in time
 
 
 @both_backends
