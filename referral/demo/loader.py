@@ -85,7 +85,10 @@ class DemoCases:
     def create(self, index: int) -> Case:
         stage = STAGES[index % len(STAGES)]
         steps = STAGE_STEPS[stage]
-        start = self.real_now - dt.timedelta(days=self.rng.uniform(3 + 6 * steps, 420))
+        # A case still waiting at an early step was filed recently (a Ficha waits hours or days for
+        # triage, not a year), so the demo's clocks look like a working network's: a few overdue.
+        oldest = min(420, 3 + 6 * steps + 40 * steps) if steps else 2.5
+        start = self.real_now - dt.timedelta(days=self.rng.uniform(3 + 6 * steps if steps else 0.1, oldest))
         self.moment = start
         gaps = sorted(self.rng.uniform(0.05, 1) for _ in range(steps))
         span = (self.real_now - dt.timedelta(hours=2) - start)
