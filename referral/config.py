@@ -72,9 +72,10 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Celery runs the clocks. Redis is broker and result store when REDIS_URL is set; otherwise a
         # broker inside a SQLite file in instance/ (kombu's SQLAlchemy transport): no server needed.
-        "CELERY_BROKER_URL": environ.get("CELERY_BROKER_URL") or redis
+        # (Not CELERY_BROKER_URL in the environment: Celery itself would read that one and bypass these.)
+        "CELERY_BROKER_URL": environ.get("REFERRAL_BROKER_URL") or redis
         or f"sqla+sqlite:///{instance / 'celery-broker.sqlite'}",
-        "CELERY_RESULT_BACKEND": environ.get("CELERY_RESULT_BACKEND") or redis
+        "CELERY_RESULT_BACKEND": environ.get("REFERRAL_RESULT_BACKEND") or redis
         or f"db+sqlite:///{instance / 'celery-results.sqlite'}",
         "CELERY_BEAT_SCHEDULE_FILE": str(instance / "celerybeat-schedule"),
         "CLOCK_SWEEP_SECONDS": float(environ.get("REFERRAL_SWEEP_SECONDS", "60")),

@@ -11,6 +11,14 @@ from celery import Celery, Task
 from flask import Flask
 
 
+def broker_settings(url: str) -> tuple[str, str | None]:
+    """The broker URL and transport for Celery: `sqla+...` is the embedded broker, on our subclass
+    of kombu's SQLAlchemy transport that polls faster (referral/broker.py)."""
+    if url.startswith("sqla+"):
+        return url.removeprefix("sqla+"), "referral.broker:EmbeddedTransport"
+    return url, None
+
+
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -19,10 +27,12 @@ def celery_init_app(app: Flask) -> Celery:
 
     config = app.config
     celery = Celery(app.import_name, task_cls=FlaskTask)
+    broker, transport = broker_settings(str(config["CELERY_BROKER_URL"]))
     lease = int(config["CLOCK_LEASE_SECONDS"])
     redis = str(config["CELERY_BROKER_URL"]).startswith(("redis://", "rediss://"))
     celery.conf.update(
-        broker_url=config["CELERY_BROKER_URL"],
+        broker_url=broker,
+        broker_transport=transport,
         result_backend=config["CELERY_RESULT_BACKEND"],
         task_ignore_result=True,
         # A task is acknowledged only when it has finished; a worker killed mid-task leaves its

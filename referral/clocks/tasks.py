@@ -39,8 +39,8 @@ def sweep_clocks() -> int:
         ctx.session.commit()
     for start in range(0, len(ids), BATCH):
         run_due_clocks.delay(ids[start:start + BATCH])
-    for note_id in emails:
-        send_notification_email.delay(str(note_id))
+    for start in range(0, len(emails), BATCH):
+        send_notification_emails.delay([str(note_id) for note_id in emails[start:start + BATCH]])
     if ids or emails:
         log.info("clock sweep: %d clocks and %d e-mails handed to workers", len(ids), len(emails))
     return len(ids)
@@ -53,15 +53,19 @@ def run_due_clocks(clock_ids: list[int]) -> int:
     with unit_of_work(current_app) as ctx:
         created = run_clocks(ctx, [int(i) for i in clock_ids], _now(), email=mail is not None)
         ctx.session.commit()
-    for note_id in created:
-        send_notification_email.delay(str(note_id))
+    if mail is not None and created:  # without SMTP there is nothing to send (and no message to queue)
+        send_notification_emails.delay([str(note_id) for note_id in created])
     return len(created)
 
 
 @shared_task(name="referral.clocks.email", ignore_result=True)
-def send_notification_email(note_id: str) -> bool:
+def send_notification_emails(note_ids: list[str]) -> int:
+    """Send the e-mail of each notification still owed; one failure does not stop the others."""
     mail = MailSettings.from_config(current_app.config)
     if mail is None:
-        return False
+        return 0
+    sent = 0
     with unit_of_work(current_app) as ctx:
-        return deliver(ctx.session, uuid.UUID(note_id), ctx.definition, mail, ctx.timezone, _now(), _lease())
+        for note_id in note_ids:
+            sent += deliver(ctx.session, uuid.UUID(note_id), ctx.definition, mail, ctx.timezone, _now(), _lease())
+    return sent

@@ -79,7 +79,7 @@ class Celery:
             "DATABASE_URL": database_url, "REFERRAL_INSTANCE_PATH": str(folder / "instance"),
             "REFERRAL_MASTER_KEY": MASTER_KEY, "REFERRAL_SECRET_KEY": "test-secret", "REFERRAL_RATELIMIT": "off",
             "REFERRAL_SWEEP_SECONDS": str(SWEEP_SECONDS), "REFERRAL_CLOCK_LEASE_SECONDS": str(LEASE_SECONDS),
-            "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": "cache+memory://",
+            "REFERRAL_BROKER_URL": broker, "REFERRAL_RESULT_BACKEND": "cache+memory://",
             "PYTHONPATH": str(ROOT),
             **(extra or {}),
         }

@@ -26,6 +26,7 @@ from referral.cases.transitions import fire_transition
 from referral.clocks.models import CaseClock, Notification
 from referral.db import utcnow
 from referral.network.models import Node
+from referral.queue import broker_settings
 
 from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_values
 from ..units import unit_of_work
@@ -53,7 +54,7 @@ def hand_out(app: Any, url: str, clock: Any) -> None:
 
     clock.now = utcnow()
     celery_app = app.extensions["celery"]
-    celery_app.conf.broker_url = url
+    celery_app.conf.broker_url, celery_app.conf.broker_transport = broker_settings(url)
     celery_app.set_default()
     with app.app_context():
         celery_app.tasks["referral.clocks.sweep"]()
@@ -156,7 +157,8 @@ def test_a_real_worker_reminds_once_escalates_on_breach_and_stops_on_the_right_e
         celery.beat()
         wait_for(lambda: kinds(notes(app, late)).get("reminder") == len(focal), 60, "the triage reminder")
         # The same task delivered again, and many more sweeps: still one reminder per person.
-        app.extensions["celery"].conf.broker_url = url
+        app.extensions["celery"].conf.broker_url, app.extensions["celery"].conf.broker_transport = \
+            broker_settings(url)
         with unit_of_work(app) as ctx:
             clock_id = ctx.session.scalar(select(CaseClock.id).where(CaseClock.case_id == late))
         app.extensions["celery"].send_task("referral.clocks.run", args=[[clock_id]])
