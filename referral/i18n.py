@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -19,7 +20,7 @@ def compile_catalogs(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as source:
             catalog = read_po(source)
-        temporary = mo_path.with_suffix(".tmp")
+        temporary = mo_path.with_suffix(f".{os.getpid()}.tmp")  # its own, when processes start together
         with temporary.open("wb") as out:
             write_mo(out, catalog)
         temporary.replace(mo_path)  # atomic: concurrent start-ups never read half a file
