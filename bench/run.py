@@ -5,7 +5,8 @@ Progress goes to stderr as it runs; stdout gets exactly one line at the end, JSO
 or _count for sizes and counts). An unknown NAME prints the usage and exits with status 2.
 
 A benchmark is a module `bench/<name>.py` with `run(quick: bool, progress) -> dict[str, float | int]`;
-add it to BENCHMARKS below. Each builds its own throw-away SQLite databases (no PostgreSQL, no Redis).
+add it to BENCHMARKS below. Each builds its own throw-away databases: SQLite, and for `deadlines` also
+PostgreSQL with Redis when they are reachable (it creates and drops its own database).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 # name -> "module:function"; the module is imported only when its benchmark runs.
 BENCHMARKS: dict[str, str] = {
+    "deadlines": "bench.deadlines:run",
     "encryption": "bench.encryption:run",
 }
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|count)")

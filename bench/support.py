@@ -63,6 +63,12 @@ def build_app(folder: Path, clock: Clock, vault: object | None = None) -> Flask:
     app = create_app(settings(folder / "instance", f"sqlite:///{folder / 'bench.db'}", clock))
     if vault is not None:
         app.extensions["referral.vault"] = vault  # before any key, wrap or case exists
+    migrate_with_network(app)
+    return app
+
+
+def migrate_with_network(app: Flask) -> None:
+    """Apply the migrations and load the demo network (regions, nodes, users) into the app's database."""
     upgrade(database.engine(app))
     session = database.factory(app)()
     try:
@@ -70,7 +76,6 @@ def build_app(folder: Path, clock: Clock, vault: object | None = None) -> Flask:
         session.commit()
     finally:
         session.close()
-    return app
 
 
 def user_named(ctx: Context, name: str) -> User:
