@@ -78,3 +78,9 @@ def residencia_post(**changes: Any) -> dict[str, Any]:
     }
     data.update(changes)
     return data
+
+
+# A complaint already made: the mandatory-complaint clock (CPP art. 175) does not start. The clock
+# tests use it to watch one clock at a time; tests/clocks/test_service.py covers that clock itself.
+COMPLAINT_MADE = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 18)}
+COMPLAINT_MADE_POST = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": "2026-11-18"}

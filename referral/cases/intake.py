@@ -75,7 +75,7 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
     sync_wraps(ctx, case)
     refresh_derived(ctx, case, {form.key: record})
     append_event(ctx, case, user, kind="intake", action=form.key, to_state=case.state, record=record)
-    on_occurrence(ctx, case, Occurrence("", None, case.state))
+    on_occurrence(ctx, case, Occurrence("", None, case.state, actor_org_type=user.node.org_type))
     ctx.session.flush()
     return case
 

@@ -49,7 +49,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     from_state, to_state = _move(ctx, case, transition)
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)
-    on_occurrence(ctx, case, Occurrence.of_transition(transition, from_state, to_state))
+    on_occurrence(ctx, case, Occurrence.of_transition(transition, from_state, to_state, user.node.org_type, clean))
     ctx.session.flush()
     return event
 

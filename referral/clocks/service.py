@@ -26,8 +26,11 @@ from sqlalchemy import and_, func, or_, select, update
 from ..auth.models import User
 from ..cases.models import Case, Participant
 from ..context import Context
+from ..keys.store import NoKeyAccess
 from ..workflow.calendar import WorkingCalendar
-from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, due_time, reactions, schedule
+from ..workflow.clocks import (
+    DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, deadline_given, due_time, reactions, schedule,
+)
 from ..workflow.definition import Clock
 from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
 
@@ -57,16 +60,33 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
     if ctx.definition.main.states[case.state].closed:
         return  # a closed case runs no clocks, whatever a track does meanwhile
     calendar = calendar_of(ctx)
+    facts = None
     for key in r.starts:
-        if key not in running:  # already running (re-entered the same state): keep its deadline
-            running[key] = start_clock(ctx, case.id, ctx.definition.clocks[key], now, calendar)
+        if key in running:  # already running (re-entered the same state): keep its deadline
+            continue
+        clock = ctx.definition.clocks[key]
+        if clock.when is not None:
+            if facts is None:
+                from ..cases.records import facts_for  # (cases imports this module)
+
+                try:
+                    facts = facts_for(ctx, case)
+                except NoKeyAccess:  # a rebuild by an operator whose nodes lost the case: leave it unknown
+                    log.warning("clock %s of a case not started: its condition cannot be read", key)
+                    continue
+            if clock.when.evaluate(facts, None) is not True:
+                continue
+        deadline = deadline_given(clock, occurrence.inputs, calendar)
+        if clock.deadline_from is not None and (deadline is None or deadline <= now):
+            continue  # no date typed, or already past: nothing left to remind of
+        running[key] = start_clock(ctx, case.id, clock, now, calendar, deadline=deadline)
 
 
 def start_clock(ctx: Context, case_id: uuid.UUID, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,
-                period: int = 1) -> CaseClock:
-    steps = schedule(clock, at, calendar)
+                period: int = 1, deadline: dt.datetime | None = None) -> CaseClock:
+    steps = schedule(clock, at, calendar, deadline)
     row = CaseClock(case_id=case_id, clock=clock.key, period=period, status=RUNNING, started_at=at,
-                    due_at=due_time(clock, at, calendar), next_at=steps[0].at, step=0, escalation=0)
+                    due_at=due_time(clock, at, calendar, deadline), next_at=steps[0].at, step=0, escalation=0)
     ctx.session.add(row)
     return row
 
@@ -162,8 +182,9 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
     period, started, step = row.period, row.started_at, row.step
     breached, escalation = row.breached_at, row.escalation
     told: list[tuple[int, int, Step, dt.datetime]] = []
+    typed = row.due_at if clock.deadline_from is not None else None  # a typed deadline never moves
     while True:
-        steps = schedule(clock, started, calendar)
+        steps = schedule(clock, started, calendar, typed)
         due = steps_due(steps)
         while step < len(steps) and steps[step].at <= now:
             current = steps[step]
@@ -181,7 +202,7 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
             status = RUNNING
             break
         if clock.repeats:  # the period ended: the next one starts at its deadline
-            if due_time(clock, due, calendar) <= now:
+            if due_time(clock, due, calendar, typed) <= now:
                 # the next period has ended too (beat was down, or a rebuilt history): only the
                 # latest prompt is worth sending
                 told = [entry for entry in told if entry[0] != period]
@@ -192,7 +213,7 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
         break
     values: dict[str, object] = {
         "period": period, "started_at": started, "step": step, "next_at": next_at, "status": status,
-        "due_at": due_time(clock, started, calendar), "breached_at": breached, "escalation": escalation,
+        "due_at": due_time(clock, started, calendar, typed), "breached_at": breached, "escalation": escalation,
         "enqueued_at": None,
     }
     return _Progress(values, told)
@@ -257,18 +278,26 @@ def rebuild(ctx: Context, case: Case) -> int:
     if ctx.session.scalar(select(CaseClock.id).where(CaseClock.case_id == case.id).limit(1)) is not None:
         return 0
     clock = ctx.clock
+    holder = ctx.session.scalar(select(Participant.node_id).where(Participant.case_id == case.id, Participant.active)
+                                .order_by(Participant.id).limit(1))
+    if holder is not None:  # conditions of clocks may read the case's forms: open them as a node that can
+        ctx.act_as(holder)
     try:
         for event in ctx.session.scalars(
                 select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)):
             ctx.clock = (lambda at: lambda: at)(event.occurred_at)
+            org_type = event.actor_node.org_type if event.actor_node else None
             if event.kind == "intake":
-                on_occurrence(ctx, case, Occurrence("", None, event.to_state))
+                on_occurrence(ctx, case, Occurrence("", None, event.to_state, actor_org_type=org_type))
             elif event.kind == "transition":
                 try:
                     transition = ctx.definition.transition(event.action)
                 except KeyError:  # a transition the definition no longer has
                     continue
-                on_occurrence(ctx, case, Occurrence.of_transition(transition, event.from_state, event.to_state or ""))
+                # the step's typed values are sealed and not replayed: clocks whose deadline is a
+                # typed date are not rebuilt
+                on_occurrence(ctx, case, Occurrence.of_transition(transition, event.from_state, event.to_state or "",
+                                                                  org_type))
     finally:
         ctx.clock = clock
     ctx.session.flush()

@@ -86,6 +86,10 @@ def _transition(d: WorkflowDefinition, machine: Machine, t: Transition, language
     )
 
 
+UNTIL_DATE = Text("hasta la fecha «{field}»", "until the date “{field}”")
+REMINDERS_BEFORE = Text("recordatorios {before} antes", "reminders {before} before")
+
+
 def _duration(value: int, unit: str, language: str) -> str:
     return f"{value} {UNITS[unit].get(language)}"
 
@@ -95,5 +99,13 @@ def _clock(d: WorkflowDefinition, clock: Clock, language: str) -> ClockRow:
         f"{_duration(after.value, after.unit, language)} → {d.relations[rel].label.get(language)}"
         for after, rel in clock.escalate
     )
-    return ClockRow(clock.label.get(language), _duration(clock.duration.value, clock.duration.unit, language),
-                    BASIS[clock.basis].get(language), escalation)
+    if clock.duration is not None:
+        duration = _duration(clock.duration.value, clock.duration.unit, language)
+    else:  # the deadline is a date typed into a form
+        form_key, _, field_key = str(clock.deadline_from).partition(".")
+        field = next(f for f in d.form(form_key).fields() if f.key == field_key)
+        duration = UNTIL_DATE.format(field=field.label.get(language)).get(language)
+    if clock.remind_before:
+        before = ", ".join(_duration(b.value, b.unit, language) for b in clock.remind_before)
+        duration = f"{duration} ({REMINDERS_BEFORE.format(before=before).get(language)})"
+    return ClockRow(clock.label.get(language), duration, BASIS[clock.basis].get(language), escalation)

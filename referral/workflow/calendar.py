@@ -66,6 +66,10 @@ class WorkingCalendar:
         first = self._step_days(day, duration.value, -1, duration.unit == "working_days")
         return self._midnight_after(first)
 
+    def end_of(self, day: dt.date) -> dt.datetime:
+        """The deadline "by this date": local midnight at the end of `day` (aware UTC)."""
+        return self._midnight_after(day)
+
     def working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days after `start` up to and including `end` (0 if end <= start)."""
         count, day = 0, start

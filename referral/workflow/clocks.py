@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .calendar import WorkingCalendar
@@ -29,11 +29,15 @@ class Occurrence:
     to_state: str | None
     transition: str | None = None
     forms_submitted: frozenset[str] = frozenset()
+    actor_org_type: str | None = None  # the organisation type of the node that took the step
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # typed values of the step's own form
 
     @classmethod
-    def of_transition(cls, transition: Transition, from_state: str | None, to_state: str) -> Occurrence:
+    def of_transition(cls, transition: Transition, from_state: str | None, to_state: str,
+                      actor_org_type: str | None = None, inputs: Mapping[str, Any] | None = None) -> Occurrence:
         submitted = {effect.form for effect in transition.effects if effect.kind == "submit_form"}
-        return cls(transition.machine, from_state, to_state, transition.key, frozenset(submitted))
+        return cls(transition.machine, from_state, to_state, transition.key, frozenset(submitted), actor_org_type,
+                   dict(inputs or {}))
 
 
 @dataclass(frozen=True)
@@ -82,17 +86,34 @@ def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactio
     starts = tuple(
         clock.key for clock in definition.clocks.values()
         if not closing and matches(clock.starts_on, occurrence)
+        and (not clock.started_by or occurrence.actor_org_type in clock.started_by)
     )
     return Reactions(starts, stops)
 
 
-def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar) -> dt.datetime:
+def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
+             deadline: dt.datetime | None = None) -> dt.datetime:
+    """The deadline: the duration after the start, or, for a clock whose deadline is a typed date,
+    `deadline` (what the starting step recorded)."""
+    if clock.duration is None:
+        if deadline is None:
+            raise ValueError(f"clock {clock.key!r} takes its deadline from {clock.deadline_from}; none given")
+        return deadline
     return calendar.add(started_at, clock.duration)
 
 
-def schedule(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar) -> tuple[Step, ...]:
+def deadline_given(clock: Clock, inputs: Mapping[str, Any], calendar: WorkingCalendar) -> dt.datetime | None:
+    """For a deadline_from clock: the end of the day typed into the starting form (None if absent)."""
+    if clock.deadline_from is None:
+        return None
+    value = inputs.get(clock.deadline_from.partition(".")[2])
+    return calendar.end_of(value) if isinstance(value, dt.date) else None
+
+
+def schedule(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
+             deadline: dt.datetime | None = None) -> tuple[Step, ...]:
     """Every step of one period of the clock, in the order they fall (ties: as declared)."""
-    due = due_time(clock, started_at, calendar)
+    due = due_time(clock, started_at, calendar, deadline)
     steps: list[Step] = [
         Step(at, REMINDER, clock.remind)
         for at in sorted({calendar.subtract(due, before) for before in clock.remind_before})

@@ -142,7 +142,7 @@ class Duration:
 class Clock:
     key: str
     label: Text
-    duration: Duration
+    duration: Duration | None  # None: the deadline is a date typed into the starting step's form
     starts_on: Mapping[str, str]
     stops_on: Mapping[str, Any]
     remind: tuple[str, ...]  # relations reminded before the deadline and told when it passes
@@ -150,6 +150,9 @@ class Clock:
     basis: str
     repeats: bool = False  # a new period starts when one ends (a periodic prompt, never "overdue")
     remind_before: tuple[Duration, ...] = ()  # advance reminders, counted back from the deadline
+    deadline_from: str | None = None  # "form.field": a date of the starting transition's form is the deadline
+    started_by: tuple[str, ...] = ()  # only when the node taking the starting step has one of these org types
+    when: Predicate | None = None  # only when this holds of the case at the starting step
 
 
 @dataclass(frozen=True)
@@ -525,7 +528,7 @@ def _duration(raw: Any, where: str) -> Duration:
 
 
 _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
-               "repeats"}
+               "repeats", "deadline_from", "started_by", "when"}
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
@@ -546,7 +549,12 @@ def _calendar(raw: Any, where: str) -> CalendarDef:
 
 
 def _clock(key: str, raw: Any, where: str) -> Clock:
-    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "duration", "starts_on", "basis"))
+    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "starts_on", "basis"))
+    if ("duration" in raw) == ("deadline_from" in raw):
+        raise DefinitionError(f"{where}: give either duration or deadline_from (a date field), not both or neither")
+    deadline_from = raw.get("deadline_from")
+    if deadline_from is not None and not (isinstance(deadline_from, str) and deadline_from.count(".") == 1):
+        raise DefinitionError(f"{where}.deadline_from: expected form.field, got {deadline_from!r}")
     if not isinstance(raw.get("escalate", []), list):
         raise DefinitionError(f"{where}.escalate: expected a list of {{after: ..., relation: ...}}")
     escalate = tuple(
@@ -561,9 +569,12 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
     if not isinstance(raw.get("remind_before", []), list):
         raise DefinitionError(f"{where}.remind_before: expected a list of durations")
     before = tuple(_duration(item, f"{where}.remind_before[{i}]") for i, item in enumerate(raw.get("remind_before", [])))
-    return Clock(key, text_from(raw["label"], f"{where}.label"), _duration(raw["duration"], f"{where}.duration"),
+    duration = _duration(raw["duration"], f"{where}.duration") if "duration" in raw else None
+    return Clock(key, text_from(raw["label"], f"{where}.label"), duration,
                  dict(starts), dict(stops), _names(raw.get("remind"), f"{where}.remind"),
-                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before)
+                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before, deadline_from,
+                 _names(raw.get("started_by"), f"{where}.started_by"),
+                 parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None)
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -794,14 +805,35 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
         if clock.remind_before and not clock.remind:
             yield f"{where}: remind_before needs relations in remind"
         for before in clock.remind_before:
-            if _not_shorter(before, clock.duration):
+            if clock.duration is not None and _not_shorter(before, clock.duration):
                 yield f"{where}: a reminder before the deadline must be shorter than the clock"
+        if clock.when is not None:
+            yield from _predicate_problems(d, clock.when, where, None, in_transition=False)
+        if clock.deadline_from is not None:
+            yield from _deadline_problems(d, clock, transitions, where)
         if clock.repeats and clock.escalate:
             yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
-        if clock.duration.unit == "working_days" or any(
+        if (clock.duration is not None and clock.duration.unit == "working_days") or any(
                 d.unit == "working_days" for d in clock.remind_before + tuple(a for a, _ in clock.escalate)):
             if d.calendar.country is None:
                 yield f"{where}: counts working days, so the workflow needs calendar: {{country: XX}} for its holidays"
+
+
+def _deadline_problems(d: WorkflowDefinition, clock: Clock, transitions: set[str], where: str) -> Iterator[str]:
+    """A deadline read from a form: a date field of the form every starting transition records."""
+    form_key, _, field_key = str(clock.deadline_from).partition(".")
+    fields = {f.key: f for f in d.form(form_key).fields()} if form_key in d.forms else {}
+    if field_key not in fields or fields[field_key].type != "date":
+        yield f"{where}: deadline_from '{clock.deadline_from}' is not a date field of a form"
+    if clock.repeats:
+        yield f"{where}: a clock whose deadline is a typed date cannot repeat"
+    starts = clock.starts_on.get("transition")
+    keys = starts if isinstance(starts, list) else [starts] if starts else []
+    if set(clock.starts_on) != {"transition"} or not keys:
+        yield f"{where}: a deadline_from clock starts on transitions only (their form holds the date)"
+    for key in keys:
+        if key in transitions and d.transition(key).form != form_key:
+            yield f"{where}: transition '{key}' does not record the form '{form_key}' that holds the deadline"
 
 
 _HOURS = {"hours": 1, "calendar_days": 24}

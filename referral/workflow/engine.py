@@ -170,4 +170,5 @@ def _forms_read_by_conditions(d: WorkflowDefinition) -> frozenset[str]:
     predicates += [f.when for f in d.flags.values()]
     predicates += [m.available_when for m in d.machines() if m.available_when is not None]
     predicates += [u.editable_when for u in d.form_uses.values() if u.editable_when is not None]
+    predicates += [c.when for c in d.clocks.values() if c.when is not None]
     return frozenset(name.split(".")[0] for p in predicates for kind, name in p.references() if kind == "field")

@@ -26,7 +26,7 @@ from referral.clocks.models import CaseClock, Notification
 from referral.clocks.service import run_clocks, sweep
 from referral.network.models import Node
 
-from ..factories import ficha_values
+from ..factories import COMPLAINT_MADE, ficha_values
 from ..units import unit_of_work
 
 UTC = dt.UTC
@@ -84,7 +84,7 @@ def version(app: Flask, reference: str) -> int:
 
 def file_case(app: Flask, by: str = "salud.rm", **ficha_changes: Any) -> str:
     with unit_of_work(app) as ctx:
-        case = file_intake(ctx, user(ctx, by), ficha_values(**ficha_changes), uuid.uuid4().hex)
+        case = file_intake(ctx, user(ctx, by), ficha_values(**{**COMPLAINT_MADE, **ficha_changes}), uuid.uuid4().hex)
         reference = case.reference
         ctx.session.commit()
     return reference

@@ -31,7 +31,8 @@ CHILE = ROOT / "workflows" / "chile"
 SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
-ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "cedula"}
+ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
+              "prorroga_permiso", "cedula"}
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -122,7 +123,7 @@ def test_track_states_start_and_stop_the_track_clocks(chile: WorkflowDefinition)
     assert dict(r.stops) == {}
     r = reactions(chile, step("otorgar_residencia", chile, "en_tramite", "otorgada"))
     assert dict(r.stops) == {"reporte_migraciones": "stop_event"}
-    assert r.starts == ("cedula",)
+    assert r.starts == ("prorroga_permiso", "cedula")
     r = reactions(chile, step("rechazar_residencia", chile, "presentada", "rechazada"))
     assert dict(r.stops) == {"reporte_migraciones": "stop_event"}
     assert r.starts == ()
@@ -430,6 +431,34 @@ INVALID = [
     pytest.param(setter("calendar", value={"country": "CL", "subdivision": "ZZ"}),
                  ["calendar", "subdivision", "ZZ"],
                  id="a subdivision the holidays calendar does not know"),
+    # a deadline typed into a form, and conditions on the start
+    pytest.param(setter("clocks", "prorroga_permiso", "duration", value={"value": 30, "unit": "calendar_days"}),
+                 ["clocks.prorroga_permiso", "either duration or deadline_from"],
+                 id="a clock with both a duration and a typed deadline"),
+    pytest.param(deleter("clocks", "cedula", "duration"),
+                 ["clocks.cedula", "either duration or deadline_from"],
+                 id="a clock with neither"),
+    pytest.param(setter("clocks", "prorroga_permiso", "deadline_from", value="resolucion_residencia.numero_permiso"),
+                 ["clock 'prorroga_permiso'", "not a date field"],
+                 id="a typed deadline that is not a date"),
+    pytest.param(setter("clocks", "prorroga_permiso", "deadline_from", value="vigencia_fin"),
+                 ["clocks.prorroga_permiso.deadline_from", "expected form.field"],
+                 id="a typed deadline without its form"),
+    pytest.param(setter("clocks", "prorroga_permiso", "starts_on", value={"track_state": "residencia.otorgada"}),
+                 ["clock 'prorroga_permiso'", "starts on transitions only"],
+                 id="a typed deadline started by something that records no form"),
+    pytest.param(setter("clocks", "prorroga_permiso", "starts_on", value={"transition": "solicitar_prorroga"}),
+                 ["clock 'prorroga_permiso'", "does not record the form 'resolucion_residencia'"],
+                 id="a typed deadline started by a transition with another form"),
+    pytest.param(setter("clocks", "prorroga_permiso", "repeats", value=True),
+                 ["clock 'prorroga_permiso'", "cannot repeat"],
+                 id="a repeating clock with a typed deadline"),
+    pytest.param(setter("clocks", "denuncia_obligatoria", "when", value={"field": "ficha.denuncia_hecha", "equals": "no"}),
+                 ["clock 'denuncia_obligatoria'", "denuncia_hecha"],
+                 id="a start condition on an unknown field"),
+    pytest.param(setter("clocks", "denuncia_obligatoria", "started_by", value="LawEnforcement"),
+                 ["clocks.denuncia_obligatoria.started_by", "list of names"],
+                 id="started_by that is not a list"),
 ]
 
 

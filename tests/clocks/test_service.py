@@ -27,7 +27,7 @@ from referral.workflow.clocks import Occurrence
 
 from ..backends import both_backends
 from ..browser import Browser
-from ..factories import ficha_post
+from ..factories import COMPLAINT_MADE_POST, ficha_post
 from ..units import unit_of_work
 from . import (
     INFORME, LEASE, RESIDENCIA, activate, case_id, clock_of, clocks_of, file_case, fire, notified, save, tick,
@@ -57,7 +57,7 @@ def count(app: Any, model: Any) -> int:
 @both_backends
 def test_filing_a_ficha_in_the_browser_starts_triage(app: Any, browser: Browser) -> None:
     browser.login("ong")
-    response = browser.submit("/fichas/nueva", ficha_post())
+    response = browser.submit("/fichas/nueva", ficha_post(**COMPLAINT_MADE_POST))
     assert response.status_code == 303, response.status_code
     reference = response.headers["Location"].rsplit("/", 1)[1]
     [row] = clocks_of(app, reference)
@@ -522,3 +522,86 @@ def test_a_notification_is_unique_per_clock_period_step_and_user(app: Any) -> No
         with pytest.raises(IntegrityError):
             ctx.session.commit()
     assert len(notified(app, reference)) == 2
+
+
+# -- the mandatory complaint (CPP arts. 175-176) -------------------------------------------------------------
+
+@both_backends
+def test_a_public_health_service_that_made_no_complaint_is_reminded_within_24_hours(app: Any) -> None:
+    reference = file_case(app, denuncia_realizada="no")  # by salud.rm: MINSAL, a public health service
+    denuncia = clock_of(app, reference, "denuncia_obligatoria")
+    assert (denuncia.status, denuncia.due_at) == (RUNNING, utc(2026, 11, 19, 15, 0))
+    assert tick(app, utc(2026, 11, 19, 8, 59)) == []
+    tick(app, utc(2026, 11, 19, 9, 0))  # 6 hours before: the detecting node and the focal point
+    told = {(who, kind) for who, clock_key, kind, *_ in notified(app, reference) if clock_key == "denuncia_obligatoria"}
+    assert told == {("salud.rm", "reminder"), ("coordinador.rm", "reminder"), ("gestor.rm", "reminder")}
+    tick(app, utc(2026, 11, 19, 15, 0))
+    told = {(who, kind) for who, clock_key, kind, *_ in notified(app, reference) if clock_key == "denuncia_obligatoria"}
+    assert {who for who, kind in told if kind == "due"} == {"salud.rm", "coordinador.rm", "gestor.rm"}
+    assert clock_of(app, reference, "denuncia_obligatoria").status == FINISHED  # nothing records the complaint
+
+
+@both_backends
+def test_the_complaint_clock_starts_only_for_obliged_nodes_when_no_complaint_is_known(app: Any) -> None:
+    assert "denuncia_obligatoria" in {r.clock for r in clocks_of(app, file_case(app, denuncia_realizada="sin_informacion"))}
+    made = file_case(app)  # COMPLAINT_MADE: a complaint was made
+    assert "denuncia_obligatoria" not in {r.clock for r in clocks_of(app, made)}
+    by_ngo = file_case(app, by="ong", denuncia_realizada="no")  # an NGO is not obliged to report
+    assert {r.clock for r in clocks_of(app, by_ngo)} == {"triaje"}
+    by_police = file_case(app, by="policia.rm", denuncia_realizada="no")
+    assert {r.clock for r in clocks_of(app, by_police)} == {"triaje", "denuncia_obligatoria"}
+
+
+# -- the permit extension window (art. 37): a deadline typed into a form -----------------------------------
+
+def granted(app: Any, valid_until: dt.date, valid_from: dt.date = dt.date(2026, 11, 18)) -> str:
+    reference = file_case(app)
+    activate(app, reference)
+    fire(app, "gestor.sernameg", reference, "iniciar_residencia")
+    save(app, "gestor.sernameg", reference, "solicitud_residencia", RESIDENCIA)
+    fire(app, "gestor.sernameg", reference, "presentar_residencia")
+    fire(app, "migraciones", reference, "otorgar_residencia", {
+        "fecha_resolucion": dt.date(2026, 11, 18), "numero_permiso": "RT-2026-7781",
+        "vigencia_inicio": valid_from, "vigencia_fin": valid_until})
+    return reference
+
+
+@both_backends
+def test_the_permit_end_typed_by_migration_is_the_deadline_with_reminders_90_30_and_10_days_before(app: Any) -> None:
+    reference = granted(app, dt.date(2027, 11, 30))
+    window = clock_of(app, reference, "prorroga_permiso")
+    assert (window.status, window.due_at) == (RUNNING, utc(2027, 12, 1, 3, 0))  # end of 30 Nov, Santiago (UTC-3)
+    # 90 days before the end of 30 November is the start of 2 September (UTC-4 until DST on 5 September).
+    assert window.next_at == utc(2027, 9, 2, 4, 0)
+
+    def reminded() -> list[str]:
+        return [kind for who, clock_key, kind, *_ in notified(app, reference)
+                if clock_key == "prorroga_permiso" and who == "gestor.sernameg"]
+
+    tick(app, utc(2027, 9, 2, 3, 59))
+    assert reminded() == []
+    tick(app, utc(2027, 9, 2, 4, 0))
+    assert reminded() == ["reminder"]
+    tick(app, utc(2027, 11, 1, 3, 0))  # 30 days before (start of 31 October; DST: UTC-3)
+    tick(app, utc(2027, 11, 21, 3, 0))  # 10 days before
+    assert reminded() == ["reminder", "reminder", "reminder"]
+    tick(app, utc(2027, 12, 1, 3, 0))
+    assert sorted(reminded()) == ["due", "reminder", "reminder", "reminder"]
+
+
+@both_backends
+def test_requesting_the_extension_stops_the_window_and_a_new_grant_starts_a_new_one(app: Any) -> None:
+    reference = granted(app, dt.date(2027, 11, 30))
+    fire(app, "gestor.sernameg", reference, "solicitar_prorroga", {"fecha_solicitud": dt.date(2026, 11, 18)})
+    assert clock_of(app, reference, "prorroga_permiso").status == STOPPED
+    fire(app, "migraciones", reference, "otorgar_prorroga", {
+        "fecha_resolucion": dt.date(2026, 11, 18), "numero_permiso": "RT-2026-7781-P",
+        "vigencia_inicio": dt.date(2027, 12, 1), "vigencia_fin": dt.date(2028, 12, 1)})
+    renewed = clock_of(app, reference, "prorroga_permiso")
+    assert (renewed.status, renewed.due_at) == (RUNNING, utc(2028, 12, 2, 3, 0))
+
+
+@both_backends
+def test_a_permit_already_ended_starts_no_window(app: Any) -> None:
+    reference = granted(app, dt.date(2026, 11, 1), valid_from=dt.date(2025, 10, 1))
+    assert "prorroga_permiso" not in {r.clock for r in clocks_of(app, reference)}

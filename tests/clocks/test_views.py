@@ -28,7 +28,7 @@ from referral.network.models import Node
 from ..backends import both_backends
 from ..browser import Browser, hidden_inputs
 from ..conftest import Clock
-from ..factories import ficha_post, residencia_post
+from ..factories import COMPLAINT_MADE_POST, ficha_post, residencia_post
 from ..units import unit_of_work
 from . import activate, clock_of, file_case, to_follow_up
 
@@ -37,7 +37,7 @@ NOTE_FORM = re.compile(r'action="/notificaciones/([0-9a-f-]{36})/leida"')
 
 
 def file_ficha(browser: Browser) -> str:
-    response = browser.submit("/fichas/nueva", ficha_post())
+    response = browser.submit("/fichas/nueva", ficha_post(**COMPLAINT_MADE_POST))
     assert response.status_code == 303, response.status_code
     match = re.search(r"/casos/(TP-[0-9A-Z]{4}-[0-9A-Z]{4})$", response.headers["Location"])
     assert match, response.headers["Location"]

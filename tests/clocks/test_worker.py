@@ -28,7 +28,7 @@ from referral.db import utcnow
 from referral.network.models import Node
 from referral.queue import broker_settings
 
-from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_values
+from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, COMPLAINT_MADE, ficha_values
 from ..units import unit_of_work
 from .harness import (
     LEASE_SECONDS, SWEEP_SECONDS, HangingSMTP, RedisServer, celery_processes, redis_db, require_redis, wait_for,
@@ -78,7 +78,7 @@ def file_case(app: Any, at: dt.datetime, token: str | None = None) -> tuple[str,
     """A Ficha filed by the RM health service at moment `at`."""
     with unit_of_work(app) as ctx:
         ctx.clock = lambda: at
-        case = file_intake(ctx, user(ctx, "salud.rm"), ficha_values(), token or uuid.uuid4().hex)
+        case = file_intake(ctx, user(ctx, "salud.rm"), ficha_values(**COMPLAINT_MADE), token or uuid.uuid4().hex)
         ctx.session.commit()
         return case.reference, case.id
 
