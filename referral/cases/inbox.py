@@ -1,16 +1,20 @@
-"""Worklists: the cases a user's node must act on, most urgent and newest first.
+"""Worklists: the cases a user's node must act on, what needs action first.
 
-The query selects and orders on clear routing columns only; the sealed summary is opened for the
-rows of the page shown and no others.
+The query selects, filters and orders on clear routing columns only (state, region, flags, clock
+deadlines); the sealed summary is opened for the rows of the page shown and no others. Order: the
+case with the soonest (or most overdue) running deadline first, then priority flags, then newest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from sqlalchemy import Select, exists, func, or_, select
 
 from ..auth.models import User
+from ..clocks.models import RUNNING, CaseClock
 from ..clocks.reading import ClockRow, clock_rows
 from ..context import Context
 from ..keys.store import open_many
@@ -38,6 +42,32 @@ class CaseRow:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """What a worklist may be narrowed to: all routing data in clear, nothing about the person."""
+
+    region: str | None = None
+    state: str | None = None
+    flags: tuple[str, ...] = ()  # every one of these flags set (child case, immediate risk)
+    overdue: bool = False  # a running deadline has passed
+
+    def query(self, **changes: object) -> str:
+        """The URL query of these filters (for links that keep them), with `changes` applied."""
+        values = {"region": self.region, "estado": self.state, "senal": list(self.flags),
+                  "vencidos": "1" if self.overdue else None, **changes}
+        return urlencode([(k, v) for k, value in values.items() if value
+                          for v in (value if isinstance(value, list) else [value])])
+
+
+@dataclass(frozen=True)
+class StateCount:
+    key: str
+    label: str
+    count: int
+    selected: bool
+    query: str  # the filters with this state chosen
+
+
+@dataclass(frozen=True)
 class InboxPage:
     key: str
     label: str
@@ -45,6 +75,9 @@ class InboxPage:
     total: int
     page: int
     pages: int
+    filters: Filters = field(default_factory=Filters)
+    states: tuple[StateCount, ...] = ()  # how many of the filtered cases are in each state
+    pager_query: str = ""  # the filters, for the pager's links
 
 
 def inboxes_for(ctx: Context, user: User) -> list[Inbox]:
@@ -77,20 +110,66 @@ def _inbox_query(inbox: Inbox, user: User) -> Select[tuple[Case]]:
     return query.where(or_(*criteria)) if criteria else query
 
 
-def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1) -> InboxPage | None:
+@dataclass(frozen=True)
+class FilterOptions:
+    regions: tuple[tuple[str, str], ...]  # (code, name), north to south
+    flags: tuple[tuple[str, str], ...]  # (key, label)
+
+
+def filter_options(ctx: Context, language: str) -> FilterOptions:
+    return FilterOptions(
+        tuple((r.code, r.name) for r in ctx.session.scalars(select(Region).order_by(Region.position))),
+        tuple((key, flag.label.get(language)) for key, flag in ctx.definition.flags.items()),
+    )
+
+
+def parse_filters(ctx: Context, region: str | None, state: str | None, flags: list[str],
+                  overdue: str) -> Filters | None:
+    """Filters from what a query string gave; None if any value is not a region, state or flag we know."""
+    region, state = region or None, state or None
+    chosen = tuple(dict.fromkeys(flags))
+    if (region is not None and ctx.session.get(Region, region) is None) or \
+            (state is not None and state not in ctx.definition.main.states) or \
+            any(flag not in ctx.definition.flags for flag in chosen) or overdue not in ("", "1"):
+        return None
+    return Filters(region, state, chosen, overdue == "1")
+
+
+def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1,
+               filters: Filters | None = None) -> InboxPage | None:
     """One page of a worklist, or None if this user has no such worklist."""
     inbox = next((i for i in inboxes_for(ctx, user) if i.key == key), None)
     if inbox is None:
         return None
-    return _page(ctx, user, _inbox_query(inbox, user), key, inbox.label.get(language), language, page)
+    return _page(ctx, user, _inbox_query(inbox, user), key, inbox.label.get(language), language, page,
+                 filters or Filters())
 
 
-def my_cases_page(ctx: Context, user: User, language: str, page: int = 1, state: str | None = None) -> InboxPage:
-    """Every case the user's node holds a live relation to, optionally in one state."""
-    query = _my_cases(user, None)
-    if state:
-        query = query.where(Case.state == state)
-    return _page(ctx, user, query, "mis_casos", MY_CASES.get(language), language, page)
+def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
+                  filters: Filters | None = None) -> InboxPage:
+    """Every case the user's node holds a live relation to, filtered."""
+    return _page(ctx, user, _my_cases(user, None), "mis_casos", MY_CASES.get(language), language, page,
+                 filters or Filters())
+
+
+def _deadline_clocks(ctx: Context) -> list[str]:
+    """Clocks that can be overdue (a repeating clock is a periodic prompt, never late)."""
+    return [key for key, clock in ctx.definition.clocks.items() if not clock.repeats]
+
+
+def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: dt.datetime,
+              with_state: bool = True) -> Select[tuple[Case]]:
+    if filters.region:
+        query = query.where(Case.region_code == filters.region)
+    if filters.state and with_state:
+        query = query.where(Case.state == filters.state)
+    for flag in filters.flags:
+        query = query.where(Case.flags[flag].as_boolean())
+    if filters.overdue:
+        query = query.where(exists(select(CaseClock.id).where(
+            CaseClock.case_id == Case.id, CaseClock.status == RUNNING, CaseClock.due_at <= now,
+            CaseClock.clock.in_(_deadline_clocks(ctx)))))
+    return query
 
 
 def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
@@ -100,13 +179,19 @@ def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
     }
 
 
-def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label: str, language: str,
-          page: int) -> InboxPage:
+def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: str, language: str,
+          page: int, filters: Filters) -> InboxPage:
+    now = ctx.now()
+    query = _filtered(ctx, base, filters, now)
     total = ctx.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
+    soonest = (select(func.min(CaseClock.due_at))
+               .where(CaseClock.case_id == Case.id, CaseClock.status == RUNNING,
+                      CaseClock.clock.in_(_deadline_clocks(ctx)))
+               .correlate(Case).scalar_subquery())
     cases = ctx.session.scalars(
-        query.order_by(Case.priority.desc(), Case.created_at.desc(), Case.reference)
+        query.order_by(soonest.is_(None), soonest, Case.priority.desc(), Case.created_at.desc(), Case.reference)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
     ctx.act_as(user.node_id)
@@ -127,4 +212,19 @@ def _page(ctx: Context, user: User, query: Select[tuple[Case]], key: str, label:
         )
         for case in cases
     )
-    return InboxPage(key=key, label=label, rows=rows, total=total, page=page, pages=pages)
+    by_state = _state_counts(ctx, base, filters, now)
+    states = tuple(
+        StateCount(state, reader.t(d.main.states[state].label), count, state == filters.state,
+                   filters.query(estado=None if state == filters.state else state))
+        for state, count in sorted(by_state.items(), key=lambda item: list(d.main.states).index(item[0]))
+        if state in d.main.states
+    )
+    return InboxPage(key=key, label=label, rows=rows, total=total, page=page, pages=pages, filters=filters,
+                     states=states, pager_query=filters.query())
+
+
+def _state_counts(ctx: Context, base: Select[tuple[Case]], filters: Filters, now: dt.datetime) -> dict[str, int]:
+    """Cases per state under every filter but the state one (so each state's count shows)."""
+    inner = _filtered(ctx, base, filters, now, with_state=False).with_only_columns(Case.state).subquery()
+    return {state: count for state, count in ctx.session.execute(
+        select(inner.c.state, func.count()).group_by(inner.c.state))}

@@ -22,7 +22,7 @@ from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
-from .inbox import inbox_page, inboxes_for, my_cases_page
+from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
 from .intake import file_intake
 from .reading import case_page, editable_values, form_revision, return_comments
 from .transitions import check_transition, fire_transition
@@ -81,27 +81,36 @@ def new_intake() -> Any:
     return _render_form("cases/intake.html", form, wtform, errors, 400)
 
 
+def _filters() -> Filters:
+    """The worklist filters of the query string; anything not in the definition or directory is a 400."""
+    filters = parse_filters(current_ctx(), request.args.get("region"), request.args.get("estado"),
+                            request.args.getlist("senal"), request.args.get("vencidos", ""))
+    if filters is None:
+        abort(400)
+    return filters
+
+
+def _render_worklist(page: Any) -> Any:
+    ctx, lang = current_ctx(), language()
+    return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=lang,
+                           options=filter_options(ctx, lang))
+
+
 @bp.get("/bandeja/<key>")
 @needs("case_access")
 def inbox(key: str) -> Any:
-    ctx = current_ctx()
-    page = inbox_page(ctx, current_user, key, language(), request.args.get("pagina", 1, type=int))
+    page = inbox_page(current_ctx(), current_user, key, language(), request.args.get("pagina", 1, type=int),
+                      _filters())
     if page is None:
         abort(404)
-    return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=language())
+    return _render_worklist(page)
 
 
 @bp.get("/casos")
 @needs("case_access")
 def my_cases() -> Any:
-    ctx = current_ctx()
-    state = request.args.get("estado") or None
-    if state is not None and state not in ctx.definition.main.states:
-        abort(400)
-    page = my_cases_page(ctx, current_user, language(), request.args.get("pagina", 1, type=int), state)
-    states = [(key, s.label.get(language())) for key, s in ctx.definition.main.states.items()]
-    return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=language(),
-                           states=states, selected_state=state)
+    return _render_worklist(my_cases_page(current_ctx(), current_user, language(),
+                                          request.args.get("pagina", 1, type=int), _filters()))
 
 
 @bp.get("/casos/<reference>")
