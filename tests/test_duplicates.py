@@ -10,13 +10,11 @@ outside their scope, without references; a detecting node learns nothing of case
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from referral import StartupError, create_app
@@ -28,11 +26,11 @@ from referral.workflow import DefinitionError, load_definition
 from .backends import both_backends
 from .browser import Browser
 from .conftest import MASTER_KEY
+from .definitions import rewritten
 from .factories import VICTIM_DOCUMENT, ficha_post
 from .units import unit_of_work
 
 NOTICE = "Esta persona podría tener ya un caso"
-CHILE = Path(__file__).resolve().parents[1] / "workflows" / "chile"
 # Someone else entirely: other names, other date of birth, other document.
 STRANGER = {"nombres": "Marisol", "apellidos": "Cárdenas Ruiz", "fecha_nacimiento": "1990-01-09",
             "numero_documento": "PE7712034", "telefono_seguro": "+56 9 7000 1122", "nacionalidad": "PE"}
@@ -239,16 +237,6 @@ def test_an_erased_case_is_never_matched_again(app: Any) -> None:
 # -- the definition refuses indexes that would sort people into a few groups ------------------------
 
 
-def _rewritten(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
-    folder = tmp_path / "workflows" / "broken"
-    shutil.copytree(CHILE, folder)
-    path = folder / "workflow.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    mutate(raw)
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return folder
-
-
 def _index(fields: list[str], normalise: str = "name") -> Callable[[dict[str, Any]], None]:
     def mutate(raw: dict[str, Any]) -> None:
         raw["duplicates"]["indexes"]["nombre_y_nacimiento"] = {"fields": fields, "normalise": normalise}
@@ -256,7 +244,7 @@ def _index(fields: list[str], normalise: str = "name") -> Callable[[dict[str, An
 
 
 def test_the_unchanged_copy_of_the_definition_loads(tmp_path: Path) -> None:
-    definition = load_definition(_rewritten(tmp_path, lambda raw: None))
+    definition = load_definition(rewritten(tmp_path, lambda raw: None))
     assert definition.duplicates is not None
     assert set(definition.duplicates.indexes) == {"documento", "nombre_y_nacimiento"}
 
@@ -277,7 +265,7 @@ def test_the_unchanged_copy_of_the_definition_loads(tmp_path: Path) -> None:
 ])
 def test_a_definition_with_a_weak_or_wrong_duplicate_index_is_refused(
         tmp_path: Path, mutate: Callable[[dict[str, Any]], None], expected: list[str]) -> None:
-    folder = _rewritten(tmp_path, mutate)
+    folder = rewritten(tmp_path, mutate)
     with pytest.raises(DefinitionError) as caught:
         load_definition(folder)
     message = str(caught.value)
@@ -285,7 +273,7 @@ def test_a_definition_with_a_weak_or_wrong_duplicate_index_is_refused(
 
 
 def test_the_application_refuses_to_start_on_a_low_cardinality_index(tmp_path: Path) -> None:
-    folder = _rewritten(tmp_path, _index(["sexo", "nacionalidad"]))
+    folder = rewritten(tmp_path, _index(["sexo", "nacionalidad"]))
     settings = {
         "TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
         "MASTER_KEY": MASTER_KEY, "SECRET_KEY": "test-secret", "PASSWORD_PROFILE": "test",

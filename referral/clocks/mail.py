@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from ..workflow import Text, WorkflowDefinition
+from ..workflow import WorkflowDefinition
 from .models import Notification
-from .wording import message
+from .wording import notification_message
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,8 @@ class MailSettings:
 
 def compose(note: Notification, definition: WorkflowDefinition, settings: MailSettings, timezone: Any) -> EmailMessage:
     """Spanish first, English below; the subject and body name only the clock and the reference."""
-    clock = definition.clocks.get(note.clock)
-    label = clock.label if clock else Text(note.clock, note.clock)
-    relation = None
-    if clock is not None and 0 < note.level <= len(clock.escalate):
-        told_as = definition.relations.get(clock.escalate[note.level - 1][1])
-        relation = told_as.label if told_as is not None else None
-    words = message(note.kind, label, note.due_at, timezone, note.case.reference, note.level, relation)
+    words = notification_message(definition, note.clock, note.kind, note.due_at, note.level, note.case.reference,
+                                 timezone)
     link = f"{settings.base_url}/casos/{note.case.reference}"
     mail = EmailMessage()
     mail["Subject"] = f"[Protocolo de Trata] {words.title.es} · {note.case.reference}"

@@ -25,7 +25,7 @@ from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock
 from .models import STOPPED, CaseClock, Notification
 from .service import running_clocks
-from .wording import SOON, URGENCY_WORDS, local, message, span, time_left, urgency
+from .wording import SOON, URGENCY_WORDS, local, notification_message, span, time_left, urgency
 
 STOPPED_SHOWN = 5  # the case page lists this many of the latest stopped clocks
 PAGE_SIZE = 50  # notifications per page
@@ -206,12 +206,7 @@ def notifications_page(ctx: Context, user: User, language: str, page: int = 1) -
     d = ctx.definition
     items = []
     for note, reference in rows:
-        clock = d.clocks.get(note.clock)
-        relation = None
-        if clock is not None and note.kind == "escalation" and 0 < note.level <= len(clock.escalate):
-            relation = d.relations.get(clock.escalate[note.level - 1][1])
-        words = message(note.kind, _label(d, note.clock), note.due_at, ctx.timezone, reference, note.level,
-                        relation.label if relation else None)
+        words = notification_message(d, note.clock, note.kind, note.due_at, note.level, reference, ctx.timezone)
         items.append(NotificationView(
             id=str(note.id), kind=note.kind, level=note.level, title=words.title.get(language),
             body=words.body.get(language), created_at=local(note.created_at, ctx.timezone), reference=reference,

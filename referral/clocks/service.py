@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, func, or_, select, update
 
 from ..auth.models import User
-from ..cases.models import Case, Participant
+from ..cases.models import Case, CaseEvent, Participant
 from ..context import Context
 from ..keys.store import NoKeyAccess
 from ..workflow.calendar import WorkingCalendar
@@ -185,7 +185,7 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
     typed = row.due_at if clock.deadline_from is not None else None  # a typed deadline never moves
     while True:
         steps = schedule(clock, started, calendar, typed)
-        due = steps_due(steps)
+        due = next(s.at for s in steps if s.kind in (DUE, PERIODIC))  # this period's deadline
         while step < len(steps) and steps[step].at <= now:
             current = steps[step]
             # An advance reminder is moot once its deadline has also passed (the beat was down): the
@@ -217,10 +217,6 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
         "enqueued_at": None,
     }
     return _Progress(values, told)
-
-
-def steps_due(steps: Sequence[Step]) -> dt.datetime:
-    return next(s.at for s in steps if s.kind in (DUE, PERIODIC))
 
 
 def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
@@ -273,8 +269,6 @@ def rebuild(ctx: Context, case: Case) -> int:
     """Replay a case's timeline through the clock rules, at the moments the steps happened, to
     create the clock rows of a case that has none (a database from before clocks existed). Returns
     the number of rows created; a case that already has clocks is left alone."""
-    from ..cases.models import CaseEvent
-
     if ctx.session.scalar(select(CaseClock.id).where(CaseClock.case_id == case.id).limit(1)) is not None:
         return 0
     clock = ctx.clock

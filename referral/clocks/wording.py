@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ..workflow import Text
+from ..workflow import Text, WorkflowDefinition
 from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER
 
 OVERDUE, SOON, ON_TIME = "overdue", "soon", "on_time"
@@ -94,3 +94,15 @@ def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, refere
     else:
         raise ValueError(f"unknown step kind {kind!r}")
     return Message(title, body)
+
+
+def notification_message(definition: WorkflowDefinition, clock_key: str, kind: str, due: dt.datetime, level: int,
+                         reference: str, timezone: ZoneInfo) -> Message:
+    """The words of a stored notification: its clock's label, and for an escalation whom it tells."""
+    clock = definition.clocks.get(clock_key)
+    label = clock.label if clock is not None else Text(clock_key, clock_key)
+    relation = None
+    if clock is not None and kind == ESCALATION and 0 < level <= len(clock.escalate):
+        told_as = definition.relations.get(clock.escalate[level - 1][1])
+        relation = told_as.label if told_as is not None else None
+    return message(kind, label, due, timezone, reference, level, relation)

@@ -8,7 +8,7 @@ and when is each reminder and escalation?". `referral/clocks/` stores the answer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,8 +126,3 @@ def schedule(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
     )
     order = {kind: i for i, kind in enumerate(STEP_KINDS)}
     return tuple(sorted(steps, key=lambda s: (s.at, order[s.kind], s.level)))
-
-
-def fired_in_order(steps: Iterable[Step], done: int, now: dt.datetime) -> list[tuple[int, Step]]:
-    """The steps from index `done` whose moment has come, in order."""
-    return [(i, s) for i, s in enumerate(steps) if i >= done and s.at <= now]

@@ -18,20 +18,19 @@ from flask import Flask
 from sqlalchemy import select
 
 from referral.auth.models import User
-from referral.cases.editing import save_form
-from referral.cases.intake import file_intake
 from referral.cases.models import Case
-from referral.cases.transitions import fire_transition
 from referral.clocks.models import CaseClock, Notification
 from referral.clocks.service import run_clocks, sweep
-from referral.network.models import Node
 
-from ..factories import COMPLAINT_MADE, ficha_values
+from .. import steps
+from ..factories import COMPLAINT_MADE
+from ..steps import (  # noqa: F401  (the clock tests take these steps from this package)
+    LEAD, activate, case_id, fire, node_id, save, user,
+)
 from ..units import unit_of_work
 
 UTC = dt.UTC
 LEASE = dt.timedelta(minutes=5)
-LEAD = "SERNAMEG"
 
 # The lead node's forms as the services take them (typed values).
 INFORME = {
@@ -57,57 +56,9 @@ def plan(node: int) -> dict[str, Any]:
     }
 
 
-def user(ctx: Any, name: str) -> User:
-    found = ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))
-    assert found is not None, name
-    return found
-
-
-def node_id(app: Flask, code: str) -> int:
-    with unit_of_work(app) as ctx:
-        found = ctx.session.scalar(select(Node.id).where(Node.code == code))
-    assert found is not None, code
-    return found
-
-
-def case_id(app: Flask, reference: str) -> uuid.UUID:
-    with unit_of_work(app) as ctx:
-        found = ctx.session.scalar(select(Case.id).where(Case.reference == reference))
-    assert found is not None, reference
-    return found
-
-
-def version(app: Flask, reference: str) -> int:
-    with unit_of_work(app) as ctx:
-        return int(ctx.session.scalar(select(Case.version).where(Case.reference == reference)))
-
-
 def file_case(app: Flask, by: str = "salud.rm", **ficha_changes: Any) -> str:
-    with unit_of_work(app) as ctx:
-        case = file_intake(ctx, user(ctx, by), ficha_values(**{**COMPLAINT_MADE, **ficha_changes}), uuid.uuid4().hex)
-        reference = case.reference
-        ctx.session.commit()
-    return reference
-
-
-def fire(app: Flask, by: str, reference: str, action: str, values: dict[str, Any] | None = None) -> None:
-    expected = version(app, reference)
-    with unit_of_work(app) as ctx:
-        fire_transition(ctx, user(ctx, by), reference, action, values, expected)
-        ctx.session.commit()
-
-
-def save(app: Flask, by: str, reference: str, form_key: str, values: dict[str, Any]) -> None:
-    expected = version(app, reference)
-    with unit_of_work(app) as ctx:
-        save_form(ctx, user(ctx, by), reference, form_key, values, expected)
-        ctx.session.commit()
-
-
-def activate(app: Flask, reference: str, lead: str = LEAD) -> None:
-    fire(app, "coordinador.rm", reference, "tomar_caso")
-    fire(app, "coordinador.rm", reference, "activar",
-         {"nodo_lider": str(node_id(app, lead)), "fundamento": "Indicadores claros de captación."})
+    """A Ficha whose complaint was already made (so only the clock under test runs), unless changed."""
+    return steps.file_case(app, by, **{**COMPLAINT_MADE, **ficha_changes})
 
 
 def to_follow_up(app: Flask, reference: str) -> None:

@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-from referral.workflow import DefinitionError, WorkflowDefinition, load_definition
+from referral.workflow import WorkflowDefinition, load_definition
 from referral.workflow.calendar import WorkingCalendar
 from referral.workflow.clocks import (
-    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, fired_in_order, matches, reactions, schedule,
+    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, matches, reactions, schedule,
 )
 from referral.workflow.definition import Clock, Duration
 from referral.workflow.text import Text
 
-ROOT = Path(__file__).resolve().parents[2]
-CHILE = ROOT / "workflows" / "chile"
+from ..definitions import CHILE, Mutation, assert_names, both, deleter, refusal_of, rewritten, setter
+
 SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
 ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
               "prorroga_permiso", "cedula"}
 
-Mutation = Callable[[dict[str, Any]], None]
 
 
 def utc(*parts: int) -> dt.datetime:
@@ -296,64 +292,7 @@ def test_a_day_reminder_before_a_deadline_at_the_daylight_saving_jump_is_kept(ca
     ]
 
 
-def test_fired_in_order_gives_the_steps_from_done_whose_moment_has_come(
-        chile: WorkflowDefinition, calendar: WorkingCalendar) -> None:
-    steps = schedule(chile.clocks["triaje"], START, calendar)
-    assert fired_in_order(steps, 0, utc(2026, 11, 19, 8, 59)) == []
-    assert [(i, s.kind) for i, s in fired_in_order(steps, 0, utc(2026, 11, 19, 9, 0))] == [(0, REMINDER)]
-    assert [(i, s.kind) for i, s in fired_in_order(steps, 1, utc(2026, 11, 21, 0, 0))] == [(1, DUE), (2, ESCALATION)]
-    assert fired_in_order(steps, 3, utc(2027, 1, 1, 0, 0)) == []
-
-
 # -- the validator ------------------------------------------------------------------------------------------
-
-def rewritten(tmp_path: Path, mutate: Mutation) -> Path:
-    """A copy of the Chilean definition whose workflow.yaml went through `mutate`."""
-    folder = tmp_path / "workflows" / "broken"
-    shutil.copytree(CHILE, folder)
-    path = folder / "workflow.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    mutate(raw)
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return folder
-
-
-def setter(*path: Any, value: Any) -> Mutation:
-    """Set raw[path[0]]...[path[-1]] = value."""
-    def mutate(raw: dict[str, Any]) -> None:
-        target = raw
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = value
-    return mutate
-
-
-def deleter(*path: Any) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        target = raw
-        for key in path[:-1]:
-            target = target[key]
-        del target[path[-1]]
-    return mutate
-
-
-def both(*mutations: Mutation) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        for mutation in mutations:
-            mutation(raw)
-    return mutate
-
-
-def refusal_of(folder: Path) -> str:
-    with pytest.raises(DefinitionError) as caught:
-        load_definition(folder)
-    return str(caught.value)
-
-
-def assert_names(message: str, *fragments: str) -> None:
-    missing = [fragment for fragment in fragments if fragment not in message]
-    assert not missing, f"the message does not name {missing}:\n{message}"
-
 
 WITHOUT_WORKING_DAY_CLOCKS = both(deleter("clocks", "informe_social"), deleter("clocks", "plan"),
                                   deleter("clocks", "reporte_migraciones"))

@@ -29,6 +29,7 @@ from referral.network.models import Node
 from referral.queue import broker_settings
 
 from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, COMPLAINT_MADE, ficha_values
+from ..steps import user
 from ..units import unit_of_work
 from .harness import (
     LEASE_SECONDS, SWEEP_SECONDS, HangingSMTP, RedisServer, celery_processes, redis_db, require_redis, wait_for,
@@ -66,12 +67,6 @@ def broker_url(broker: str, tmp_path: Path) -> str:
         require_redis(url).flushdb()
         return url
     return f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
-
-
-def user(ctx: Any, name: str) -> User:
-    found = ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))
-    assert found is not None, name
-    return found
 
 
 def file_case(app: Any, at: dt.datetime, token: str | None = None) -> tuple[str, uuid.UUID]:

@@ -20,22 +20,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from sqlalchemy import select
 
-from referral.auth.models import User
-from referral.cases.editing import save_form
-from referral.cases.intake import file_intake
 from referral.cases.models import Case, CaseKey, FormRecord
 from referral.cases.reading import CasePage, case_page
 from referral.cases.records import open_values, summary_cell
-from referral.cases.transitions import fire_transition
 from referral.keys.models import CaseKeyWrap
 from referral.keys.store import open_cell
 from referral.network.models import Node
 from referral.vault import Cell, sealed_version
 
-from ..factories import ficha_values
+from ..steps import (  # noqa: F401  (the key tests take these steps from this package)
+    activate, case_id, case_version, file_case, fire, node_id, save, user,
+)
 from ..units import unit_of_work
 
-DETECTOR, FOCAL, NATIONAL, LEAD = "MINSAL-CL-RM", "CAVD-CL-RM", "PAV", "SERNAMEG"
+DETECTOR, FOCAL, NATIONAL = "MINSAL-CL-RM", "CAVD-CL-RM", "PAV"
+from ..steps import LEAD  # noqa: E402,F401
 # one user of each participant node of an activated case (see the module docstring)
 PARTICIPANT_USERS = ("salud.rm", "coordinador.rm", "coordinacion.nacional", "gestor.sernameg")
 INFORME = {"redes_apoyo": "Una prima en Puente Alto.", "opinion_persona": "Quiere quedarse en Santiago."}
@@ -56,62 +55,6 @@ def interrupt_after(marker: str, times: int = 1) -> tuple[Callable[[str], None],
             raise Interrupted(line)
 
     return progress, lines
-
-
-def user(ctx: Any, name: str) -> User:
-    found = ctx.session.scalar(select(User).where(User.email == f"{name}@demo.cl"))
-    assert found is not None, name
-    return found
-
-
-def node_id(app: Flask, code: str) -> int:
-    with unit_of_work(app) as ctx:
-        found = ctx.session.scalar(select(Node.id).where(Node.code == code))
-    assert found is not None, code
-    return found
-
-
-def case_id(app: Flask, reference: str) -> uuid.UUID:
-    with unit_of_work(app) as ctx:
-        found = ctx.session.scalar(select(Case.id).where(Case.reference == reference))
-    assert found is not None, reference
-    return found
-
-
-def case_version(app: Flask, reference: str) -> int:
-    with unit_of_work(app) as ctx:
-        return int(ctx.session.scalar(select(Case.version).where(Case.reference == reference)))
-
-
-def file_case(app: Flask, by: str = "salud.rm", **ficha_changes: Any) -> str:
-    with unit_of_work(app) as ctx:
-        case = file_intake(ctx, user(ctx, by), ficha_values(**ficha_changes), uuid.uuid4().hex)
-        reference = case.reference
-        ctx.session.commit()
-    return reference
-
-
-def fire(app: Flask, by: str, reference: str, action: str, values: dict[str, Any] | None = None,
-         version: int | None = None) -> None:
-    expected = case_version(app, reference) if version is None else version
-    with unit_of_work(app) as ctx:
-        fire_transition(ctx, user(ctx, by), reference, action, values, expected)
-        ctx.session.commit()
-
-
-def save(app: Flask, by: str, reference: str, form_key: str, values: dict[str, Any],
-         version: int | None = None) -> None:
-    expected = case_version(app, reference) if version is None else version
-    with unit_of_work(app) as ctx:
-        save_form(ctx, user(ctx, by), reference, form_key, values, expected)
-        ctx.session.commit()
-
-
-def activate(app: Flask, reference: str, lead: str = LEAD) -> None:
-    """The focal point takes the case and activates it with `lead` as lead node (adds nodo_lider)."""
-    fire(app, "coordinador.rm", reference, "tomar_caso")
-    fire(app, "coordinador.rm", reference, "activar",
-         {"nodo_lider": str(node_id(app, lead)), "fundamento": "Indicadores claros de captación."})
 
 
 def busy_case(app: Flask, **ficha_changes: Any) -> str:
@@ -179,11 +122,11 @@ def wraps_of(app: Flask, reference: str) -> set[tuple[str, int]]:
         return {(code, version) for code, version in rows}
 
 
-def first_format(data_key: bytes, case_id: uuid.UUID, value: object, cell: Cell) -> bytes:
+def first_format(data_key: bytes, for_case: uuid.UUID, value: object, cell: Cell) -> bytes:
     """A cell as the first revision of the vault sealed it: `0x01 ‖ nonce ‖ AES-256-GCM`, key version 1
     implied (no version in the header), same associated data and padding as today."""
     plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     plain += b" " * (-len(plain) % 32)
     nonce = os.urandom(12)
-    associated = f"v1|{cell.table}|{cell.column}|{cell.row}|{case_id}|1".encode()
+    associated = f"v1|{cell.table}|{cell.column}|{cell.row}|{for_case}|1".encode()
     return b"\x01" + nonce + AESGCM(data_key).encrypt(nonce, plain, associated)

@@ -15,37 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from referral import StartupError, create_app
 from referral.extensions import database
 from referral.workflow import DefinitionError, WorkflowDefinition, load_definition
 from referral.workflow.definition import CAPABILITIES, CLOCK_UNITS
 
-ROOT = Path(__file__).resolve().parents[2]
-CHILE = ROOT / "workflows" / "chile"
+from ..definitions import (
+    CHILE, Mutation, assert_names, copy_of_chile, deleter, refusal_of, rewritten, setter,
+)
+
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
-Mutation = Callable[[dict[str, Any]], None]
-
-
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def copy_of_chile(tmp_path: Path, name: str = "broken") -> Path:
-    folder = tmp_path / "workflows" / name
-    shutil.copytree(CHILE, folder)
-    return folder
-
-
-def rewritten(tmp_path: Path, mutate: Mutation) -> Path:
-    """A copy of the Chilean definition whose workflow.yaml went through `mutate`."""
-    folder = copy_of_chile(tmp_path)
-    path = folder / "workflow.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    mutate(raw)
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return folder
 
 
 def edited(tmp_path: Path, relative: str, old: str, new: str, count: int = 1) -> Path:
@@ -56,17 +38,6 @@ def edited(tmp_path: Path, relative: str, old: str, new: str, count: int = 1) ->
     assert old in text, f"{relative} no longer contains {old!r}; update the test"
     path.write_text(text.replace(old, new, count), encoding="utf-8")
     return folder
-
-
-def refusal_of(folder: Path) -> str:
-    with pytest.raises(DefinitionError) as caught:
-        load_definition(folder)
-    return str(caught.value)
-
-
-def assert_names(message: str, *fragments: str) -> None:
-    missing = [fragment for fragment in fragments if fragment not in message]
-    assert not missing, f"the message does not name {missing}:\n{message}"
 
 
 def transition(raw: dict[str, Any], key: str) -> dict[str, Any]:
@@ -86,25 +57,6 @@ def art71_parts(raw: dict[str, Any]) -> list[dict[str, Any]]:
 def add_guard(key: str, check: dict[str, Any]) -> Mutation:
     def mutate(raw: dict[str, Any]) -> None:
         transition(raw, key).setdefault("guards", []).append({"check": check, "message": {"es": "No."}})
-    return mutate
-
-
-def setter(*path: Any, value: Any) -> Mutation:
-    """Set raw[path[0]]...[path[-1]] = value."""
-    def mutate(raw: dict[str, Any]) -> None:
-        target = raw
-        for step in path[:-1]:
-            target = target[step]
-        target[path[-1]] = value
-    return mutate
-
-
-def deleter(*path: Any) -> Mutation:
-    def mutate(raw: dict[str, Any]) -> None:
-        target = raw
-        for step in path[:-1]:
-            target = target[step]
-        del target[path[-1]]
     return mutate
 
 
