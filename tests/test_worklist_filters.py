@@ -91,3 +91,17 @@ def test_worklists_without_filters_still_answer_to_anonymous_users_with_the_logi
     client = app.test_client()
     response = client.get("/casos?region=CL-RM")
     assert response.status_code == 302 and "/ingresar" in response.headers["Location"]
+
+
+def test_the_pager_keeps_the_filters(app: Any, make_browser: Any) -> None:
+    for _ in range(26):  # one more than a page
+        file_case(app)
+    national = signed_in(make_browser, "coordinacion.nacional")
+    first = national.get("/casos?region=CL-RM&senal=urgente").text
+    assert len(listed(first)) == 0  # none of these is urgent: the filter holds
+    first = national.get("/casos?region=CL-RM").text
+    assert len(listed(first)) == 25
+    assert 'href="?pagina=2&amp;region=CL-RM"' in first
+    second = national.get("/casos?pagina=2&region=CL-RM").text
+    assert len(listed(second)) == 1
+    assert 'href="?pagina=1&amp;region=CL-RM"' in second
