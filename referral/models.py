@@ -9,3 +9,4 @@ def import_all() -> None:
     from .network import models as network_models  # noqa: F401
     from .keys import models as key_models  # noqa: F401
     from .clocks import models as clock_models  # noqa: F401
+    from .referrals import models as referral_models  # noqa: F401

@@ -21,6 +21,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(40))
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Keeps the node's services, capacity and contacts current (any role; administrators name them).
+    manages_node: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     locale: Mapped[str | None] = mapped_column(String(8))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

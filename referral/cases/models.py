@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
-    JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid,
+    JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid, or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -89,8 +89,13 @@ class Participant(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A time-limited relation (emergency access): not live from this moment, even before a sweep ends it.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="participants")
+
+    def live_at(self, now: dt.datetime) -> bool:
+        return self.active and (self.expires_at is None or self.expires_at > now)
     node: Mapped[Node] = relationship(lazy="joined")
 
 
@@ -155,6 +160,7 @@ class CaseEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(40))
     to_state: Mapped[str | None] = mapped_column(String(40))
     form_record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("form_records.id"))
+    subject: Mapped[str | None] = mapped_column(String(40))  # the referral, consent or access the step is about
 
     actor_node: Mapped[Node] = relationship()
     form_record: Mapped[FormRecord | None] = relationship()
@@ -187,3 +193,8 @@ class CaseTombstone(Base):
     actor_role: Mapped[str] = mapped_column(String(40))
     actor_node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+def live_participant(now: dt.datetime) -> ColumnElement[bool]:
+    """SQL for "this relation is live now": active, and not past its expiry."""
+    return Participant.active & or_(Participant.expires_at.is_(None), Participant.expires_at > now)

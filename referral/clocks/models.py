@@ -27,13 +27,15 @@ class CaseClock(Base):
         Index("ix_case_clocks_next_at", "next_at"),
         Index("ix_case_clocks_case", "case_id", "status"),
         # At most one running period of a clock per case, even if two writers race.
-        Index("uq_case_clocks_running", "case_id", "clock", unique=True,
+        Index("uq_case_clocks_running", "case_id", "clock", "subject", unique=True,
               sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     clock: Mapped[str] = mapped_column(String(60))
+    # "" for a clock of the case; a referral's id for a clock of one referral (its answer, its action)
+    subject: Mapped[str] = mapped_column(String(40), default="", server_default="")
     period: Mapped[int] = mapped_column(Integer, default=1)  # repeating clocks count their periods
     status: Mapped[str] = mapped_column(String(12), default=RUNNING)  # running | stopped | finished
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import Base
+from ..db import Base, UTCDateTime
 
 
 class Region(Base):
@@ -41,6 +43,13 @@ class Node(Base):
     home_region: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Places (e.g. shelter beds), where capacity matters: None means the node does not count places.
+    capacity_total: Mapped[int | None] = mapped_column(Integer)
+    capacity_free: Mapped[int | None] = mapped_column(Integer)
+    capacity_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The institution's own contact for the network (an office address, never a person's).
+    contact_email: Mapped[str | None] = mapped_column(String(200))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
 
     regions_served: Mapped[list[NodeRegion]] = relationship(cascade="all, delete-orphan")
 

@@ -18,6 +18,8 @@ import yaml
 
 from .errors import DefinitionError
 from .forms import FormDef, parse_form
+from .network import PARTIES as REFERRAL_PARTIES
+from .network import NetworkDef, network_problems, parse_network
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
@@ -107,6 +109,8 @@ class FormUse:
     editable_when: Predicate | None = None
     readers: tuple[str, ...] = ()  # relations; empty means every participant
     summary_fields: tuple[str, ...] = ()
+    # relation -> the only sections it reads (a shelter reads who and what care, not the criminal case)
+    sections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ class WorkflowDefinition:
     inboxes: Mapping[str, Inbox]
     duplicates: Duplicates | None = None
     calendar: CalendarDef = field(default_factory=CalendarDef)
+    network: NetworkDef = field(default_factory=NetworkDef)
     source: str = ""
 
     def machines(self) -> Iterator[Machine]:
@@ -321,7 +326,8 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
-        "tracks", "forms", "inboxes", "clocks", "duplicates", "calendar"}
+        "tracks", "forms", "inboxes", "clocks", "duplicates", "calendar", "services", "referrals", "consent",
+        "emergency_access"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -344,6 +350,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
         duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
         calendar=_calendar(raw.get("calendar"), f"{where}.calendar"),
+        network=parse_network(raw, where),
         source=where,
     )
 
@@ -486,8 +493,9 @@ def _effect(raw: Any, where: str) -> Effect:
 
 
 def _form_use(key: str, raw: Any, where: str) -> FormUse:
-    raw = _shape(raw, where, {"edit", "readers", "summary_fields"})
+    raw = _shape(raw, where, {"edit", "readers", "summary_fields", "sections"})
     edit = _shape(raw.get("edit"), f"{where}.edit", {"by", "when"})
+    sections = _shape(raw.get("sections"), f"{where}.sections", set(raw.get("sections") or {}))
     when = edit.get("when")
     return FormUse(
         key=key,
@@ -495,6 +503,7 @@ def _form_use(key: str, raw: Any, where: str) -> FormUse:
         editable_when=parse(when, f"{where}.edit.when") if when else None,
         readers=_names(raw.get("readers"), f"{where}.readers"),
         summary_fields=_names(raw.get("summary_fields"), f"{where}.summary_fields"),
+        sections={k: _names(v, f"{where}.sections.{k}") for k, v in sections.items()},
     )
 
 
@@ -621,6 +630,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _clock_problems(d)
     yield from _inbox_problems(d)
     yield from _duplicate_problems(d)
+    yield from network_problems(d)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     if not d.roles_with("file_intake"):
@@ -748,6 +758,14 @@ def _predicate_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
                 yield f"{where}: condition names unknown field '{name}' of form '{input_form}'"
         elif kind == "flag" and name not in d.flags:
             yield f"{where}: condition names unknown flag '{name}'"
+        elif kind == "assignment" and name not in d.assignments:
+            yield f"{where}: condition names unknown network function '{name}'"
+        elif kind == "service" and name not in d.network.services:
+            yield f"{where}: condition names unknown service '{name}'"
+        elif kind == "referral_kind" and (d.network.referrals is None or name not in d.network.referrals.kinds):
+            yield f"{where}: condition names unknown kind of referral '{name}'"
+        elif kind == "referral_state" and (d.network.referrals is None or name not in d.network.referrals.states):
+            yield f"{where}: condition names unknown referral state '{name}'"
 
 
 def _form_problems(d: WorkflowDefinition) -> Iterator[str]:
@@ -766,6 +784,13 @@ def _form_problems(d: WorkflowDefinition) -> Iterator[str]:
         for name in use.summary_fields:
             if name not in fields:
                 yield f"{where}: summary field '{name}' is not a field of the form"
+        known_sections = {s.key for version in d.forms[use.key].values() for s in version.sections}
+        for relation, names in use.sections.items():
+            if relation not in use.readers:
+                yield f"{where}: sections for '{relation}', which is not among the readers"
+            for name in names:
+                if name not in known_sections:
+                    yield f"{where}: unknown section '{name}'"
 
 
 def _intake_problems(d: WorkflowDefinition) -> Iterator[str]:
@@ -799,9 +824,11 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
             yield from _event_problems(d, clock.stops_on, transitions, where)
         if clock.basis not in ("law", "source", "product"):
             yield f"{where}: basis must be law, source or product (where the value comes from)"
+        of_referral = "referral_state" in clock.starts_on
         for relation in clock.remind + tuple(rel for _, rel in clock.escalate):
-            if relation not in d.relations:
-                yield f"{where}: relation '{relation}' is not declared"
+            if relation not in d.relations and not (of_referral and relation in REFERRAL_PARTIES):
+                yield f"{where}: relation '{relation}' is not declared" + (
+                    f" (a referral's clock may also name {sorted(REFERRAL_PARTIES)})" if of_referral else "")
         if clock.remind_before and not clock.remind:
             yield f"{where}: remind_before needs relations in remind"
         for before in clock.remind_before:
@@ -822,6 +849,11 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
 def _deadline_problems(d: WorkflowDefinition, clock: Clock, transitions: set[str], where: str) -> Iterator[str]:
     """A deadline read from a form: a date field of the form every starting transition records."""
     form_key, _, field_key = str(clock.deadline_from).partition(".")
+    if form_key == "referral":  # a referral's committed date: its clock starts on a referral state
+        if field_key != REFERRAL_DUE_FIELD or set(clock.starts_on) != {"referral_state"}:
+            yield (f"{where}: deadline_from referral.{REFERRAL_DUE_FIELD} is for clocks that start on a "
+                   "referral_state")
+        return
     fields = {f.key: f for f in d.form(form_key).fields()} if form_key in d.forms else {}
     if field_key not in fields or fields[field_key].type != "date":
         yield f"{where}: deadline_from '{clock.deadline_from}' is not a date field of a form"
@@ -848,7 +880,8 @@ def _not_shorter(before: Duration, clock: Duration) -> bool:
     return False  # working days against hours or calendar days depend on the dates; schedule() drops it
 
 
-_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state"}
+_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "referral_state"}
+REFERRAL_DUE_FIELD = "due_on"  # the committed date of a referred action (deadline_from: referral.due_on)
 
 
 def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions: set[str],
@@ -869,6 +902,11 @@ def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions
                 track, _, state = str(item).partition(".")
                 if track not in d.tracks or state not in d.tracks[track].states:
                     yield f"{where}: unknown track state '{item}'"
+            elif kind == "referral_state":
+                kind_key, _, state = str(item).partition(".")
+                r = d.network.referrals
+                if r is None or kind_key not in r.kinds or state not in r.states:
+                    yield f"{where}: unknown referral state '{item}' (write kind.state)"
 
 
 def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:

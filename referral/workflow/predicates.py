@@ -35,6 +35,16 @@ class FormFacts:
 
 
 @dataclass(frozen=True)
+class ReferralFacts:
+    """What a predicate may know of one referral of a case (never its free text)."""
+
+    kind: str
+    service: str | None
+    state: str
+    to_functions: frozenset[str] = frozenset()  # network functions (assignments) the receiving node holds
+
+
+@dataclass(frozen=True)
 class CaseFacts:
     """Everything predicates may look at, gathered by the service layer for one case."""
 
@@ -42,6 +52,7 @@ class CaseFacts:
     tracks: Mapping[str, str] = field(default_factory=dict)
     flags: Mapping[str, bool] = field(default_factory=dict)
     forms: Mapping[str, FormFacts] = field(default_factory=dict)
+    referrals: tuple[ReferralFacts, ...] = ()
 
 
 class Predicate(Protocol):
@@ -180,6 +191,34 @@ class FlagIs:
 
 
 @dataclass(frozen=True)
+class ReferralIs:
+    """True if some referral of the case matches: to a node holding a network function, of a
+    service or kind, in one of some states. Written {referral: {to: ..., service: ..., in: [...]}}."""
+
+    to: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    def evaluate(self, facts: CaseFacts, values: Mapping[str, Any] | None) -> Tri:
+        return any(
+            (not self.to or r.to_functions & set(self.to)) and (not self.services or r.service in self.services)
+            and (not self.kinds or r.kind in self.kinds) and (not self.states or r.state in self.states)
+            for r in facts.referrals
+        )
+
+    def references(self) -> Iterator[tuple[str, str]]:
+        for name in self.to:
+            yield ("assignment", name)
+        for name in self.services:
+            yield ("service", name)
+        for name in self.kinds:
+            yield ("referral_kind", name)
+        for name in self.states:
+            yield ("referral_state", name)
+
+
+@dataclass(frozen=True)
 class AllOf:
     parts: tuple[Predicate, ...]
 
@@ -278,6 +317,11 @@ def parse(raw: Any, where: str) -> Predicate:
         return InputIs(tuple(str(raw["input"]).split(".")), _comparison(raw, where, "input"))
     if keys == {"flag"}:
         return FlagIs(str(raw["flag"]))
+    if keys == {"referral"}:
+        spec = raw["referral"]
+        if not isinstance(spec, Mapping) or not spec or set(spec) - {"to", "service", "kind", "in"}:
+            raise DefinitionError(f"{where}: a referral condition is {{referral: {{to, service, kind, in}}}} (any of them)")
+        return ReferralIs(*(tuple(_names(spec[k], where)) if k in spec else () for k in ("to", "service", "kind", "in")))
     raise DefinitionError(f"{where}: unknown condition {dict(raw)!r}")
 
 

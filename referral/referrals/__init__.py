@@ -1,0 +1,1 @@
+"""The referral network's case side: derivaciones, consent records and emergency access."""
