@@ -1,4 +1,5 @@
-"""Command line: `flask --app wsgi db upgrade`, `flask --app wsgi demo load --cases N --seed S`."""
+"""Command line: `flask --app wsgi db upgrade`, `flask --app wsgi demo load --cases N --seed S`,
+`flask --app wsgi nodes import FILE` (and the other groups registered below)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ def demo_load(count: int, seed: int) -> None:
 def register(app: Flask) -> None:
     from .clocks.cli import clocks_cli
     from .keys import cli as keys_cli
+    from .network.cli import nodes_cli
 
     app.cli.add_command(clocks_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(nodes_cli)
     keys_cli.register(app)

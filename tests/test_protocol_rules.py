@@ -42,6 +42,14 @@ def test_a_child_case_cannot_be_activated_on_the_childs_own_consent_until_the_fi
     amended = ficha_post(**CHILD, consentimiento_de="organismo_proteccion")
     ok(health.submit(f"/casos/{reference}/formularios/ficha/editar", amended))
     ok(health.act(reference, "responder_informacion", {"respuesta": "Consintió la Oficina Local de la Niñez."}))
+    # A child case also needs a referral to Mejor Niñez and the communication to the family court.
+    assert "Mejor Niñez" in coordinator.get(f"/casos/{reference}").text  # shown as not possible yet, with why
+    ok(coordinator.submit(f"/casos/{reference}/consentimientos/nuevo", {
+        "given_by": "organismo_proteccion", "scope": "red", "given_on": "2026-11-18", "evidence": "resolucion"}))
+    ok(coordinator.submit(f"/casos/{reference}/derivar/proteccion_nna",
+                          {"to_node": str(node_id(app, "MEJOR-NINEZ-CL-RM"))}))
+    ok(coordinator.act(reference, "registrar_comunicacion_nna", {
+        "destinatario": "tribunal_familia", "fecha": "2026-11-18T10:00", "medio": "oficio"}))
     ok(coordinator.act(reference, "activar", activation))
     assert state_of(coordinator, reference) == "Activado (ingresado al Protocolo)"
     first = coordinator.get(f"/casos/{reference}/formularios/ficha?revision=1").text

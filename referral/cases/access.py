@@ -8,14 +8,14 @@ from ..auth.models import User
 from ..context import Context
 from ..workflow import Actor
 from .errors import AccessDenied, CaseNotFound
-from .models import Case, Participant
+from .models import Case, Participant, live_participant
 
 
 def relations_of(ctx: Context, node_id: int, case: Case) -> frozenset[str]:
     """The live relations of a node to a case."""
     return frozenset(ctx.session.scalars(
         select(Participant.relation).where(
-            Participant.case_id == case.id, Participant.node_id == node_id, Participant.active
+            Participant.case_id == case.id, Participant.node_id == node_id, live_participant(ctx.now())
         )
     ))
 

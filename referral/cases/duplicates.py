@@ -21,7 +21,7 @@ from ..context import Context
 from ..keys.store import blind_indexer
 from ..vault import normalise_document, normalise_name
 from ..workflow.definition import BlindIndexDef
-from .models import BlindIndex, Case, Participant
+from .models import BlindIndex, Case, Participant, live_participant
 
 MIN_DOCUMENT = 5  # shorter "numbers" (a typo, "NN") would match unrelated people
 MIN_NAME_WORDS = 2
@@ -95,7 +95,7 @@ def notice_for(ctx: Context, user: User, case: Case, relations: frozenset[str]) 
     if not matches:
         return None
     reachable = exists(select(Participant.id).where(
-        Participant.case_id == Case.id, Participant.node_id == user.node_id, Participant.active))
+        Participant.case_id == Case.id, Participant.node_id == user.node_id, live_participant(ctx.now())))
     references = tuple(sorted(ctx.session.scalars(
         select(Case.reference).where(Case.id.in_(matches), reachable))))
     elsewhere = len(matches) - len(references) if relations & set(spec.visible_to) else 0

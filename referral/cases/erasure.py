@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..auth.models import User
 from ..clocks.models import CaseClock, Notification
 from ..context import Context
+from ..referrals.models import Consent, EmergencyAccess, Referral
 from ..keys.models import CaseKeyWrap
 from ..workflow import Text
 from .access import has_capability
@@ -29,8 +30,8 @@ REASONS: dict[str, Text] = {
     "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
-ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "notifications", "case_clocks", "case_events", "form_records", "case_tracks",
-                 "case_participants", "cases")
+ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "notifications", "case_clocks", "case_events",
+                 "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
                              "Type the case reference exactly to confirm.")
@@ -73,7 +74,8 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
                           (BlindIndex, BlindIndex.case_id), (Notification, Notification.case_id),
                           (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
-                          (Participant, Participant.case_id)):
+                          (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),
+                          (Consent, Consent.case_id), (Participant, Participant.case_id)):
         ctx.session.execute(delete(model).where(column == case.id))
     ctx.session.execute(delete(Case).where(Case.id == case.id).execution_options(synchronize_session=False))
     ctx.session.expunge(case)

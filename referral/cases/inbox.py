@@ -22,7 +22,7 @@ from ..network.models import Node, Region
 from ..workflow import Text
 from ..workflow.definition import Inbox
 from .access import may_open_cases
-from .models import Case, FormRecord, Participant, Track
+from .models import Case, FormRecord, Participant, Track, live_participant
 from .reading import Reader
 
 PAGE_SIZE = 25
@@ -86,17 +86,17 @@ def inboxes_for(ctx: Context, user: User) -> list[Inbox]:
     return [inbox for inbox in ctx.definition.inboxes.values() if user.role in inbox.roles]
 
 
-def _my_cases(user: User, relations: tuple[str, ...] | None) -> Select[tuple[Case]]:
+def _my_cases(user: User, relations: tuple[str, ...] | None, now: dt.datetime) -> Select[tuple[Case]]:
     mine = select(Participant.id).where(
-        Participant.case_id == Case.id, Participant.node_id == user.node_id, Participant.active
+        Participant.case_id == Case.id, Participant.node_id == user.node_id, live_participant(now)
     )
     if relations is not None:
         mine = mine.where(Participant.relation.in_(relations))
     return select(Case).where(exists(mine))
 
 
-def _inbox_query(inbox: Inbox, user: User) -> Select[tuple[Case]]:
-    query = _my_cases(user, inbox.relations)
+def _inbox_query(inbox: Inbox, user: User, now: dt.datetime) -> Select[tuple[Case]]:
+    query = _my_cases(user, inbox.relations, now)
     criteria = []
     if inbox.states:
         criteria.append(Case.state.in_(inbox.states))
@@ -141,14 +141,14 @@ def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1,
     inbox = next((i for i in inboxes_for(ctx, user) if i.key == key), None)
     if inbox is None:
         return None
-    return _page(ctx, user, _inbox_query(inbox, user), key, inbox.label.get(language), language, page,
+    return _page(ctx, user, _inbox_query(inbox, user, ctx.now()), key, inbox.label.get(language), language, page,
                  filters or Filters())
 
 
 def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
                   filters: Filters | None = None) -> InboxPage:
     """Every case the user's node holds a live relation to, filtered."""
-    return _page(ctx, user, _my_cases(user, None), "mis_casos", MY_CASES.get(language), language, page,
+    return _page(ctx, user, _my_cases(user, None, ctx.now()), "mis_casos", MY_CASES.get(language), language, page,
                  filters or Filters())
 
 
@@ -174,7 +174,7 @@ def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: d
 
 def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
     return {
-        inbox.key: ctx.session.scalar(select(func.count()).select_from(_inbox_query(inbox, user).subquery())) or 0
+        inbox.key: ctx.session.scalar(select(func.count()).select_from(_inbox_query(inbox, user, ctx.now()).subquery())) or 0
         for inbox in inboxes_for(ctx, user)
     }
 

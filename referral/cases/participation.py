@@ -23,3 +23,13 @@ def end_participation(ctx: Context, case: Case, node_id: int, relation: str) -> 
     if rows:
         sync_wraps(ctx, case)
     return bool(rows)
+
+
+def end_participant(ctx: Context, case: Case, participant_id: int) -> bool:
+    """End one participant row (an emergency access), not every row of its relation; wraps follow."""
+    row = ctx.session.get(Participant, participant_id)
+    if row is None or row.case_id != case.id or not row.active:
+        return False
+    row.active, row.until = False, ctx.now()
+    sync_wraps(ctx, case)
+    return True

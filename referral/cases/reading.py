@@ -34,6 +34,7 @@ STATUS_LABELS = {
 FINAL_STATUS = {"submitted": Text("Registrado", "Recorded")}  # for forms nobody reviews
 NO_SUCH_FORM = Text("Ese formulario no existe.", "There is no such form.")
 YES, NO, EMPTY = Text("Sí", "Yes"), Text("No", "No"), "—"
+NETWORK_EVENTS = frozenset({"referral", "consent", "emergency_access"})  # told by referrals/reading.py
 
 
 @dataclass(frozen=True)
@@ -154,11 +155,13 @@ class Reader:
             return ", ".join(self.choices.label(fdef, item) for item in value)
         return str(value)
 
-    def form(self, record: FormRecord, values: Mapping[str, Any]) -> FormView:
+    def form(self, record: FormRecord, values: Mapping[str, Any],
+             only: frozenset[str] | None = None) -> FormView:
+        """A revision's values by section; `only`: the sections the reader may see (None: all)."""
         form = self.ctx.definition.form(record.form_key, record.form_version)
         sections = tuple(
             SectionView(self.t(section.label), tuple(self.value(f, values.get(f.key)) for f in section.fields))
-            for section in form.sections
+            for section in form.sections if only is None or section.key in only
         )
         return FormView(
             key=form.key, label=self.t(form.label), revision=record.revision, form_version=record.form_version,
@@ -204,9 +207,16 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
     records = current_records(ctx, case)
     facts = facts_for(ctx, case, records)
     d = ctx.definition
+    from ..referrals.reading import is_team
+
+    team = is_team(ctx, actor.relations)
+    hidden = d.network.referral_relations()
+    now = ctx.now()
     participants = tuple(
         (reader.t(d.relations[p.relation].label), p.node.short_name)
-        for p in case.participants if p.active and p.relation in d.relations
+        for p in case.participants if p.live_at(now) and p.relation in d.relations
+        # a node there by referral sees the case team and itself, not which other services were asked
+        and (team or p.relation not in hidden or p.node_id == user.node_id)
     )
     tracks = tuple(
         (reader.t(d.tracks[row.track].label), reader.t(d.tracks[row.track].states[row.state].label))
@@ -257,7 +267,11 @@ def _revisions(ctx: Context, case: Case) -> dict[str, list[int]]:
 
 
 def _timeline(ctx: Context, case: Case, actor: Actor, reader: Reader) -> tuple[EventView, ...]:
+    from ..referrals.reading import is_team, referral_subjects
+
     d = ctx.definition
+    team = is_team(ctx, actor.relations)
+    mine = set() if team else referral_subjects(ctx, case)
     events = ctx.session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc())
         .options(selectinload(CaseEvent.form_record))
@@ -268,10 +282,15 @@ def _timeline(ctx: Context, case: Case, actor: Actor, reader: Reader) -> tuple[E
         who = f"{reader.t(role.label) if role else event.actor_role} · {event.actor_node.short_name}"
         details: tuple[FieldView, ...] = ()
         record = event.form_record
+        if event.subject and not team and event.subject not in mine:
+            continue  # a node there through a referral sees its own referral's steps, not the others'
         if event.kind == "transition" and record is not None and ctx.engine.can_read(record.form_key, actor.relations):
             values = open_values(ctx, case, record)
             form = d.form(record.form_key, record.form_version)
-            details = tuple(reader.value(f, values.get(f.key)) for f in form.fields() if values.get(f.key) not in (None, ""))
+            only = ctx.engine.readable_sections(record.form_key, actor.relations)
+            details = tuple(reader.value(f, values.get(f.key)) for section in form.sections
+                            if only is None or section.key in only
+                            for f in section.fields if values.get(f.key) not in (None, ""))
         views.append(EventView(
             when=reader.local(event.occurred_at), actor=who, text=_event_text(ctx, event, reader),
             change=_change_text(ctx, event, reader), details=details,
@@ -283,6 +302,10 @@ def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
     d = ctx.definition
     if event.kind == "intake":
         return reader.t(Text("Envió la {form}", "Filed the {form}").format(form=reader.t(d.form(event.action).label)))
+    if event.kind in NETWORK_EVENTS:
+        from ..referrals.reading import event_text
+
+        return event_text(ctx, event, reader.language)
     if event.kind == "form_saved":
         revision = event.form_record.revision if event.form_record else 0
         return reader.t(Text("Guardó: {form} (revisión {revision})", "Saved: {form} (revision {revision})").format(
@@ -294,7 +317,7 @@ def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
 
 
 def _change_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
-    if event.to_state is None or event.from_state == event.to_state:
+    if event.to_state is None or event.from_state == event.to_state or event.kind in NETWORK_EVENTS:
         return ""
     machine = ctx.definition.machine(event.machine) if event.machine in ctx.definition.tracks or not event.machine else None
     if machine is None:
@@ -322,7 +345,8 @@ def form_revision(ctx: Context, user: User, reference: str, form_key: str, revis
         if revision is not None:
             raise CaseNotFound()
         return case, None
-    return case, Reader(ctx, language).form(record, open_values(ctx, case, record))
+    only = ctx.engine.readable_sections(form_key, actor.relations)
+    return case, Reader(ctx, language).form(record, open_values(ctx, case, record), only)
 
 
 def editable_values(ctx: Context, user: User, reference: str, form_key: str) -> tuple[Case, FormDef, dict[str, Any]]:

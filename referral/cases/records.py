@@ -12,6 +12,7 @@ from ..auth.models import User
 from ..context import Context
 from ..vault import Cell
 from ..workflow import CaseFacts, FormFacts
+from ..workflow.predicates import ReferralFacts
 from ..workflow.forms import FormDef
 from ..keys.store import open_cell, seal_cell
 from .models import Case, FormRecord, Track
@@ -23,6 +24,11 @@ def data_cell(record: FormRecord) -> Cell:
 
 def summary_cell(case: Case) -> Cell:
     return Cell("cases", "summary", case.id)
+
+
+def details_cell(table: str, row_id: uuid.UUID) -> Cell:
+    """The sealed notes of a referral, consent or emergency access (`table`.details)."""
+    return Cell(table, "details", row_id)
 
 
 def current_records(ctx: Context, case: Case) -> dict[str, FormRecord]:
@@ -65,7 +71,28 @@ def facts_for(ctx: Context, case: Case, records: Mapping[str, FormRecord] | None
         for key, record in records.items()
     }
     tracks = {row.track: row.state for row in ctx.session.scalars(select(Track).where(Track.case_id == case.id))}
-    return CaseFacts(state=case.state, tracks=tracks, flags=dict(case.flags or {}), forms=forms)
+    return CaseFacts(state=case.state, tracks=tracks, flags=dict(case.flags or {}), forms=forms,
+                     referrals=referral_facts(ctx, case))
+
+
+def referral_facts(ctx: Context, case: Case) -> tuple[ReferralFacts, ...]:
+    """Kind, service, state and the receiving node's network functions (for the case's region or
+    national) of each referral of the case."""
+    from ..network.models import Assignment
+    from ..referrals.models import Referral
+
+    rows = ctx.session.execute(select(Referral.kind, Referral.service, Referral.state, Referral.to_node_id)
+                               .where(Referral.case_id == case.id)).all()
+    if not rows:
+        return ()
+    functions: dict[int, set[str]] = {}
+    # functions held for the case's region, or nationally (Mejor Niñez of another region does not count)
+    for function, node_id in ctx.session.execute(select(Assignment.function, Assignment.node_id).where(
+            Assignment.node_id.in_({row.to_node_id for row in rows}),
+            (Assignment.region_code == case.region_code) | Assignment.region_code.is_(None))):
+        functions.setdefault(node_id, set()).add(function)
+    return tuple(ReferralFacts(row.kind, row.service, row.state, frozenset(functions.get(row.to_node_id, ())))
+                 for row in rows)
 
 
 def refresh_derived(ctx: Context, case: Case, records: Mapping[str, FormRecord]) -> None:

@@ -11,13 +11,13 @@ from .models import Case, CaseEvent, FormRecord
 
 def append_event(ctx: Context, case: Case, user: User, *, kind: str, action: str, machine: str = "",
                  from_state: str | None = None, to_state: str | None = None,
-                 record: FormRecord | None = None) -> CaseEvent:
+                 record: FormRecord | None = None, subject: str | None = None) -> CaseEvent:
     """Record who (role, node) did what to the case; the sequence number orders the timeline."""
     last = ctx.session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id))
     event = CaseEvent(
         case_id=case.id, seq=(last or 0) + 1, occurred_at=ctx.now(), actor_user_id=user.id,
         actor_role=user.role, actor_node_id=user.node_id, kind=kind, action=action, machine=machine,
-        from_state=from_state, to_state=to_state, form_record_id=record.id if record else None,
+        from_state=from_state, to_state=to_state, form_record_id=record.id if record else None, subject=subject,
     )
     ctx.session.add(event)
     return event

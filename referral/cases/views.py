@@ -116,8 +116,11 @@ def my_cases() -> Any:
 @bp.get("/casos/<reference>")
 @needs("case_access")
 def show(reference: str) -> Any:
+    from ..referrals.reading import network_for
+
     view = case_page(current_ctx(), current_user, reference, language())
-    return render_template("cases/case.html", view=view, action_form=FlaskForm())
+    network = network_for(current_ctx(), current_user, reference, language())
+    return render_template("cases/case.html", view=view, network=network, action_form=FlaskForm())
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>")

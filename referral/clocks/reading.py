@@ -19,7 +19,7 @@ from sqlalchemy import case as when, exists, func, select, update
 from ..auth.models import User
 from ..cases.access import may_open_cases
 from ..cases.errors import CaseNotFound
-from ..cases.models import Case, Participant
+from ..cases.models import Case, Participant, live_participant
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock
@@ -99,9 +99,8 @@ def _escalation(d: WorkflowDefinition, clock: Clock | None, level: int, language
     if level <= 0:
         return ""
     if clock is not None and level <= len(clock.escalate):
-        relation = d.relations.get(clock.escalate[level - 1][1])
-        if relation is not None:
-            return ESCALATED.format(relation=relation.label.get(language), level=level).get(language)
+        relation = d.relation_label(clock.escalate[level - 1][1])
+        return ESCALATED.format(relation=relation.get(language), level=level).get(language)
     return ESCALATED_LEVEL.format(level=level).get(language)
 
 
@@ -222,7 +221,7 @@ def _openable(ctx: Context, user: User, case_ids: set[uuid.UUID]) -> set[uuid.UU
         return set()
     return set(ctx.session.scalars(
         select(Case.id).where(Case.id.in_(case_ids), exists(select(Participant.id).where(
-            Participant.case_id == Case.id, Participant.node_id == user.node_id, Participant.active)))
+            Participant.case_id == Case.id, Participant.node_id == user.node_id, live_participant(ctx.now()))))
     ))
 
 

@@ -24,13 +24,16 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, func, or_, select, update
 
 from ..auth.models import User
-from ..cases.models import Case, CaseEvent, Participant
+from ..cases.models import Case, CaseEvent, Participant, live_participant
 from ..context import Context
 from ..keys.store import NoKeyAccess
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
-    DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, deadline_given, due_time, reactions, schedule,
+    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, deadline_given, due_time, of_referral,
+    reactions, schedule,
 )
+from ..workflow.network import PARTIES as REFERRAL_PARTIES
+from ..workflow.network import RECEIVER, SENDER
 from ..workflow.definition import Clock
 from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
 
@@ -47,15 +50,21 @@ def calendar_of(ctx: Context) -> WorkingCalendar:
 # -- started and stopped by the case's own steps ----------------------------------------------------
 
 def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
-    """Stop and start the case's clocks for one step of the case (same transaction as the step)."""
+    """Stop and start the case's clocks for one step of the case (same transaction as the step).
+
+    A step of one referral touches only the clocks of that referral (`subject`); closing the case
+    stops every clock, the referrals' included."""
     r = reactions(ctx.definition, occurrence)
     now = ctx.now()
-    running = {c.clock: c for c in ctx.session.scalars(
-        select(CaseClock).where(CaseClock.case_id == case.id, CaseClock.status == RUNNING))}
+    rows = list(ctx.session.scalars(
+        select(CaseClock).where(CaseClock.case_id == case.id, CaseClock.status == RUNNING)))
+    running = {c.clock: c for c in rows if c.subject == occurrence.subject}
     for key, reason in r.stops.items():
-        row = running.pop(key, None)
-        if row is not None:
+        hit = [c for c in rows if c.clock == key and (reason == CASE_CLOSED or c.subject == occurrence.subject)]
+        for row in hit:
             row.status, row.stopped_at, row.stop_reason, row.next_at = STOPPED, now, reason, None
+            if row.subject == occurrence.subject:
+                running.pop(key, None)
     ctx.session.flush()  # a clock stopped and restarted by one step must leave "running" first
     if ctx.definition.main.states[case.state].closed:
         return  # a closed case runs no clocks, whatever a track does meanwhile
@@ -79,13 +88,14 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
         deadline = deadline_given(clock, occurrence.inputs, calendar)
         if clock.deadline_from is not None and (deadline is None or deadline <= now):
             continue  # no date typed, or already past: nothing left to remind of
-        running[key] = start_clock(ctx, case.id, clock, now, calendar, deadline=deadline)
+        running[key] = start_clock(ctx, case.id, clock, now, calendar, deadline=deadline,
+                                   subject=occurrence.subject if of_referral(clock) else "")
 
 
 def start_clock(ctx: Context, case_id: uuid.UUID, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,
-                period: int = 1, deadline: dt.datetime | None = None) -> CaseClock:
+                period: int = 1, deadline: dt.datetime | None = None, subject: str = "") -> CaseClock:
     steps = schedule(clock, at, calendar, deadline)
-    row = CaseClock(case_id=case_id, clock=clock.key, period=period, status=RUNNING, started_at=at,
+    row = CaseClock(case_id=case_id, clock=clock.key, subject=subject, period=period, status=RUNNING, started_at=at,
                     due_at=due_time(clock, at, calendar, deadline), next_at=steps[0].at, step=0, escalation=0)
     ctx.session.add(row)
     return row
@@ -220,12 +230,16 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
 
 
 def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
-    wanted = {(row.case_id, relation) for row, p in claimed for _, _, s, _ in p.told for relation in s.relations}
+    wanted = {(row.case_id, relation) for row, p in claimed for _, _, s, _ in p.told for relation in s.relations
+              if relation not in REFERRAL_PARTIES}
     people = recipients(ctx, wanted)
+    parties = party_recipients(ctx, {row.subject for row, _ in claimed if row.subject})
     created: list[uuid.UUID] = []
     for row, progress in claimed:
         for period, index, step, due in progress.told:
-            users = {u.id: u for relation in step.relations for u in people.get((row.case_id, relation), [])}
+            users = {u.id: u for relation in step.relations for u in (
+                parties.get((row.subject, relation), []) if relation in REFERRAL_PARTIES
+                else people.get((row.case_id, relation), []))}
             if not users:  # an escalation nobody receives must at least reach the operators
                 log.warning("clock %s (%s) %s: no active staff hold %s in the case", row.id, row.clock, step.kind,
                             "/".join(step.relations))
@@ -241,6 +255,34 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
     return created
 
 
+def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:
+    """Active staff who may open cases at the receiving (receptor) and sending (emisor) node of each
+    referral, while it is live for the receiver (an ended referral's receiver has no access left)."""
+    from ..referrals.models import Referral  # (referrals import the clock service)
+
+    ids = [uuid.UUID(s) for s in subjects if _is_uuid(s)]
+    if not ids:
+        return {}
+    roles = ctx.definition.roles_with("case_access")
+    found: dict[tuple[str, str], list[User]] = defaultdict(list)
+    live = ctx.definition.network.referrals.live_states() if ctx.definition.network.referrals else ()
+    for referral in ctx.session.scalars(select(Referral).where(Referral.id.in_(ids))):
+        for party, node_id in ((RECEIVER, referral.to_node_id), (SENDER, referral.from_node_id)):
+            if party == RECEIVER and referral.state not in live:
+                continue
+            found[(str(referral.id), party)] = list(ctx.session.scalars(
+                select(User).where(User.node_id == node_id, User.active, User.role.in_(roles)).order_by(User.id)))
+    return found
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def recipients(ctx: Context, wanted: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], list[User]]:
     """Active staff who may open cases, at each node holding the relation to the case."""
     if not wanted:
@@ -254,7 +296,7 @@ def recipients(ctx: Context, wanted: set[tuple[uuid.UUID, str]]) -> dict[tuple[u
             select(Participant.case_id, Participant.relation, User)
             .join(User, and_(User.node_id == Participant.node_id, User.active, User.role.in_(roles)))
             .where(Participant.case_id.in_(case_ids[start:start + CHUNK]), Participant.relation.in_(relations),
-                   Participant.active)
+                   live_participant(ctx.now()))
             .order_by(User.id)
         )
         for case_id, relation, user in rows:

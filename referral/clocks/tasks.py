@@ -12,6 +12,7 @@ from flask import current_app
 
 from ..units import unit_of_work
 from .mail import MailSettings, deliver
+from ..referrals.emergency import expire as expire_emergency_access
 from .service import run_clocks, sweep, sweep_emails
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,17 @@ def _now() -> dt.datetime:
 
 @shared_task(name="referral.clocks.sweep", ignore_result=True)
 def sweep_clocks() -> int:
-    """Beat runs this every minute: hand every due clock (and every e-mail still owed) to workers."""
+    """Beat runs this every minute: hand every due clock (and every e-mail still owed) to workers, and
+    end the emergency accesses whose time is up."""
     mail = MailSettings.from_config(current_app.config)
     with unit_of_work(current_app) as ctx:
         now = _now()
         ids = sweep(ctx, now, _lease())
         emails = sweep_emails(ctx, now, _lease()) if mail else []
+        expired = expire_emergency_access(ctx, now)  # access checks already refuse them; this drops the wraps
         ctx.session.commit()
+    if expired:
+        log.info("clock sweep: %d emergency accesses ended", expired)
     for start in range(0, len(ids), BATCH):
         run_due_clocks.delay(ids[start:start + BATCH])
     for start in range(0, len(emails), BATCH):

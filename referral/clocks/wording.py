@@ -103,6 +103,5 @@ def notification_message(definition: WorkflowDefinition, clock_key: str, kind: s
     label = clock.label if clock is not None else Text(clock_key, clock_key)
     relation = None
     if clock is not None and kind == ESCALATION and 0 < level <= len(clock.escalate):
-        told_as = definition.relations.get(clock.escalate[level - 1][1])
-        relation = told_as.label if told_as is not None else None
+        relation = definition.relation_label(clock.escalate[level - 1][1])
     return message(kind, label, due, timezone, reference, level, relation)

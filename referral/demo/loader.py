@@ -20,6 +20,8 @@ from ..cases.editing import save_form
 from ..cases.intake import file_intake
 from ..cases.models import Case
 from ..cases.transitions import fire_transition
+from ..referrals.consent import record_consent
+from ..referrals.service import answer_referral, send_referral
 from ..context import Context
 from ..extensions import database
 from .network import DEMO_PASSWORD, DOMAIN, DemoNetwork, clear_all, load_network
@@ -131,6 +133,15 @@ class DemoCases:
                 "motivo": "persona_declina" if case.flags.get("nna") is False and self.rng.random() < 0.4 else "no_es_trata",
                 "derivado_a": referred, "fundamento": "Los antecedentes no configuran los elementos del art. 411 quáter."})
             return
+        child = bool(case.flags.get("nna"))
+        self._consent(coordinator, case, child)
+        if child:  # Mejor Niñez and the family court first (the NNA rule)
+            self._refer(coordinator, case, "proteccion_nna", "proteccion_nna", f"MEJOR-NINEZ-{region}")
+            self._fire(coordinator, case, "registrar_comunicacion_nna", {
+                "destinatario": self.rng.choice(["tribunal_familia", "oficina_local_ninez"]),
+                "fecha": self.ctx.local_now().replace(tzinfo=None, second=0, microsecond=0), "medio": "oficio"})
+        elif case.flags.get("urgente") and self.rng.random() < 0.5:
+            self._refer(coordinator, case, "emergencia", "alojamiento", "SERNAMEG", answer="aceptar")
         self._fire(coordinator, case, "activar", {"nodo_lider": self._node_id(f"CAVD-{region}"),
                                                   "fundamento": "Se configuran indicadores de trata."})
         if stage == "activado":
@@ -156,6 +167,9 @@ class DemoCases:
         self._fire(worker, case, "enviar_plan")
         self._tick()
         self._fire(coordinator, case, "aprobar_plan")
+        self._tick()
+        self._refer(worker, case, "derivacion", "salud_mental", f"MINSAL-{region}",
+                    answer=self.rng.choice([None, "aceptar", "aceptar"]), due=self.rng.randint(10, 40))
         if stage in FOREIGN_STAGES:
             self._residence(case, person, worker, granted=stage == "residencia_otorgada")
         if stage in ("plan_en_ejecucion", "residencia_presentada"):
@@ -168,6 +182,25 @@ class DemoCases:
         self._fire(coordinator, case, "cerrar", {
             "motivo": self.rng.choice(["objetivos_cumplidos", "desiste", "perdida_contacto", "traslado"]),
             "fecha_cierre": self._local_date(), "observaciones": self._text(1)})
+
+    def _consent(self, coordinator: User, case: Case, child: bool) -> None:
+        record_consent(self.ctx, coordinator, case.reference, scope="red",
+                       given_by="organismo_proteccion" if child else "persona", given_on=self._local_date(),
+                       evidence="resolucion" if child else self.rng.choice(["firma", "verbal_registrado"]),
+                       expected_version=case.version)
+
+    def _refer(self, sender: User, case: Case, kind: str, service: str, node_code: str, *,
+               answer: str | None = None, due: int | None = None) -> None:
+        referral = send_referral(
+            self.ctx, sender, case.reference, kind=kind, service=service, to_node_id=self.network.node(node_code).id,
+            expected_version=case.version,
+            due_on=self._local_date() + dt.timedelta(days=due) if due else None)
+        if answer is not None:
+            self._tick()
+            receiver = next((u for u in self.network.users.values() if u.node_id == referral.to_node_id
+                             and u.role in ("gestor", "coordinador", "deteccion")), None)
+            if receiver is not None:
+                answer_referral(self.ctx, receiver, case.reference, referral.id, answer, expected_version=case.version)
 
     def _residence(self, case: Case, person: Person, worker: User, granted: bool) -> None:
         migration = self.network.user("migraciones")
@@ -234,7 +267,8 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
     clear_all(engine)
     session = database.factory(app)()
     try:
-        network = load_network(session, app.config["PASSWORD_PROFILE"])
+        network = load_network(session, app.config["PASSWORD_PROFILE"],
+                               app.extensions["referral.protocol"].definition)
         session.commit()
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"])

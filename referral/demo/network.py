@@ -1,4 +1,8 @@
-"""The demo network: Chile's 16 regions, the institutions of nodes_cl.csv, and a demo user per role."""
+"""The demo network: Chile's 16 regions, the institutions of nodes_cl.csv, and a demo user per role.
+
+nodes_cl.csv is a copy of the shared institutions file, loaded through the directory's own import
+(`referral/network/csvio.py`), as an administrator's `flask nodes import` would.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from sqlalchemy.orm import Session
 
 from ..auth.models import User
 from ..auth.passwords import hash_password
-from ..db import Base
+from ..config import PROJECT_ROOT
+from ..db import Base, utcnow
 from ..models import import_all
-from ..network.directory import assign, load_directory, short_region_name
+from ..network.csvio import import_csv
+from ..network.directory import assign, load_regions, short_region_name
 from ..network.models import Node, Region
+from ..workflow import WorkflowDefinition, load_definition
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_PASSWORD = "demo-protocolo-2026"
@@ -35,6 +42,10 @@ NAMED_USERS = (
     ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
+# Demo accounts that keep their node's services, places and contacts current.
+MANAGERS = ("gestor.sernameg",)  # and every regional gestor.<region>
+# Places (total, free) of the demo's shelters; every MEJOR-NINEZ-<region> office has some too.
+CAPACITY = {"SERNAMEG": (10, 3), "MADRE-JOSEFA": (12, 5)}
 
 
 @dataclass
@@ -68,26 +79,49 @@ def clear_all(engine: Engine) -> None:
             connection.execute(delete(table))
 
 
-def load_network(session: Session, password_profile: str = "standard") -> DemoNetwork:
-    """Regions, nodes, network assignments and demo users; flushed, not committed."""
-    nodes = load_directory(session, DATA / "regions_cl.csv", DATA / "nodes_cl.csv")
+def load_directory(session: Session, definition: WorkflowDefinition) -> dict[str, Node]:
+    """The regions, then nodes_cl.csv through the directory import; each node gets an institutional
+    contact address and the shelters their places. Return the nodes by code."""
+    regions = load_regions(session, DATA / "regions_cl.csv")
+    result = import_csv(session, definition, (DATA / "nodes_cl.csv").read_bytes(), utcnow())
+    if not result.ok:
+        raise RuntimeError("demo nodes_cl.csv: " + "; ".join(f"line {e.line}: {e.reason.es}" for e in result.errors))
+    nodes = {node.code: node for node in session.scalars(select(Node))}
+    now = utcnow()
+    for node in nodes.values():
+        node.contact_email = f"contacto.{node.code.lower()}@{DOMAIN}"
+    capacity = {**CAPACITY, **{f"MEJOR-NINEZ-{r.code}": (8, 1 + r.position % 4) for r in regions}}
+    for code, (total, free) in capacity.items():
+        nodes[code].capacity_total, nodes[code].capacity_free, nodes[code].capacity_updated_at = total, free, now
+    session.flush()
+    return nodes
+
+
+def load_network(session: Session, password_profile: str = "standard",
+                 definition: WorkflowDefinition | None = None) -> DemoNetwork:
+    """Regions, nodes, network assignments and demo users; flushed, not committed. The service
+    catalogue comes from `definition` (default: the Chilean workflow, which the demo is written for)."""
+    nodes = load_directory(session, definition or load_definition(PROJECT_ROOT / "workflows" / "chile"))
     regions = list(session.scalars(select(Region).order_by(Region.position)))
     for region in regions:
         assign(session, "punto_focal", nodes[f"CAVD-{region.code}"], region.code)
+        assign(session, "proteccion_especializada", nodes[f"MEJOR-NINEZ-{region.code}"], region.code)
     assign(session, "coordinacion_nacional", nodes["PAV"])
     assign(session, "servicio_migraciones", nodes["SERMIG"])
     network = DemoNetwork(regions, nodes)
     password = hash_password(DEMO_PASSWORD, password_profile)
     specs = list(NAMED_USERS)
+    managers = set(MANAGERS)
     for region in regions:
         short = short_region_name(region)
         suffix = region_suffix(region.code)
         specs.append((f"coordinador.{suffix}", f"CAVD-{region.code}", "coordinador", f"Coordinación CAVD {short}"))
         specs.append((f"gestor.{suffix}", f"CAVD-{region.code}", "gestor", f"Gestión de casos CAVD {short}"))
+        managers.add(f"gestor.{suffix}")
     for name, node_code, role, description in specs:
         # One hash for every demo account: they share the documented demo password anyway.
         user = User(email=f"{name}@{DOMAIN}", display_name=description, password_hash=password, role=role,
-                    node_id=nodes[node_code].id, active=True)
+                    node_id=nodes[node_code].id, active=True, manages_node=name in managers)
         session.add(user)
         network.users[name] = user
     session.flush()

@@ -20,7 +20,8 @@ from sqlalchemy import delete, func, select, update
 
 from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
-from ..cases.records import data_cell, summary_cell
+from ..cases.records import data_cell, details_cell, summary_cell
+from ..referrals.models import Consent, EmergencyAccess, Referral
 from ..context import Context
 from ..vault import CaseCipher, Cell, sealed_version
 from .models import CaseKeyWrap, NodeKey, VaultSecret
@@ -236,6 +237,11 @@ def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, byte
                                       .order_by(FormRecord.created_at, FormRecord.id)).all():
         if sealed_version(record.data) != case.key_version:
             stale.append((FormRecord, record.id, "data", record.data, data_cell(record)))
+    for model in (Referral, Consent, EmergencyAccess):  # the typed notes of the referral network
+        for row_id, blob in ctx.session.execute(select(model.id, model.details).where(
+                model.case_id == case.id, model.details.is_not(None)).order_by(model.id)).all():
+            if sealed_version(blob) != case.key_version:
+                stale.append((model, row_id, "details", blob, details_cell(model.__tablename__, row_id)))
     return stale
 
 

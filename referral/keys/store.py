@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cases.errors import AccessDenied
-from ..cases.models import Case, CaseKey, Participant
+from ..cases.models import Case, CaseKey, Participant, live_participant
 from ..context import Context
 from ..vault import BlindIndexer, CaseCipher, Cell, NodePrivateKey, StoredNodeKey, sealed_version
 from ..workflow import Text
@@ -172,9 +172,9 @@ def seal_cell(ctx: Context, case: Case, value: Any, cell: Cell) -> bytes:
 
 
 def reader_nodes(ctx: Context, case_id: uuid.UUID) -> set[int]:
-    """Nodes with a live reason to read the case: those holding an active participant relation."""
+    """Nodes with a live reason to read the case: those holding a live participant relation."""
     return set(ctx.session.scalars(select(Participant.node_id).where(
-        Participant.case_id == case_id, Participant.active)))
+        Participant.case_id == case_id, live_participant(ctx.now()))))
 
 
 def sync_wraps(ctx: Context, case: Case) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..workflow import Text, WorkflowDefinition
-from ..workflow.definition import Clock, Machine, Transition
+from ..workflow.definition import Clock, Machine, Permit, Transition
 
 UNITS = {
     "hours": Text("horas", "hours"),
@@ -47,11 +47,25 @@ class ClockRow:
 
 
 @dataclass(frozen=True)
+class KindRow:
+    label: str
+    states: str  # case states in which it may be sent
+    services: str
+    who: str
+
+
+@dataclass(frozen=True)
 class ProtocolView:
     label: str
     version: int
     machines: tuple[MachineView, ...]
     clocks: tuple[ClockRow, ...]
+    referrals: MachineView | None = None
+    referral_kinds: tuple[KindRow, ...] = ()
+
+
+LIVE = Text("el nodo que recibe accede al caso", "the receiving node has access to the case")
+LEAD_TRANSFER = Text("traspaso del rol de nodo líder", "transfer of the lead role")
 
 
 def protocol_view(d: WorkflowDefinition, language: str) -> ProtocolView:
@@ -60,7 +74,36 @@ def protocol_view(d: WorkflowDefinition, language: str) -> ProtocolView:
         label=d.label.get(language), version=d.version,
         machines=tuple(_machine(d, m, language) for m in d.machines()),
         clocks=tuple(_clock(d, c, language) for c in d.clocks.values()),
+        referrals=_referrals(d, language), referral_kinds=_kinds(d, language),
     )
+
+
+def _who(d: WorkflowDefinition, permits: tuple[Permit, ...], language: str) -> str:
+    return "; ".join(f"{d.roles[p.role].label.get(language)} ({d.relation_label(p.relation).get(language)})"
+                     for p in permits)
+
+
+def _referrals(d: WorkflowDefinition, language: str) -> MachineView | None:
+    r = d.network.referrals
+    if r is None:
+        return None
+    states = tuple((s.label.get(language), LIVE.get(language) if s.live else "") for s in r.states.values())
+    rows = tuple(TransitionRow(
+        label=t.label.get(language), sources=", ".join(r.states[s].label.get(language) for s in t.sources),
+        target=r.states[t.target].label.get(language), who=_who(d, t.by, language), form="",
+        guards=tuple(r.kinds[k].label.get(language) for k in t.kinds)) for t in r.transitions.values())
+    return MachineView(Text("Derivaciones", "Referrals").get(language), states, rows)
+
+
+def _kinds(d: WorkflowDefinition, language: str) -> tuple[KindRow, ...]:
+    r = d.network.referrals
+    if r is None:
+        return ()
+    return tuple(KindRow(
+        label=k.label.get(language), states=", ".join(d.main.states[s].label.get(language) for s in k.from_states),
+        services=LEAD_TRANSFER.get(language) if k.transfers else ", ".join(
+            d.network.services[s].label.get(language) for s in d.network.kind_services(k)),
+        who=_who(d, k.by, language)) for k in r.kinds.values())
 
 
 def _machine(d: WorkflowDefinition, machine: Machine, language: str) -> MachineView:
@@ -86,6 +129,7 @@ def _transition(d: WorkflowDefinition, machine: Machine, t: Transition, language
     )
 
 
+COMMITTED_DATE = Text("fecha comprometida de la derivación", "the referral's committed date")
 UNTIL_DATE = Text("hasta la fecha «{field}»", "until the date “{field}”")
 REMINDERS_BEFORE = Text("recordatorios {before} antes", "reminders {before} before")
 
@@ -96,15 +140,16 @@ def _duration(value: int, unit: str, language: str) -> str:
 
 def _clock(d: WorkflowDefinition, clock: Clock, language: str) -> ClockRow:
     escalation = "; ".join(
-        f"{_duration(after.value, after.unit, language)} → {d.relations[rel].label.get(language)}"
+        f"{_duration(after.value, after.unit, language)} → {d.relation_label(rel).get(language)}"
         for after, rel in clock.escalate
     )
     if clock.duration is not None:
         duration = _duration(clock.duration.value, clock.duration.unit, language)
-    else:  # the deadline is a date typed into a form
+    else:  # the deadline is a date typed into a form, or a referral's committed date
         form_key, _, field_key = str(clock.deadline_from).partition(".")
-        field = next(f for f in d.form(form_key).fields() if f.key == field_key)
-        duration = UNTIL_DATE.format(field=field.label.get(language)).get(language)
+        label = COMMITTED_DATE if form_key == "referral" else next(
+            f for f in d.form(form_key).fields() if f.key == field_key).label
+        duration = UNTIL_DATE.format(field=label.get(language)).get(language)
     if clock.remind_before:
         before = ", ".join(_duration(b.value, b.unit, language) for b in clock.remind_before)
         duration = f"{duration} ({REMINDERS_BEFORE.format(before=before).get(language)})"

@@ -1,7 +1,8 @@
 """Deny by default: every endpoint declares who may reach it, or nobody can.
 
 `@public` (login page), `@signed_in` (any staff), `@needs("file_intake")` (a capability of the
-user's role in the workflow). Case-level checks (the node's relation to the case) are the
+user's role in the workflow), `@node_manager` (staff who keep their own node's directory entry,
+whatever their role). Case-level checks (the node's relation to the case) are the
 services' job; this layer only decides who may reach a page at all.
 """
 
@@ -21,6 +22,7 @@ F = TypeVar("F", bound=Callable[..., object])
 class Rule:
     anonymous: bool = False
     capability: str | None = None
+    node_manager: bool = False
 
 
 def _mark(rule: Rule) -> Callable[[F], F]:
@@ -33,6 +35,7 @@ def _mark(rule: Rule) -> Callable[[F], F]:
 
 public = _mark(Rule(anonymous=True))
 signed_in = _mark(Rule())
+node_manager = _mark(Rule(node_manager=True))
 
 
 def needs(capability: str) -> Callable[[F], F]:
@@ -64,5 +67,10 @@ def enforce() -> object:
         from .context import current_ctx
 
         if not has_capability(current_ctx(), current_user, rule.capability):
+            abort(403)
+    if rule.node_manager:
+        from ..network.editing import may_manage_own_node
+
+        if not may_manage_own_node(current_user):
             abort(403)
     return None

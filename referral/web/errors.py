@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..cases.errors import AccessDenied, CaseNotFound, StaleCase
+from ..cases.errors import AccessDenied, CaseError, CaseNotFound, StaleCase
 from ..workflow import TransitionRefused
 from .context import language
 
@@ -33,6 +33,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(StaleCase)
     def stale(error: StaleCase) -> tuple[str, int]:
         return _page(409, _("El caso cambió"), error.message.get(language()))
+
+    @app.errorhandler(CaseError)
+    def case_error(error: CaseError) -> tuple[str, int]:
+        return _page(409, _("Acción no permitida"), error.message.get(language()))
 
     @app.errorhandler(TransitionRefused)
     def refused(error: TransitionRefused) -> tuple[str, int]:

@@ -8,11 +8,14 @@ from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..cases.access import may_open_cases
+from ..cases.access import has_capability, may_open_cases
 from ..cases.erasure import may_erase
 from ..cases.inbox import inbox_counts, inboxes_for
 from ..cases.intake import may_file_intake
 from ..clocks.reading import unread_count
+from ..network.editing import MANAGE_NETWORK, may_manage_own_node
+from ..referrals.emergency import may_break_glass
+from ..referrals.reading import pending_for
 from .context import current_ctx, language
 
 
@@ -37,6 +40,15 @@ def nav_items() -> list[NavItem]:
     if may_open_cases(ctx, current_user):
         url = url_for("cases.my_cases")
         items.append(NavItem(_("Casos de mi nodo"), url, request.path == url))
+    if may_open_cases(ctx, current_user):
+        url = url_for("referrals.mine")
+        items.append(NavItem(_("Derivaciones"), url, request.path == url, pending_for(ctx, current_user) or None))
+    if may_break_glass(ctx, current_user):
+        url = url_for("referrals.emergency")
+        items.append(NavItem(_("Acceso de emergencia"), url, request.path == url))
+    if has_capability(ctx, current_user, "audit"):
+        url = url_for("referrals.audit_exceptions")
+        items.append(NavItem(_("Excepciones"), url, request.path == url))
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
@@ -44,7 +56,13 @@ def nav_items() -> list[NavItem]:
     items.append(NavItem(_("Notificaciones"), url, request.path.startswith(url), unread_count(ctx, current_user)))
     if may_erase(ctx, current_user):
         url = url_for("admin.erased")
-        items.append(NavItem(_("Casos eliminados"), url, request.path.startswith("/administracion")))
+        items.append(NavItem(_("Casos eliminados"), url, request.path in (url, url_for("admin.erase"))))
+    if has_capability(ctx, current_user, MANAGE_NETWORK):
+        url = url_for("network.nodes")
+        items.append(NavItem(_("Directorio de nodos"), url, request.path.startswith(url)))
+    if may_manage_own_node(current_user):
+        url = url_for("network.my_node")
+        items.append(NavItem(_("Mi nodo"), url, request.path == url))
     url = url_for("main.protocol")
     items.append(NavItem(_("Protocolo vigente"), url, request.path == url))
     return items

@@ -18,6 +18,7 @@ from .definition import Clock, Transition, WorkflowDefinition
 REMINDER, DUE, PERIODIC, ESCALATION = "reminder", "due", "periodic", "escalation"
 STEP_KINDS = (REMINDER, DUE, PERIODIC, ESCALATION)
 CASE_CLOSED, STOP_EVENT = "case_closed", "stop_event"
+REFERRAL_MACHINE = "~referral"  # never a track key (the definition's keys are plain names)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class Occurrence:
     forms_submitted: frozenset[str] = frozenset()
     actor_org_type: str | None = None  # the organisation type of the node that took the step
     inputs: Mapping[str, Any] = field(default_factory=dict)  # typed values of the step's own form
+    referral_kind: str | None = None  # a step of one referral (machine is then REFERRAL_MACHINE)
+    subject: str = ""  # the referral's id: clocks it starts belong to that referral alone
+
+    @classmethod
+    def of_referral(cls, kind: str, from_state: str | None, to_state: str, subject: str,
+                    inputs: Mapping[str, Any] | None = None) -> Occurrence:
+        return cls(REFERRAL_MACHINE, from_state, to_state, referral_kind=kind, subject=subject,
+                   inputs=dict(inputs or {}))
 
     @classmethod
     def of_transition(cls, transition: Transition, from_state: str | None, to_state: str,
@@ -60,6 +69,10 @@ def matches(event: Mapping[str, Any], occurrence: Occurrence) -> bool:
     moved = o.from_state != o.to_state
     for kind, value in event.items():
         values = set(value) if isinstance(value, list) else {value}
+        if o.referral_kind is not None:  # a referral's step matches only referral events
+            if kind == "referral_state" and moved and f"{o.referral_kind}.{o.to_state}" in values:
+                return True
+            continue
         if kind == "enter_state" and o.machine == "" and moved and o.to_state in values:
             return True
         if kind == "leave_state" and o.machine == "" and moved and o.from_state in values:
@@ -71,6 +84,11 @@ def matches(event: Mapping[str, Any], occurrence: Occurrence) -> bool:
         if kind == "track_state" and o.machine and moved and f"{o.machine}.{o.to_state}" in values:
             return True
     return False
+
+
+def of_referral(clock: Clock) -> bool:
+    """A clock of one referral (one running period per referral, not per case)."""
+    return "referral_state" in clock.starts_on
 
 
 def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactions:
@@ -103,7 +121,8 @@ def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
 
 
 def deadline_given(clock: Clock, inputs: Mapping[str, Any], calendar: WorkingCalendar) -> dt.datetime | None:
-    """For a deadline_from clock: the end of the day typed into the starting form (None if absent)."""
+    """For a deadline_from clock: the end of the day typed into the starting form, or the referral's
+    committed date (None if absent)."""
     if clock.deadline_from is None:
         return None
     value = inputs.get(clock.deadline_from.partition(".")[2])

@@ -19,11 +19,12 @@ import yaml
 from .errors import DefinitionError
 from .forms import FormDef, parse_form
 from .network import PARTIES as REFERRAL_PARTIES
+from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
-CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases"})
+CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit"})
 CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
 EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
 ACTOR_NODE = "actor"
@@ -80,6 +81,7 @@ class Transition:
     style: str = "primary"
     help: Text | None = None
     stays: bool = False  # fires without leaving the current state (e.g. submit a form for review)
+    available_when: Predicate | None = None  # not offered at all unless this holds (e.g. child cases only)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,12 @@ class WorkflowDefinition:
     def form(self, key: str, version: int | None = None) -> FormDef:
         versions = self.forms[key]
         return versions[version if version is not None else max(versions)]
+
+    def relation_label(self, key: str) -> Text:
+        """A relation's label; also the two ends of a referral (receptor, emisor) that clocks may name."""
+        if key in self.relations:
+            return self.relations[key].label
+        return PARTY_LABELS.get(key, Text(key, key))
 
     def roles_with(self, capability: str) -> tuple[str, ...]:
         return tuple(key for key, role in self.roles.items() if capability in role.capabilities)
@@ -428,7 +436,8 @@ def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machi
     )
 
 
-_TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style"}
+_TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style",
+                    "available_when"}
 STYLES = ("primary", "secondary", "danger")
 
 
@@ -467,6 +476,7 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
         style=style,
         help=text_from(raw["help"], f"{where}.help") if "help" in raw else None,
         stays=bool(raw.get("stay")),
+        available_when=parse(raw["available_when"], f"{where}.available_when") if raw.get("available_when") else None,
     )
 
 
@@ -689,6 +699,8 @@ def _transition_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"{where}: form '{t.form}' has no definition in forms/"
             for guard in t.guards:
                 yield from _predicate_problems(d, guard.check, where, t.form)
+            if t.available_when is not None:
+                yield from _predicate_problems(d, t.available_when, where, None, in_transition=False)
             for effect in t.effects:
                 yield from _effect_problems(d, effect, t, where)
 

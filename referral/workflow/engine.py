@@ -101,6 +101,22 @@ class Engine:
         use = self.definition.form_uses.get(form_key)
         return bool(relations) and (use is None or not use.readers or bool(relations & set(use.readers)))
 
+    def readable_sections(self, form_key: str, relations: frozenset[str]) -> frozenset[str] | None:
+        """The sections of a form these relations may read; None means all of them.
+
+        A relation listed under the form's `sections` reads only those; if any other relation of the
+        node reads the whole form, the node reads it whole."""
+        use = self.definition.form_uses.get(form_key)
+        if use is None or not use.sections:
+            return None
+        whole = {r for r in relations if use.readers and r in use.readers and r not in use.sections}
+        if whole or not use.readers:
+            return None
+        allowed: set[str] = set()
+        for relation in relations:
+            allowed.update(use.sections.get(relation, ()))
+        return frozenset(allowed)
+
     def flags(self, facts: CaseFacts) -> dict[str, bool]:
         """The case's flags (e.g. child case, urgent) computed from its forms."""
         return {key: flag.when.evaluate(facts, None) is True for key, flag in self.definition.flags.items()}
@@ -137,6 +153,8 @@ class Engine:
         machine = self._machine(transition)
         if None in transition.sources and machine.available_when is not None:
             return machine.available_when.evaluate(facts, None) is True
+        if transition.available_when is not None:  # e.g. a step that exists for child cases only
+            return transition.available_when.evaluate(facts, None) is True
         return True
 
     def _check_source(self, transition: Transition, facts: CaseFacts) -> None:
@@ -145,6 +163,9 @@ class Engine:
         machine = self._machine(transition)
         current = self._current(transition, facts)
         label = transition.label
+        if transition.available_when is not None and current in transition.sources:
+            raise TransitionRefused("state", Text(f"«{label.es}» no corresponde a este caso.",
+                                                  f"«{label.get('en')}» does not apply to this case."))
         if current is None:
             raise TransitionRefused("state", Text(
                 f"«{label.es}» no es posible ahora: {machine.label.es} no está disponible para este caso.",

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 # Who may act on a referral besides (role, relation) pairs: the node it was sent to, the node that sent it.
 RECEIVER, SENDER = "receptor", "emisor"
 PARTIES = frozenset({RECEIVER, SENDER})
+PARTY_LABELS = {
+    RECEIVER: Text("Nodo que recibe la derivación", "Node receiving the referral"),
+    SENDER: Text("Nodo que derivó", "Referring node"),
+}
 
 
 @dataclass(frozen=True)

@@ -94,11 +94,15 @@ def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol
     assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador"}
     assert set(chile.relations) == {
         "nodo_detector", "punto_focal", "coordinacion_nacional", "nodo_lider", "servicio_migraciones",
+        # held only while a referral, a pending transfer or an emergency access is live
+        "derivacion_alojamiento", "derivacion_salud", "derivacion_juridica", "derivacion_policial",
+        "derivacion_social", "derivacion_nna", "nodo_lider_propuesto", "acceso_emergencia",
     }
-    assert chile.roles["auditor"].capabilities == frozenset()
+    assert chile.roles["auditor"].capabilities == frozenset({"audit"})  # anonymised views, never a case
     assert set(chile.roles_with("file_intake")) == {"coordinador", "deteccion", "gestor"}
-    # the administrator erases cases but never reads one
-    assert chile.roles["administrador"].capabilities == frozenset({"erase_cases"})
+    assert set(chile.roles_with("case_access")) == {"coordinador", "deteccion", "gestor", "migraciones"}
+    # the administrator erases cases and keeps the directory but never reads a case
+    assert chile.roles["administrador"].capabilities == frozenset({"erase_cases", "manage_network"})
 
 
 def test_the_chilean_case_states_are_those_of_the_protocol(chile: WorkflowDefinition) -> None:
@@ -535,4 +539,4 @@ def test_a_conditional_requirement_naming_an_unknown_field_is_refused(tmp_path: 
 
 def test_the_loader_knows_only_documented_units_and_capabilities() -> None:
     assert CLOCK_UNITS == {"hours", "calendar_days", "working_days"}
-    assert CAPABILITIES == {"file_intake", "case_access", "erase_cases"}
+    assert CAPABILITIES == {"file_intake", "case_access", "erase_cases", "manage_network", "audit"}

@@ -193,6 +193,8 @@ def satisfying(definition: WorkflowDefinition, transition: Transition,
         if machine.available_when is not None:
             builder.make(machine.available_when, True)
         builder.set(("track", transition.machine), source)
+    if transition.available_when is not None:
+        builder.make(transition.available_when, True)
     for guard in transition.guards:
         builder.make(guard.check, True)
     return builder.build(with_form=transition.form is not None)
@@ -206,6 +208,8 @@ def assert_conditions_hold(definition: WorkflowDefinition, transition: Transitio
     assert current in transition.sources
     if None in transition.sources and machine.available_when is not None:
         assert machine.available_when.evaluate(case, None) is True
+    if transition.available_when is not None:
+        assert transition.available_when.evaluate(case, None) is True
     for guard in transition.guards:
         assert guard.check.evaluate(case, values) is True, guard.message.en
 

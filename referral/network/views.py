@@ -1,0 +1,379 @@
+"""The node directory pages: administrators keep nodes and their members, import and export the CSV;
+a node's manager keeps their own node's services, places and contacts. Thin: load, parse, call one
+service (`editing.py`, `csvio.py`), commit once, redirect (303)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
+
+from ..web.access import needs, node_manager
+from ..web.context import current_ctx, language
+from ..web.dynamic_forms import CheckboxesField
+from ..workflow import Text
+from .csvio import export_text, import_csv
+from .editing import (
+    MANAGE_NETWORK, InvalidValues, MemberNotFound, NodeNotFound, NodeValues, NotAllowed, add_member, create_node,
+    find_node, members, update_member, update_node, update_own_node,
+)
+from .reading import (
+    directory_page, level_choices, member_rows, node_row, org_type_choices, parse_filters, region_choices,
+    role_choices, service_choices,
+)
+
+bp = Blueprint("network", __name__)
+
+
+@bp.errorhandler(NotAllowed)
+def _not_allowed(error: NotAllowed) -> Any:
+    # The access rule refuses first; the services refusing too is defence in depth.
+    return render_template("error.html", status=403, title=_("Sin acceso"), message=error.message.get(language())), 403
+
+
+class TrimmedField(StringField):
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        self.data = (self.data or "").strip()
+
+
+class CountField(StringField):
+    """A whole number of places, or empty (None); what was typed is shown again if it is not a number."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            try:
+                self.data = int(raw)
+            except ValueError as error:
+                raise ValueError(_("Escriba un número entero de 0 o más.")) from error
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return "" if self.data is None else str(self.data)
+
+
+class NodeForm(FlaskForm):
+    code = TrimmedField()
+    short_name = TrimmedField()
+    name = TrimmedField()
+    org_type = SelectField(validate_choice=False)
+    level = SelectField(validate_choice=False)
+    regions = SelectMultipleField(validate_choice=False)
+    services = CheckboxesField(validate_choice=False)
+    capacity_total = CountField()
+    capacity_free = CountField()
+    contact_email = TrimmedField()
+    contact_phone = TrimmedField()
+    active = BooleanField(default=True)
+
+
+class OwnNodeForm(FlaskForm):
+    services = CheckboxesField(validate_choice=False)
+    capacity_total = CountField()
+    capacity_free = CountField()
+    contact_email = TrimmedField()
+    contact_phone = TrimmedField()
+
+
+class MemberForm(FlaskForm):
+    email = TrimmedField()
+    display_name = TrimmedField()
+    role = SelectField(validate_choice=False)
+    manages_node = BooleanField()
+    active = BooleanField(default=True)
+
+
+class MemberEditForm(FlaskForm):
+    role = SelectField(validate_choice=False)
+    manages_node = BooleanField()
+    active = BooleanField()
+
+
+class ImportForm(FlaskForm):
+    file = FileField()
+
+
+def _label(form: FlaskForm, **labels: str) -> None:
+    for key, text in labels.items():
+        getattr(form, key).label.text = text
+
+
+def _place_fields(form: NodeForm | OwnNodeForm) -> None:
+    ctx, lang = current_ctx(), language()
+    form.services.choices = service_choices(ctx.definition, lang)
+    _label(form, services=_("Servicios que ofrece"), capacity_total=_("Cupos totales"),
+           capacity_free=_("Cupos libres"), contact_email=_("Correo institucional de contacto"),
+           contact_phone=_("Teléfono de contacto"))
+    form.capacity_total.description = _("Déjelos vacíos si el nodo no cuenta cupos (camas de una casa de acogida, "
+                                        "por ejemplo).")
+    form.contact_email.description = _("Una casilla de la institución, nunca la de una persona.")
+
+
+def _shown(data: dict[str, Any]) -> dict[str, Any] | None:
+    """What a form shows before it is sent; a sent form is read from what was sent only (a field
+    left out is empty, never the stored value)."""
+    return None if request.method == "POST" else data
+
+
+def _node_form(**data: Any) -> NodeForm:
+    lang = language()
+    form = NodeForm(data=_shown(data))
+    placeholder = [("", _("— Seleccione —"))]
+    form.org_type.choices = placeholder + org_type_choices(lang)
+    form.level.choices = placeholder + level_choices(lang)
+    form.regions.choices = region_choices(current_ctx().session)
+    _place_fields(form)
+    _label(form, code=_("Código"), short_name=_("Nombre corto"), name=_("Nombre completo"),
+           org_type=_("Tipo de organización"), level=_("Nivel"), regions=_("Regiones atendidas"),
+           active=_("Activo (recibe casos y derivaciones)"))
+    form.code.description = _("Identifica el nodo en los archivos CSV (por ejemplo CAVD-CL-RM); no cambia después.")
+    form.regions.description = _("Un nodo nacional atiende todas las regiones: no marque ninguna.")
+    form.active.description = _("Un nodo no se elimina nunca (los casos lo nombran): se desactiva.")
+    return form
+
+
+def _member_fields(form: MemberForm | MemberEditForm) -> None:
+    form.role.choices = [("", _("— Seleccione —"))] + role_choices(current_ctx().definition, language())
+    _label(form, role=_("Rol"), manages_node=_("Gestiona los datos del nodo (servicios, cupos, contacto)"),
+           active=_("Cuenta activa (puede ingresar)"))
+
+
+def _show_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
+    lang = language()
+    for key, messages in errors.items():
+        field = getattr(form, key, None)
+        if field is None:
+            for message in messages:
+                flash(message.get(lang), "error")
+        else:
+            field.errors = [*field.errors, *(m.get(lang) for m in messages)]
+
+
+def _node_values(form: NodeForm, code: str | None = None) -> NodeValues:
+    return NodeValues(
+        code=code if code is not None else form.code.data or "", short_name=form.short_name.data or "",
+        name=form.name.data or "", org_type=form.org_type.data or "", level=form.level.data or "",
+        regions=tuple(form.regions.data or ()), services=tuple(form.services.data or ()),
+        capacity_total=form.capacity_total.data, capacity_free=form.capacity_free.data,
+        contact_email=form.contact_email.data or None, contact_phone=form.contact_phone.data or None,
+        active=bool(form.active.data),
+    )
+
+
+def _node(node_id: int) -> Any:
+    try:
+        return find_node(current_ctx().session, node_id)
+    except NodeNotFound:
+        abort(404)
+
+
+def _not_saved(form: FlaskForm) -> None:
+    if form.is_submitted():
+        flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
+
+
+# -- the list, a node ------------------------------------------------------------------------------
+
+
+@bp.get("/administracion/nodos")
+@needs(MANAGE_NETWORK)
+def nodes() -> Any:
+    ctx = current_ctx()
+    filters = parse_filters(ctx.session, request.args.get("region"), request.args.get("tipo"),
+                            request.args.get("activo"))
+    if filters is None:
+        abort(400)
+    page = directory_page(ctx.session, ctx.definition, language(), ctx.timezone, filters)
+    return render_template("network/nodes.html", page=page)
+
+
+@bp.route("/administracion/nodos/nuevo", methods=["GET", "POST"])
+@needs(MANAGE_NETWORK)
+def new_node() -> Any:
+    ctx = current_ctx()
+    form = _node_form()
+    if form.validate_on_submit():
+        try:
+            node = create_node(ctx, current_user, _node_values(form))
+            ctx.session.commit()
+        except InvalidValues as invalid:
+            ctx.session.rollback()
+            _show_errors(form, invalid.errors)
+        except IntegrityError:  # the same form sent twice at once: the other request created it
+            ctx.session.rollback()
+            form.code.errors = [*form.code.errors, _("Ya existe un nodo con el código %(code)s.", code=form.code.data)]
+        else:
+            flash(_("Nodo %(code)s creado.", code=node.code), "success")
+            return redirect(url_for("network.edit_node", node_id=node.id), 303)
+    _not_saved(form)
+    return render_template("network/node_form.html", form=form, node=None), 400 if form.is_submitted() else 200
+
+
+@bp.route("/administracion/nodos/<int:node_id>", methods=["GET", "POST"])
+@needs(MANAGE_NETWORK)
+def edit_node(node_id: int) -> Any:
+    ctx = current_ctx()
+    node = _node(node_id)
+    current = NodeValues.of(node)
+    form = _node_form(**{key: list(value) if isinstance(value, tuple) else value
+                         for key, value in vars(current).items() if key != "home_region"})
+    form.code.render_kw = {"readonly": True}
+    if form.validate_on_submit():
+        try:
+            changed = update_node(ctx, current_user, node.id, _node_values(form, code=node.code))
+            ctx.session.commit()
+        except InvalidValues as invalid:
+            ctx.session.rollback()
+            _show_errors(form, invalid.errors)
+        else:
+            flash(_("Cambios guardados en %(code)s.", code=node.code) if changed else
+                  _("%(code)s no tenía cambios.", code=node.code), "success")
+            return redirect(url_for("network.nodes"), 303)
+    form.code.data = node.code
+    _not_saved(form)
+    view = node_row(node, ctx.definition, language(), ctx.timezone)
+    return render_template("network/node_form.html", form=form, node=view), 400 if form.is_submitted() else 200
+
+
+# -- members ---------------------------------------------------------------------------------------
+
+
+def _member_page(node: Any, form: MemberForm, status: int) -> Any:
+    ctx = current_ctx()
+    view = node_row(node, ctx.definition, language(), ctx.timezone)
+    rows = member_rows(members(ctx.session, node.id), ctx.definition, language())
+    return render_template("network/members.html", node=view, members=rows, form=form), status
+
+
+@bp.route("/administracion/nodos/<int:node_id>/miembros", methods=["GET", "POST"])
+@needs(MANAGE_NETWORK)
+def node_members(node_id: int) -> Any:
+    ctx = current_ctx()
+    node = _node(node_id)
+    form = MemberForm()
+    _member_fields(form)
+    _label(form, email=_("Correo"), display_name=_("Nombre y cargo"))
+    if form.validate_on_submit():
+        try:
+            user, password = add_member(
+                ctx, current_user, node.id, email=form.email.data or "", display_name=form.display_name.data or "",
+                role=form.role.data or "", manages_node=bool(form.manages_node.data), active=bool(form.active.data),
+                password_profile=current_app.config["PASSWORD_PROFILE"])
+            ctx.session.commit()
+        except InvalidValues as invalid:
+            ctx.session.rollback()
+            _show_errors(form, invalid.errors)
+        except IntegrityError:  # sent twice at once: the other request created the account
+            ctx.session.rollback()
+            form.email.errors = [*form.email.errors, _("Ya existe una cuenta con ese correo.")]
+        else:
+            # Shown in this response only: never in a flash (the session cookie is signed, not encrypted),
+            # never in a URL, never stored in clear.
+            page = render_template("network/member_created.html", node=node, email=user.email, password=password)
+            return Response(page, status=201, headers={"Cache-Control": "no-store"})
+    _not_saved(form)
+    return _member_page(node, form, 400 if form.is_submitted() else 200)
+
+
+@bp.route("/administracion/nodos/<int:node_id>/miembros/<int:user_id>", methods=["GET", "POST"])
+@needs(MANAGE_NETWORK)
+def edit_member(node_id: int, user_id: int) -> Any:
+    ctx = current_ctx()
+    node = _node(node_id)
+    member = next((u for u in members(ctx.session, node.id) if u.id == user_id), None)
+    if member is None:
+        abort(404)
+    form = MemberEditForm(data=_shown({"role": member.role, "manages_node": member.manages_node,
+                                       "active": member.active}))
+    _member_fields(form)
+    if form.validate_on_submit():
+        try:
+            changed = update_member(ctx, current_user, node.id, member.id, role=form.role.data or "",
+                                    manages_node=bool(form.manages_node.data), active=bool(form.active.data))
+            ctx.session.commit()
+        except InvalidValues as invalid:
+            ctx.session.rollback()
+            _show_errors(form, invalid.errors)
+        except MemberNotFound:
+            abort(404)
+        else:
+            flash(_("Cuenta de %(email)s actualizada.", email=member.email) if changed else
+                  _("La cuenta de %(email)s no tenía cambios.", email=member.email), "success")
+            return redirect(url_for("network.node_members", node_id=node.id), 303)
+    _not_saved(form)
+    view = node_row(node, ctx.definition, language(), ctx.timezone)
+    return (render_template("network/member_form.html", node=view, member=member_rows([member], ctx.definition,
+                                                                                         language())[0], form=form),
+            400 if form.is_submitted() else 200)
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+
+@bp.get("/administracion/nodos/exportar")
+@needs(MANAGE_NETWORK)
+def export() -> Any:
+    ctx = current_ctx()
+    name = f"nodos-{ctx.now().astimezone(ctx.timezone):%Y%m%d-%H%M}.csv"
+    return Response(export_text(ctx.session), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/administracion/nodos/importar", methods=["GET", "POST"])
+@needs(MANAGE_NETWORK)
+def import_nodes() -> Any:
+    ctx = current_ctx()
+    form = ImportForm()
+    _label(form, file=_("Archivo CSV"))
+    if form.validate_on_submit():
+        upload = form.file.data
+        if isinstance(upload, FileStorage) and upload.filename:
+            result = import_csv(ctx.session, ctx.definition, upload.read(), ctx.now())
+            ctx.session.commit()
+            lang = language()
+            errors = [(error.line, error.reason.get(lang)) for error in result.errors]
+            return (render_template("network/import.html", form=ImportForm(formdata=None), result=result,
+                                    errors=errors), 200 if result.ok else 422)
+        form.file.errors = [*form.file.errors, _("Elija un archivo CSV.")]
+    return (render_template("network/import.html", form=form, result=None, errors=[]),
+            400 if form.is_submitted() else 200)
+
+
+# -- a node manager's own node --------------------------------------------------------------------
+
+
+@bp.route("/mi-nodo", methods=["GET", "POST"])
+@node_manager
+def my_node() -> Any:
+    ctx = current_ctx()
+    node = _node(current_user.node_id)
+    form = OwnNodeForm(data=_shown({"services": list(node.services or ()), "capacity_total": node.capacity_total,
+                                    "capacity_free": node.capacity_free, "contact_email": node.contact_email or "",
+                                    "contact_phone": node.contact_phone or ""}))
+    _place_fields(form)
+    if form.validate_on_submit():
+        try:
+            changed = update_own_node(
+                ctx, current_user, services=form.services.data or (), capacity_total=form.capacity_total.data,
+                capacity_free=form.capacity_free.data, contact_email=form.contact_email.data or None,
+                contact_phone=form.contact_phone.data or None)
+            ctx.session.commit()
+        except InvalidValues as invalid:
+            ctx.session.rollback()
+            _show_errors(form, invalid.errors)
+        else:
+            flash(_("Datos del nodo guardados.") if changed else _("No había cambios que guardar."), "success")
+            return redirect(url_for("network.my_node"), 303)
+    _not_saved(form)
+    view = node_row(node, ctx.definition, language(), ctx.timezone)
+    return render_template("network/my_node.html", node=view, form=form), 400 if form.is_submitted() else 200
