@@ -105,3 +105,25 @@ def test_the_pager_keeps_the_filters(app: Any, make_browser: Any) -> None:
     second = national.get("/casos?pagina=2&region=CL-RM").text
     assert len(listed(second)) == 1
     assert 'href="?pagina=1&amp;region=CL-RM"' in second
+
+
+@both_backends
+def test_what_needs_my_own_step_comes_first_and_is_marked(app: Any, make_browser: Any, clock: Any) -> None:
+    """A case waiting for the detecting node's answer goes after the cases the focal point must act
+    on, even when its deadline is the most overdue; those the focal point acts on are marked."""
+    from .steps import fire
+
+    waiting = file_case(app)
+    clock.advance(hours=30)  # its triage deadline has passed
+    fire(app, "coordinador.rm", waiting, "solicitar_informacion", {"preguntas": "¿Dónde está ahora?"})
+    fresh = file_case(app)
+    focal = signed_in(make_browser, "coordinador.rm")
+    page = focal.get("/bandeja/triaje").text
+    assert listed(page) == [fresh, waiting]
+    rows = dict(zip(listed(page), re.split(r'class="ref">', page)[1:], strict=True))
+    assert "Requiere su acción" in rows[fresh].split("</td>")[0]
+    assert "Requiere su acción" not in rows[waiting].split("</td>")[0]
+    # the detecting node, whose answer the first case waits for, sees it marked in its own worklist
+    health = signed_in(make_browser, "salud.rm")
+    mine = health.get("/bandeja/informacion_pendiente").text
+    assert listed(mine) == [waiting] and "Requiere su acción" in mine

@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import case as when_then
 
 from ..auth.models import User
 from ..clocks.models import RUNNING, CaseClock
@@ -39,6 +40,7 @@ class CaseRow:
     flags: tuple[tuple[str, str], ...]
     person: str
     clocks: tuple[ClockRow, ...] = ()  # running deadlines, soonest first
+    mine: bool = False  # the user's role can take a step of it now (not waiting for another node)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1,
     if inbox is None:
         return None
     return _page(ctx, user, _inbox_query(inbox, user, ctx.now()), key, inbox.label.get(language), language, page,
-                 filters or Filters())
+                 filters or Filters(), _needs_action(ctx, user.role, inbox.relations))
 
 
 def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
@@ -179,8 +181,31 @@ def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
     }
 
 
+def _needs_action(ctx: Context, role: str, relations: tuple[str, ...]) -> ColumnElement[bool] | None:
+    """SQL for "this role, through these relations, has a step to take on the case now": the case (or
+    one of its tracks) is in a state that a transition permitted to them moves it out of. None: never."""
+    d = ctx.definition
+    main: set[str] = set()
+    tracks: dict[str, set[str]] = {}
+    for machine in d.machines():
+        for transition in machine.transitions.values():
+            if transition.stays or transition.available_when is not None or \
+                    not any(p.role == role and p.relation in relations for p in transition.permits):
+                continue  # side steps (a form sent for review, a record) do not make a case wait for them
+            sources = {s for s in transition.sources if s is not None}
+            if machine.key:
+                tracks.setdefault(machine.key, set()).update(sources)
+            else:
+                main |= sources
+    criteria: list[ColumnElement[bool]] = [Case.state.in_(sorted(main))] if main else []
+    criteria += [exists(select(Track.case_id).where(Track.case_id == Case.id, Track.track == track,
+                                                    Track.state.in_(sorted(states))))
+                 for track, states in tracks.items() if states]
+    return or_(*criteria) if criteria else None
+
+
 def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: str, language: str,
-          page: int, filters: Filters) -> InboxPage:
+          page: int, filters: Filters, mine: ColumnElement[bool] | None = None) -> InboxPage:
     now = ctx.now()
     query = _filtered(ctx, base, filters, now)
     total = ctx.session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -190,10 +215,15 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
                .where(CaseClock.case_id == Case.id, CaseClock.status == RUNNING,
                       CaseClock.clock.in_(_deadline_clocks(ctx)))
                .correlate(Case).scalar_subquery())
+    # What needs the user's own step first (not a case waiting for another node), then the soonest deadline.
+    first = [when_then((mine, 0), else_=1)] if mine is not None else []
     cases = ctx.session.scalars(
-        query.order_by(soonest.is_(None), soonest, Case.priority.desc(), Case.created_at.desc(), Case.reference)
+        query.order_by(*first, soonest.is_(None), soonest, Case.priority.desc(), Case.created_at.desc(),
+                       Case.reference)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
+    acting = set(ctx.session.scalars(select(Case.id).where(Case.id.in_([c.id for c in cases]), mine))) \
+        if mine is not None and cases else set()
     ctx.act_as(user.node_id)
     open_many(ctx, list(cases))  # the 25 rows shown, and no others
     reader = Reader(ctx, language)
@@ -208,7 +238,7 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
             region=regions.get(case.region_code, case.region_code),
             detecting_node=nodes.get(case.detecting_node_id, ""), opened_at=reader.local(case.created_at),
             flags=tuple((k, reader.t(d.flags[k].label)) for k, on in (case.flags or {}).items() if on and k in d.flags),
-            person=reader.summary_line(case), clocks=clocks.get(case.id, ()),
+            person=reader.summary_line(case), clocks=clocks.get(case.id, ()), mine=case.id in acting,
         )
         for case in cases
     )
