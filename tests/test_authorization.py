@@ -16,7 +16,6 @@ own case with the function-scoped fixtures.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ from referral.network.models import Node
 from referral.web.access import rule_of, signed_in
 
 from .browser import Browser, hidden_inputs
+from .matrix import Cell, cell_id, parse, shown
 from .units import unit_of_work
 from .conftest import Clock, _settings
 from .factories import (
@@ -390,33 +390,11 @@ LANDING = {
 }
 
 
-class Cell(NamedTuple):
-    method: str
-    path: str  # with {placeholders}
-    user: str
-    status: int
 
 
-def parse(table: str) -> list[Cell]:
-    cells = []
-    for line in table.strip().splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        method, path, *codes = line.split()
-        assert len(codes) == len(USERS), f"{path}: {len(codes)} columns"
-        cells += [Cell(method, path, user, int(code)) for user, code in zip(USERS, codes, strict=True)]
-    return cells
+CELLS = parse(MATRIX, USERS)
 
 
-CELLS = parse(MATRIX)
-
-
-def shown(path: str) -> str:
-    return re.sub(r"{(\w+)}", r"<\1>", path)
-
-
-def cell_id(cell: Cell) -> str:
-    return f"{cell.method} {shown(cell.path)} as {cell.user}"
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=cell_id)

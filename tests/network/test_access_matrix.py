@@ -9,12 +9,11 @@ file, no role), so a permitted POST answers 400 and a refused one 401/403.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -28,6 +27,7 @@ from referral.network.csvio import export_text
 from referral.network.models import Node
 
 from ..browser import Browser, hidden_inputs
+from ..matrix import Cell, cell_id, parse
 from ..conftest import Clock, _settings
 from ..units import unit_of_work
 
@@ -69,25 +69,9 @@ MATRIX = """
 BAD_FORM = {"capacity_total": "x"}
 
 
-class Cell(NamedTuple):
-    method: str
-    path: str
-    user: str
-    status: int
 
 
-def parse(table: str) -> list[Cell]:
-    cells = []
-    for line in table.strip().splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        method, path, *codes = line.split()
-        assert len(codes) == len(USERS), f"{path}: {len(codes)} columns"
-        cells += [Cell(method, path, user, int(code)) for user, code in zip(USERS, codes, strict=True)]
-    return cells
-
-
-CELLS = parse(MATRIX)
+CELLS = parse(MATRIX, USERS)
 
 
 class Client:
@@ -131,11 +115,6 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         users = ctx.session.scalar(select(func.count()).select_from(User))
     yield World(app, {k: str(v) for k, v in ids.items()}, before, users)
     database.engine(app).dispose()
-
-
-def cell_id(cell: Cell) -> str:
-    shown = re.sub(r"{(\w+)}", r"<\1>", cell.path)
-    return f"{cell.method} {shown} as {cell.user}"
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=cell_id)

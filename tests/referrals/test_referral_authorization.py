@@ -32,6 +32,7 @@ from referral.referrals.emergency import grant
 from referral.referrals.models import Consent, Referral
 
 from ..browser import Browser, hidden_inputs
+from ..matrix import Cell, cell_id, parse
 from ..conftest import Clock, _settings
 from ..steps import activate, case_version, file_case, user
 from ..units import unit_of_work
@@ -203,29 +204,10 @@ DENIED = (403, 404, 409)
 ALLOWED_ELSEWHERE = {("POST", "referrals.end_emergency"): "test_the_holder_of_an_emergency_access_ends_it"}
 
 
-class Cell(NamedTuple):
-    method: str
-    path: str  # with {placeholders}
-    user: str
-    status: int
 
 
-def parse(table: str) -> list[Cell]:
-    cells = []
-    for line in table.strip().splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        method, path, *codes = line.split()
-        assert len(codes) == len(USERS), f"{path}: {len(codes)} columns"
-        cells += [Cell(method, path, name, int(code)) for name, code in zip(USERS, codes, strict=True)]
-    return cells
+CELLS = parse(MATRIX, USERS)
 
-
-CELLS = parse(MATRIX)
-
-
-def cell_id(cell: Cell) -> str:
-    return f"{cell.method} {cell.path.replace('{', '<').replace('}', '>')} as {cell.user}"
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=cell_id)
