@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from referral.cases.access import open_case
+from referral.cases.errors import AccessDenied
 from referral.cases.models import Case, Participant
 from referral.keys.models import CaseKeyWrap
 from referral.referrals.consent import record_consent, revoke_consent
@@ -53,6 +55,16 @@ def answer(app: Flask, reference: str, referral_id: uuid.UUID, key: str, by: str
         ctx.session.commit()
 
 
+def opens(app: Flask, who: str, reference: str) -> bool:
+    """Whether the user may open the case now (a live relation of their node)."""
+    with unit_of_work(app) as ctx:
+        try:
+            open_case(ctx, user(ctx, who), reference)
+        except AccessDenied:
+            return False
+        return True
+
+
 def state_of(app: Flask, referral_id: uuid.UUID) -> str:
     with unit_of_work(app) as ctx:
         row = ctx.session.get(Referral, referral_id)
@@ -73,4 +85,4 @@ def has_wrap(app: Flask, reference: str, code: str) -> bool:
             CaseKeyWrap.case_id == case_id(app, reference), CaseKeyWrap.node_id == node_id(app, code)).limit(1)) is not None
 
 
-__all__ = ["Case", "answer", "consent", "has_wrap", "refer", "relations", "revoke", "state_of"]
+__all__ = ["Case", "answer", "consent", "has_wrap", "opens", "refer", "relations", "revoke", "state_of"]

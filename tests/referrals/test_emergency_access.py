@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.access import open_case
 from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
 from referral.cases.models import Case, CaseEvent, Participant
 from referral.cases.reading import case_page, form_revision
@@ -27,7 +26,7 @@ from ..backends import both_backends
 from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES
 from ..steps import case_id, file_case, node_id, user
 from ..units import unit_of_work
-from . import has_wrap, relations
+from . import opens, has_wrap, relations
 
 T0 = dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)
 NOTE = f"{VICTIM_GIVEN} llegó a Iquique sin red de apoyo"
@@ -51,15 +50,6 @@ def access_row(app: Any, access_id: Any) -> tuple[EmergencyAccess, Participant |
         participant = ctx.session.get(Participant, access.participant_id) if access.participant_id else None
         ctx.session.expunge_all()
         return access, participant
-
-
-def opens(app: Any, who: str, reference: str) -> bool:
-    with unit_of_work(app) as ctx:
-        try:
-            open_case(ctx, user(ctx, who), reference)
-        except AccessDenied:
-            return False
-        return True
 
 
 def accesses(app: Any, reference: str) -> list[EmergencyAccess]:

@@ -31,7 +31,7 @@ from referral.workflow import TransitionRefused
 from ..backends import both_backends
 from ..steps import activate, case_id, case_version, fire, file_case, node_id, user
 from ..units import unit_of_work
-from . import answer, consent, has_wrap, refer, relations, state_of
+from . import opens, answer, consent, has_wrap, refer, relations, state_of
 
 ENDED = ("rechazada", "cumplida", "no_cumplida", "revocada")
 TRANSITIONS = ("aceptar", "rechazar", "cumplir", "no_cumplir", "revocar")
@@ -96,15 +96,6 @@ def refused(app: Any, reference: str, rid: uuid.UUID, key: str, by: str, **extra
             # a refusal by the rules never touches the referral, even in the (rolled back) session
             assert (row.state, row.version, row.answer_reason, row.ended_at) == before
     return caught.value
-
-
-def opens(app: Any, who: str, reference: str) -> bool:
-    with unit_of_work(app) as ctx:
-        try:
-            open_case(ctx, user(ctx, who), reference)
-        except AccessDenied:
-            return False
-        return True
 
 
 def reads_ficha(app: Any, who: str, reference: str) -> bool:

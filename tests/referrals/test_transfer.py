@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.access import open_case
 from referral.cases.errors import AccessDenied, InvalidInput
 from referral.cases.transitions import fire_transition
 from referral.referrals.models import Referral
@@ -25,7 +24,7 @@ from referral.workflow import TransitionRefused
 from ..backends import both_backends
 from ..steps import activate, case_version, fire, file_case, user
 from ..units import unit_of_work
-from . import answer, consent, has_wrap, refer, relations, state_of
+from . import opens, answer, consent, has_wrap, refer, relations, state_of
 
 
 def led_case(app: Any, lead: str = "SERNAMEG") -> str:
@@ -61,15 +60,6 @@ def withdraw_key(app: Any) -> str:
              and (not t.kinds or "traspaso" in t.kinds)]
     assert len(found) == 1, found
     return found[0]
-
-
-def opens(app: Any, who: str, reference: str) -> bool:
-    with unit_of_work(app) as ctx:
-        try:
-            open_case(ctx, user(ctx, who), reference)
-        except AccessDenied:
-            return False
-        return True
 
 
 def actions(app: Any, reference: str, rid: uuid.UUID, who: str) -> set[str]:
