@@ -76,7 +76,7 @@ class Notification(Base):
     clock: Mapped[str] = mapped_column(String(60))
     period: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(12))  # reminder | due | periodic | escalation
+    kind: Mapped[str] = mapped_column(String(12))  # started | reminder | due | periodic | escalation
     level: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

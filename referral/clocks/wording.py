@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from ..workflow import Text, WorkflowDefinition
-from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER
+from ..workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER, STARTED
 
 OVERDUE, SOON, ON_TIME = "overdue", "soon", "on_time"
 
@@ -73,7 +73,10 @@ def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, refere
     """The words of one reminder or escalation (in-app and e-mail alike)."""
     when = local(due, timezone)
     es, en = f"«{label.es}»", f"“{label.get('en')}”"
-    if kind == REMINDER:
+    if kind == STARTED:
+        title = Text("Nuevo plazo", "New deadline")
+        body = Text(f"Caso {reference}: {es}, plazo hasta el {when}.", f"Case {reference}: {en}, due by {when}.")
+    elif kind == REMINDER:
         title = Text("Recordatorio de plazo", "Deadline reminder")
         body = Text(f"Caso {reference}: {es} vence el {when}.", f"Case {reference}: {en} is due on {when}.")
     elif kind == DUE:

@@ -16,7 +16,8 @@ from .calendar import WorkingCalendar
 from .definition import Clock, Transition, WorkflowDefinition
 
 REMINDER, DUE, PERIODIC, ESCALATION = "reminder", "due", "periodic", "escalation"
-STEP_KINDS = (REMINDER, DUE, PERIODIC, ESCALATION)
+STARTED = "started"  # the clock has just started (notify_on_start): e.g. a referral has arrived
+STEP_KINDS = (STARTED, REMINDER, DUE, PERIODIC, ESCALATION)
 CASE_CLOSED, STOP_EVENT = "case_closed", "stop_event"
 REFERRAL_MACHINE = "~referral"  # never a track key (the definition's keys are plain names)
 
@@ -133,7 +134,8 @@ def schedule(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
              deadline: dt.datetime | None = None) -> tuple[Step, ...]:
     """Every step of one period of the clock, in the order they fall (ties: as declared)."""
     due = due_time(clock, started_at, calendar, deadline)
-    steps: list[Step] = [
+    steps: list[Step] = [Step(started_at, STARTED, clock.remind)] if clock.notify_on_start else []
+    steps += [
         Step(at, REMINDER, clock.remind)
         for at in sorted({calendar.subtract(due, before) for before in clock.remind_before})
         if started_at < at < due

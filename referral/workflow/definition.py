@@ -159,6 +159,7 @@ class Clock:
     deadline_from: str | None = None  # "form.field": a date of the starting transition's form is the deadline
     started_by: tuple[str, ...] = ()  # only when the node taking the starting step has one of these org types
     when: Predicate | None = None  # only when this holds of the case at the starting step
+    notify_on_start: bool = False  # tell `remind` at once when it starts (a referral that just arrived)
 
 
 @dataclass(frozen=True)
@@ -547,7 +548,7 @@ def _duration(raw: Any, where: str) -> Duration:
 
 
 _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
-               "repeats", "deadline_from", "started_by", "when"}
+               "repeats", "deadline_from", "started_by", "when", "notify_on_start"}
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
@@ -593,7 +594,8 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
                  dict(starts), dict(stops), _names(raw.get("remind"), f"{where}.remind"),
                  escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before, deadline_from,
                  _names(raw.get("started_by"), f"{where}.started_by"),
-                 parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None)
+                 parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
+                 bool(raw.get("notify_on_start", False)))
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -841,8 +843,8 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
             if relation not in d.relations and not (of_referral and relation in REFERRAL_PARTIES):
                 yield f"{where}: relation '{relation}' is not declared" + (
                     f" (a referral's clock may also name {sorted(REFERRAL_PARTIES)})" if of_referral else "")
-        if clock.remind_before and not clock.remind:
-            yield f"{where}: remind_before needs relations in remind"
+        if (clock.remind_before or clock.notify_on_start) and not clock.remind:
+            yield f"{where}: remind_before and notify_on_start need relations in remind"
         for before in clock.remind_before:
             if clock.duration is not None and _not_shorter(before, clock.duration):
                 yield f"{where}: a reminder before the deadline must be shorter than the clock"

@@ -301,10 +301,10 @@ HOURS = {"value": 24, "unit": "hours"}
 
 INVALID = [
     pytest.param(setter("clocks", "triaje", "remind", value=[]),
-                 ["clock 'triaje'", "remind_before needs relations in remind"],
+                 ["clock 'triaje'", "remind_before and notify_on_start need relations in remind"],
                  id="remind_before without remind"),
     pytest.param(deleter("clocks", "cedula", "remind"),
-                 ["clock 'cedula'", "remind_before needs relations in remind"],
+                 ["clock 'cedula'", "remind_before and notify_on_start need relations in remind"],
                  id="remind_before with remind left out"),
     pytest.param(setter("clocks", "triaje", "remind_before", value=[HOURS]),
                  ["clock 'triaje'", "must be shorter than the clock"],

@@ -61,9 +61,11 @@ def referral_clocks(app: Any, reference: str) -> list[dict[str, Any]]:
     return [c for c in clocks(app, reference) if c["clock"] in REFERRAL_CLOCKS]
 
 
-def of(app: Any, reference: str, clock: str) -> list[tuple[str, str, int]]:
-    """(user, kind, level) of the notifications of one clock of the case."""
-    return sorted((who, kind, level) for who, key, kind, _, _, level in notified(app, reference) if key == clock)
+def of(app: Any, reference: str, clock: str, *, started: bool = False) -> list[tuple[str, str, int]]:
+    """(user, kind, level) of the notifications of one clock of the case (without the «new» notice the
+    referral's start sends, unless `started`)."""
+    return sorted((who, kind, level) for who, key, kind, _, _, level in notified(app, reference)
+                  if key == clock and (started or kind != "started"))
 
 
 def end_of_day(day: dt.date) -> dt.datetime:
@@ -125,6 +127,20 @@ def test_an_unanswered_referral_reminds_its_receiver_then_escalates(app: Any) ->
     assert of(app, reference, "respuesta_derivacion") == sorted(
         [("ong", "due", 0), ("ong", "reminder", 0)] + [(who, "escalation", 1) for who in FOCAL_POINT])
     assert state_of(app, rid) == "pendiente"
+
+
+@both_backends
+def test_the_receiving_node_is_told_at_once_that_a_referral_arrived(app: Any) -> None:
+    """notify_on_start: the receiver does not wait for the first reminder (hours or days later)."""
+    reference = setup_case(app)
+    refer(app, reference, "LIBERA", by="gestor.sernameg", service="salud_mental")
+    emergency = setup_case(app)
+    refer(app, emergency, "MINSAL-CL-RM", by="gestor.sernameg", kind="emergencia", service="salud_fisica")
+    tick(app, T0)
+    assert of(app, reference, "respuesta_derivacion", started=True) == [("ong", "started", 0)]
+    # an emergency tells both ends at once
+    assert of(app, emergency, "respuesta_emergencia", started=True) == [("gestor.sernameg", "started", 0),
+                                                                       ("salud.rm", "started", 0)]
 
 
 # -- respuesta_emergencia ------------------------------------------------------------------------------------
