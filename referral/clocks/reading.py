@@ -163,7 +163,7 @@ def case_clocks(ctx: Context, case: Case, language: str) -> CaseClocks:
 @dataclass(frozen=True)
 class NotificationView:
     id: str
-    kind: str  # reminder | due | periodic | escalation
+    kind: str  # started | reminder | due | periodic | escalation
     level: int
     title: str
     body: str
@@ -171,6 +171,7 @@ class NotificationView:
     reference: str  # the case, for the link
     unread: bool
     can_open: bool  # the user's node still holds a live relation to the case
+    flags: tuple[tuple[str, str], ...] = ()  # the case's routing flags (child case...), shown as badges
 
 
 @dataclass(frozen=True)
@@ -196,20 +197,21 @@ def notifications_page(ctx: Context, user: User, language: str, page: int = 1) -
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
     rows = ctx.session.execute(
-        select(Notification, Case.reference).join(Case, Case.id == Notification.case_id).where(mine)
+        select(Notification, Case.reference, Case.flags).join(Case, Case.id == Notification.case_id).where(mine)
         .order_by(when((Notification.read_at.is_(None), 0), else_=1), Notification.created_at.desc(),
                   Notification.id)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
-    openable = _openable(ctx, user, {note.case_id for note, _ in rows})
+    openable = _openable(ctx, user, {note.case_id for note, _, _ in rows})
     d = ctx.definition
     items = []
-    for note, reference in rows:
+    for note, reference, flags in rows:
         words = notification_message(d, note.clock, note.kind, note.due_at, note.level, reference, ctx.timezone)
         items.append(NotificationView(
             id=str(note.id), kind=note.kind, level=note.level, title=words.title.get(language),
             body=words.body.get(language), created_at=local(note.created_at, ctx.timezone), reference=reference,
             unread=note.read_at is None, can_open=note.case_id in openable,
+            flags=tuple((k, d.flags[k].label.get(language)) for k, on in (flags or {}).items() if on and k in d.flags),
         ))
     return NotificationsPage(items=tuple(items), unread=unread_count(ctx, user), total=total, page=page,
                              pages=pages, until=now.isoformat())
