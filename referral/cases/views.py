@@ -126,10 +126,14 @@ def show(reference: str) -> Any:
 @bp.get("/casos/<reference>/formularios/<form_key>")
 @needs("case_access")
 def view_form(reference: str, form_key: str) -> Any:
+    from ..referrals.reading import refer_links
+
     revision = request.args.get("revision", type=int)
     case, form_view = form_revision(current_ctx(), current_user, reference, form_key, revision, language())
+    links = refer_links(current_ctx(), current_user, reference, form_key, language()) \
+        if form_view is not None and revision is None else ()
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
-                           form_key=form_key)
+                           form_key=form_key, refer_links=links)
 
 
 @bp.route("/casos/<reference>/formularios/<form_key>/editar", methods=["GET", "POST"])

@@ -367,3 +367,47 @@ def exceptions(ctx: Context, language: str, limit: int = 500) -> tuple[Exception
             referral.from_node.org_type, label.get(language) if label else str(referral.override_reason), "")))
     rows.sort(key=lambda item: item[0], reverse=True)
     return tuple(row for _, row in rows[:limit])
+
+
+# -- rows of a form that ask for a service (the plan's actions) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferLink:
+    label: str  # «Alojamiento · 30-11-2026 · SERNAMEG»
+    kind: str
+    service: str
+    due: str  # ISO date, or ""
+    node: str  # node id, or ""
+
+
+def refer_links(ctx: Context, user: User, reference: str, form_key: str, language: str) -> tuple[ReferLink, ...]:
+    """For each row of the form's current revision that asks for a referable service, a link to the
+    finder with its service, date and node filled in, if the user may send that referral now."""
+    from ..cases.records import current_records, open_values
+
+    r = ctx.definition.network.referrals
+    source = r.from_forms.get(form_key) if r else None
+    if source is None:
+        return ()
+    case, actor = open_case(ctx, user, reference)
+    record = current_records(ctx, case).get(form_key)
+    if record is None:
+        return ()
+    facts = facts_for(ctx, case)
+    services = ctx.definition.network.services
+    links = []
+    for row in open_values(ctx, case, record).get(source.group) or []:
+        service = row.get(source.service)
+        try:
+            check_send(ctx.definition, source.kind, service, facts, user.role, actor.relations)
+        except TransitionRefused:
+            continue
+        due = row.get(source.due) if source.due else None
+        node_raw = str(row.get(source.node) or "") if source.node else ""
+        node = ctx.session.get(Node, int(node_raw)) if node_raw.isdigit() else None
+        parts = [services[service].label.get(language)] + ([_date(due)] if isinstance(due, dt.date) else []) + (
+            [node.short_name] if node else [])
+        links.append(ReferLink(" · ".join(parts), source.kind, service,
+                               due.isoformat() if isinstance(due, dt.date) else "", str(node.id) if node else ""))
+    return tuple(links)

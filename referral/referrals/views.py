@@ -3,6 +3,7 @@ my node's referrals, and the auditors' list of exceptions. Thin: the services de
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -111,6 +112,12 @@ def refer(reference: str, kind: str) -> Any:
         case, actor = open_case(ctx, current_user, reference)
     else:
         form.case_version.data = str(case.version)
+        form.to_node.data = request.args.get("nodo", "") if request.args.get("nodo", "").isdigit() else ""
+        if form.due_on.data is None and request.args.get("fecha"):  # from a plan action: its committed date
+            try:
+                form.due_on.data = dt.date.fromisoformat(request.args["fecha"])
+            except ValueError:
+                abort(400)
     exclude = {current_user.node_id}
     rows = [
         {"id": c.node.id, "name": c.node.short_name, "full_name": c.node.name, "org_type": c.node.org_type,

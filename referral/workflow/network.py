@@ -71,11 +71,23 @@ class ReferralTransition:
 
 
 @dataclass(frozen=True)
+class FormSource:
+    """Rows of a form that ask for a service (a plan's actions): each can be referred in one step."""
+
+    group: str  # the repeated group of the form
+    service: str  # its field holding the service code
+    kind: str  # the kind of referral it becomes
+    due: str | None = None  # its field holding the committed date
+    node: str | None = None  # its field naming the node (source: node), preselected
+
+
+@dataclass(frozen=True)
 class ReferralsDef:
     kinds: Mapping[str, ReferralKind]
     states: Mapping[str, ReferralState]
     transitions: Mapping[str, ReferralTransition]
     reasons: Mapping[str, Mapping[str, Text]]  # reason list -> code -> label
+    from_forms: Mapping[str, FormSource] = field(default_factory=dict)  # form key -> its rows that refer
 
     @property
     def initial(self) -> str:
@@ -234,7 +246,7 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
     referrals = None
     if raw.get("referrals"):
         at = f"{where}.referrals"
-        r = _shape(raw["referrals"], at, {"kinds", "states", "transitions", "reasons"},
+        r = _shape(raw["referrals"], at, {"kinds", "states", "transitions", "reasons", "from_forms"},
                    ("kinds", "states", "transitions"))
         kinds = {}
         for key, value in r["kinds"].items():
@@ -263,7 +275,13 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
                 _permits(value["by"], f"{at}.transitions.{key}.by"), value.get("reasons"),
                 _names(value.get("kinds"), f"{at}.transitions.{key}.kinds"), str(value.get("style", "primary")))
         reasons = {k: _labels(v, f"{at}.reasons.{k}") for k, v in (r.get("reasons") or {}).items()}
-        referrals = ReferralsDef(kinds, states, transitions, reasons)
+        sources = {}
+        for key, value in (r.get("from_forms") or {}).items():
+            value = _shape(value, f"{at}.from_forms.{key}", {"group", "service", "kind", "due", "node"},
+                           ("group", "service", "kind"))
+            sources[str(key)] = FormSource(str(value["group"]), str(value["service"]), str(value["kind"]),
+                                           value.get("due"), value.get("node"))
+        referrals = ReferralsDef(kinds, states, transitions, reasons, sources)
     consent = None
     if raw.get("consent"):
         at = f"{where}.consent"
@@ -346,6 +364,21 @@ def _referral_problems(d: WorkflowDefinition, r: ReferralsDef) -> Iterator[str]:
             from .definition import _predicate_problems
 
             yield from _predicate_problems(d, kind.when, where, None, in_transition=False)
+    for form_key, source in r.from_forms.items():
+        where = f"referrals.from_forms.{form_key}"
+        if form_key not in d.forms:
+            yield f"{where}: unknown form"
+            continue
+        group = next((f for f in d.form(form_key).fields() if f.key == source.group and f.type == "group"), None)
+        if group is None:
+            yield f"{where}: '{source.group}' is not a repeated group of the form"
+            continue
+        names = {f.key for f in group.fields}
+        for name in (source.service, source.due, source.node):
+            if name is not None and name not in names:
+                yield f"{where}: '{name}' is not a field of the group '{source.group}'"
+        if source.kind not in r.kinds:
+            yield f"{where}: unknown kind '{source.kind}'"
     for t in r.transitions.values():
         where = f"referral transition '{t.key}'"
         for state in t.sources + (t.target,):
