@@ -169,7 +169,10 @@ def referral_row(ctx: Context, case: Case, referral: Referral, user: User, actor
     if notes and referral.details is not None:
         labels = {"note": Text("Nota para el nodo", "Note to the node"),
                   "override": Text("Motivo para derivar sin consentimiento", "Reason to refer without consent")}
+        team = is_team(ctx, actor.relations)
         for key, value in open_details(ctx, case, referral).items():
+            if key == "override" and not team:
+                continue  # why consent was overridden is the case team's (and the auditors' reason code)
             label = labels.get(key)
             if label is None and key.startswith("answer_") and key[7:] in r.transitions:
                 label = r.transitions[key[7:]].label

@@ -245,6 +245,14 @@ def test_a_coordinator_override_is_recorded_and_listed_for_auditors_without_pers
     with unit_of_work(app) as ctx:
         english = [r for r in exceptions(ctx, "en") if r.reference == reference]
     assert english[0].reason == "Risk to the person's life or safety"
+    # the typed reason is the case team's: the focal point reads it, the shelter that received the case does not
+    from referral.referrals.reading import referral_detail
+
+    with unit_of_work(app) as ctx:
+        _, team_view, _ = referral_detail(ctx, user(ctx, "coordinador.rm"), reference, rid, "es")
+        _, shelter_view, _ = referral_detail(ctx, user(ctx, "gestor.sernameg"), reference, rid, "es")
+    assert note in [text for _, text in team_view.notes]
+    assert note not in [text for _, text in shelter_view.notes]
 
 
 def test_an_override_needs_a_known_reason_and_otro_needs_a_note(app: Any) -> None:
