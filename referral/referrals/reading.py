@@ -23,6 +23,7 @@ from ..clocks.models import RUNNING, CaseClock
 from ..clocks.wording import time_left, urgency
 from ..context import Context
 from ..keys.store import open_cell
+from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..workflow import Actor, Text, TransitionRefused
 from ..workflow.network import check_send, options
@@ -239,7 +240,8 @@ def _consent_row(ctx: Context, case: Case, consent: Consent, live: bool, languag
     if consent.scope == "nodo" and consent.node is not None:
         scope = f"{scope}: {consent.node.short_name}"
     elif consent.scope == "tipo_nodo" and consent.org_type:
-        scope = f"{scope}: {consent.org_type}"
+        kind = ORG_TYPES.get(consent.org_type)
+        scope = f"{scope}: {kind.get(language) if kind else consent.org_type}"
     note = ""
     if consent.details is not None:
         value = open_cell(ctx, case, consent.details, details_cell("consents", consent.id))

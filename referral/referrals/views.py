@@ -22,6 +22,7 @@ from ..web.context import current_ctx, language
 from ..workflow import Text
 from ..workflow.network import check_send, permitted
 from ..cases.records import facts_for
+from ..network.directory import ORG_TYPES
 from .consent import record_consent, revoke_consent
 from .emergency import end_access, grant, hours_range, may_break_glass
 from .finder import NATIONAL, NEIGHBOUR, SAME_REGION, candidates
@@ -222,8 +223,6 @@ class ConsentForm(FlaskForm):
     note = TextAreaField()
 
 
-ORG_TYPES = ("NGO", "LawEnforcement", "HealthServiceOrganisation", "CentralGovernmentOrganisation",
-             "LocalGovernmentOrganisation", "ImmigrationService", "LegalService", "InternationalOrganisation")
 
 
 @bp.route("/casos/<reference>/consentimientos/nuevo", methods=["GET", "POST"])
@@ -247,7 +246,8 @@ def new_consent(reference: str) -> Any:
     form.scope.choices = [(k, v.get(lang)) for k, v in rules.scopes.items()]
     form.node.choices = [("", _("— (solo si es una institución determinada) —"))] + [
         (str(n.id), n.short_name) for n in ctx.session.scalars(select(Node).where(Node.active).order_by(Node.short_name))]
-    form.org_type.choices = [("", _("— (solo si es un tipo de institución) —"))] + [(t, t) for t in ORG_TYPES]
+    form.org_type.choices = [("", _("— (solo si es un tipo de institución) —"))] + [
+        (key, label.get(lang)) for key, label in ORG_TYPES.items()]
     form.evidence.choices = [("", _("Elija"))] + [(k, v.get(lang)) for k, v in rules.evidence.items()]
     status = 200
     if request.method == "POST":
