@@ -1,9 +1,12 @@
 """E-mail for reminders and escalations: a case reference and a link, nothing personal.
 
+Staff get it at their account's address; a node with no active staff in the system gets it at its
+institutional contact address (directory), telling it to contact the focal point.
+
 Sending is at-least-once: a notification's e-mail is claimed for a lease before the SMTP
 conversation and marked sent after it, so a worker that dies mid-conversation leaves it to be sent
 again later; the Message-ID is the notification's own, so a mail system that sees it twice can
-tell. Only staff addresses are used; the victim never has an address in this system.
+tell. Only staff and institutional addresses are used; the victim never has an address here.
 """
 
 from __future__ import annotations
@@ -58,15 +61,27 @@ def compose(note: Notification, definition: WorkflowDefinition, settings: MailSe
     mail = EmailMessage()
     mail["Subject"] = f"[Protocolo de Trata] {words.title.es} · {note.case.reference}"
     mail["From"] = settings.sender
-    mail["To"] = note.user.email
     mail["Date"] = formatdate(localtime=False)
     domain = settings.sender.rpartition("@")[2] if "@" in settings.sender else "localhost"
     mail["Message-ID"] = f"<{note.id}@{domain}>"  # the same for every attempt at this notification
+    if note.user is not None:
+        mail["To"] = note.user.email
+        es = f"Abrir el caso (requiere iniciar sesión): {link}"
+        en = f"Open the case (sign-in required): {link}"
+    else:  # a node without staff accounts: its institutional contact, told whom to call
+        assert note.node is not None and note.node.contact_email
+        mail["To"] = note.node.contact_email
+        es = (f"Su institución ({note.node.short_name}) participa en este caso del Protocolo pero no tiene cuentas "
+              "activas en el sistema: comuníquese con el punto focal regional para responder, y pida a la "
+              "administración una cuenta para su equipo.")
+        en = (f"Your institution ({note.node.short_name}) takes part in this case of the Protocol but has no active "
+              "accounts in the system: contact the regional focal point to answer, and ask the administration for "
+              "an account for your team.")
     mail.set_content(
-        f"{words.body.es}\n\nAbrir el caso (requiere iniciar sesión): {link}\n\n"
+        f"{words.body.es}\n\n{es}\n\n"
         "Este mensaje no contiene datos de la persona. No lo reenvíe.\n\n"
         "-- \n"
-        f"{words.body.en}\n\nOpen the case (sign-in required): {link}\n\n"
+        f"{words.body.en}\n\n{en}\n\n"
         "This message holds no personal data. Do not forward it.\n"
     )
     return mail

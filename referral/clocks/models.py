@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..auth.models import User
 from ..cases.models import Case
 from ..db import Base, UTCDateTime, utcnow
+from ..network.models import Node
 
 RUNNING, STOPPED, FINISHED = "running", "stopped", "finished"
 
@@ -59,18 +60,21 @@ class CaseClock(Base):
 
 
 class Notification(Base):
-    """A reminder or escalation for one user. Unique per clock period, step and user: however
-    often a task runs, a step notifies each person once."""
+    """A reminder or escalation for one user, or, for a node that has no active staff in the system,
+    an e-mail to the node's institutional contact (`node_id`, no user). Unique per clock period, step
+    and user (or node): however often a task runs, a step notifies each person or office once."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("clock_id", "period", "step", "user_id", name="uq_notifications_once"),
+        UniqueConstraint("clock_id", "period", "step", "node_id", name="uq_notifications_once_per_node"),
         Index("ix_notifications_user", "user_id", "read_at"),
         Index("ix_notifications_email", "email_pending"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"))  # to the node's contact address
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     clock_id: Mapped[int] = mapped_column(ForeignKey("case_clocks.id", ondelete="CASCADE"))
     clock: Mapped[str] = mapped_column(String(60))
@@ -85,5 +89,6 @@ class Notification(Base):
     email_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     emailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
+    node: Mapped[Node | None] = relationship()
     case: Mapped[Case] = relationship()

@@ -27,6 +27,7 @@ from ..auth.models import User
 from ..cases.models import Case, CaseEvent, Participant, live_participant
 from ..context import Context
 from ..keys.store import NoKeyAccess
+from ..network.models import Node
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
     CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, deadline_given, due_time, of_referral,
@@ -240,9 +241,17 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
             users = {u.id: u for relation in step.relations for u in (
                 parties.get((row.subject, relation), []) if relation in REFERRAL_PARTIES
                 else people.get((row.case_id, relation), []))}
-            if not users:  # an escalation nobody receives must at least reach the operators
-                log.warning("clock %s (%s) %s: no active staff hold %s in the case", row.id, row.clock, step.kind,
-                            "/".join(step.relations))
+            if not users:
+                offices = contact_nodes(ctx, row, step.relations) if email else []
+                for node in offices:  # a node without staff accounts is reached at its institutional address
+                    note = Notification(id=uuid.uuid4(), node_id=node.id, case_id=row.case_id, clock_id=row.id,
+                                        clock=row.clock, period=period, step=index, kind=step.kind, level=step.level,
+                                        due_at=due, created_at=ctx.now(), email_pending=True)
+                    ctx.session.add(note)
+                    created.append(note.id)
+                if not offices:  # a step nobody receives must at least reach the operators
+                    log.warning("clock %s (%s) %s: no active staff hold %s in the case", row.id, row.clock,
+                                step.kind, "/".join(step.relations))
             for user in users.values():
                 # created_at is the moment of writing (not the sweep's `now`), so a backlog handled
                 # in deadline order reads in that order
@@ -253,6 +262,28 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
                 created.append(note.id)
     ctx.session.flush()
     return created
+
+
+def contact_nodes(ctx: Context, row: CaseClock, relations: Sequence[str]) -> list[Node]:
+    """Active nodes with an institutional contact address that hold these relations to the case (or
+    are the receiving / sending end of the clock's referral); only asked when no staff member is."""
+    from ..referrals.models import Referral
+
+    wanted: set[int] = set(ctx.session.scalars(select(Participant.node_id).where(
+        Participant.case_id == row.case_id, Participant.relation.in_([r for r in relations if r not in REFERRAL_PARTIES]),
+        live_participant(ctx.now()))))
+    if row.subject and _is_uuid(row.subject) and set(relations) & REFERRAL_PARTIES:
+        referral = ctx.session.get(Referral, uuid.UUID(row.subject))
+        live = ctx.definition.network.referrals.live_states() if ctx.definition.network.referrals else ()
+        if referral is not None:
+            if RECEIVER in relations and referral.state in live:
+                wanted.add(referral.to_node_id)
+            if SENDER in relations:
+                wanted.add(referral.from_node_id)
+    if not wanted:
+        return []
+    return list(ctx.session.scalars(select(Node).where(Node.id.in_(sorted(wanted)), Node.active,
+                                                       Node.contact_email.is_not(None), Node.contact_email != "")))
 
 
 def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:

@@ -321,3 +321,49 @@ def test_time_left_and_urgency() -> None:
     assert urgency(start, due, due) == OVERDUE
     short = start + dt.timedelta(hours=24)  # a 24-hour clock is "soon" from the start: under a day left
     assert urgency(start, short, start) == SOON
+
+
+# -- a node without staff accounts -------------------------------------------------------------------------
+
+def test_a_node_without_staff_is_told_at_its_institutional_address(app: Any, smtp: Server) -> None:
+    """A referral to an office that has no accounts in the system (most of the directory) still reaches
+    it: the e-mail goes to the node's contact address and says to call the focal point. Nothing of the
+    person, and nothing for a node that has staff (they get their own)."""
+    from ..referrals import consent, refer
+    from ..steps import activate
+
+    reference = file_case(app)
+    activate(app, reference)
+    consent(app, reference)
+    refer(app, reference, "MINSAL-CL-AN", service="salud_mental")  # Antofagasta's health service: no accounts
+    tick(app, dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC), email=True)  # the referral's «new» notice
+    with unit_of_work(app) as ctx:
+        office = [n for n in ctx.session.scalars(select(Notification)) if n.user_id is None]
+        assert [(n.node.code, n.clock, n.kind) for n in office] == [("MINSAL-CL-AN", "respuesta_derivacion",
+                                                                    "started")]
+        assert office[0].email_pending
+        note_id = office[0].id
+    assert send(app, note_id, smtp.port, dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
+    [mail] = smtp.inbox.messages()
+    assert str(mail["To"]) == "contacto.minsal-cl-an@demo.cl"
+    body = body_of(mail)
+    assert f"Caso {reference}" in body and "comuníquese con el punto focal regional" in body
+    assert "contact the regional focal point" in body
+    assert not [s for s in PERSONAL if s.lower() in searchable(smtp.inbox.envelopes[0]).lower()]
+    # run again: once per step and office, however often it runs
+    tick(app, dt.datetime(2026, 11, 18, 15, 1, tzinfo=UTC), email=True)
+    with unit_of_work(app) as ctx:
+        assert len([n for n in ctx.session.scalars(select(Notification)) if n.user_id is None]) == 1
+
+
+def test_without_smtp_no_office_notice_is_written(app: Any) -> None:
+    from ..referrals import consent, refer
+    from ..steps import activate
+
+    reference = file_case(app)
+    activate(app, reference)
+    consent(app, reference)
+    refer(app, reference, "MINSAL-CL-AN", service="salud_mental")
+    tick(app, dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC), email=False)
+    with unit_of_work(app) as ctx:
+        assert [n for n in ctx.session.scalars(select(Notification)) if n.user_id is None] == []
