@@ -46,10 +46,12 @@ def demo_load(count: int, seed: int) -> None:
 def register(app: Flask) -> None:
     from .clocks.cli import clocks_cli
     from .keys import cli as keys_cli
+    from .audit.cli import audit_cli
     from .network.cli import nodes_cli
 
     app.cli.add_command(clocks_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(nodes_cli)
+    app.cli.add_command(audit_cli)
     keys_cli.register(app)

@@ -10,3 +10,4 @@ def import_all() -> None:
     from .keys import models as key_models  # noqa: F401
     from .clocks import models as clock_models  # noqa: F401
     from .referrals import models as referral_models  # noqa: F401
+    from .audit import models as audit_models  # noqa: F401

@@ -30,7 +30,8 @@ from .units import unit_of_work
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
-               "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets")
+               "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets",
+               "referrals", "consents", "emergency_accesses", "audit_events")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 
@@ -128,6 +129,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(CASE_TABLES)} CASCADE"))
         connection.execute(text("UPDATE users SET failed_logins = 0, locked_until = NULL, active = true"))
+        connection.execute(text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": bytes(32)})
     engine.dispose()
     return url
 

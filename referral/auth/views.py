@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from ..audit.service import record
 from ..web.access import public, signed_in
 from ..web.context import current_ctx
 from .services import LOCKOUT, LoginFailed, authenticate
@@ -46,12 +47,14 @@ def login() -> object:  # rate-limited per address: see referral/web/limits.py
             user = authenticate(ctx.session, form.email.data or "", form.password.data or "", ctx.now(),
                                 current_app.config["PASSWORD_PROFILE"])
         except LoginFailed as failure:
+            record(ctx, "login.failed", details={"locked": failure.locked or None})  # no address: it may be a typo of another
             ctx.session.commit()  # keep the failure count
             minutes = int(LOCKOUT.total_seconds() // 60)
             message = (_("La cuenta está bloqueada por intentos fallidos; intente de nuevo en %(minutes)s minutos.",
                          minutes=minutes) if failure.locked else _("Correo o contraseña incorrectos."))
             flash(message, "error")
             return render_template("auth/login.html", form=form), 401
+        record(ctx, "login.ok", role=user.role, node_id=user.node_id)
         ctx.session.commit()
         session.clear()  # a fresh session on login: no fixation
         session.permanent = True

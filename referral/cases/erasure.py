@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ..audit.service import record
 from ..auth.models import User
 from ..clocks.models import CaseClock, Notification
 from ..context import Context
@@ -69,6 +70,7 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
             ctx.session.add(tombstone)
     except IntegrityError:
         raise AlreadyErased() from None
+    record(ctx, "case.erase", role=user.role, node_id=user.node_id, case_id=case.id, details={"reason": reason})
     # Keys first: from this statement on, nothing of the case can be decrypted.
     for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
                           (BlindIndex, BlindIndex.case_id), (Notification, Notification.case_id),

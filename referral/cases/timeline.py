@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..auth.models import User
+from ..audit.service import record as audit
 from ..context import Context
 from .models import Case, CaseEvent, FormRecord
 
@@ -20,4 +21,6 @@ def append_event(ctx: Context, case: Case, user: User, *, kind: str, action: str
         from_state=from_state, to_state=to_state, form_record_id=record.id if record else None, subject=subject,
     )
     ctx.session.add(event)
+    audit(ctx, f"{kind}.{action}", role=user.role, node_id=user.node_id, case_id=case.id, subject=subject,
+           details={"machine": machine or None, "from": from_state, "to": to_state})
     return event

@@ -20,6 +20,7 @@ from ..web.dynamic_forms import (
 )
 from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
+from ..audit.reads import audit_read
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
@@ -118,8 +119,10 @@ def my_cases() -> Any:
 def show(reference: str) -> Any:
     from ..referrals.reading import network_for
 
-    view = case_page(current_ctx(), current_user, reference, language())
-    network = network_for(current_ctx(), current_user, reference, language())
+    ctx = current_ctx()
+    view = case_page(ctx, current_user, reference, language())
+    network = network_for(ctx, current_user, reference, language())
+    audit_read(ctx, current_user, reference, "case")
     return render_template("cases/case.html", view=view, network=network, action_form=FlaskForm())
 
 
@@ -132,6 +135,8 @@ def view_form(reference: str, form_key: str) -> Any:
     case, form_view = form_revision(current_ctx(), current_user, reference, form_key, revision, language())
     links = refer_links(current_ctx(), current_user, reference, form_key, language()) \
         if form_view is not None and revision is None else ()
+    if form_view is not None:
+        audit_read(current_ctx(), current_user, reference, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
                            form_key=form_key, refer_links=links)
 

@@ -212,12 +212,32 @@ def add_wrap(ctx: Context, cipher: CaseCipher, node_id: int) -> None:
 # -- the blind-index key ----------------------------------------------------------------------
 
 
+def vault_secret(ctx: Context, name: str) -> bytes:
+    """A named root secret of the installation (created on first use, kept wrapped by the master key)."""
+    row = ctx.session.get(VaultSecret, name)
+    if row is not None:
+        return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
+    wrapped, master_id, secret = ctx.vault.new_secret(name)
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(VaultSecret(name=name, master_key_id=master_id, wrapped=wrapped, created_at=ctx.now()))
+    except IntegrityError:  # another process created it first: use that one
+        row = ctx.session.get(VaultSecret, name)
+        if row is None:
+            raise
+        return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
+    return secret
+
+
 def blind_indexer(ctx: Context) -> BlindIndexer:
-    """The indexer over the root secret (created on first use, kept wrapped by the master key)."""
+    """The indexer over the blind-index root secret."""
     cached = ctx.keycache.get("blind")
     if cached is not None:
         indexer: BlindIndexer = cached
         return indexer
+    indexer = BlindIndexer(vault_secret(ctx, BLIND_INDEX_SECRET))
+    ctx.keycache["blind"] = indexer
+    return indexer
     row = ctx.session.get(VaultSecret, BLIND_INDEX_SECRET)
     if row is None:
         wrapped, master_id, secret = ctx.vault.new_secret(BLIND_INDEX_SECRET)

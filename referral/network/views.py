@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 
+from ..audit.service import record
 from ..web.access import needs, node_manager
 from ..web.context import current_ctx, language
 from ..web.dynamic_forms import CheckboxesField
@@ -325,7 +326,10 @@ def edit_member(node_id: int, user_id: int) -> Any:
 def export() -> Any:
     ctx = current_ctx()
     name = f"nodos-{ctx.now().astimezone(ctx.timezone):%Y%m%d-%H%M}.csv"
-    return Response(export_text(ctx.session), content_type="text/csv; charset=utf-8",
+    text = export_text(ctx.session)
+    record(ctx, "export.directory", role=current_user.role, node_id=current_user.node_id)
+    ctx.session.commit()
+    return Response(text, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

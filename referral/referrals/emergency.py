@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy import select
 
+from ..audit.service import record
 from ..auth.models import User
 from ..cases.access import has_capability, relations_of
 from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
@@ -134,4 +135,7 @@ def _end(ctx: Context, case: Case, access: EmergencyAccess, user: User | None) -
     if user is not None:
         append_event(ctx, case, user, kind=ACCESS_EVENT, action="acceso_emergencia.terminar", machine=ACCESS_EVENT,
                      from_state="vigente", to_state="terminado", subject=str(access.id))
+    else:  # it expired: the system ends it
+        record(ctx, f"{ACCESS_EVENT}.acceso_emergencia.expirar", role=access.user_role, node_id=access.node_id,
+               case_id=case.id, subject=str(access.id))
     ctx.session.flush()

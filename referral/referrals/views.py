@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from ..audit.reads import audit_read
 from ..cases.access import open_case
 from ..cases.errors import AccessDenied, CaseError, InvalidInput
 from ..web.access import needs
@@ -163,6 +164,7 @@ def _answer_form(key: str | None) -> AnswerForm:
 def show(reference: str, referral_id: uuid.UUID) -> Any:
     ctx = current_ctx()
     case, row, version = referral_detail(ctx, current_user, reference, referral_id, language())
+    audit_read(ctx, current_user, reference, "referral", subject=str(referral_id))
     return render_template("referrals/referral.html", row=row, reference=case.reference, version=version,
                            form=FlaskForm())
 

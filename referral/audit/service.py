@@ -1,0 +1,87 @@
+"""Appending to the audit log, case pseudonyms, and verifying the chain.
+
+`record` runs inside the transaction of the step it records (a step rolled back leaves no event), and
+locks the chain's head so that events are numbered and chained one after another. A read of a
+case's personal data is recorded by the view that shows it, which commits that one event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..context import Context
+from ..keys.store import vault_secret
+from .chain import Broken, canonical, link, verify
+from .models import GENESIS, AuditEvent, AuditHead
+
+PSEUDONYM_SECRET = "audit-pseudonym"
+HEAD_ID = 1
+
+
+def pseudonym(ctx: Context, case_id: uuid.UUID) -> str:
+    """A case's stable name in the audit log: a keyed hash of its id, not reversible without the key,
+    and unrelated to its reference (which staff see)."""
+    key = ctx.keycache.get("audit")
+    if key is None:
+        key = ctx.keycache["audit"] = vault_secret(ctx, PSEUDONYM_SECRET)
+    return hmac.new(key, case_id.bytes, hashlib.sha256).hexdigest()[:24]
+
+
+def _head(session: Session) -> AuditHead:
+    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    if head is not None:
+        return head
+    try:
+        with session.begin_nested():
+            session.add(AuditHead(id=HEAD_ID, seq=0, hash=GENESIS))
+    except IntegrityError:
+        pass
+    found = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    assert found is not None
+    return found
+
+
+def record(ctx: Context, action: str, *, role: str | None = None, node_id: int | None = None,
+           case_id: uuid.UUID | None = None, subject: str | None = None,
+           details: Mapping[str, Any] | None = None) -> AuditEvent:
+    """Append one event (in the caller's transaction). `details` holds codes only, never free text."""
+    head = _head(ctx.session)
+    at = ctx.now()
+    seq = head.seq + 1
+    case_pseudonym = pseudonym(ctx, case_id) if case_id is not None else None
+    clean = {k: v for k, v in (details or {}).items() if v is not None}
+    body = canonical(seq, at, action, role, node_id, case_pseudonym, subject, clean)
+    event = AuditEvent(seq=seq, at=at, action=action, actor_role=role, actor_node_id=node_id,
+                       case_pseudonym=case_pseudonym, subject=subject, details=clean, prev_hash=head.hash,
+                       hash=link(head.hash, body))
+    ctx.session.add(event)
+    head.seq, head.hash = seq, event.hash
+    ctx.session.flush()
+    return event
+
+
+def _events(session: Session, batch: int) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq)
+                               .limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify_log(session: Session, batch: int = 5000) -> tuple[int, Broken | None]:
+    """Check the whole chain, in batches; (events checked, first broken link or None)."""
+    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID))
+    head_seq, head_hash = (head.seq, bytes(head.hash)) if head is not None else (0, GENESIS)
+    return verify(_events(session, batch), head_seq, head_hash)
