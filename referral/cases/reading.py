@@ -115,6 +115,8 @@ class CasePage:
     relations: frozenset[str] = field(default_factory=frozenset)
     duplicates: DuplicateNotice | None = None
     clocks: CaseClocks = field(default_factory=lambda: CaseClocks((), ()))
+    network: Any = None  # the referrals section (referral/referrals/reading.py: CaseNetwork)
+    case_id: Any = None  # for the audit event of this read
 
 
 class Reader:
@@ -227,11 +229,14 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
                    reader.t(o.refusal.reason) if o.refusal else None, o.transition.form is not None)
         for o in ctx.engine.options(facts, actor)
     )
+    from ..referrals.reading import case_network  # (referrals read cases)
+
     return CasePage(
         header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
         forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
         timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
         duplicates=notice_for(ctx, user, case, actor.relations), clocks=case_clocks(ctx, case, language),
+        network=case_network(ctx, user, case, actor, language, facts), case_id=case.id,
     )
 
 

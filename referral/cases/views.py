@@ -117,13 +117,10 @@ def my_cases() -> Any:
 @bp.get("/casos/<reference>")
 @needs("case_access")
 def show(reference: str) -> Any:
-    from ..referrals.reading import network_for
-
     ctx = current_ctx()
     view = case_page(ctx, current_user, reference, language())
-    network = network_for(ctx, current_user, reference, language())
-    audit_read(ctx, current_user, reference, "case")
-    return render_template("cases/case.html", view=view, network=network, action_form=FlaskForm())
+    audit_read(ctx, current_user, view.case_id, "case")
+    return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm())
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>")
@@ -136,7 +133,7 @@ def view_form(reference: str, form_key: str) -> Any:
     links = refer_links(current_ctx(), current_user, reference, form_key, language()) \
         if form_view is not None and revision is None else ()
     if form_view is not None:
-        audit_read(current_ctx(), current_user, reference, f"form:{form_key}", revision=form_view.revision)
+        audit_read(current_ctx(), current_user, case.id, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
                            form_key=form_key, refer_links=links)
 

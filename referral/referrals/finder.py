@@ -24,7 +24,6 @@ SAME_REGION, NEIGHBOUR, NATIONAL, ELSEWHERE = 0, 1, 2, 3
 class Candidate:
     node: Node
     distance: int  # SAME_REGION, NEIGHBOUR, NATIONAL, ELSEWHERE
-    regions: tuple[str, ...]  # codes served (empty: national)
 
     @property
     def capacity_known(self) -> bool:
@@ -61,7 +60,7 @@ def candidates(ctx: Context, service: str | None, region_code: str, *, exclude: 
             distance = NEIGHBOUR
         else:
             distance = ELSEWHERE
-        found.append(Candidate(node, distance, served))
+        found.append(Candidate(node, distance))
     found.sort(key=lambda c: (c.distance, 0 if c.capacity_known and c.has_room else 1 if c.has_room else 2,
                               -(c.node.capacity_free or 0), c.node.short_name))
     return found[:limit]

@@ -25,8 +25,8 @@ from ..context import Context
 from ..keys.store import open_cell
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
-from ..workflow import Actor, Text, TransitionRefused
-from ..workflow.network import check_send, options
+from ..workflow import Actor, CaseFacts, Text, TransitionRefused
+from ..workflow.network import check_send, options, permitted
 from .consent import live_consents
 from .models import Consent, EmergencyAccess, Referral
 from .service import open_details, party_of
@@ -194,8 +194,10 @@ def referral_row(ctx: Context, case: Case, referral: Referral, user: User, actor
     )
 
 
-def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: str) -> CaseNetwork:
-    """The case page's referral section for this user (the case is already open for them)."""
+def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: str,
+                 facts: CaseFacts | None = None) -> CaseNetwork:
+    """The case page's referral section for this user (the case is already open for them; `facts`,
+    if the caller has them, spare decrypting the case's forms again)."""
     d = ctx.definition
     team = is_team(ctx, actor.relations)
     query = select(Referral).where(Referral.case_id == case.id).order_by(Referral.created_at.desc())
@@ -210,7 +212,7 @@ def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: s
             select(Consent).where(Consent.case_id == case.id).order_by(Consent.created_at.desc())))
     kinds = []
     if d.network.referrals is not None:
-        facts = facts_for(ctx, case)
+        facts = facts_for(ctx, case) if facts is None else facts
         for kind in d.network.referrals.kinds.values():
             service = None if kind.transfers else (d.network.kind_services(kind) or (None,))[0]
             try:
@@ -218,19 +220,12 @@ def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: s
             except TransitionRefused:
                 continue
             kinds.append(KindLink(kind.key, kind.label.get(language), kind.help.get(language) if kind.help else ""))
-    from ..workflow.network import permitted
-
     emergency = ctx.session.scalar(select(EmergencyAccess.expires_at).where(
         EmergencyAccess.case_id == case.id, EmergencyAccess.node_id == user.node_id, EmergencyAccess.active,
         EmergencyAccess.expires_at > ctx.now()).order_by(EmergencyAccess.expires_at.desc()).limit(1))
     return CaseNetwork(rows, consents, tuple(kinds),
                        bool(rules and permitted(rules.by, user.role, actor.relations)),
                        _local(ctx, emergency), case.version)
-
-
-def network_for(ctx: Context, user: User, reference: str, language: str) -> CaseNetwork:
-    case, actor = open_case(ctx, user, reference)
-    return case_network(ctx, user, case, actor, language)
 
 
 def _consent_row(ctx: Context, case: Case, consent: Consent, live: bool, language: str) -> ConsentRow:

@@ -164,7 +164,7 @@ def _answer_form(key: str | None) -> AnswerForm:
 def show(reference: str, referral_id: uuid.UUID) -> Any:
     ctx = current_ctx()
     case, row, version = referral_detail(ctx, current_user, reference, referral_id, language())
-    audit_read(ctx, current_user, reference, "referral", subject=str(referral_id))
+    audit_read(ctx, current_user, case.id, "referral", subject=str(referral_id))
     return render_template("referrals/referral.html", row=row, reference=case.reference, version=version,
                            form=FlaskForm())
 

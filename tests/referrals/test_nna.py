@@ -258,15 +258,15 @@ def test_the_communication_is_refused_in_an_adult_case(app: Any) -> None:
 
 
 def test_the_child_protection_kind_is_offered_only_in_child_cases(app: Any) -> None:
-    from referral.referrals.reading import network_for
+    from referral.cases.reading import case_page
 
     from ..steps import user
 
     child = child_case(app)
     adult = adult_case(app)
     with unit_of_work(app) as ctx:
-        child_kinds = {k.key for k in network_for(ctx, user(ctx, "coordinador.rm"), child, "es").kinds}
-        adult_kinds = {k.key for k in network_for(ctx, user(ctx, "coordinador.rm"), adult, "es").kinds}
+        child_kinds = {k.key for k in case_page(ctx, user(ctx, "coordinador.rm"), child, "es").network.kinds}
+        adult_kinds = {k.key for k in case_page(ctx, user(ctx, "coordinador.rm"), adult, "es").network.kinds}
     assert "proteccion_nna" in child_kinds and "emergencia" in child_kinds
     assert "proteccion_nna" not in adult_kinds and "emergencia" in adult_kinds
     assert "derivacion" not in child_kinds | adult_kinds  # neither is activated yet

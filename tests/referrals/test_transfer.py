@@ -18,7 +18,7 @@ from sqlalchemy import select
 from referral.cases.errors import AccessDenied, InvalidInput
 from referral.cases.transitions import fire_transition
 from referral.referrals.models import Referral
-from referral.referrals.reading import network_for
+from referral.cases.reading import case_page
 from referral.workflow import TransitionRefused
 
 from ..backends import both_backends
@@ -64,7 +64,7 @@ def withdraw_key(app: Any) -> str:
 
 def actions(app: Any, reference: str, rid: uuid.UUID, who: str) -> set[str]:
     with unit_of_work(app) as ctx:
-        network = network_for(ctx, user(ctx, who), reference, "es")
+        network = case_page(ctx, user(ctx, who), reference, "es").network
     rows = [r for r in network.referrals if r.id == str(rid)]
     assert rows, who
     return {a.key for a in rows[0].actions}

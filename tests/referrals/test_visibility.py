@@ -19,7 +19,7 @@ import pytest
 
 from referral.cases.errors import AccessDenied, InvalidInput
 from referral.cases.reading import case_page, form_revision
-from referral.referrals.reading import network_for, referral_detail
+from referral.referrals.reading import referral_detail
 
 from ..backends import both_backends
 from ..clocks import to_follow_up
@@ -177,7 +177,7 @@ def test_the_case_team_sees_every_referral_and_the_consents(app: Any, network: d
     expected = {str(network[k]) for k in ("INCAMI", "LIBERA", "CAVD-CL-TA", "PDI")}
     for who in ("coordinador.rm", "gestor.sernameg", "salud.rm", "coordinacion.nacional"):
         with unit_of_work(app) as ctx:
-            view = network_for(ctx, user(ctx, who), reference, "es")
+            view = case_page(ctx, user(ctx, who), reference, "es").network
         assert {r.id for r in view.referrals} == expected, who
         assert view.consents is not None and len(view.consents) == 1, who
 
@@ -188,13 +188,13 @@ def test_a_referral_only_node_sees_its_own_referral_and_no_consents(app: Any, ne
     for who, key in (("ong.incami", "INCAMI"), ("ong", "LIBERA"), ("coordinador.ta", "CAVD-CL-TA"),
                      ("policia.rm", "PDI")):
         with unit_of_work(app) as ctx:
-            view = network_for(ctx, user(ctx, who), reference, "es")
+            view = case_page(ctx, user(ctx, who), reference, "es").network
         assert [r.id for r in view.referrals] == [str(network[key])], who
         assert view.consents is None, who
         assert view.kinds == (), who  # may not refer onwards
         assert not view.may_record_consent, who
     with unit_of_work(app) as ctx:
-        view = network_for(ctx, user(ctx, "ong.incami"), reference, "es")
+        view = case_page(ctx, user(ctx, "ong.incami"), reference, "es").network
     row = view.referrals[0]
     assert row.to_node == "INCAMI" and {a.key for a in row.actions} == {"aceptar", "rechazar"}
     assert ("Nota para el nodo", "Cama hoy") in row.notes
@@ -216,7 +216,7 @@ def test_a_node_with_two_referrals_sees_both(app: Any, network: dict[str, Any]) 
     reference = network["reference"]
     second = refer(app, reference, "INCAMI", by="gestor.sernameg", service="regularizacion_migratoria")
     with unit_of_work(app) as ctx:
-        view = network_for(ctx, user(ctx, "ong.incami"), reference, "es")
+        view = case_page(ctx, user(ctx, "ong.incami"), reference, "es").network
     assert {r.id for r in view.referrals} == {str(network["INCAMI"]), str(second)}
 
 
@@ -268,7 +268,7 @@ def test_an_emergency_access_is_team_level(app: Any, network: dict[str, Any]) ->
         grant(ctx, user(ctx, "coordinador.ap"), reference, reason="riesgo_vital", note="Explicación")
         ctx.session.commit()
     with unit_of_work(app) as ctx:
-        view = network_for(ctx, user(ctx, "coordinador.ap"), reference, "es")
+        view = case_page(ctx, user(ctx, "coordinador.ap"), reference, "es").network
     assert len(view.referrals) == 4 and view.consents is not None
     assert sections(app, "coordinador.ap", reference, "ficha") == WHOLE_FICHA
     assert uuid.UUID(view.referrals[0].id)
