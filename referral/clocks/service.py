@@ -267,43 +267,40 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
 def contact_nodes(ctx: Context, row: CaseClock, relations: Sequence[str]) -> list[Node]:
     """Active nodes with an institutional contact address that hold these relations to the case (or
     are the receiving / sending end of the clock's referral); only asked when no staff member is."""
-    from ..referrals.models import Referral
-
     wanted: set[int] = set(ctx.session.scalars(select(Participant.node_id).where(
         Participant.case_id == row.case_id, Participant.relation.in_([r for r in relations if r not in REFERRAL_PARTIES]),
         live_participant(ctx.now()))))
-    if row.subject and _is_uuid(row.subject) and set(relations) & REFERRAL_PARTIES:
-        referral = ctx.session.get(Referral, uuid.UUID(row.subject))
-        live = ctx.definition.network.referrals.live_states() if ctx.definition.network.referrals else ()
-        if referral is not None:
-            if RECEIVER in relations and referral.state in live:
-                wanted.add(referral.to_node_id)
-            if SENDER in relations:
-                wanted.add(referral.from_node_id)
+    if row.subject:
+        wanted |= {node_id for (_, party), node_id in party_nodes(ctx, {row.subject}).items() if party in relations}
     if not wanted:
         return []
     return list(ctx.session.scalars(select(Node).where(Node.id.in_(sorted(wanted)), Node.active,
                                                        Node.contact_email.is_not(None), Node.contact_email != "")))
 
 
-def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:
-    """Active staff who may open cases at the receiving (receptor) and sending (emisor) node of each
-    referral, while it is live for the receiver (an ended referral's receiver has no access left)."""
+def party_nodes(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], int]:
+    """The receiving (receptor) and sending (emisor) node of each referral; the receiver only while the
+    referral is live (an ended referral's receiver has no access left and is told nothing)."""
     from ..referrals.models import Referral  # (referrals import the clock service)
 
     ids = [uuid.UUID(s) for s in subjects if _is_uuid(s)]
     if not ids:
         return {}
-    roles = ctx.definition.roles_with("case_access")
-    found: dict[tuple[str, str], list[User]] = defaultdict(list)
     live = ctx.definition.network.referrals.live_states() if ctx.definition.network.referrals else ()
+    found: dict[tuple[str, str], int] = {}
     for referral in ctx.session.scalars(select(Referral).where(Referral.id.in_(ids))):
-        for party, node_id in ((RECEIVER, referral.to_node_id), (SENDER, referral.from_node_id)):
-            if party == RECEIVER and referral.state not in live:
-                continue
-            found[(str(referral.id), party)] = list(ctx.session.scalars(
-                select(User).where(User.node_id == node_id, User.active, User.role.in_(roles)).order_by(User.id)))
+        if referral.state in live:
+            found[(str(referral.id), RECEIVER)] = referral.to_node_id
+        found[(str(referral.id), SENDER)] = referral.from_node_id
     return found
+
+
+def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:
+    """Active staff who may open cases at each referral's receiving and sending node (`party_nodes`)."""
+    roles = ctx.definition.roles_with("case_access")
+    return {key: list(ctx.session.scalars(
+        select(User).where(User.node_id == node_id, User.active, User.role.in_(roles)).order_by(User.id)))
+        for key, node_id in party_nodes(ctx, subjects).items()}
 
 
 def _is_uuid(text: str) -> bool:
