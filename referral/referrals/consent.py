@@ -25,6 +25,7 @@ from ..network.models import Node
 from ..workflow import Text, TransitionRefused
 from ..workflow.network import NOT_PERMITTED, permitted
 from .models import Consent
+from .notes import note as note_text
 
 CONSENT_EVENT = "consent"
 NOTE_MAX = 1000
@@ -36,7 +37,6 @@ CHILD = Text("Caso NNA: el consentimiento lo da su representante legal o el orga
              "Child case: consent is given by the legal guardian or the protection body, not the child alone.")
 FUTURE = Text("La fecha no puede ser futura.", "The date cannot be in the future.")
 ORDER = Text("La vigencia debe terminar después de la fecha en que se dio.", "It must end after the day it was given.")
-TOO_LONG = Text(f"Máximo {NOTE_MAX} caracteres.", f"At most {NOTE_MAX} characters.")
 NOT_FOUND = Text("Ese consentimiento no existe en este caso.", "There is no such consent in this case.")
 ALREADY_REVOKED = Text("Ese consentimiento ya estaba revocado.", "That consent was already revoked.")
 
@@ -96,9 +96,7 @@ def record_consent(ctx: Context, user: User, reference: str, *, given_by: str, s
         errors["given_on"] = [FUTURE]
     elif valid_until is not None and valid_until < given_on:
         errors["valid_until"] = [ORDER]
-    note = (note or "").strip()
-    if len(note) > NOTE_MAX:
-        errors["note"] = [TOO_LONG]
+    note = note_text(note, "note", errors, limit=NOTE_MAX)
     if errors:
         raise InvalidInput(errors)
     assert given_on is not None

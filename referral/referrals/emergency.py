@@ -24,6 +24,7 @@ from ..context import Context
 from ..keys.store import seal_cell, sync_wraps
 from ..workflow import Text
 from .models import EmergencyAccess
+from .notes import note as note_text
 
 ACCESS_EVENT = "emergency_access"
 NOTE_MAX = 1000
@@ -32,8 +33,6 @@ NOT_ALLOWED = Text("Su rol no puede pedir acceso de emergencia.", "Your role can
 ALREADY = Text("Su nodo ya tiene acceso a este caso: ábralo directamente.",
                "Your node already has access to this case: open it directly.")
 UNKNOWN = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
-EXPLAIN = Text("Explique el motivo (obligatorio).", "Explain the reason (required).")
-TOO_LONG = Text(f"Máximo {NOTE_MAX} caracteres.", f"At most {NOTE_MAX} characters.")
 NO_HOLDER = Text("Ningún nodo conserva acceso a este caso; no se puede abrir.",
                  "No node keeps access to this case; it cannot be opened.")
 
@@ -57,11 +56,8 @@ def grant(ctx: Context, user: User, reference: str, *, reason: str, note: str, h
     errors: dict[str, list[Text]] = {}
     if reason not in spec.reasons:
         errors["reason"] = [UNKNOWN]
-    note = (note or "").strip()
-    if not note:
-        errors["note"] = [EXPLAIN]  # a break-glass access is always explained, for the auditors' review
-    elif len(note) > NOTE_MAX:
-        errors["note"] = [TOO_LONG]
+    # a break-glass access is always explained, for the case team's and the auditors' review
+    note = note_text(note, "note", errors, limit=NOTE_MAX, required=True)
     if hours not in hours_range(ctx):
         errors["hours"] = [Text(f"Entre 1 y {spec.max_hours} horas.", f"Between 1 and {spec.max_hours} hours.")]
     if errors:

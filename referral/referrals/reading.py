@@ -92,7 +92,6 @@ class CaseNetwork:
     kinds: tuple[KindLink, ...]  # kinds of referral the user may send now
     may_record_consent: bool
     emergency_until: str  # the user's node reads the case through an emergency access until then
-    version: int
 
 
 def _local(ctx: Context, moment: dt.datetime | None) -> str:
@@ -225,7 +224,7 @@ def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: s
         EmergencyAccess.expires_at > ctx.now()).order_by(EmergencyAccess.expires_at.desc()).limit(1))
     return CaseNetwork(rows, consents, tuple(kinds),
                        bool(rules and permitted(rules.by, user.role, actor.relations)),
-                       _local(ctx, emergency), case.version)
+                       _local(ctx, emergency))
 
 
 def _consent_row(ctx: Context, case: Case, consent: Consent, live: bool, language: str) -> ConsentRow:

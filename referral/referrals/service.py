@@ -32,6 +32,7 @@ from ..workflow.clocks import Occurrence
 from ..workflow.network import RECEIVER, SENDER, Party, ReferralKind, check_answer, check_send, permitted
 from .consent import covering_consent
 from .models import Referral
+from .notes import note as note_text
 
 NOTE_MAX = 2000
 REFERRAL_EVENT = "referral"
@@ -52,8 +53,6 @@ NEEDS_CONSENT = Text(
 NO_OVERRIDE = Text("Solo la coordinación del punto focal puede derivar sin consentimiento.",
                    "Only the focal-point coordination may refer without consent.")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
-EXPLAIN = Text("Explique el motivo.", "Explain the reason.")
-TOO_LONG = Text(f"Máximo {NOTE_MAX} caracteres.", f"At most {NOTE_MAX} characters.")
 DUE_PAST = Text("La fecha comprometida no puede estar en el pasado.", "The committed date cannot be in the past.")
 ENDED = Text("Esta derivación ya terminó; no admite más acciones.", "This referral has ended; no further action.")
 NOT_FOUND = Text("Esa derivación no existe en este caso.", "There is no such referral in this case.")
@@ -64,12 +63,7 @@ class ReferralNotFound(CaseNotFound):
 
 
 def _text(raw: str | None, key: str, errors: dict[str, list[Text]], *, required: bool = False) -> str:
-    value = (raw or "").strip()
-    if len(value) > NOTE_MAX:
-        errors.setdefault(key, []).append(TOO_LONG)
-    elif required and not value:
-        errors.setdefault(key, []).append(EXPLAIN)
-    return value
+    return note_text(raw, key, errors, limit=NOTE_MAX, required=required)
 
 
 def send_referral(ctx: Context, user: User, reference: str, *, kind: str, service: str | None, to_node_id: int,

@@ -225,7 +225,7 @@ def test_the_receiving_node_refuses_with_a_reason_and_loses_the_case(app: Flask,
     assert no_reason.status_code == 400 and "Elija un motivo de la lista." in errors(no_reason.text)
     assert textarea(no_reason.text, "note") == "Sin camas."
     unexplained = shelter.submit(url, {"reason": "otro", "note": ""})
-    assert unexplained.status_code == 400 and "Explique el motivo." in errors(unexplained.text)
+    assert unexplained.status_code == 400 and "Explique el motivo (obligatorio)." in errors(unexplained.text)
     assert state_of(app, rid) == "pendiente"
 
     refused = shelter.submit(url, {"reason": "otro", "note": "Cupos comprometidos hasta enero."})
