@@ -1,17 +1,21 @@
 """What benchmarks share: a throw-away app on SQLite with the demo network, a logged-in client, Fichas, timers.
 
 The settings are the test suite's (tests/conftest.py): the fixed test master key, the fast "test"
-password profile, no rate limits, a clock the benchmark moves. Nothing needs PostgreSQL or Redis.
+password profile, no rate limits, a clock the benchmark moves. Nothing here needs PostgreSQL or Redis;
+the PostgreSQL helpers (a throw-away database when a server is reachable) are for the benchmarks that
+also measure on it, and `captured_sql` shows which statements a request spent its time in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
+import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.exc import OperationalError
 
 from referral import create_app
 from referral.auth.models import User
@@ -37,6 +42,10 @@ Metrics = dict[str, float | int]
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # the test suite's key: benchmarks only
 REGION = "CL-RM"  # Metropolitana: its focal point (CAVD-CL-RM) triages every case detected there
 COORDINATOR = "coordinador.rm"
+PG_ADMIN_URL = (os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
+                or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# Settings a command run on the bench's database must not inherit from whoever runs the benchmark.
+CLI_ENV_DROP = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
 
 class Clock:
@@ -78,11 +87,95 @@ def migrate_with_network(app: Flask) -> None:
         session.close()
 
 
+def cli_environment(url: str, instance: Path) -> dict[str, str]:
+    """The environment for a command (`flask --app wsgi ...`, a worker) on the bench's database: its URL,
+    the bench's instance folder, master key and session secret, as production gives them; nothing
+    REFERRAL_* of the caller's."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in CLI_ENV_DROP and not key.startswith("REFERRAL_")}
+    environment.update({
+        "DATABASE_URL": url, "REFERRAL_MASTER_KEY": MASTER_KEY, "REFERRAL_SECRET_KEY": "bench-secret",
+        "REFERRAL_RATELIMIT": "off", "PYTHONUNBUFFERED": "1", "REFERRAL_INSTANCE_PATH": str(instance),
+    })
+    return environment
+
+
 def user_named(ctx: Context, name: str) -> User:
     user = ctx.session.scalar(select(User).where(User.email == f"{name}@{DOMAIN}"))
     if user is None:
         raise LookupError(f"no demo user {name}")
     return user
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def postgres_reachable(url: str = PG_ADMIN_URL) -> bool:
+    try:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except OperationalError:
+        return False
+
+
+@contextlib.contextmanager
+def postgres_database(progress: Progress, prefix: str = "referral_bench", url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A new database `<prefix>_<pid>` on the server of `url` (an administrator's URL); yields its URL and
+    drops it afterwards, also on failure (WITH (FORCE): connections left open do not keep it)."""
+    name = f"{prefix}_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    progress(f"created PostgreSQL database {name}")
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        progress(f"dropped PostgreSQL database {name}")
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Planner statistics as a live database has them (autovacuum on PostgreSQL; ANALYZE on SQLite)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+
+
+@dataclass(frozen=True)
+class Statement:
+    ms: float  # from sending it to the driver's return (for psycopg and sqlite3: rows fetched, not yet processed)
+    sql: str
+
+
+@contextlib.contextmanager
+def captured_sql(engine: Engine) -> Iterator[list[Statement]]:
+    """Every statement `engine` runs inside the block, in order, with its time."""
+    found: list[Statement] = []
+
+    def before(connection: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any,
+               _many: bool) -> None:
+        connection.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def after(connection: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        started = connection.info["bench_started"].pop()
+        found.append(Statement((time.perf_counter() - started) * 1000, statement))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
 
 
 # -- the browser ----------------------------------------------------------------------------------

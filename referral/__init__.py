@@ -73,6 +73,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .main.views import bp as main_bp
     from .network.views import bp as network_bp
     from .referrals.views import bp as referrals_bp
+    from .stats.views import bp as stats_bp
     from .web import access, errors, limits, nav
     from .web.context import language
 
@@ -89,7 +90,7 @@ def _init_web(app: Flask, instance: Path) -> None:
         user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
         return user if user is not None and user.active else None
 
-    for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp):
+    for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

@@ -84,6 +84,8 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "CLOCK_LEASE_SECONDS": float(environ.get("REFERRAL_CLOCK_LEASE_SECONDS", "300")),
         # E-mail for reminders and escalations: off unless an SMTP host is given. Messages carry only
         # the case reference and a link (BASE_URL + the case page), never personal data.
+        # auditors' figures: counts below this (and above zero) are hidden (docs/audit.md)
+        "STATS_MIN_CELL": max(2, int(environ.get("REFERRAL_STATS_MIN_CELL", "5"))),
         "SMTP_HOST": environ.get("REFERRAL_SMTP_HOST") or None,
         "SMTP_PORT": int(environ.get("REFERRAL_SMTP_PORT", "587")),
         "SMTP_SECURITY": environ.get("REFERRAL_SMTP_SECURITY", "starttls"),  # starttls | ssl | none

@@ -11,3 +11,4 @@ def import_all() -> None:
     from .clocks import models as clock_models  # noqa: F401
     from .referrals import models as referral_models  # noqa: F401
     from .audit import models as audit_models  # noqa: F401
+    from .stats import models as stats_models  # noqa: F401

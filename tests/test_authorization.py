@@ -418,9 +418,10 @@ def test_the_matrix_covers_every_route_and_method(world: World) -> None:
     covered = {(cell.method, adapter.match(world.url(cell.path).split("?")[0], method=cell.method)[0])
                for cell in CELLS if cell.status != 405}
     # The referral pages have their own matrix (a case with live and ended referrals, an emergency
-    # access) and their own coverage check: tests/referrals/test_referral_authorization.py.
+    # access) and their own coverage check: tests/referrals/test_referral_authorization.py; so have the
+    # auditors' pages: tests/stats/test_stats_authorization.py.
     declared = {(method, rule.endpoint) for rule in world.app.url_map.iter_rules()
-                if rule.endpoint != "static" and not rule.endpoint.startswith("referrals.")
+                if rule.endpoint != "static" and not rule.endpoint.startswith(("referrals.", "stats."))
                 for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert declared - covered == set()
 

@@ -68,19 +68,22 @@ def record(ctx: Context, action: str, *, role: str | None = None, node_id: int |
     return event
 
 
-def _events(session: Session, batch: int) -> Iterator[AuditEvent]:
+def _events(session: Session, batch: int) -> Iterator[Any]:
+    """Events as plain rows (no ORM objects: 4 million of them must check in well under a minute)."""
+    columns = (AuditEvent.seq, AuditEvent.at, AuditEvent.action, AuditEvent.actor_role, AuditEvent.actor_node_id,
+               AuditEvent.case_pseudonym, AuditEvent.subject, AuditEvent.details, AuditEvent.prev_hash,
+               AuditEvent.hash)
     last = 0
     while True:
-        rows = session.scalars(select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq)
+        rows = session.execute(select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq)
                                .limit(batch)).all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        session.expunge_all()
 
 
-def verify_log(session: Session, batch: int = 5000) -> tuple[int, Broken | None]:
+def verify_log(session: Session, batch: int = 20000) -> tuple[int, Broken | None]:
     """Check the whole chain, in batches; (events checked, first broken link or None)."""
     head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID))
     head_seq, head_hash = (head.seq, bytes(head.hash)) if head is not None else (0, GENESIS)

@@ -108,3 +108,9 @@ def refresh_derived(ctx: Context, case: Case, records: Mapping[str, FormRecord])
         form = ctx.definition.form(record.form_key, record.form_version)
         summary = {key: values.get(key) for key in use.summary_fields}
         case.summary = seal_cell(ctx, case, form.to_storage(summary), summary_cell(case))
+    if ctx.definition.statistics.declared:
+        from ..stats.projection import project_categories
+
+        counted = {key: facts.forms[key].values or open_values(ctx, case, records[key])
+                   for key in ctx.definition.statistics.forms() if key in records}
+        project_categories(ctx, case, counted, case.flags)

@@ -13,6 +13,7 @@ from ..clocks.service import on_occurrence
 from ..context import Context
 from ..keys.store import sync_wraps
 from ..network.models import Node
+from ..stats.projection import project_transition
 from ..workflow import Text, TransitionRefused
 from ..workflow.clocks import Occurrence
 from ..workflow.definition import Effect, Transition
@@ -49,6 +50,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     from_state, to_state = _move(ctx, case, transition)
     event = append_event(ctx, case, user, kind="transition", action=key, machine=transition.machine,
                          from_state=from_state, to_state=to_state, record=record)
+    project_transition(ctx, case, transition, clean)
     on_occurrence(ctx, case, Occurrence.of_transition(transition, from_state, to_state, user.node.org_type, clean))
     ctx.session.flush()
     return event

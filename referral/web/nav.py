@@ -47,8 +47,11 @@ def nav_items() -> list[NavItem]:
         url = url_for("referrals.emergency")
         items.append(NavItem(_("Acceso de emergencia"), url, request.path == url))
     if has_capability(ctx, current_user, "audit"):
-        url = url_for("referrals.audit_exceptions")
-        items.append(NavItem(_("Excepciones"), url, request.path == url))
+        for label, endpoint in ((_("Estadísticas"), "stats.statistics"), (_("Tablero del proceso"), "stats.board"),
+                                (_("Líneas de tiempo"), "stats.cases"), (_("Excepciones"), "referrals.audit_exceptions")):
+            url = url_for(endpoint)
+            items.append(NavItem(label, url, request.path == url or (endpoint == "stats.cases"
+                                                                     and request.path.startswith(url + "/"))))
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))

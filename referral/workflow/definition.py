@@ -21,6 +21,7 @@ from .forms import FormDef, parse_form
 from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
+from .statistics import StatisticsDef, parse_statistics, statistics_problems
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
@@ -220,6 +221,7 @@ class WorkflowDefinition:
     duplicates: Duplicates | None = None
     calendar: CalendarDef = field(default_factory=CalendarDef)
     network: NetworkDef = field(default_factory=NetworkDef)
+    statistics: StatisticsDef = field(default_factory=StatisticsDef)
     source: str = ""
 
     def machines(self) -> Iterator[Machine]:
@@ -336,7 +338,7 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
         "tracks", "forms", "inboxes", "clocks", "duplicates", "calendar", "services", "referrals", "consent",
-        "emergency_access"}
+        "emergency_access", "statistics"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -360,6 +362,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
         calendar=_calendar(raw.get("calendar"), f"{where}.calendar"),
         network=parse_network(raw, where),
+        statistics=parse_statistics(raw, where),
         source=where,
     )
 
@@ -643,6 +646,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _inbox_problems(d)
     yield from _duplicate_problems(d)
     yield from network_problems(d)
+    yield from statistics_problems(d)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     if not d.roles_with("file_intake"):

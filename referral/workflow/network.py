@@ -96,6 +96,26 @@ class ReferralsDef:
     def live_states(self) -> tuple[str, ...]:
         return tuple(s.key for s in self.states.values() if s.live)
 
+    def answers(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(accepted, refused): states that mean the receiving node answered yes or no.
+
+        Its answers are the transitions out of the initial state that the receptor may fire; a live
+        target is a yes, any other a no. A state reached only from yes-states is a yes too (done, not
+        done); a state also reached straight from the initial state (revoked) is neither."""
+        answers = [t for t in self.transitions.values()
+                   if self.initial in t.sources and any(p.relation == RECEIVER for p in t.by)]
+        accepted = {t.target for t in answers if self.states[t.target].live}
+        refused = {t.target for t in answers} - accepted
+        grown = True
+        while grown:
+            grown = False
+            for state in self.states:
+                sources = {source for t in self.transitions.values() if t.target == state for source in t.sources}
+                if state not in accepted and sources and sources <= accepted:
+                    accepted.add(state)
+                    grown = True
+        return frozenset(accepted), frozenset(refused)
+
 
 @dataclass(frozen=True)
 class ConsentDef:

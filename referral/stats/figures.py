@@ -1,0 +1,157 @@
+"""The Mesa's yearly tables from the statistics projection, each with its counting rule, suppressed
+before anyone sees them (suppression.py). Persons are counted in the year of their first entry into
+the Protocol; cases by the year their Ficha was filed; closings by the year they closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+
+from ..choices import country_names
+from ..context import Context
+from ..network.models import Region
+from ..workflow import Text
+from ..workflow.statistics import UNKNOWN, Dimension, category_label
+from .models import CaseStat
+from .suppression import publish
+from .tables import RawTable, Table
+
+DEFAULT_THRESHOLD = 5
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an auditor narrows figures to; every field optional."""
+
+    region: str | None = None
+    since: dt.date | None = None  # on or after (local date)
+    until: dt.date | None = None  # on or before
+    trafficking_type: str | None = None
+
+    def apply(self, ctx: Context, query: Select, moment: object) -> Select:  # type: ignore[type-arg]
+        """Narrow a query over CaseStat; `moment` is the column the period applies to."""
+        if self.region:
+            query = query.where(CaseStat.region_code == self.region)
+        if self.since:
+            query = query.where(moment >= local_start(ctx, self.since))  # type: ignore[operator]
+        if self.until:
+            query = query.where(moment < local_start(ctx, self.until + dt.timedelta(days=1)))  # type: ignore[operator]
+        kind = ctx.definition.statistics.trafficking_type
+        if self.trafficking_type and kind:
+            query = query.where(CaseStat.attributes[kind].as_string() == self.trafficking_type)
+        return query
+
+
+def local_start(ctx: Context, day: dt.date) -> dt.datetime:
+    """Midnight of a local date, in UTC."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=ctx.timezone).astimezone(dt.UTC)
+
+
+def year_of(ctx: Context, moment: dt.datetime) -> int:
+    return moment.astimezone(ctx.timezone).year
+
+
+T = Text  # short alias for the many labels below
+
+PERSONS_RULE = T("Personas ingresadas al Protocolo: cada caso activado cuenta una persona, una vez, en el año de su "
+                 "primera activación (una reapertura no vuelve a contarla). Categorías según la Ficha de Detección "
+                 "Temprana; edad a la fecha de detección.",
+                 "Persons entered into the Protocol: each activated case counts one person, once, in the year of its "
+                 "first activation (reopening does not count it again). Categories as in the Ficha de Detección "
+                 "Temprana; age at the detection date.")
+REGION_RULE = T("Región de detección: la región de la Ficha (no la de la fiscalía ni la del nodo líder).",
+                "Region of detection: the Ficha's region (not the prosecutor's nor the lead node's).")
+STATES_RULE = T("Todos los casos (activados o no), por su estado actual, en el año en que se recibió la Ficha.",
+                "Every case (activated or not), by its current state, in the year its Ficha was filed.")
+CLOSING_RULE = T("Casos cerrados hoy, por tipo de término, en el año de su cierre (un caso reabierto deja de contar).",
+                 "Cases closed today, by type of closing, in the year they closed (a reopened case no longer counts).")
+TRACK_RULE = T("Personas con el trámite iniciado, por su estado actual, en el año de su ingreso al Protocolo.",
+               "Persons whose request was started, by its current state, in the year they entered the Protocol.")
+
+
+def mesa_tables(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> list[Table]:
+    """Every table of the statistics page, suppressed with `threshold`."""
+    d = ctx.definition
+    spec = d.statistics
+    if not spec.declared:
+        return []
+    entered = ctx.session.execute(filters.apply(ctx, select(CaseStat.entered_at, CaseStat.region_code,
+                                                            CaseStat.attributes, CaseStat.tracks)
+                                                .where(CaseStat.entered_at.is_not(None)), CaseStat.entered_at)).all()
+    years = sorted({year_of(ctx, row.entered_at) for row in entered})
+    raws: list[RawTable] = []
+    for dimension in spec.dimensions.values():
+        raws.append(_by_year(
+            f"personas_{dimension.key}", T("Personas ingresadas por ", "Persons entered by ").get(language)
+            + dimension.label.get(language).lower(), PERSONS_RULE.get(language), dimension.label.get(language),
+            ((year_of(ctx, row.entered_at), (row.attributes or {}).get(dimension.key, UNKNOWN)) for row in entered),
+            years, _order(ctx, dimension, language, {(row.attributes or {}).get(dimension.key, UNKNOWN)
+                                                        for row in entered})))
+    regions = {r.code: r.name for r in ctx.session.scalars(select(Region).order_by(Region.position))}
+    position = {code: index for index, code in enumerate(regions)}
+    raws.append(_by_year(
+        "personas_region", T("Personas ingresadas por región de detección", "Persons entered by region of detection")
+        .get(language), f"{PERSONS_RULE.get(language)} {REGION_RULE.get(language)}",
+        T("Región", "Region").get(language), ((year_of(ctx, row.entered_at), row.region_code) for row in entered),
+        years, [(code, regions.get(code, code)) for code in sorted({row.region_code for row in entered},
+                                                                    key=lambda c: position.get(c, len(position)))]))
+    cases = ctx.session.execute(filters.apply(ctx, select(CaseStat.detected_at, CaseStat.state, CaseStat.closed_at,
+                                                          CaseStat.closing), CaseStat.detected_at)).all()
+    case_years = sorted({year_of(ctx, row.detected_at) for row in cases})
+    raws.append(_by_year(
+        "casos_estado", T("Casos por estado", "Cases by state").get(language), STATES_RULE.get(language),
+        T("Estado", "State").get(language), ((year_of(ctx, row.detected_at), row.state) for row in cases), case_years,
+        [(key, state.label.get(language)) for key, state in d.main.states.items()]))
+    if spec.closing:
+        closed = [row for row in cases if row.closed_at is not None and row.closing]
+        form, _, name = spec.closing.partition(".")
+        field = d.form(form).field(name)
+        raws.append(_by_year(
+            "casos_termino", spec.closing_label.get(language), CLOSING_RULE.get(language),
+            spec.closing_label.get(language), ((year_of(ctx, row.closed_at), row.closing) for row in closed),
+            sorted({year_of(ctx, row.closed_at) for row in closed}),
+            [(c.value, c.label.get(language)) for c in field.choices]))
+    if spec.residence:
+        track = d.tracks[spec.residence]
+        started = [row for row in entered if (row.tracks or {}).get(spec.residence)]
+        raws.append(_by_year(
+            f"tramite_{spec.residence}", spec.residence_label.get(language), TRACK_RULE.get(language),
+            T("Estado del trámite", "State of the request").get(language),
+            ((year_of(ctx, row.entered_at), row.tracks[spec.residence]) for row in started),
+            sorted({year_of(ctx, row.entered_at) for row in started}),
+            [(key, state.label.get(language)) for key, state in track.states.items()]))
+    return [publish(raw, threshold) for raw in raws]
+
+
+def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str]) -> list[tuple[str, str]]:
+    """Rows of a dimension: declared categories in their order (zeros included), then other codes seen
+    (countries by name), UNKNOWN last."""
+    d = ctx.definition
+    declared: list[str] = []
+    if dimension.flag is not None:
+        declared = ["si", "no"]
+    elif dimension.age is not None:
+        declared = [b.code for b in dimension.age.brackets]
+    elif dimension.field:
+        form, _, name = dimension.field.partition(".")
+        declared = [c.value for c in d.form(form).field(name).choices if c.value != UNKNOWN]
+    names = country_names(language)
+    label: Callable[[str], str] = (lambda code: names.get(code, code)) if not declared else (
+        lambda code: category_label(d, dimension, code, language))
+    others = sorted((code for code in set(seen) if code not in declared and code != UNKNOWN), key=label)
+    return [(code, label(code)) for code in [*declared, *others, UNKNOWN]]
+
+
+def _by_year(key: str, title: str, rule: str, header: str, items: Iterable[tuple[int, str]], years: Sequence[int],
+             rows: Sequence[tuple[str, str]]) -> RawTable:
+    counts = Counter(items)
+    codes = [code for code, _ in rows]
+    extra = sorted({code for _, code in counts} - set(codes))  # a code no longer declared still counts
+    rows = [*rows, *((code, code) for code in extra)]
+    return RawTable(key=key, title=title, rule=rule, row_header=header, rows=tuple(label for _, label in rows),
+                    columns=tuple(str(year) for year in years),
+                    counts=tuple(tuple(counts.get((year, code), 0) for year in years) for code, _ in rows))
