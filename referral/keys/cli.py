@@ -6,6 +6,7 @@ command again and it resumes. The application keeps serving throughout.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from ..auth.models import User
 from ..cases.erasure import ERASED_TABLES, REASONS, erase_case
 from ..cases.errors import CaseError, InvalidInput
-from ..cases.models import CaseKey
+from ..cases.models import Case, CaseKey
 from ..db import scrub_freed_space
 from ..extensions import database
 from ..network.models import Node
@@ -32,6 +33,22 @@ cases_cli = AppGroup("cases", help="Case maintenance: erasure (crypto-shredding)
 def _units():  # type: ignore[no-untyped-def]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     return lambda: unit_of_work(app)
+
+
+OPERATOR = "operador"  # the audit log's role for a command run on the server
+
+
+def _audit(action: str, report: RotationReport | None = None, *, node_id: int | None = None,
+           case_id: uuid.UUID | None = None, **details: object) -> None:
+    """A key operation is an audit event (docs/audit.md): what, on which node or case (pseudonym), counts."""
+    from ..audit.service import record
+
+    if report is not None:
+        details.update(rewrapped=report.rewrapped, resealed=report.resealed, retired=len(report.retired),
+                       still_used=len(report.still_used))
+    with unit_of_work(current_app._get_current_object()) as ctx:  # type: ignore[attr-defined]
+        record(ctx, action, role=OPERATOR, node_id=node_id, case_id=case_id, details=details)
+        ctx.session.commit()
 
 
 def _show(report: RotationReport) -> None:
@@ -83,6 +100,7 @@ def new_master() -> None:
     write_key_file(previous, "\n".join([*kept, current]))
     write_key_file(path, generate_secret())
     ring = load_master_keyring(None, path, None, previous, create=False)
+    _audit("keys.new_master", key_id=ring.key_id)
     click.echo(f"new primary master key {ring.key_id}; previous keys: {', '.join(ring.previous_ids)}")
     click.echo("restart every application process, then run: flask keys rotate-master")
 
@@ -96,6 +114,7 @@ def rotate_master_command(batch: int, quiet: bool) -> None:
     report = rotate_master(_units(), batch=batch, progress=lines.append if quiet else click.echo)
     if quiet and not (report.rewrapped or report.retired or report.still_used):
         return
+    _audit("keys.rotate_master", report)
     for line in lines:
         click.echo(line)
     config = current_app.config
@@ -120,7 +139,9 @@ def rotate_node_command(node_code: str, batch: int) -> None:
         node_id = ctx.session.scalar(select(Node.id).where(Node.code == node_code))
     if node_id is None:
         raise click.ClickException(f"no node with code {node_code}")
-    _show(rotate_node(_units(), node_id, batch=batch, progress=click.echo))
+    report = rotate_node(_units(), node_id, batch=batch, progress=click.echo)
+    _audit("keys.rotate_node", report, node_id=node_id)
+    _show(report)
 
 
 @keys_cli.command("rotate-case")
@@ -132,6 +153,9 @@ def rotate_case_command(reference: str, batch: int) -> None:
         report = rotate_case(_units(), reference.strip().upper(), batch=batch, progress=click.echo)
     except CaseError as error:
         raise click.ClickException(error.message.en or error.message.es) from None
+    with unit_of_work(current_app._get_current_object()) as ctx:  # type: ignore[attr-defined]
+        case_id = ctx.session.scalar(select(Case.id).where(Case.reference == reference.strip().upper()))
+    _audit("keys.rotate_case", report, case_id=case_id)
     _show(report)
 
 

@@ -328,41 +328,46 @@ def pending_for(ctx: Context, user: User) -> int:
 class ExceptionRow:
     when: str
     kind: str
-    reference: str
+    case: str  # the case's name for the auditor's scope (never its reference)
     role: str
     node_type: str
     reason: str
     until: str
 
 
-def exceptions(ctx: Context, language: str, limit: int = 500) -> tuple[ExceptionRow, ...]:
+def exceptions(ctx: Context, language: str, scope: int, limit: int = 500) -> tuple[ExceptionRow, ...]:
     """Emergency accesses and referrals without consent: who (role, node type), when, why (a code's label).
 
     Never a name and never the typed explanation (it may name the person): auditors read the reason
-    category; the case team reads the explanation on the case."""
+    category; the case team reads the explanation on the case. A case is named as on the auditors'
+    timelines (its pseudonym for the auditor's scope), never by its reference."""
+    from ..audit.service import pseudonym
+    from ..stats.pseudonyms import scoped
+
+    def name(case_id: uuid.UUID) -> str:
+        return scoped(ctx, scope, pseudonym(ctx, case_id))
+
     d = ctx.definition
     rows: list[tuple[dt.datetime, ExceptionRow]] = []
     spec = d.network.emergency_access
     for access, node in ctx.session.execute(select(EmergencyAccess, Node).join(Node, Node.id == EmergencyAccess.node_id)
                                             .order_by(EmergencyAccess.granted_at.desc()).limit(limit)):
-        case = ctx.session.get(Case, access.case_id)
         role = d.roles.get(access.user_role)
         reason = spec.reasons.get(access.reason) if spec else None
         rows.append((access.granted_at, ExceptionRow(
             _local(ctx, access.granted_at), Text("Acceso de emergencia", "Emergency access").get(language),
-            case.reference if case else "", role.label.get(language) if role else access.user_role, node.org_type,
+            name(access.case_id), role.label.get(language) if role else access.user_role, node.org_type,
             reason.get(language) if reason else access.reason, _local(ctx, access.ended_at or access.expires_at))))
     rules = d.network.consent
     for referral, role_key in ctx.session.execute(
             select(Referral, User.role).join(User, User.id == Referral.created_by_user_id)
             .where(Referral.consent_id.is_(None), Referral.override_reason.is_not(None))
             .order_by(Referral.created_at.desc()).limit(limit)):
-        case = ctx.session.get(Case, referral.case_id)
         label = rules.override_reasons.get(referral.override_reason or "") if rules else None
         role = d.roles.get(role_key)
         rows.append((referral.created_at, ExceptionRow(
             _local(ctx, referral.created_at), Text("Derivación sin consentimiento", "Referral without consent")
-            .get(language), case.reference if case else "", role.label.get(language) if role else role_key,
+            .get(language), name(referral.case_id), role.label.get(language) if role else role_key,
             referral.from_node.org_type, label.get(language) if label else str(referral.override_reason), "")))
     rows.sort(key=lambda item: item[0], reverse=True)
     return tuple(row for _, row in rows[:limit])

@@ -375,6 +375,6 @@ def mine() -> Any:
 @bp.get("/auditoria/excepciones")
 @needs("audit")
 def audit_exceptions() -> Any:
-    return render_template("referrals/exceptions.html", rows=exceptions(current_ctx(), language()))
+    return render_template("referrals/exceptions.html", rows=exceptions(current_ctx(), language(), current_user.node_id))
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text
 
+from referral.audit.models import AuditEvent
+from referral.audit.service import pseudonym, verify_log
 from referral.cases.errors import StaleCase
 from referral.cases.models import Case, CaseKey, FormRecord
 from referral.cases.intake import file_intake
@@ -407,6 +409,18 @@ def test_the_keys_commands_report_progress_and_exit_cleanly(app: Any) -> None:
     status = run(app, "status")
     assert status.exit_code == 0 and "'retired': 1" in status.output
     assert VICTIM_GIVEN in {field.value for field in page(app, "coordinador.rm", reference).header.person}
+
+    # every key operation is an audit event: by the operator, on a node or a case pseudonym, with counts
+    with unit_of_work(app) as ctx:
+        case_id = ctx.session.scalar(select(Case.id).where(Case.reference == reference))
+        events = ctx.session.scalars(select(AuditEvent).where(AuditEvent.action.like("keys.%"))
+                                     .order_by(AuditEvent.seq)).all()
+        assert [(e.action, e.actor_role) for e in events] == [
+            ("keys.rotate_case", "operador"), ("keys.rotate_node", "operador"), ("keys.rotate_master", "operador")]
+        assert events[0].case_pseudonym == pseudonym(ctx, case_id) and events[0].details["resealed"] == 6
+        assert events[1].actor_node_id == node_id(app, FOCAL) and events[1].details["rewrapped"] == 1
+        assert reference not in str([(e.details, e.subject) for e in events])
+        assert verify_log(ctx.session)[1] is None
 
 
 def test_the_keys_commands_resume_and_report_rotations_in_progress(app: Any) -> None:

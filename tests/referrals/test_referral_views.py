@@ -448,10 +448,16 @@ def test_the_auditors_see_exceptions_without_personal_data(app: Flask, make_brow
     assert len(rows) == 2, rows
     by_kind = {r[1]: r for r in rows}
     access, override = by_kind["Acceso de emergencia"], by_kind["Derivación sin consentimiento"]
-    assert access[2:] == [glass, "Coordinador/a de punto focal", "CentralGovernmentOrganisation",
+    # each case is named by its pseudonym for the auditor's body, linked to its timeline; never its reference
+    assert access[3:] == ["Coordinador/a de punto focal", "CentralGovernmentOrganisation",
                           "La persona llegó a mi región", "18-11-2026 14:00"], access
-    assert override[2:] == [reference, "Coordinador/a de punto focal", "CentralGovernmentOrganisation",
+    assert override[3:] == ["Coordinador/a de punto focal", "CentralGovernmentOrganisation",
                             "Otro motivo (explíquelo)", "—"], override
+    names = [re.search(r"<code>([a-z2-7]{26})</code>", row[2]) for row in (access, override)]
+    assert all(names) and names[0].group(1) != names[1].group(1), (access, override)
+    assert glass not in page.text and reference not in page.text
+    for found in names:
+        assert auditor.get(f"/auditoria/casos/{found.group(1)}").status_code == 200
     text = html.unescape(page.text)
     for secret in (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, typed_access, typed_override,
                    "terminal de buses", "no puede firmar"):
