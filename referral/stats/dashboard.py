@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
 
 from ..clocks.models import RUNNING, CaseClock
 from ..context import Context
@@ -130,24 +130,23 @@ def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tup
 
 def _clocks(ctx: Context, filters: Filters, language: str) -> tuple[ClockFigures, ...]:
     now = ctx.now()
-    query = filters.apply(ctx, select(
-        CaseClock.clock, CaseClock.status == RUNNING, CaseClock.due_at < now, CaseClock.breached_at.is_not(None),
-        func.count()).join(CaseStat, CaseStat.case_id == CaseClock.case_id)
-        .group_by(CaseClock.clock, CaseClock.status == RUNNING, CaseClock.due_at < now,
-                  CaseClock.breached_at.is_not(None)), CaseClock.started_at)
-    figures: dict[str, Counter[str]] = defaultdict(Counter)
-    for clock, running, late, breached, n in ctx.session.execute(query):
-        c = figures[clock]
-        if running:
-            c["running"] += n
-            c["overdue"] += n if late else 0
-        elif not breached:
-            c["met"] += n
-        c["breached"] += n if breached or (running and late) else 0
+    running = CaseClock.status == RUNNING
+    late = running & (CaseClock.due_at < now)
+    breached = CaseClock.breached_at.is_not(None) | late
+
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    query = filters.apply(ctx, select(CaseClock.clock, count(running), count(late), count(~running & ~breached),
+                                      count(breached))
+                          .join(CaseStat, CaseStat.case_id == CaseClock.case_id).group_by(CaseClock.clock),
+                          CaseClock.started_at)
+    figures = {row[0]: row[1:] for row in ctx.session.execute(query)}
     rows = []
     for key, clock in ctx.definition.clocks.items():
-        c = figures.get(key, Counter())
-        rows.append(ClockFigures(key, clock.label.get(language), c["running"], c["overdue"], c["met"], c["breached"]))
+        n_running, n_late, n_met, n_breached = figures.get(key, (0, 0, 0, 0))
+        rows.append(ClockFigures(key, clock.label.get(language), int(n_running), int(n_late), int(n_met),
+                                 int(n_breached)))
     return tuple(rows)
 
 

@@ -11,6 +11,8 @@ smallest non-zero count of the sum, inner cells before totals, preferring one wh
 has a hidden member; ties go to the first position. A complement is never a zero: a sum with a hidden
 non-zero count always has another non-zero member. Every hidden count is then at least 1 and can move
 by ±1 around a cycle of hidden counts, so the published figures fit at least two non-negative tables.
+In a one-way table a category and its row total are the same number, so they are hidden together, and
+hiding one category hides a second.
 
 Published numbers are never altered: each is the raw count or None.
 """
@@ -91,10 +93,10 @@ def _close_sums(grid: list[list[int]], hidden: set[Position]) -> None:
         if lonely is None:
             return
         along_row = lonely[0][0] == lonely[-1][0]
-        crossing = {p: [(k, p[1]) for k in range(height)] if along_row else [(p[0], k) for k in range(width)]
-                    for p in lonely if p not in hidden}  # each candidate's other sum
-        hidden.add(min(crossing, key=lambda p: (grid[p[0]][p[1]] == 0, _is_total(grid, p),
-                                                not any(q in hidden for q in crossing[p]), grid[p[0]][p[1]], p)))
+        other_sum = {p: [(k, p[1]) for k in range(height)] if along_row else [(p[0], k) for k in range(width)]
+                     for p in lonely if p not in hidden}
+        hidden.add(min(other_sum, key=lambda p: (grid[p[0]][p[1]] == 0, _is_total(grid, p),
+                                                 not any(q in hidden for q in other_sum[p]), grid[p[0]][p[1]], p)))
 
 
 def _is_total(grid: list[list[int]], p: Position) -> bool:

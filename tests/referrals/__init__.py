@@ -86,3 +86,18 @@ def has_wrap(app: Flask, reference: str, code: str) -> bool:
 
 
 __all__ = ["Case", "answer", "consent", "has_wrap", "opens", "refer", "relations", "revoke", "state_of"]
+
+
+AUDIT_SCOPE = 0  # any audit body's node id: exceptions name cases by that body's pseudonym
+
+
+def audit_name(app: Any, reference: str) -> str:
+    """The name auditors of AUDIT_SCOPE see for a case (never its reference)."""
+    from referral.audit.service import pseudonym
+    from referral.stats.pseudonyms import scoped
+
+    from ..units import unit_of_work
+
+    with unit_of_work(app) as ctx:
+        case_id = ctx.session.scalar(select(Case.id).where(Case.reference == reference))
+        return scoped(ctx, AUDIT_SCOPE, pseudonym(ctx, case_id))

@@ -26,7 +26,7 @@ from ..backends import both_backends
 from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES
 from ..steps import case_id, file_case, node_id, user
 from ..units import unit_of_work
-from . import opens, has_wrap, relations
+from . import AUDIT_SCOPE, audit_name, has_wrap, opens, relations
 
 T0 = dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)
 NOTE = f"{VICTIM_GIVEN} llegó a Iquique sin red de apoyo"
@@ -253,8 +253,8 @@ def test_auditors_see_the_access_by_role_node_type_and_reason_never_a_name(app: 
     reference = file_case(app)
     break_glass(app, reference, reason="riesgo_vital", hours=3)
     with unit_of_work(app) as ctx:
-        rows = exceptions(ctx, "es")
-    mine = [r for r in rows if r.reference == reference]
+        rows = exceptions(ctx, "es", AUDIT_SCOPE)
+    mine = [r for r in rows if r.case == audit_name(app, reference)]
     assert len(mine) == 1
     row = mine[0]
     assert row.kind == "Acceso de emergencia"
@@ -263,10 +263,10 @@ def test_auditors_see_the_access_by_role_node_type_and_reason_never_a_name(app: 
     assert row.reason == "Riesgo inminente para la persona; el nodo a cargo no responde"
     assert row.when == "18-11-2026 12:00" and row.until == "18-11-2026 15:00"
     text = repr(rows)
-    for word in (*PERSONAL, NOTE, "Iquique", "coordinador.ta", "CAVD-CL-TA", "CAVD Tarapacá"):
+    for word in (reference, *PERSONAL, NOTE, "Iquique", "coordinador.ta", "CAVD-CL-TA", "CAVD Tarapacá"):
         assert word not in text, word
     with unit_of_work(app) as ctx:
-        english = [r for r in exceptions(ctx, "en") if r.reference == reference]
+        english = [r for r in exceptions(ctx, "en", AUDIT_SCOPE) if r.case == audit_name(app, reference)]
     assert english[0].reason == "Imminent risk to the person; the responsible node does not answer"
     assert english[0].role == "Focal-point coordinator"
     # ended early: "until" says when it ended
@@ -275,7 +275,7 @@ def test_auditors_see_the_access_by_role_node_type_and_reason_never_a_name(app: 
         end_access(ctx, user(ctx, "coordinador.ta"), reference)
         ctx.session.commit()
     with unit_of_work(app) as ctx:
-        row = [r for r in exceptions(ctx, "es") if r.reference == reference][0]
+        row = [r for r in exceptions(ctx, "es", AUDIT_SCOPE) if r.case == audit_name(app, reference)][0]
     assert row.until == "18-11-2026 12:45"
 
 

@@ -104,7 +104,7 @@ def determined(shown: Shown) -> list[Position]:
 
 # --- proof 2: a second non-negative integer table, by ±1 moves around a cycle of hidden positions -----------
 
-def second_solution(full: Grid, shown: Shown, target: Position, limit: int = 5000) -> Grid | None:
+def second_solution(full: Grid, shown: Shown, target: Position, limit: int = 20_000) -> Grid | None:
     """Another table that fits every published number and differs at `target`, or None if none is found.
 
     Positions are edges between their row and their column; a cycle through `target` alternating +1/−1
@@ -134,10 +134,10 @@ def second_solution(full: Grid, shown: Shown, target: Position, limit: int = 500
     def search(node: tuple[str, int], path: list[Position], seen: set[tuple[str, int]]) -> Grid | None:
         nonlocal tried
         for edge, after in neighbours(node):
+            tried += 1
             if edge == target or after in seen or tried > limit:
                 continue
             if after == goal:
-                tried += 1
                 if (found := attempt([*path, edge])) is not None:
                     return found
                 continue
@@ -178,7 +178,11 @@ def published(counts: list[list[int]], threshold: int = 5) -> Table:
 
 def primary_only(counts: list[list[int]], threshold: int = 5) -> tuple[Grid, Shown]:
     full = full_grid(raw_table(counts))
-    return full, [[None if 0 < n < threshold else n for n in line] for line in full]
+    return full, hide(full, {(i, j) for i, line in enumerate(full) for j, n in enumerate(line) if 0 < n < threshold})
+
+
+def hide(full: Grid, positions: set[Position]) -> Shown:
+    return [[None if (i, j) in positions else value for j, value in enumerate(line)] for i, line in enumerate(full)]
 
 
 def test_the_checkers_find_a_lone_hidden_cell() -> None:
@@ -192,10 +196,6 @@ def test_the_checkers_find_a_hidden_row_total_with_every_cell_shown() -> None:
     shown = hide(full, {(0, 3)})
     assert determined(shown) == [(0, 3)]
     assert second_solution(full, shown, (0, 3)) is None
-
-
-def hide(full: Grid, positions: set[Position]) -> Shown:
-    return [[None if (i, j) in positions else value for j, value in enumerate(line)] for i, line in enumerate(full)]
 
 
 def test_the_checkers_find_a_cell_pinned_by_non_negativity() -> None:
