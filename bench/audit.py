@@ -21,7 +21,8 @@ each simulated through the Chile workflow with seeded random delays, and cut at 
 - `case_clocks`: triage, Informe Social, plan and follow-up clocks of each case and one answer clock
   per referral: stopped in time or late, stopped because the case closed, running, running overdue;
 - `audit_events`: exactly 40 per case (`events_per_case`), the case's steps (intake, transitions,
-  forms saved, referral steps) and reads of its pages in between, numbered and hash-chained in time
+  forms saved, referral steps; the first 36 when it has more) and reads of its pages in between
+  (at least 4), all up to the build moment, numbered and hash-chained in time
   order over the whole installation with the product's own `canonical` and `link`
   (referral/audit/chain.py, as `record()` does); `audit_head` then names the last link.
 
@@ -33,7 +34,8 @@ On that database, in this order:
    (DATABASE_URL, REFERRAL_INSTANCE_PATH, master key, session secret); it must exit 0 and say it
    checked exactly N events. Alternated with `verify_inprocess_s`, `verify_log(session)` in this
    process (the same work without start-up), and `cli_startup_s`, `flask --app wsgi audit --help`
-   (start-up alone). One untimed run of each, then the median of 3.
+   (start-up alone). First one untimed in-process check and one start-up (they warm the database's and
+   the system's caches that a CLI run, a fresh process, finds), then the median of 3 runs of each.
 2. `statistics_page_s`, `dashboard_s`: HTTP GET /auditoria/estadisticas and /auditoria/tablero
    through the Flask test client, signed in as the demo auditor (`auditor`), no filters (every case),
    status 200 required; alternated with the baseline `count_cases_ms`, a plain
@@ -49,7 +51,11 @@ whole generation (simulation, hashing, inserts), `vacuum_analyze_s` the statisti
 Databases: PostgreSQL when reachable (`BENCH_POSTGRES_URL`, else `TEST_POSTGRES_URL`, else
 postgres@127.0.0.1:5432; a database `referral_bench_audit_<pid>` is created and dropped, also on
 failure), then SQLite at the --quick size (`sqlite_*`), as a reference. If PostgreSQL is not reachable,
-SQLite alone at the requested size, and `postgresql_count` is 0.
+SQLite alone at the requested size, and `postgresql_count` is 0. The auditor's sign-in (a `login.ok`
+event) comes after the checks, so each check counts exactly the generated events.
+
+Duration on 2 cores: --quick about 1.5 minutes; full size about 25 minutes, most of it the 7 checks of
+4 million events (the generation itself about 3-5 minutes).
 """
 
 from __future__ import annotations
@@ -92,8 +98,8 @@ from referral.units import unit_of_work
 from referral.workflow import WorkflowDefinition
 
 from .support import (
-    Clock, Metrics, Progress, captured_sql, cli_environment, interleaved, logged_in, median, migrate_with_network,
-    postgres_database, postgres_reachable, refresh_statistics, settings, timed_ms,
+    Clock, Metrics, Progress, captured_sql, cli_environment, interleaved, load_average, logged_in, median,
+    migrate_with_network, postgres_database, postgres_reachable, refresh_statistics, settings, timed_ms,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +141,7 @@ LEAD_IS_FOCAL_SHARE = 0.6  # the regional CAVD leads the case; otherwise another
 EARLY_CLOSE_SHARE = 0.2  # closed before follow-up (withdrawal, lost contact, return...)
 RESIDENCE_SHARE = 0.6  # foreign victims whose temporary residence is requested
 PERMANENT_SHARE = 0.3  # granted permits later made permanent
-REFERRAL_OUTCOMES = (("aceptada", 0.85), ("rechazada", 0.12), ("revocada", 0.03))
+REFERRAL_OUTCOMES = (("aceptada", 0.85), ("rechazada", 0.12), ("revocada", 0.03))  # of answered referrals
 DONE_SHARE = 0.8  # accepted referrals recorded as done (the rest: not done)
 EARLY_CLOSINGS = (("desiste", 0.35), ("perdida_contacto", 0.35), ("traslado", 0.15), ("retorno_asistido", 0.13),
                   ("fallecimiento", 0.02))
@@ -298,6 +304,10 @@ class Choice:
         return rng.choices(self.codes, cum_weights=self.cumulative)[0]
 
 
+EARLY_CLOSING, LATE_CLOSING = Choice.of(EARLY_CLOSINGS), Choice.of(LATE_CLOSINGS)
+REFERRAL_OUTCOME = Choice.of(REFERRAL_OUTCOMES)
+
+
 @dataclass(frozen=True)
 class Proportions:
     """The categories' shares, from calibration.json (see the assumptions above for what it does not say)."""
@@ -452,8 +462,7 @@ class Simulator:
     world: World
     rng: random.Random
     milestones: dict[str, str] = field(default_factory=dict)  # transition -> milestone
-
-    references: set[str] = field(default_factory=set)
+    references: set[str] = field(default_factory=set)  # given so far
 
     def __post_init__(self) -> None:
         for key, milestone in self.world.definition.statistics.milestones.items():
@@ -525,15 +534,15 @@ class Simulator:
                       Step(follow_up, "iniciar_seguimiento", "plan_en_ejecucion", "seguimiento", lead)]
             if rng.random() < EARLY_CLOSE_SHARE:
                 closed = rng.randint(decided + HOUR, follow_up)
-                closing = Choice.of(EARLY_CLOSINGS).draw(rng)
+                closing = EARLY_CLOSING.draw(rng)
             else:
                 closed = follow_up + self.days(300, 60)
-                closing = Choice.of(LATE_CLOSINGS).draw(rng)
+                closing = LATE_CLOSING.draw(rng)
             steps = [s for s in steps if s.at < closed]
             steps.append(Step(closed, "cerrar", steps[-1].target, "cerrado", lead))
             if attributes["nacionalidad"] != "CL" and rng.random() < RESIDENCE_SHARE:
                 track = self.residence(decided, closed, lead)
-            count = self.referral_count(minor)
+            count = self.referral_count()
             end = min(closed, follow_up + 60 * DAY)
             for created in sorted(rng.randint(decided, end) for _ in range(count)):
                 if rng.random() < 0.15:
@@ -645,7 +654,7 @@ class Simulator:
         return ({"sexo": sex, "grupo_edad": group, "nacionalidad": shares.nationality.draw(rng), "tipo_trata": kind,
                  "nna": "si" if minor else "no"}, minor)
 
-    def referral_count(self, minor: bool) -> int:
+    def referral_count(self) -> int:
         """Referrals of an activated case: the calibration's average per case over all cases, once the
         emergency and child-protection referrals made before the decision are counted."""
         shares = self.world.shares
@@ -660,7 +669,7 @@ class Simulator:
     def referral(self, kind: str, service: str, sender: Actor, receiver: Actor, created: int) -> ReferralLife:
         rng = self.rng
         answered = created + (self.days(0.15) if kind == "emergencia" else self.days(1.2, 0.02))
-        outcome = Choice.of(REFERRAL_OUTCOMES).draw(rng)
+        outcome = REFERRAL_OUTCOME.draw(rng)
         ended, done, reason = None, False, None
         if outcome == "aceptada":
             ended = answered + self.days(40, 5)
@@ -773,13 +782,14 @@ class Writer:
                                                                             for row in rows])
                     continue
                 positions = self.json[name]
+                dumps = json.dumps
                 with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
                     with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:
-                            if positions:
-                                row = tuple(json.dumps(value) if i in positions else value
-                                            for i, value in enumerate(row))
-                            copy.write_row(row)
+                            values = list(row)
+                            for i in positions:  # JSON columns as their text
+                                values[i] = dumps(values[i])
+                            copy.write_row(values)
 
 
 class Chain:
@@ -893,9 +903,15 @@ def _verify(app: Flask, url: str, folder: Path, events: int, size: Size, progres
         command(["audit", "--help"])
 
     progress(f"  verifying {events:,} events: `flask --app wsgi audit verify` (subprocess), verify_log in "
-             f"process, and start-up alone; {size.verify_warmup} untimed + {size.verify_repetitions} each")
-    samples = interleaved({"cli": cli, "inprocess": in_process, "startup": startup}, size.verify_repetitions,
-                          size.verify_warmup)
+             f"process, and start-up alone; {size.verify_warmup} untimed (not the CLI) + {size.verify_repetitions} each; "
+             f"load average {load_average()}")
+    # The untimed runs warm what a CLI run could find warm: the database's and the system's caches (the
+    # in-process check reads every event) and the interpreter's files (start-up). A CLI run starts afresh
+    # anyway, so it gets no warm-up of its own: at 4 million events that would add minutes and nothing else.
+    for round_ in range(size.verify_warmup):
+        in_process(-1 - round_)
+        startup(-1 - round_)
+    samples = interleaved({"cli": cli, "inprocess": in_process, "startup": startup}, size.verify_repetitions, 0)
     cli_s, inprocess_s, startup_s = (median(samples[key]) / 1000 for key in ("cli", "inprocess", "startup"))
     progress(f"  verify: CLI {cli_s:.2f} s (samples {', '.join(f'{s / 1000:.2f}' for s in samples['cli'])}), "
              f"in process {inprocess_s:.2f} s, start-up {startup_s:.2f} s; target < 60 s at 4m events")
@@ -935,7 +951,7 @@ def _pages(app: Flask, size: Size, progress: Progress) -> Metrics:
         for statement in sorted(statements, key=lambda s: -s.ms)[:3]:
             progress(f"    {statement.ms:8.1f} ms  {' '.join(statement.sql.split())[:220]}")
     progress(f"  timing the pages and the count baseline: {size.page_warmup} untimed rounds, "
-             f"{size.page_repetitions} timed")
+             f"{size.page_repetitions} timed; load average {load_average()}")
     samples = interleaved({"statistics": get(STATISTICS_URL), "dashboard": get(DASHBOARD_URL), "count": count},
                           size.page_repetitions, size.page_warmup)
     statistics_ms, dashboard_ms, count_ms = (median(samples[key]) for key in ("statistics", "dashboard", "count"))

@@ -249,5 +249,10 @@ def interleaved(actions: dict[str, Callable[[int], object]], repetitions: int, w
     return samples
 
 
+def load_average() -> str:
+    """The machine's 1-minute load average and cores: other work on the machine slows every figure."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
