@@ -54,8 +54,8 @@ failure), then SQLite at the --quick size (`sqlite_*`), as a reference. If Postg
 SQLite alone at the requested size, and `postgresql_count` is 0. The auditor's sign-in (a `login.ok`
 event) comes after the checks, so each check counts exactly the generated events.
 
-Duration on 2 cores: --quick about 1.5 minutes; full size about 25 minutes, most of it the 7 checks of
-4 million events (the generation itself about 3-5 minutes).
+Duration on 2 cores: --quick about 1.5 minutes; full size about 19 minutes, most of it the 7 checks of
+4 million events (about 2 minutes each); the generation itself about 3.5 minutes.
 """
 
 from __future__ import annotations
