@@ -26,13 +26,18 @@ PSEUDONYM_SECRET = "audit-pseudonym"
 HEAD_ID = 1
 
 
-def pseudonym(ctx: Context, case_id: uuid.UUID) -> str:
-    """A case's stable name in the audit log: a keyed hash of its id, not reversible without the key,
-    and unrelated to its reference (which staff see)."""
+def pseudonym_key(ctx: Context) -> bytes:
+    """The installation's pseudonym secret (opened once per unit of work)."""
     key = ctx.keycache.get("audit")
     if key is None:
         key = ctx.keycache["audit"] = vault_secret(ctx, PSEUDONYM_SECRET)
-    return hmac.new(key, case_id.bytes, hashlib.sha256).hexdigest()[:24]
+    return key
+
+
+def pseudonym(ctx: Context, case_id: uuid.UUID) -> str:
+    """A case's stable name in the audit log: a keyed hash of its id, not reversible without the key,
+    and unrelated to its reference (which staff see)."""
+    return hmac.new(pseudonym_key(ctx), case_id.bytes, hashlib.sha256).hexdigest()[:24]
 
 
 def _head(session: Session) -> AuditHead:

@@ -47,14 +47,17 @@ def project_transition(ctx: Context, case: Case, transition: Transition, values:
     spec = ctx.definition.statistics
     now = ctx.now()
     row.state = case.state
-    row.tracks = {t.track: t.state for t in ctx.session.scalars(select(Track).where(Track.case_id == case.id))}
+    if transition.machine:  # only a track's transition changes the tracks
+        row.tracks = {t.track: t.state for t in ctx.session.scalars(select(Track).where(Track.case_id == case.id))}
     if transition.key == spec.entry and row.entered_at is None:
         row.entered_at = now
-    reached = set(ctx.session.scalars(select(CaseStatStep.milestone).where(CaseStatStep.case_id == case.id)))
-    for milestone in spec.milestones_of(transition.key):
-        if milestone not in reached:
-            ctx.session.add(CaseStatStep(case_id=case.id, milestone=milestone, at=now,
-                                         days=(now - row.detected_at).total_seconds() / DAY_SECONDS))
+    milestones = spec.milestones_of(transition.key)
+    if milestones:
+        reached = set(ctx.session.scalars(select(CaseStatStep.milestone).where(CaseStatStep.case_id == case.id)))
+        for milestone in milestones:
+            if milestone not in reached:
+                ctx.session.add(CaseStatStep(case_id=case.id, milestone=milestone, at=now,
+                                             days=(now - row.detected_at).total_seconds() / DAY_SECONDS))
     state = ctx.definition.main.states.get(case.state)
     if state is not None and state.closed:
         if transition.machine == "" and not transition.stays:

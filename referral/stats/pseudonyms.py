@@ -15,9 +15,8 @@ import hmac
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ..audit.service import PSEUDONYM_SECRET
+from ..audit.service import pseudonym_key
 from ..context import Context
-from ..keys.store import vault_secret
 
 _PAD = bytes(4)
 
@@ -25,9 +24,7 @@ _PAD = bytes(4)
 def _scope_key(ctx: Context, scope: int) -> bytes:
     cached = ctx.keycache.get(f"audit-scope:{scope}")
     if cached is None:
-        root = ctx.keycache.get("audit") or vault_secret(ctx, PSEUDONYM_SECRET)
-        ctx.keycache["audit"] = root
-        cached = ctx.keycache[f"audit-scope:{scope}"] = hmac.new(root, b"audit-scope:%d" % scope,
+        cached = ctx.keycache[f"audit-scope:{scope}"] = hmac.new(pseudonym_key(ctx), b"audit-scope:%d" % scope,
                                                                   hashlib.sha256).digest()
     return cached
 
