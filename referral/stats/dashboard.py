@@ -68,6 +68,11 @@ class Dashboard:
     threshold: int
 
 
+def default_since(ctx: Context) -> dt.date:
+    """The dashboard's period when none is chosen: the last 365 days (how the Protocol works now)."""
+    return ctx.now().astimezone(ctx.timezone).date() - dt.timedelta(days=365)
+
+
 def dashboard(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> Dashboard:
     d = ctx.definition
     cases = ctx.session.scalar(filters.apply(ctx, select(func.count()).select_from(CaseStat),
@@ -155,8 +160,11 @@ def _months(ctx: Context, filters: Filters, language: str, threshold: int, last:
     end = filters.until or ctx.now().astimezone(ctx.timezone).date()
     months: list[tuple[int, int]] = []
     year, month = end.year, end.month
+    first = (filters.since.year, filters.since.month) if filters.since else None
     for _ in range(last):
         months.append((year, month))
+        if (year, month) == first:
+            break
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     months.reverse()
     start = dt.date(*months[0], 1)

@@ -8,8 +8,9 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from ..choices import country_names
 from ..context import Context
@@ -74,57 +75,66 @@ TRACK_RULE = T("Personas con el trámite iniciado, por su estado actual, en el a
 
 
 def mesa_tables(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> list[Table]:
-    """Every table of the statistics page, suppressed with `threshold`."""
+    """Every table of the statistics page, suppressed with `threshold`. The database counts (one grouped
+    query per table); no row of the projection is brought into Python."""
     d = ctx.definition
     spec = d.statistics
     if not spec.declared:
         return []
-    entered = ctx.session.execute(filters.apply(ctx, select(CaseStat.entered_at, CaseStat.region_code,
-                                                            CaseStat.attributes, CaseStat.tracks)
-                                                .where(CaseStat.entered_at.is_not(None)), CaseStat.entered_at)).all()
-    years = sorted({year_of(ctx, row.entered_at) for row in entered})
+    entered = CaseStat.entered_at.is_not(None)
     raws: list[RawTable] = []
     for dimension in spec.dimensions.values():
+        counts = _count(ctx, filters, CaseStat.entered_at, CaseStat.attributes[dimension.key].as_string(), entered)
         raws.append(_by_year(
             f"personas_{dimension.key}", T("Personas ingresadas por ", "Persons entered by ").get(language)
             + dimension.label.get(language).lower(), PERSONS_RULE.get(language), dimension.label.get(language),
-            ((year_of(ctx, row.entered_at), (row.attributes or {}).get(dimension.key, UNKNOWN)) for row in entered),
-            years, _order(ctx, dimension, language, {(row.attributes or {}).get(dimension.key, UNKNOWN)
-                                                        for row in entered})))
+            counts, _order(ctx, dimension, language, {code for _, code in counts})))
     regions = {r.code: r.name for r in ctx.session.scalars(select(Region).order_by(Region.position))}
     position = {code: index for index, code in enumerate(regions)}
+    counts = _count(ctx, filters, CaseStat.entered_at, CaseStat.region_code, entered)
     raws.append(_by_year(
         "personas_region", T("Personas ingresadas por región de detección", "Persons entered by region of detection")
         .get(language), f"{PERSONS_RULE.get(language)} {REGION_RULE.get(language)}",
-        T("Región", "Region").get(language), ((year_of(ctx, row.entered_at), row.region_code) for row in entered),
-        years, [(code, regions.get(code, code)) for code in sorted({row.region_code for row in entered},
-                                                                    key=lambda c: position.get(c, len(position)))]))
-    cases = ctx.session.execute(filters.apply(ctx, select(CaseStat.detected_at, CaseStat.state, CaseStat.closed_at,
-                                                          CaseStat.closing), CaseStat.detected_at)).all()
-    case_years = sorted({year_of(ctx, row.detected_at) for row in cases})
+        T("Región", "Region").get(language), counts,
+        [(code, regions.get(code, code)) for code in sorted({code for _, code in counts},
+                                                            key=lambda c: position.get(c, len(position)))]))
     raws.append(_by_year(
         "casos_estado", T("Casos por estado", "Cases by state").get(language), STATES_RULE.get(language),
-        T("Estado", "State").get(language), ((year_of(ctx, row.detected_at), row.state) for row in cases), case_years,
+        T("Estado", "State").get(language), _count(ctx, filters, CaseStat.detected_at, CaseStat.state),
         [(key, state.label.get(language)) for key, state in d.main.states.items()]))
     if spec.closing:
-        closed = [row for row in cases if row.closed_at is not None and row.closing]
         form, _, name = spec.closing.partition(".")
-        field = d.form(form).field(name)
         raws.append(_by_year(
             "casos_termino", spec.closing_label.get(language), CLOSING_RULE.get(language),
-            spec.closing_label.get(language), ((year_of(ctx, row.closed_at), row.closing) for row in closed),
-            sorted({year_of(ctx, row.closed_at) for row in closed}),
-            [(c.value, c.label.get(language)) for c in field.choices]))
+            spec.closing_label.get(language),
+            _count(ctx, filters, CaseStat.closed_at, CaseStat.closing,
+                   CaseStat.closed_at.is_not(None) & CaseStat.closing.is_not(None)),
+            [(c.value, c.label.get(language)) for c in d.form(form).field(name).choices]))
     if spec.residence:
-        track = d.tracks[spec.residence]
-        started = [row for row in entered if (row.tracks or {}).get(spec.residence)]
+        state = CaseStat.tracks[spec.residence].as_string()
         raws.append(_by_year(
             f"tramite_{spec.residence}", spec.residence_label.get(language), TRACK_RULE.get(language),
             T("Estado del trámite", "State of the request").get(language),
-            ((year_of(ctx, row.entered_at), row.tracks[spec.residence]) for row in started),
-            sorted({year_of(ctx, row.entered_at) for row in started}),
-            [(key, state.label.get(language)) for key, state in track.states.items()]))
+            _count(ctx, filters, CaseStat.entered_at, state, entered & state.is_not(None)),
+            [(key, label.label.get(language)) for key, label in d.tracks[spec.residence].states.items()]))
     return [publish(raw, threshold) for raw in raws]
+
+
+def _count(ctx: Context, filters: Filters, moment: Any, code: Any, where: Any = None) -> Counter[tuple[int, str]]:
+    """Cases per (local year of `moment`, `code`), within the filters (the period applies to `moment`).
+    PostgreSQL groups by the local year itself; SQLite (no time zones) returns each moment, a year each."""
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        year = func.extract("year", func.timezone(str(ctx.timezone), moment))
+        query = select(year, code, func.count()).select_from(CaseStat).group_by(year, code)
+        if where is not None:
+            query = query.where(where)
+        return Counter({(int(y), c if c is not None else UNKNOWN): n
+                        for y, c, n in ctx.session.execute(filters.apply(ctx, query, moment))})
+    query = select(moment, code).select_from(CaseStat)
+    if where is not None:
+        query = query.where(where)
+    return Counter((year_of(ctx, m), c if c is not None else UNKNOWN)
+                   for m, c in ctx.session.execute(filters.apply(ctx, query, moment)))
 
 
 def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str]) -> list[tuple[str, str]]:
@@ -146,9 +156,9 @@ def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str
     return [(code, label(code)) for code in [*declared, *others, UNKNOWN]]
 
 
-def _by_year(key: str, title: str, rule: str, header: str, items: Iterable[tuple[int, str]], years: Sequence[int],
+def _by_year(key: str, title: str, rule: str, header: str, counts: Counter[tuple[int, str]],
              rows: Sequence[tuple[str, str]]) -> RawTable:
-    counts = Counter(items)
+    years = sorted({year for year, _ in counts})
     codes = [code for code, _ in rows]
     extra = sorted({code for _, code in counts} - set(codes))  # a code no longer declared still counts
     rows = [*rows, *((code, code) for code in extra)]

@@ -4,6 +4,7 @@ or any personal datum (tests/stats/test_stats_views.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..web.context import current_ctx, language
 from ..audit.service import record
 from ..workflow.statistics import category_label
 from . import charts
-from .dashboard import dashboard
+from .dashboard import dashboard, default_since
 from .export import csv_bytes, tables_csv, tables_xlsx, timeline_csv, timeline_xlsx
 from .figures import Filters, mesa_tables
 from .timeline import EXPORT_LIMIT, case_list, export_fields, export_rows, timeline
@@ -79,8 +80,8 @@ def _threshold() -> int:
     return int(current_app.config.get("STATS_MIN_CELL", 5))
 
 
-def _download(body: bytes, name: str, mimetype: str) -> Response:
-    response = Response(body, mimetype=mimetype)
+def _download(body: bytes, name: str, content_type: str) -> Response:
+    response = Response(body, content_type=content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -124,6 +125,9 @@ def statistics() -> Any:
 @needs("audit")
 def board() -> Any:
     form, filters = _filters()
+    if "since" not in request.args and filters.since is None:  # no period chosen: the last 365 days, shown
+        form.since.data = default_since(current_ctx())
+        filters = dataclasses.replace(filters, since=form.since.data)
     lang = language()
     board = dashboard(current_ctx(), filters, lang, _threshold())
     comma = lang == "es"

@@ -304,3 +304,32 @@ def test_dashboard_quantiles_agree_on_both_backends(app: Flask, clock: Clock) ->
     assert triage.cases == 6
     assert triage.median_days == pytest.approx(percentile(waits, 0.5)) == pytest.approx(2.5)
     assert triage.p90_days == pytest.approx(percentile(waits, 0.9)) == pytest.approx(8.0)
+
+
+@BOTH
+def test_a_person_counts_in_the_local_year_of_entry_not_the_utc_one(app: Flask, clock: Clock) -> None:
+    # 31 December 2026, 23:30 in Santiago (UTC-3 in summer) is already 1 January 2027 in UTC
+    clock.now = dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-3))).astimezone(dt.UTC)
+    reference = file_case(app, sexo="F")
+    activate(app, reference)
+    with unit_of_work(app) as ctx:
+        assert stat(app, reference).entered_at.year == 2027  # type: ignore[union-attr]
+        tables = mesa_tables(ctx, Filters(), "es", threshold=1)
+    by_sex = table(tables, "personas_sexo")
+    assert by_sex.columns == ("2026",) and cell(by_sex, "Femenino", "2026") == 1
+
+
+def test_the_dashboard_shows_the_last_365_days_unless_a_period_is_chosen(app: Flask, clock: Clock) -> None:
+    from ..browser import Browser
+    from referral.demo.network import DEMO_PASSWORD
+
+    file_case(app)
+    clock.advance(days=400)
+    file_case(app)
+    browser = Browser(app, DEMO_PASSWORD)
+    browser.login("auditor")
+    default = browser.get("/auditoria/tablero").text
+    since = (clock.now.astimezone(dt.timezone(dt.timedelta(hours=-3))).date() - dt.timedelta(days=365)).isoformat()
+    assert f'value="{since}"' in default  # the period used is shown in the form
+    assert "1 casos con Ficha recibida" in default
+    assert "2 casos con Ficha recibida" in browser.get("/auditoria/tablero?since=2000-01-01").text
