@@ -43,8 +43,11 @@ def verify(events: Iterable[Any], head_seq: int, head_hash: bytes) -> tuple[int,
             return count, Broken(expected_seq, f"falta el evento {expected_seq} (sigue el {event.seq})")
         if bytes(event.prev_hash) != prev:
             return count, Broken(event.seq, "no enlaza con el evento anterior")
+        details = event.details
+        if isinstance(details, str):  # read as stored text (PostgreSQL's fast path)
+            details = json.loads(details)
         body = canonical(event.seq, event.at, event.action, event.actor_role, event.actor_node_id,
-                         event.case_pseudonym, event.subject, event.details or {})
+                         event.case_pseudonym, event.subject, details or {})
         if link(prev, body) != bytes(event.hash):
             return count, Broken(event.seq, "su contenido fue alterado")
         prev, expected_seq = bytes(event.hash), expected_seq + 1
