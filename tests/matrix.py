@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from flask import Flask
 
 
 class Cell(NamedTuple):
@@ -32,3 +35,49 @@ def shown(path: str) -> str:
 
 def cell_id(cell: Cell) -> str:
     return f"{cell.method} {shown(cell.path)} as {cell.user}"
+
+
+# -- the users and the world a matrix runs against ------------------------------------------------
+
+ANON = "anonymous"
+
+
+class Client:
+    """A test client signed in as one demo user (or anonymous), with a CSRF token of its session."""
+
+    def __init__(self, app: Flask, name: str):
+        from referral.demo.network import DEMO_PASSWORD
+
+        from .browser import Browser, hidden_inputs
+
+        self.name = name
+        browser = Browser(app, DEMO_PASSWORD)
+        self.http = browser.client
+        if name != ANON:
+            assert browser.login(name).status_code == 302, f"{name} could not sign in"
+        page = self.http.get("/ingresar" if name == ANON else "/protocolo")
+        self.token = hidden_inputs(page.text)["csrf_token"]
+
+    def request(self, method: str, path: str, data: dict[str, str] | None = None, *, token: bool = True) -> Any:
+        if method == "GET":
+            return self.http.get(path)
+        return self.http.post(path, data={**({"csrf_token": self.token} if token else {}), **(data or {})})
+
+
+@dataclass
+class World:
+    """An application, the values of a matrix's {placeholders}, and one signed-in client per user."""
+
+    app: Flask
+    values: dict[str, str]
+    clients: dict[str, Client] = field(default_factory=dict)
+
+    def client(self, name: str, *, fresh: bool = False) -> Client:
+        if fresh:
+            return Client(self.app, name)
+        if name not in self.clients:
+            self.clients[name] = Client(self.app, name)
+        return self.clients[name]
+
+    def url(self, template: str) -> str:
+        return template.format(**self.values)

@@ -19,7 +19,6 @@ import datetime as dt
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -41,7 +40,7 @@ from referral.network.models import Node
 from referral.web.access import rule_of, signed_in
 
 from .browser import Browser, hidden_inputs
-from .matrix import Cell, cell_id, parse, shown
+from .matrix import ANON, Cell, Client, World, cell_id, parse, shown
 from .units import unit_of_work
 from .conftest import Clock, _settings
 from .factories import (
@@ -76,7 +75,6 @@ ONG_VICTIM = {"nombres": "Marisol", "apellidos": "Cárdenas Ruiz", "numero_docum
 #   aud   auditor               auditor     MITP-ST           none; no capability at all
 #   adm   administrador         administrador PAV             none; may erase cases, never read one
 
-ANON = "anonymous"
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",
          "migraciones", "coordinador.ta", "gestor.ta", "ong", "policia.rm", "auditor", "administrador")
 LEAD_NODE = "SERNAMEG"
@@ -168,41 +166,6 @@ def version_of(app: Flask, reference: str) -> int:
         return Steps(ctx).version(reference)
 
 
-class Client:
-    """A test client signed in as one demo user (or anonymous), with a CSRF token of its session."""
-
-    def __init__(self, app: Flask, name: str):
-        self.name = name
-        browser = Browser(app, DEMO_PASSWORD)
-        self.http = browser.client
-        if name != ANON:
-            assert browser.login(name).status_code == 302, f"{name} could not sign in"
-        page = self.http.get("/ingresar" if name == ANON else "/protocolo")
-        self.token = hidden_inputs(page.text)["csrf_token"]
-
-    def request(self, method: str, path: str, *, token: bool = True) -> Any:
-        if method == "GET":
-            return self.http.get(path)
-        return self.http.post(path, data={"csrf_token": self.token} if token else {})
-
-
-@dataclass
-class World:
-    app: Flask
-    cases: dict[str, str]  # placeholder (a stage, or "libera") -> reference
-    clients: dict[str, Client]
-
-    def client(self, name: str, *, fresh: bool = False) -> Client:
-        if fresh:
-            return Client(self.app, name)
-        if name not in self.clients:
-            self.clients[name] = Client(self.app, name)
-        return self.clients[name]
-
-    def url(self, template: str) -> str:
-        return template.format(**self.cases)
-
-
 @pytest.fixture(scope="module")
 def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("authorization")
@@ -210,7 +173,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
     cases = {stage: build_case(app, stage) for stage in STAGES}
     cases["libera"] = build_case(app, "detectado", filed_by="ong", **ONG_VICTIM)
-    yield World(app, cases, {})
+    yield World(app, cases)
     database.engine(app).dispose()
 
 
@@ -559,7 +522,7 @@ def assert_nothing_personal(text: str, where: str) -> None:
 
 @pytest.mark.parametrize("stage", sorted(OUTSIDERS))
 def test_an_outside_node_is_refused_without_learning_anything_personal(world: World, stage: str) -> None:
-    reference = world.cases[stage]
+    reference = world.values[stage]
     for name in (*OUTSIDERS[stage], "auditor"):
         client = world.client(name)
         for method, suffix in CASE_PAGES:
@@ -574,7 +537,7 @@ STRANGERS = ("coordinador.ta", "gestor.ta", "ong", "policia.rm")  # inside none 
 
 @pytest.mark.parametrize("stage", sorted(OUTSIDERS))
 def test_an_outside_node_does_not_find_the_case_in_its_worklists(world: World, stage: str) -> None:
-    reference = world.cases[stage]
+    reference = world.values[stage]
     pages = ["/casos", *(f"/bandeja/{key}" for key in world.app.extensions["referral.protocol"].definition.inboxes)]
     for name in OUTSIDERS[stage]:
         client = world.client(name)
@@ -597,9 +560,9 @@ def test_participants_do_find_the_case_in_their_worklists(world: World) -> None:
     }
     for name, path, stage in expected:
         page = world.client(name).request("GET", path)
-        assert world.cases[stage] in page.text, (name, path, stage)
+        assert world.values[stage] in page.text, (name, path, stage)
     libera_cases = world.client("ong").request("GET", "/casos").text
-    assert all(world.cases[stage] not in libera_cases for stage in STAGES)
+    assert all(world.values[stage] not in libera_cases for stage in STAGES)
 
 
 # -- 4. the auditor and the migration officer -----------------------------------------------------
@@ -615,7 +578,7 @@ def test_the_auditor_reads_the_protocol_and_nothing_else(world: World) -> None:
         assert f'href="{hidden}' not in protocol.text
     refused = ["/casos", "/casos?estado=detectado", "/fichas/nueva",
                *(f"/bandeja/{key}" for key in world.app.extensions["referral.protocol"].definition.inboxes)]
-    for reference in world.cases.values():
+    for reference in world.values.values():
         refused += [f"/casos/{reference}", f"/casos/{reference}/formularios/ficha",
                     f"/casos/{reference}/formularios/solicitud_residencia",
                     f"/casos/{reference}/formularios/informe_social", f"/casos/{reference}/acciones/cerrar"]
@@ -627,7 +590,7 @@ def test_the_auditor_reads_the_protocol_and_nothing_else(world: World) -> None:
 
 def test_the_migration_officer_reads_the_residence_request_but_not_the_ficha_nor_the_social_report(
         world: World) -> None:
-    reference = world.cases["presentada"]
+    reference = world.values["presentada"]
     officer = world.client("migraciones")
 
     request = officer.request("GET", f"/casos/{reference}/formularios/solicitud_residencia")
@@ -650,7 +613,7 @@ def test_the_migration_officer_reads_the_residence_request_but_not_the_ficha_nor
         assert secret not in page.text
 
     # Before the request is submitted the migration service is not a participant at all.
-    before = world.cases["activado"]
+    before = world.values["activado"]
     assert officer.request("GET", f"/casos/{before}").status_code == 403
     assert officer.request("GET", f"/casos/{before}/formularios/solicitud_residencia").status_code == 403
     assert before not in officer.request("GET", "/bandeja/residencias").text

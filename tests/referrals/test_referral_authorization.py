@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,13 +25,12 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from referral import create_app
-from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.referrals.emergency import grant
 from referral.referrals.models import Consent, Referral
 
-from ..browser import Browser, hidden_inputs
-from ..matrix import Cell, cell_id, parse
+from .. import matrix
+from ..matrix import ANON, Cell, Client, cell_id, parse
 from ..conftest import Clock, _settings
 from ..steps import activate, case_version, file_case, user
 from ..units import unit_of_work
@@ -53,7 +51,6 @@ from . import answer, consent, refer, state_of
 #   aud    auditor                auditor       MITP-ST           no case_access; capability audit
 #   adm    administrador          administrador PAV               no case_access
 
-ANON = "anonymous"
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",
          "policia.rm", "ong", "migraciones", "coordinador.ta", "auditor", "administrador")
 LEAD_NODE = "SERNAMEG"
@@ -81,37 +78,7 @@ def build_world(app: Flask) -> dict[str, str]:
             "no_case": NO_CASE, "no_id": NO_ID}
 
 
-class Client:
-    """A test client signed in as one demo user (or anonymous), with a CSRF token of its session."""
-
-    def __init__(self, app: Flask, name: str):
-        browser = Browser(app, DEMO_PASSWORD)
-        self.http = browser.client
-        if name != ANON:
-            assert browser.login(name).status_code == 302, f"{name} could not sign in"
-        page = self.http.get("/ingresar" if name == ANON else "/protocolo")
-        self.token = hidden_inputs(page.text)["csrf_token"]
-
-    def request(self, method: str, path: str, data: dict[str, str] | None = None) -> Any:
-        if method == "GET":
-            return self.http.get(path)
-        return self.http.post(path, data={"csrf_token": self.token, **(data or {})})
-
-
-@dataclass
-class World:
-    app: Flask
-    values: dict[str, str]
-    clients: dict[str, Client]
-
-    def client(self, name: str) -> Client:
-        if name not in self.clients:
-            self.clients[name] = Client(self.app, name)
-        return self.clients[name]
-
-    def url(self, template: str) -> str:
-        return template.format(**self.values)
-
+class World(matrix.World):
     def snapshot(self) -> tuple[Any, ...]:
         """What a matrix request must never change."""
         with unit_of_work(self.app) as ctx:

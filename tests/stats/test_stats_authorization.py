@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,17 @@ from sqlalchemy import select
 from referral import create_app
 from referral.audit.models import AuditEvent
 from referral.audit.service import pseudonym
-from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.stats.models import CaseStat, CaseStatStep
 from referral.stats.pseudonyms import scoped
 
-from ..browser import Browser, hidden_inputs
 from ..conftest import Clock, _settings
-from ..matrix import Cell, cell_id, parse
+from .. import matrix
+from ..matrix import ANON, Cell, cell_id, parse
 from ..referrals import consent, refer
 from ..steps import activate, case_id, file_case, node_id
 from ..units import unit_of_work
 
-ANON = "anonymous"
 #   anon  anonymous       no session
 #   foc   coordinador.rm  coordinador   CAVD-CL-RM
 #   det   salud.rm        deteccion     MINSAL-CL-RM
@@ -62,35 +59,7 @@ def build_world(app: Flask) -> dict[str, str]:
             "forged": FORGED}
 
 
-class Client:
-    def __init__(self, app: Flask, name: str):
-        browser = Browser(app, DEMO_PASSWORD)
-        self.http = browser.client
-        if name != ANON:
-            assert browser.login(name).status_code == 302, f"{name} could not sign in"
-        page = self.http.get("/ingresar" if name == ANON else "/protocolo")
-        self.token = hidden_inputs(page.text)["csrf_token"]
-
-    def request(self, method: str, path: str) -> Any:
-        if method == "GET":
-            return self.http.get(path)
-        return self.http.post(path, data={"csrf_token": self.token})
-
-
-@dataclass
-class World:
-    app: Flask
-    values: dict[str, str]
-    clients: dict[str, Client]
-
-    def client(self, name: str) -> Client:
-        if name not in self.clients:
-            self.clients[name] = Client(self.app, name)
-        return self.clients[name]
-
-    def url(self, template: str) -> str:
-        return template.format(**self.values)
-
+class World(matrix.World):
     def snapshot(self) -> tuple[Any, ...]:
         """The projection (what a page could wrongly write to); audit events other than exports and reads."""
         with unit_of_work(self.app) as ctx:
@@ -108,7 +77,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     folder = tmp_path_factory.mktemp("stats_authorization")
     shutil.copy(sqlite_template, folder / "world.db")
     app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
-    yield World(app, build_world(app), {})
+    yield World(app, build_world(app))
     database.engine(app).dispose()
 
 
