@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,24 @@ def pseudonym(ctx: Context, case_id: uuid.UUID) -> str:
 
 
 def _head(session: Session) -> AuditHead:
-    head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    """The chain's head, locked for this transaction: concurrent appends take their turn here.
+
+    PostgreSQL locks the row (`FOR UPDATE`). SQLite ignores `FOR UPDATE`, and pysqlite (legacy
+    transaction mode) sends BEGIN only before the first INSERT/UPDATE/DELETE, so a plain read of the
+    head runs outside any transaction and two requests would read the same head and then collide on
+    `seq`. There a no-op UPDATE of the head first takes the database's write lock (beginning the
+    transaction if none is open, waiting up to the busy timeout for another writer), and the head is
+    read under it. A transaction that has already written holds that lock, so it does not wait; one
+    that has not begins with this write, so its snapshot is taken once the lock is its own and cannot
+    be stale (no SQLITE_BUSY_SNAPSHOT). The row is re-read even if this session holds it already
+    (sessions keep objects across commits), so the values are the current ones.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
+                        .execution_options(synchronize_session=False))
+    query = (select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+             .execution_options(populate_existing=True))
+    head = session.scalar(query)
     if head is not None:
         return head
     try:
@@ -49,7 +66,7 @@ def _head(session: Session) -> AuditHead:
             session.add(AuditHead(id=HEAD_ID, seq=0, hash=GENESIS))
     except IntegrityError:
         pass
-    found = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    found = session.scalar(query)
     assert found is not None
     return found
 
