@@ -179,7 +179,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "priority", "intake_token", "summary", "key_version", "version", "created_at", "updated_at",
               "state_changed_at"),
     "case_stats": ("case_id", "pseudonym", "region_code", "detecting_org_type", "state", "tracks", "attributes",
-                   "detected_at", "entered_at", "closed_at", "closing"),
+                   "detected_at", "entered_at", "closed_at", "closing", "record_key"),
     "case_stat_steps": ("case_id", "milestone", "at", "days"),
     "referrals": ("id", "case_id", "kind", "service", "relation", "from_node_id", "to_node_id", "state", "due_on",
                   "consent_id", "override_reason", "answer_reason", "details", "created_by_user_id", "created_at",
@@ -575,7 +575,7 @@ class Simulator:
             case_id, pseudonym, region, w.org_type[detector.node], state,
             {"residencia": track[-1].target} if track else {}, attributes, moment(detected),
             moment(entered) if entered is not None else None, moment(closed) if is_closed and closed else None,
-            closing if is_closed and state == "cerrado" else None))
+            closing if is_closed and state == "cerrado" else None, rng.getrandbits(31)))
         for milestone, at in reached.items():
             rows["case_stat_steps"].append((case_id, milestone, moment(at), (at - detected) / DAY))
         clocks = rows["case_clocks"]

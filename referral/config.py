@@ -60,6 +60,8 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": environ.get("REFERRAL_RATELIMIT", "on") != "off",
         "LOGIN_LIMIT": environ.get("REFERRAL_LOGIN_LIMIT", "10 per minute"),
+        # per auditor, over the statistics pages together; a burst beyond it is answered 429 and logged
+        "AUDIT_QUERY_LIMIT": environ.get("REFERRAL_AUDIT_QUERY_LIMIT", "120 per hour;30 per minute"),
         "BABEL_DEFAULT_LOCALE": "es",
         "BABEL_DEFAULT_TIMEZONE": environ.get("REFERRAL_TIMEZONE", "America/Santiago"),
         # A long Ficha typed at night must not be lost to an expired token: the CSRF token lives
@@ -84,8 +86,10 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "CLOCK_LEASE_SECONDS": float(environ.get("REFERRAL_CLOCK_LEASE_SECONDS", "300")),
         # E-mail for reminders and escalations: off unless an SMTP host is given. Messages carry only
         # the case reference and a link (BASE_URL + the case page), never personal data.
-        # auditors' figures: counts below this (and above zero) are hidden (docs/audit.md)
-        "STATS_MIN_CELL": max(2, int(environ.get("REFERRAL_STATS_MIN_CELL", "5"))),
+        # auditors' figures: perturbed counts below this are shown as «<10» (docs/audit.md)
+        "STATS_MIN_CELL": max(2, int(environ.get("REFERRAL_STATS_MIN_CELL", "10"))),
+        # auditors' timelines: every shown combination of quasi-identifiers is shared by this many cases
+        "TIMELINE_K": max(2, int(environ.get("REFERRAL_TIMELINE_K", "11"))),
         "SMTP_HOST": environ.get("REFERRAL_SMTP_HOST") or None,
         "SMTP_PORT": int(environ.get("REFERRAL_SMTP_PORT", "587")),
         "SMTP_SECURITY": environ.get("REFERRAL_SMTP_SECURITY", "starttls"),  # starttls | ssl | none

@@ -55,3 +55,25 @@ def test_migrations_go_down_to_nothing_and_up_again(empty_url: str) -> None:
     upgrade(engine)
     assert "cases" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+@both_backends
+def test_existing_cases_get_a_random_record_key(app: Any) -> None:
+    """Migration d41a7e0c2b55 (issue 13): cases filed before record keys existed each get one."""
+    from sqlalchemy import select
+
+    from referral.extensions import database
+    from referral.stats.disclosure import KEY_SPACE
+    from referral.stats.models import CaseStat
+
+    from .steps import file_case
+
+    for _ in range(5):
+        file_case(app)
+    engine = database.engine(app)
+    downgrade(engine, "c7f1159f1b0e")
+    assert "record_key" not in {c["name"] for c in inspect(engine).get_columns("case_stats")}
+    upgrade(engine)
+    with engine.connect() as connection:
+        keys = connection.scalars(select(CaseStat.record_key)).all()
+    assert len(keys) == 5 and len(set(keys)) == 5 and all(0 <= key < KEY_SPACE for key in keys)

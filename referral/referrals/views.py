@@ -15,15 +15,21 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from sqlalchemy import select
+
+from ..audit.models import AuditEvent
 from ..audit.reads import audit_read
 from ..cases.access import open_case
 from ..cases.errors import AccessDenied, CaseError, InvalidInput
+from ..context import Context
 from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..workflow import Text
 from ..workflow.network import check_send, permitted
 from ..cases.records import facts_for
 from ..network.directory import ORG_TYPES
+from ..network.models import Node
+from ..web.limits import BURST_EVENT
 from .consent import record_consent, revoke_consent
 from .emergency import end_access, grant, hours_range, may_break_glass
 from .finder import NATIONAL, NEIGHBOUR, SAME_REGION, candidates
@@ -375,6 +381,27 @@ def mine() -> Any:
 @bp.get("/auditoria/excepciones")
 @needs("audit")
 def audit_exceptions() -> Any:
-    return render_template("referrals/exceptions.html", rows=exceptions(current_ctx(), language(), current_user.node_id))
+    ctx = current_ctx()
+    return render_template("referrals/exceptions.html", rows=exceptions(ctx, language(), current_user.node_id),
+                           bursts=_query_bursts(ctx, language()))
+
+
+def _query_bursts(ctx: Context, lang: str, limit: int = 500) -> list[dict[str, str]]:
+    """Auditors who went past the query limit (referral/web/limits.py): when, role, institution type,
+    page and limit, as the audit log holds them (codes only: never what was asked)."""
+    pages = {"stats.statistics": _("Estadísticas"), "stats.board": _("Tablero del proceso"),
+             "stats.cases": _("Líneas de tiempo"), "stats.case_timeline": _("Línea de tiempo")}
+    found = ctx.session.execute(select(AuditEvent, Node.org_type).outerjoin(Node, Node.id == AuditEvent.actor_node_id)
+                                .where(AuditEvent.action == BURST_EVENT).order_by(AuditEvent.seq.desc()).limit(limit))
+    rows = []
+    for event, org_type in found:
+        role = ctx.definition.roles.get(event.actor_role or "")
+        endpoint = str(event.details.get("endpoint", ""))
+        kind = ORG_TYPES.get(org_type or "")
+        rows.append({"when": event.at.astimezone(ctx.timezone).strftime("%d-%m-%Y %H:%M"),
+                     "role": role.label.get(lang) if role else (event.actor_role or "—"),
+                     "node_type": kind.get(lang) if kind else (org_type or "—"),
+                     "page": pages.get(endpoint, endpoint), "limit": str(event.details.get("limit", ""))})
+    return rows
 
 

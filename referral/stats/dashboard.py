@@ -1,6 +1,8 @@
 """The process dashboard: how long steps take, which nodes answer referrals and how fast, which clocks
-run late, where cases stand. Figures over fewer than `threshold` cases are not shown (a median of two
-cases describes those two); counts go through the same suppression as the Mesa's tables."""
+run late, where cases stand. Every count is perturbed by its cell key and marked «<10» below the
+threshold, like the Mesa's tables (disclosure.py); a median or percentile is shown only over at least
+`threshold` cases, in whole days (whole hours for referral answers); nodes that received fewer
+referrals than the threshold are counted together as «Otros nodos»."""
 
 from __future__ import annotations
 
@@ -17,49 +19,57 @@ from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..referrals.models import Referral
 from ..workflow import Text
-from .figures import DEFAULT_THRESHOLD, Filters
+from .disclosure import perturb
+from .figures import DEFAULT_THRESHOLD, Filters, Period, local_start, too_narrow
 from .models import CaseStat, CaseStatStep
 from .suppression import publish
-from .tables import RawTable, Table
+from .tables import SMALL, Cell, RawTable, Table
 
 HOUR = 3600.0
+OTHERS = Text("Otros nodos (menos de {n} derivaciones cada uno)", "Other nodes (fewer than {n} referrals each)")
+
+
+def published(count: int, key_sum: int, threshold: int) -> Cell:
+    """One count as the dashboard shows it: perturbed, or SMALL below the threshold."""
+    value = perturb(count, key_sum)
+    return value if value >= threshold else SMALL
 
 
 @dataclass(frozen=True)
 class StepTime:
     key: str
     label: str
-    cases: int  # cases that reached the step (within the filters)
-    median_days: float | None  # None: fewer cases than the threshold
-    p90_days: float | None
+    cases: Cell  # cases that reached the step (within the filters), perturbed
+    median_days: int | None  # whole days; None: fewer cases than the threshold
+    p90_days: int | None
 
 
 @dataclass(frozen=True)
 class NodeAnswers:
-    node: str  # an institution's name (the directory is public); never a person
+    node: str  # an institution's name (the directory is public), or «Otros nodos»; never a person
     org_type: str
-    sent: int
-    accepted: int
-    refused: int
-    pending: int
-    acceptance: float | None  # accepted / (accepted + refused); None if none answered
-    median_hours: float | None  # time to answer; None below the threshold
-    p90_hours: float | None
+    sent: Cell
+    accepted: Cell
+    refused: Cell
+    pending: Cell
+    acceptance: float | None  # published accepted / (accepted + refused); None if either is not a number
+    median_hours: int | None  # time to answer, whole hours; None below the threshold
+    p90_hours: int | None
 
 
 @dataclass(frozen=True)
 class ClockFigures:
     key: str
     label: str
-    running: int
-    overdue: int  # running past their deadline now
-    met: int  # ended before their deadline
-    breached: int  # their deadline passed while running (ended or not)
+    running: Cell
+    overdue: Cell  # running past their deadline now
+    met: Cell  # ended before their deadline
+    breached: Cell  # their deadline passed while running (ended or not)
 
 
 @dataclass(frozen=True)
 class Dashboard:
-    cases: int
+    cases: Cell
     steps: tuple[StepTime, ...]
     nodes: tuple[NodeAnswers, ...]
     clocks: tuple[ClockFigures, ...]
@@ -68,35 +78,53 @@ class Dashboard:
     threshold: int
 
 
-def default_since(ctx: Context) -> dt.date:
-    """The dashboard's period when none is chosen: the last 365 days (how the Protocol works now)."""
-    return ctx.now().astimezone(ctx.timezone).date() - dt.timedelta(days=365)
+def default_period(ctx: Context) -> Period:
+    """The dashboard's period when none is chosen: the current calendar year."""
+    return Period(ctx.now().astimezone(ctx.timezone).year)
 
 
-def dashboard(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> Dashboard:
+def dashboard(ctx: Context, filters: Filters, language: str,
+              threshold: int = DEFAULT_THRESHOLD) -> Dashboard | None:
+    """The dashboard for `filters`, or None when they narrow the cases too far (figures.too_narrow)."""
+    if too_narrow(ctx, filters, threshold):
+        return None
     d = ctx.definition
-    cases = ctx.session.scalar(filters.apply(ctx, select(func.count()).select_from(CaseStat),
-                                             CaseStat.detected_at)) or 0
-    step_query = filters.apply(ctx, select(CaseStatStep.milestone, CaseStatStep.days)
-                               .join(CaseStat, CaseStat.case_id == CaseStatStep.case_id), CaseStat.detected_at)
-    quantiles = _quantiles(ctx, step_query, CaseStatStep.milestone)
+    n, keys = ctx.session.execute(filters.apply(ctx, select(func.count(), _keys()).select_from(CaseStat),
+                                                CaseStat.detected_at)).one()
+    joined = select(CaseStatStep.milestone, CaseStatStep.days).join(CaseStat, CaseStat.case_id == CaseStatStep.case_id)
+    quantiles = _quantiles(ctx, filters.apply(ctx, joined, CaseStat.detected_at), CaseStatStep.milestone)
+    reached = {milestone: (count, key_sum) for milestone, count, key_sum in ctx.session.execute(filters.apply(
+        ctx, joined.with_only_columns(CaseStatStep.milestone, func.count(), _keys(), maintain_column_froms=True)
+        .group_by(CaseStatStep.milestone), CaseStat.detected_at))}
     steps = []
     for key, milestone in d.statistics.milestones.items():
-        n, median, p90 = quantiles.get(key, (0, None, None))
-        shown = n >= threshold
-        steps.append(StepTime(key, milestone.label.get(language), n, median if shown else None,
-                              p90 if shown else None))
-    states = Counter(dict(ctx.session.execute(filters.apply(
-        ctx, select(CaseStat.state, func.count()).group_by(CaseStat.state), CaseStat.detected_at)).all()))
+        count, key_sum = reached.get(key, (0, 0))
+        shown = published(count, int(key_sum), threshold)
+        _n, median, p90 = quantiles.get(key, (0, None, None))
+        enough = count >= threshold and isinstance(shown, int)
+        steps.append(StepTime(key, milestone.label.get(language), shown, _whole(median) if enough else None,
+                              _whole(p90) if enough else None))
+    states = {state: (count, int(key_sum)) for state, count, key_sum in ctx.session.execute(filters.apply(
+        ctx, select(CaseStat.state, func.count(), _keys()).group_by(CaseStat.state), CaseStat.detected_at))}
     state_table = publish(RawTable(
         "casos_estado_actual", Text("Casos por estado actual", "Cases by current state").get(language),
         Text("Casos con Ficha recibida en el período, por su estado hoy.",
              "Cases whose Ficha was filed in the period, by their state today.").get(language),
         Text("Estado", "State").get(language), tuple(s.label.get(language) for s in d.main.states.values()),
-        (Text("Casos", "Cases").get(language),), tuple((states.get(key, 0),) for key in d.main.states)), threshold)
-    return Dashboard(cases, tuple(steps), _nodes(ctx, filters, language, threshold),
-                     _clocks(ctx, filters, language), state_table, _months(ctx, filters, language, threshold),
-                     threshold)
+        (Text("Casos", "Cases").get(language),), tuple((states.get(key, (0, 0))[0],) for key in d.main.states),
+        tuple((states.get(key, (0, 0))[1],) for key in d.main.states)), threshold)
+    return Dashboard(published(int(n), int(keys or 0), threshold), tuple(steps), _nodes(ctx, filters, language, threshold),
+                     _clocks(ctx, filters, language, threshold), state_table,
+                     _months(ctx, filters, language, threshold), threshold)
+
+
+def _keys() -> ColumnElement[int]:
+    """The sum of the counted cases' record keys (0 for none)."""
+    return func.coalesce(func.sum(CaseStat.record_key), 0)
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(round(value))
 
 
 def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tuple[NodeAnswers, ...]:
@@ -104,80 +132,108 @@ def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tup
     if spec is None:
         return ()
     accepted, refused = spec.answers()
-    base = filters.apply(ctx, select(Referral.to_node_id, Referral.state, func.count())
+    base = filters.apply(ctx, select(Referral.to_node_id, Referral.state, func.count(), _keys())
                          .join(CaseStat, CaseStat.case_id == Referral.case_id)
                          .where(Referral.service.is_not(None))
                          .group_by(Referral.to_node_id, Referral.state), Referral.created_at)
-    counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for node_id, state, n in ctx.session.execute(base):
-        counts[node_id][state] += n
+    counts: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for node_id, state, n, keys in ctx.session.execute(base):
+        counts[node_id][state] = (n, int(keys))
     timing = filters.apply(ctx, select(Referral.to_node_id, _seconds(ctx, Referral.answered_at, Referral.created_at))
                            .join(CaseStat, CaseStat.case_id == Referral.case_id)
                            .where(Referral.service.is_not(None), Referral.answered_at.is_not(None),
                                   Referral.state.in_(accepted | refused)), Referral.created_at)
     times = _quantiles(ctx, timing, Referral.to_node_id)
     nodes = {n.id: n for n in ctx.session.scalars(select(Node).where(Node.id.in_(counts)))}
-    rows = []
+
+    def total(by_state: dict[str, tuple[int, int]], states: Iterable[str] | None = None) -> tuple[int, int]:
+        chosen = [v for state, v in by_state.items() if states is None or state in states]
+        return sum(n for n, _ in chosen), sum(k for _, k in chosen)
+
+    def answers(name: str, kind: str, by_state: dict[str, tuple[int, int]], timed: tuple[int, float, float] | None
+                ) -> NodeAnswers:
+        yes = published(*total(by_state, accepted), threshold)
+        no = published(*total(by_state, refused), threshold)
+        rate = yes / (yes + no) if isinstance(yes, int) and isinstance(no, int) else None
+        answered, median, p90 = timed or (0, None, None)
+        enough = answered >= threshold
+        return NodeAnswers(name, kind, published(*total(by_state), threshold), yes, no,
+                           published(*by_state.get(spec.initial, (0, 0)), threshold), rate,
+                           _whole(median / HOUR) if enough and median is not None else None,
+                           _whole(p90 / HOUR) if enough and p90 is not None else None)
+
+    rows: list[NodeAnswers] = []
+    others: dict[str, tuple[int, int]] = {}
     for node_id, by_state in counts.items():
-        yes = sum(n for state, n in by_state.items() if state in accepted)
-        no = sum(n for state, n in by_state.items() if state in refused)
-        answered, median, p90 = times.get(node_id, (0, None, None))
+        if not isinstance(published(*total(by_state), threshold), int):  # too few to name the node
+            for state, (n, keys) in by_state.items():
+                before = others.get(state, (0, 0))
+                others[state] = (before[0] + n, before[1] + keys)
+            continue
         node = nodes.get(node_id)
         kind = ORG_TYPES.get(node.org_type) if node else None
-        rows.append(NodeAnswers(
-            node.name if node else str(node_id), kind.get(language) if kind else (node.org_type if node else ""),
-            sum(by_state.values()), yes, no, by_state.get(spec.initial, 0), yes / (yes + no) if yes + no else None,
-            median / HOUR if median is not None and answered >= threshold else None,
-            p90 / HOUR if p90 is not None and answered >= threshold else None))
-    rows.sort(key=lambda row: (-(row.median_hours or 0), -row.sent, row.node))
+        rows.append(answers(node.name if node else str(node_id),
+                            kind.get(language) if kind else (node.org_type if node else ""), by_state,
+                            times.get(node_id)))  # type: ignore[arg-type]
+    rows.sort(key=lambda row: (-(row.median_hours or 0), -(row.sent if isinstance(row.sent, int) else 0), row.node))
+    if others:
+        rows.append(answers(OTHERS.get(language).replace("{n}", str(threshold)), "", others, None))
     return tuple(rows)
 
 
-def _clocks(ctx: Context, filters: Filters, language: str) -> tuple[ClockFigures, ...]:
+def _clocks(ctx: Context, filters: Filters, language: str, threshold: int) -> tuple[ClockFigures, ...]:
     now = ctx.now()
     running = CaseClock.status == RUNNING
     late = running & (CaseClock.due_at < now)
     breached = CaseClock.breached_at.is_not(None) | late
 
-    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    def count(condition: ColumnElement[bool]) -> tuple[ColumnElement[int], ColumnElement[int]]:
+        return (func.coalesce(func.sum(case((condition, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((condition, CaseStat.record_key), else_=0)), 0))
 
-    query = filters.apply(ctx, select(CaseClock.clock, count(running), count(late), count(~running & ~breached),
-                                      count(breached))
+    conditions = (running, late, ~running & ~breached, breached)
+    query = filters.apply(ctx, select(CaseClock.clock, *(c for condition in conditions for c in count(condition)))
                           .join(CaseStat, CaseStat.case_id == CaseClock.case_id).group_by(CaseClock.clock),
                           CaseClock.started_at)
     figures = {row[0]: row[1:] for row in ctx.session.execute(query)}
     rows = []
     for key, clock in ctx.definition.clocks.items():
-        n_running, n_late, n_met, n_breached = figures.get(key, (0, 0, 0, 0))
-        rows.append(ClockFigures(key, clock.label.get(language), int(n_running), int(n_late), int(n_met),
-                                 int(n_breached)))
+        values = figures.get(key, (0,) * 8)
+        shown = [published(int(values[i]), int(values[i + 1]), threshold) for i in range(0, 8, 2)]
+        rows.append(ClockFigures(key, clock.label.get(language), *shown))
     return tuple(rows)
 
 
 def _months(ctx: Context, filters: Filters, language: str, threshold: int, last: int = 24) -> Table:
-    """Cases per month of detection: the `last` months up to the period's end (or today)."""
-    end = filters.until or ctx.now().astimezone(ctx.timezone).date()
+    """Cases per month of detection: the period's months up to today, or the `last` months up to today."""
+    today = ctx.now().astimezone(ctx.timezone).date()
+    period = filters.period
+    end = min(today, period.end - dt.timedelta(days=1)) if period else today
     months: list[tuple[int, int]] = []
     year, month = end.year, end.month
-    first = (filters.since.year, filters.since.month) if filters.since else None
+    first = (period.start.year, period.start.month) if period else None
     for _ in range(last):
         months.append((year, month))
         if (year, month) == first:
             break
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     months.reverse()
-    start = dt.date(*months[0], 1)
-    since = max(filters.since, start) if filters.since else start
-    narrowed = Filters(filters.region, since, filters.until, filters.trafficking_type)
-    rows = ctx.session.scalars(narrowed.apply(ctx, select(CaseStat.detected_at), CaseStat.detected_at))
-    counts = Counter((m.year, m.month) for m in (moment.astimezone(ctx.timezone) for moment in rows))
+    start = local_start(ctx, dt.date(*months[0], 1))
+    rows = ctx.session.execute(filters.apply(ctx, select(CaseStat.detected_at, CaseStat.record_key)
+                                             .where(CaseStat.detected_at >= start), CaseStat.detected_at))
+    counts: Counter[tuple[int, int]] = Counter()
+    keys: Counter[tuple[int, int]] = Counter()
+    for moment, key in rows:
+        local = moment.astimezone(ctx.timezone)
+        counts[(local.year, local.month)] += 1
+        keys[(local.year, local.month)] += key
     return publish(RawTable(
         "casos_por_mes", Text("Casos por mes de detección", "Cases per month of detection").get(language),
         Text("Fichas recibidas en cada mes (hora de Chile continental).",
              "Fichas filed in each month (mainland Chile time).").get(language),
         Text("Mes", "Month").get(language), tuple(f"{y}-{m:02d}" for y, m in months),
-        (Text("Casos", "Cases").get(language),), tuple((counts.get(ym, 0),) for ym in months)), threshold)
+        (Text("Casos", "Cases").get(language),), tuple((counts.get(ym, 0),) for ym in months),
+        tuple((keys.get(ym, 0),) for ym in months)), threshold)
 
 
 def _seconds(ctx: Context, later: object, earlier: object) -> object:

@@ -1,7 +1,7 @@
 """CSV and XLSX files of published tables and of anonymised timelines. Pure: no Flask, no SQL.
 
-Tables come in already suppressed (`Table`): a `None` cell is written as the mark the caller passes
-(e.g. «<5»), never as a count. CSV text is returned without a BOM; `csv_bytes` adds it so Excel
+Tables come in already perturbed and suppressed (`Table`): a marked cell (`SMALL`, `HIDDEN`) is
+written as the words the caller passes for it (e.g. «<10», «x»), never as a count. CSV text is returned without a BOM; `csv_bytes` adds it so Excel
 opens accents right. Labels that a spreadsheet would run as a formula get a leading apostrophe in
 CSV; in XLSX every label is written as a string cell, never as a formula.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import xlsxwriter
 
-from .tables import Table
+from .tables import Cell, Mark, Table
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SHEET_NAME_MAX = 31
@@ -41,20 +41,22 @@ def safe_label(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _count(cell: int | None, suppressed_mark: str) -> str | int:
-    return safe_label(suppressed_mark) if cell is None else cell
+Marks = Mapping[Mark, str]  # how each mark is written, e.g. {"small": "<10", "hidden": "x"}
 
 
-def _table_rows(table: Table, suppressed_mark: str, total_label: str) -> list[list[str | int]]:
+def _count(cell: Cell, marks: Marks) -> str | int:
+    return cell if isinstance(cell, int) else safe_label(marks[cell])
+
+
+def _table_rows(table: Table, marks: Marks, total_label: str) -> list[list[str | int]]:
     rows: list[list[str | int]] = [
         [safe_label(table.title)],
         [safe_label(table.rule)],
         [safe_label(label) for label in (table.row_header, *table.columns, total_label)],
     ]
     for label, cells, row_total in zip(table.rows, table.cells, table.row_totals, strict=True):
-        rows.append([safe_label(label), *(_count(cell, suppressed_mark) for cell in (*cells, row_total))])
-    rows.append([safe_label(total_label),
-                 *(_count(cell, suppressed_mark) for cell in (*table.column_totals, table.total))])
+        rows.append([safe_label(label), *(_count(cell, marks) for cell in (*cells, row_total))])
+    rows.append([safe_label(total_label), *(_count(cell, marks) for cell in (*table.column_totals, table.total))])
     return rows
 
 
@@ -65,19 +67,19 @@ def _csv_text(rows: Iterable[Sequence[str | int | float]], delimiter: str) -> st
     return out.getvalue()
 
 
-def table_csv(table: Table, suppressed_mark: str, total_label: str = "Total", delimiter: str = ",") -> str:
+def table_csv(table: Table, marks: Marks, total_label: str = "Total", delimiter: str = ",") -> str:
     """One table as CSV: title, rule, header, a line per row with its total, the total line."""
-    return _csv_text(_table_rows(table, suppressed_mark, total_label), delimiter)
+    return _csv_text(_table_rows(table, marks, total_label), delimiter)
 
 
-def tables_csv(tables: Sequence[Table], suppressed_mark: str, total_label: str = "Total", note: str = "",
+def tables_csv(tables: Sequence[Table], marks: Marks, total_label: str = "Total", note: str = "",
                delimiter: str = ",") -> str:
     """Several tables in one CSV, an empty line between them; `note` (if any) as the last line."""
     rows: list[list[str | int]] = []
     for index, table in enumerate(tables):
         if index:
             rows.append([])
-        rows.extend(_table_rows(table, suppressed_mark, total_label))
+        rows.extend(_table_rows(table, marks, total_label))
     if note:
         rows.extend([[], [safe_label(note)]])
     return _csv_text(rows, delimiter)
@@ -103,9 +105,9 @@ def sheet_names(titles: Sequence[str]) -> list[str]:
     return names
 
 
-def tables_xlsx(tables: Sequence[Table], total_label: str, suppressed_mark: str, note: str) -> bytes:
+def tables_xlsx(tables: Sequence[Table], total_label: str, marks: Marks, note: str) -> bytes:
     """An .xlsx workbook, one sheet per table: title (bold) in A1, rule in A2, header, counts as
-    numbers, suppressed cells as the mark (text), totals in bold; `note` two rows below the table."""
+    numbers, marked cells as their words (text), totals in bold; `note` two rows below the table."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, _WORKBOOK_OPTIONS)
     bold = workbook.add_format({"bold": True})
@@ -125,8 +127,8 @@ def tables_xlsx(tables: Sequence[Table], total_label: str, suppressed_mark: str,
             row = 3 + offset
             sheet.write_string(row, 0, label, bold if is_total else None)
             for col, cell in enumerate(counts, start=1):
-                if cell is None:
-                    sheet.write_string(row, col, suppressed_mark, bold_mark if is_total else mark)
+                if not isinstance(cell, int):
+                    sheet.write_string(row, col, marks[cell], bold_mark if is_total else mark)
                 else:
                     sheet.write_number(row, col, cell, bold if is_total else None)
         if note:

@@ -1,11 +1,15 @@
-"""The Mesa's yearly tables from the statistics projection, each with its counting rule, suppressed
-before anyone sees them (suppression.py). Persons are counted in the year of their first entry into
-the Protocol; cases by the year their Ficha was filed; closings by the year they closed."""
+"""The Mesa's yearly tables from the statistics projection, each with its counting rule, perturbed and
+suppressed before anyone sees them (suppression.py). Persons are counted in the year of their first
+entry into the Protocol; cases by the year their Ficha was filed; closings by the year they closed.
+
+Auditors narrow figures on a fixed, coarse grid only: a calendar year or quarter (never a range of
+days), a region, a type of trafficking; a narrowed population smaller than `min_population` shows
+nothing (`too_narrow`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +21,62 @@ from ..context import Context
 from ..network.models import Region
 from ..workflow import Text
 from ..workflow.statistics import UNKNOWN, Dimension, category_label
+from .disclosure import min_population, perturb
 from .models import CaseStat
 from .suppression import publish
 from .tables import RawTable, Table
 
-DEFAULT_THRESHOLD = 5
+DEFAULT_THRESHOLD = 10
+PERIOD = re.compile(r"^(\d{4})(?:-T([1-4]))?$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar year («2025») or quarter («2025-T3»): the only periods auditors can ask for."""
+
+    year: int
+    quarter: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.year}" if self.quarter is None else f"{self.year}-T{self.quarter}"
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, 1 if self.quarter is None else 3 * self.quarter - 2, 1)
+
+    @property
+    def end(self) -> dt.date:
+        """The first day after the period."""
+        if self.quarter is None or self.quarter == 4:
+            return dt.date(self.year + 1, 1, 1)
+        return dt.date(self.year, 3 * self.quarter + 1, 1)
+
+    def label(self, language: str) -> str:
+        if self.quarter is None:
+            return str(self.year)
+        return f"{self.year}, " + T(f"{self.quarter}.º trimestre", f"Q{self.quarter}").get(language)
+
+    @classmethod
+    def parse(cls, text: str) -> Period | None:
+        """The period named `text`, or None if it is not one (e.g. a range of days)."""
+        found = PERIOD.match(text.strip())
+        if found is None:
+            return None
+        return cls(int(found[1]), int(found[2]) if found[2] else None)
+
+
+def periods(ctx: Context, today: dt.date) -> list[Period]:
+    """The periods on offer, newest first: each year from the first Ficha's to today's, then its quarters
+    up to the current one."""
+    first = ctx.session.scalar(select(func.min(CaseStat.detected_at)))
+    start = year_of(ctx, first) if first is not None else today.year
+    offered: list[Period] = []
+    for year in range(today.year, min(start, today.year) - 1, -1):
+        offered.append(Period(year))
+        last = (today.month - 1) // 3 + 1 if year == today.year else 4
+        offered.extend(Period(year, quarter) for quarter in range(last, 0, -1))
+    return offered
 
 
 @dataclass(frozen=True)
@@ -29,22 +84,35 @@ class Filters:
     """What an auditor narrows figures to; every field optional."""
 
     region: str | None = None
-    since: dt.date | None = None  # on or after (local date)
-    until: dt.date | None = None  # on or before
+    period: Period | None = None
     trafficking_type: str | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.region or self.period or self.trafficking_type)
 
     def apply(self, ctx: Context, query: Select, moment: object) -> Select:  # type: ignore[type-arg]
         """Narrow a query over CaseStat; `moment` is the column the period applies to."""
         if self.region:
             query = query.where(CaseStat.region_code == self.region)
-        if self.since:
-            query = query.where(moment >= local_start(ctx, self.since))  # type: ignore[operator]
-        if self.until:
-            query = query.where(moment < local_start(ctx, self.until + dt.timedelta(days=1)))  # type: ignore[operator]
+        if self.period:
+            query = query.where(moment >= local_start(ctx, self.period.start),  # type: ignore[operator]
+                                moment < local_start(ctx, self.period.end))  # type: ignore[operator]
         kind = ctx.definition.statistics.trafficking_type
         if self.trafficking_type and kind:
             query = query.where(CaseStat.attributes[kind].as_string() == self.trafficking_type)
         return query
+
+
+def too_narrow(ctx: Context, filters: Filters, threshold: int = DEFAULT_THRESHOLD) -> bool:
+    """Whether narrowed figures must not be shown: the cases filed within the filters (region, type,
+    period of the Ficha), perturbed like any count, are fewer than `min_population(threshold)`."""
+    if not filters.narrowed:
+        return False
+    query = filters.apply(ctx, select(func.count(), func.coalesce(func.sum(CaseStat.record_key), 0))
+                          .select_from(CaseStat), CaseStat.detected_at)
+    n, keys = ctx.session.execute(query).one()
+    return perturb(int(n), int(keys)) < min_population(threshold)
 
 
 def local_start(ctx: Context, day: dt.date) -> dt.datetime:
@@ -75,8 +143,16 @@ TRACK_RULE = T("Personas con el trámite iniciado, por su estado actual, en el a
 
 
 def mesa_tables(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> list[Table]:
-    """Every table of the statistics page, suppressed with `threshold`. The database counts (one grouped
-    query per table); no row of the projection is brought into Python."""
+    """Every table of the statistics page, perturbed and suppressed with `threshold`; none when the
+    filters narrow the cases too far."""
+    if too_narrow(ctx, filters, threshold):
+        return []
+    return [publish(raw, threshold) for raw in raw_tables(ctx, filters, language)]
+
+
+def raw_tables(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
+    """The true counts of every table (and their record-key sums): never shown as they are. The database
+    counts (one grouped query per table); on PostgreSQL no row of the projection is brought into Python."""
     d = ctx.definition
     spec = d.statistics
     if not spec.declared:
@@ -117,24 +193,34 @@ def mesa_tables(ctx: Context, filters: Filters, language: str, threshold: int = 
             T("Estado del trámite", "State of the request").get(language),
             _count(ctx, filters, CaseStat.entered_at, state, entered & state.is_not(None)),
             [(key, label.label.get(language)) for key, label in d.tracks[spec.residence].states.items()]))
-    return [publish(raw, threshold) for raw in raws]
+    return raws
 
 
-def _count(ctx: Context, filters: Filters, moment: Any, code: Any, where: Any = None) -> Counter[tuple[int, str]]:
-    """Cases per (local year of `moment`, `code`), within the filters (the period applies to `moment`).
-    PostgreSQL groups by the local year itself; SQLite (no time zones) returns each moment, a year each."""
+Counts = dict[tuple[int, str], tuple[int, int]]  # (year, code) -> (cases, sum of their record keys)
+
+
+def _count(ctx: Context, filters: Filters, moment: Any, code: Any, where: Any = None) -> Counts:
+    """Cases per (local year of `moment`, `code`) and the sum of their record keys, within the filters
+    (the period applies to `moment`). PostgreSQL groups by the local year itself; SQLite (no time
+    zones) returns each moment, a year each."""
+    counts: Counts = {}
     if ctx.session.get_bind().dialect.name == "postgresql":
         year = func.extract("year", func.timezone(str(ctx.timezone), moment))
-        query = select(year, code, func.count()).select_from(CaseStat).group_by(year, code)
+        query = select(year, code, func.count(), func.sum(CaseStat.record_key)).select_from(CaseStat).group_by(year,
+                                                                                                             code)
         if where is not None:
             query = query.where(where)
-        return Counter({(int(y), c if c is not None else UNKNOWN): n
-                        for y, c, n in ctx.session.execute(filters.apply(ctx, query, moment))})
-    query = select(moment, code).select_from(CaseStat)
+        for y, c, n, keys in ctx.session.execute(filters.apply(ctx, query, moment)):
+            counts[(int(y), c if c is not None else UNKNOWN)] = (int(n), int(keys or 0))
+        return counts
+    query = select(moment, code, CaseStat.record_key).select_from(CaseStat)
     if where is not None:
         query = query.where(where)
-    return Counter((year_of(ctx, m), c if c is not None else UNKNOWN)
-                   for m, c in ctx.session.execute(filters.apply(ctx, query, moment)))
+    for m, c, key in ctx.session.execute(filters.apply(ctx, query, moment)):
+        cell = (year_of(ctx, m), c if c is not None else UNKNOWN)
+        n, keys = counts.get(cell, (0, 0))
+        counts[cell] = (n + 1, keys + key)
+    return counts
 
 
 def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str]) -> list[tuple[str, str]]:
@@ -156,7 +242,7 @@ def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str
     return [(code, label(code)) for code in [*declared, *others, UNKNOWN]]
 
 
-def _by_year(key: str, title: str, rule: str, header: str, counts: Counter[tuple[int, str]],
+def _by_year(key: str, title: str, rule: str, header: str, counts: Counts,
              rows: Sequence[tuple[str, str]]) -> RawTable:
     years = sorted({year for year, _ in counts})
     codes = [code for code, _ in rows]
@@ -164,4 +250,5 @@ def _by_year(key: str, title: str, rule: str, header: str, counts: Counter[tuple
     rows = [*rows, *((code, code) for code in extra)]
     return RawTable(key=key, title=title, rule=rule, row_header=header, rows=tuple(label for _, label in rows),
                     columns=tuple(str(year) for year in years),
-                    counts=tuple(tuple(counts.get((year, code), 0) for year in years) for code, _ in rows))
+                    counts=tuple(tuple(counts.get((year, code), (0, 0))[0] for year in years) for code, _ in rows),
+                    keys=tuple(tuple(counts.get((year, code), (0, 0))[1] for year in years) for code, _ in rows))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Float, ForeignKey, String, Uuid
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime
@@ -31,6 +31,8 @@ class CaseStat(Base):
     entered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)  # first entry (activation)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closing: Mapped[str | None] = mapped_column(String(40))  # the termination type code, while closed
+    # Permanent random key of the case's record for cell-key perturbation (disclosure.py); never shown.
+    record_key: Mapped[int] = mapped_column(Integer)
 
 
 class CaseStatStep(Base):

@@ -13,6 +13,7 @@ from ..audit.service import pseudonym
 from ..cases.models import Case, Track
 from ..context import Context
 from ..workflow.definition import Transition
+from .disclosure import new_record_key
 from .models import CaseStat, CaseStatStep
 
 DAY_SECONDS = 86400.0
@@ -26,7 +27,7 @@ def stat_row(ctx: Context, case: Case) -> CaseStat | None:
     if row is None:
         row = CaseStat(case_id=case.id, pseudonym=pseudonym(ctx, case.id), region_code=case.region_code,
                        detecting_org_type=case.detecting_node.org_type, state=case.state, tracks={}, attributes={},
-                       detected_at=case.created_at)
+                       detected_at=case.created_at, record_key=new_record_key())
         ctx.session.add(row)
     return row
 

@@ -1,41 +1,47 @@
-"""Small-cell suppression: `publish()` turns a `RawTable` into a `Table` safe to publish.
+"""Publishing a table: cell-key perturbation, then small-cell and complementary suppression.
 
-Primary rule: any count n with 0 < n < threshold (5 unless told) is hidden, whether an inner cell, a
-row or column total or the grand total. Zeros are always shown.
+`publish()` turns a `RawTable` (true counts and the sums of their cases' record keys) into a `Table`:
 
-Complementary rule: more counts are hidden until no hidden count can be worked out from the shown
-ones. Every row sums to its total, every column to its total, and the row totals and the column
-totals each sum to the grand total; no such sum may have exactly one hidden member, and no hidden
-count may follow from several sums together (checked exactly, with fractions). A complement is the
-smallest non-zero count of the sum, inner cells before totals, preferring one whose other sum already
-has a hidden member; ties go to the first position. A complement is never a zero: a sum with a hidden
-non-zero count always has another non-zero member. Every hidden count is then at least 1 and can move
-by ±1 around a cycle of hidden counts, so the published figures fit at least two non-negative tables.
-In a one-way table a category and its row total are the same number, so they are hidden together, and
-hiding one category hides a second.
+1. **Perturbation** (disclosure.py): every inner cell, row and column total and the grand total is
+   perturbed on its own by its cell key, so the same people always give the same figure and totals are
+   not sums of the published cells (a table does not add up exactly, as in any agency's table builder).
+2. **Small values**: a perturbed value below the threshold (10 unless told; zeros included) is
+   published as `SMALL` («<10»).
+3. **Complementary suppression** (`suppress()`): more values are hidden (`HIDDEN`, «x») until no
+   hidden value could be worked out from the shown ones even by someone who took the table to add up
+   exactly: no sum (a row, a column, the totals) has exactly one hidden member, and no hidden value
+   follows from several sums together (checked exactly, with fractions). Which positions are
+   derivable depends only on the pattern of hidden positions, not on the values. A complement is the
+   smallest non-zero value of the sum, inner cells before totals, preferring one whose other sum
+   already has a hidden member; ties go to the first position.
 
-Published numbers are never altered: each is the raw count or None.
+`suppress()` is exact and pure, and tested on its own (tests/stats/test_suppression.py) for additive
+tables: every hidden count can move by ±1 around a cycle of hidden counts.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from .tables import RawTable, Table
+from .disclosure import perturb
+from .tables import HIDDEN, SMALL, Cell, RawTable, Table
 
 Position = tuple[int, int]  # (i, j) in the grid: row R holds the column totals, column C the row totals
 
 
-def publish(raw: RawTable, threshold: int = 5) -> Table:
-    """Hide small counts (and their complements) so that no hidden count can be derived."""
+def publish(raw: RawTable, threshold: int = 10) -> Table:
+    """Perturb every value by its cell key, mark values below `threshold` small, hide complements."""
     _check(raw, threshold)
-    grid = _grid(raw.counts, len(raw.columns))
-    hidden = {(i, j) for i, line in enumerate(grid) for j, n in enumerate(line) if 0 < n < threshold}
-    _protect(grid, hidden)
+    counts = _grid(raw.counts, len(raw.columns))
+    keys = _grid(raw.keys, len(raw.columns))
+    grid = [[perturb(n, k) for n, k in zip(line, key_line, strict=True)]
+            for line, key_line in zip(counts, keys, strict=True)]
+    small = {(i, j) for i, line in enumerate(grid) for j, n in enumerate(line) if n < threshold}
+    hidden = suppress(grid, small)
     height, width = len(grid), len(grid[0])
 
-    def shown(i: int, j: int) -> int | None:
-        return None if (i, j) in hidden else grid[i][j]
+    def shown(i: int, j: int) -> Cell:
+        return SMALL if (i, j) in small else HIDDEN if (i, j) in hidden else grid[i][j]
 
     return Table(
         key=raw.key, title=raw.title, rule=raw.rule, row_header=raw.row_header, rows=raw.rows, columns=raw.columns,
@@ -44,15 +50,27 @@ def publish(raw: RawTable, threshold: int = 5) -> Table:
         column_totals=tuple(shown(height - 1, j) for j in range(width - 1)),
         total=shown(height - 1, width - 1),
         threshold=threshold,
-        suppressed=len(hidden),
+        small=len(small),
+        suppressed=len(hidden) - len(small),
     )
+
+
+def suppress(grid: list[list[int]], primary: set[Position]) -> set[Position]:
+    """The positions to hide in `grid` (inner cells, a last column of row totals and a last row of
+    column totals) so that none of `primary` nor of the complements follows from the shown ones; a
+    superset of `primary`."""
+    hidden = set(primary)
+    _protect(grid, hidden)
+    return hidden
 
 
 def _check(raw: RawTable, threshold: int) -> None:
     if threshold < 1:
         raise ValueError(f"threshold must be at least 1, not {threshold}")
-    if len(raw.counts) != len(raw.rows):
+    if len(raw.counts) != len(raw.rows) or len(raw.keys) != len(raw.rows):
         raise ValueError(f"{raw.key}: {len(raw.counts)} rows of counts for {len(raw.rows)} row labels")
+    if any(len(line) != len(raw.columns) for line in raw.keys):
+        raise ValueError(f"{raw.key}: the record-key sums do not match the counts")
     for label, line in zip(raw.rows, raw.counts, strict=True):
         if len(line) != len(raw.columns):
             raise ValueError(f"{raw.key}: row {label!r} has {len(line)} counts for {len(raw.columns)} columns")
@@ -61,7 +79,8 @@ def _check(raw: RawTable, threshold: int) -> None:
 
 
 def _grid(counts: tuple[tuple[int, ...], ...], width: int) -> list[list[int]]:
-    """The counts with their row totals as a last column and the column totals (and grand total) as a last row."""
+    """Counts (or key sums) with their row totals as a last column and the column totals (and grand total)
+    as a last row."""
     grid = [[*line, sum(line)] for line in counts]
     grid.append([sum(line[j] for line in grid) for j in range(width + 1)])
     return grid
@@ -78,10 +97,12 @@ def _protect(grid: list[list[int]], hidden: set[Position]) -> None:
 
 
 def _sums(grid: list[list[int]]) -> list[list[Position]]:
-    """The members of each sum: the grid's rows, then its columns."""
+    """The members of each sum: the grid's rows, then its columns. A line of one member (a table without
+    rows or without columns) is no sum: its total adds up nothing."""
     height, width = len(grid), len(grid[0])
-    return ([[(i, j) for j in range(width)] for i in range(height)]
-            + [[(i, j) for i in range(height)] for j in range(width)])
+    lines = ([[(i, j) for j in range(width)] for i in range(height)]
+             + [[(i, j) for i in range(height)] for j in range(width)])
+    return [line for line in lines if len(line) > 1]
 
 
 def _close_sums(grid: list[list[int]], hidden: set[Position]) -> None:

@@ -1,14 +1,21 @@
 """A statistics table as pages, exports and charts receive it: labels, counts and totals, already
 suppressed. Pure data, no Flask, no SQL.
 
-A published cell is an `int` or `None` (suppressed: shown as «<5»-style mark, never the count).
-Raw counts never leave `referral/stats/`: `publish()` (suppression.py) turns a `RawTable` into a
-`Table`, and every page and export takes a `Table`.
+A published cell is an `int` (a perturbed count, at least the threshold) or a mark: `SMALL` (the
+perturbed count is below the threshold: «<10») or `HIDDEN` (hidden so that a small one cannot be
+worked out: «x»). Raw counts never leave `referral/stats/`: `publish()` (suppression.py) turns a
+`RawTable` into a `Table`, and every page and export takes a `Table`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+SMALL: Literal["small"] = "small"
+HIDDEN: Literal["hidden"] = "hidden"
+Mark = Literal["small", "hidden"]
+Cell = int | Mark
 
 
 @dataclass(frozen=True)
@@ -25,11 +32,12 @@ class RawTable:
     rows: tuple[str, ...]  # row labels, in the reader's language
     columns: tuple[str, ...]  # column labels (e.g. years); one column for a one-way table
     counts: tuple[tuple[int, ...], ...]
+    keys: tuple[tuple[int, ...], ...]  # per cell, the sum of its cases' record keys (disclosure.py)
 
 
 @dataclass(frozen=True)
 class Table:
-    """Counts after suppression. `None` = suppressed. Totals may be suppressed too."""
+    """Counts after perturbation and suppression; totals are perturbed and may be marked too."""
 
     key: str
     title: str
@@ -37,9 +45,15 @@ class Table:
     row_header: str
     rows: tuple[str, ...]
     columns: tuple[str, ...]
-    cells: tuple[tuple[int | None, ...], ...]
-    row_totals: tuple[int | None, ...]
-    column_totals: tuple[int | None, ...]
-    total: int | None
-    threshold: int         # cells below this (and above zero) are hidden
-    suppressed: int        # how many inner cells and totals are hidden (primary + complementary)
+    cells: tuple[tuple[Cell, ...], ...]
+    row_totals: tuple[Cell, ...]
+    column_totals: tuple[Cell, ...]
+    total: Cell
+    threshold: int         # perturbed values below this are marked SMALL
+    small: int             # how many inner cells and totals are SMALL
+    suppressed: int        # how many more are HIDDEN (complementary)
+
+
+def shown(cell: Cell) -> int | None:
+    """A published cell's number, or None for a mark."""
+    return cell if isinstance(cell, int) else None

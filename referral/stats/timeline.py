@@ -2,8 +2,16 @@
 
 A case appears under its name for the auditor's scope (pseudonyms.py), never its reference. Each step
 says what happened (a code's label), by which role and type of institution (never a person or a node's
-name), on which day counted from detection and how long after the step before; calendar dates are
-shown as the month only. Its clocks say whether they were met or breached.
+name), in which week counted from detection and how many whole weeks after the step before; no
+calendar date is shown but the quarter (or year) of detection. Its clocks say whether they were met or
+breached.
+
+What someone outside the network may know of a person (when and where she was detected, her sex, age
+group, nationality, type of trafficking, whether a child) are the **quasi-identifiers**: a timeline
+shows them only generalised so that at least `K_TIMELINES` cases of the whole population share the
+same shown values (`release()`); a case that cannot be hidden among so many is withheld. Filters match
+the shown values only, so a filter gives nothing more away. The steps, state and clocks are what a
+timeline is for: facts of the process, known only inside the network.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..audit.models import AuditEvent
 from ..clocks.models import RUNNING, CaseClock
@@ -21,13 +29,15 @@ from ..context import Context
 from ..network.directory import ORG_TYPES
 from ..network.models import Node, Region
 from ..workflow import Text
-from ..workflow.statistics import StatisticsDef
-from .figures import Filters
+from ..workflow.statistics import StatisticsDef, category_label
+from .figures import Period
 from .models import CaseStat, CaseStatStep
 from .pseudonyms import scoped, unscoped
 
 DAY = 86400.0
+WEEK = 7 * DAY
 EXPORT_LIMIT = 5000  # cases per timeline export
+K_TIMELINES = 11  # default k: every shown combination of quasi-identifiers is shared by this many cases (CTDC's)
 
 READ = Text("Lectura de datos personales", "Read of personal data")
 INTAKE = Text("Ficha recibida (detección)", "Ficha filed (detection)")
@@ -36,19 +46,26 @@ ERASED = Text("Caso borrado", "Case erased")
 
 
 @dataclass(frozen=True)
+class Released:
+    """A case's quasi-identifiers as shown: a value, or None where generalised away («—»)."""
+
+    period: str  # «2026-T3», or «2026» when the quarter is generalised away
+    region: str | None  # code
+    categories: tuple[tuple[str, str | None], ...]  # (dimension key, code)
+
+
+@dataclass(frozen=True)
 class CaseLine:
     name: str  # the case's name for this scope
-    region: str
+    period: str  # of detection: a quarter or a year
+    region: str  # a name, or «—»
     state: str
-    detected: str  # YYYY-MM
-    steps: int  # milestones reached
 
 
 @dataclass(frozen=True)
 class Step:
-    day: float  # days since detection
-    month: str  # YYYY-MM
-    after: float | None  # days since the previous step
+    week: int  # whole weeks since detection
+    after: int | None  # whole weeks since the previous step
     code: str  # the audit action code
     label: str
     role: str
@@ -59,8 +76,8 @@ class Step:
 @dataclass(frozen=True)
 class ClockLine:
     label: str
-    started_day: float
-    due_day: float
+    started_week: int
+    due_week: int
     outcome: str
     breached: bool
 
@@ -68,36 +85,97 @@ class ClockLine:
 @dataclass(frozen=True)
 class Timeline:
     name: str
+    withheld: bool  # too few cases share even its coarsest quasi-identifiers: nothing else is shown
+    period: str
     region: str
+    categories: tuple[tuple[str, str], ...]  # (dimension label, category label or «—»)
     state: str
-    detected: str
     steps: tuple[Step, ...]
     clocks: tuple[ClockLine, ...]
-    milestones: tuple[tuple[str, float], ...]  # (label, days since detection)
+    milestones: tuple[tuple[str, int], ...]  # (label, whole weeks since detection)
 
 
-def month(ctx: Context, moment: dt.datetime) -> str:
+NOT_SHOWN = "—"
+
+
+def weeks(seconds: float) -> int:
+    """Whole weeks (rounded down; a step before detection, as a backdated one, counts as week 0)."""
+    return max(0, int(seconds // WEEK))
+
+
+def quarter(ctx: Context, moment: dt.datetime) -> Period:
     local = moment.astimezone(ctx.timezone)
-    return f"{local.year}-{local.month:02d}"
+    return Period(local.year, (local.month - 1) // 3 + 1)
 
 
-def case_list(ctx: Context, scope: int, filters: Filters, language: str, page: int = 1,
-              per_page: int = 50) -> tuple[list[CaseLine], int]:
-    """One page of cases (newest detection first) and how many match."""
-    query = filters.apply(ctx, select(CaseStat), CaseStat.detected_at)
-    total = ctx.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = ctx.session.scalars(query.order_by(CaseStat.detected_at.desc(), CaseStat.pseudonym)
-                               .offset((page - 1) * per_page).limit(per_page)).all()
-    steps = dict(ctx.session.execute(select(CaseStatStep.case_id, func.count()).where(
-        CaseStatStep.case_id.in_([row.case_id for row in rows])).group_by(CaseStatStep.case_id)).all())
+# -- k-anonymity over the whole population --------------------------------------------------------------------
+
+def _ladder(spec: StatisticsDef) -> list[list[str]]:
+    """What is generalised away, round after round: the most detailed category (a country), then the
+    quarter (the year stays), then age and flags (a child), then the region, then the other categories."""
+    dims = spec.dimensions
+    detailed = [key for key, d in dims.items() if d.field and not d.htcds_values and d.htcds]
+    ages = [key for key, d in dims.items() if key not in detailed and (d.age is not None or d.flag is not None)]
+    rest = [key for key in dims if key not in detailed and key not in ages]
+    return [detailed, ["quarter"], ages, ["region"], rest]
+
+
+def _release(qi: dict[str, str | None], dropped: set[str], spec: StatisticsDef) -> Released:
+    period = qi["year"] if "quarter" in dropped else f"{qi['year']}-T{qi['quarter']}"
+    return Released(str(period), None if "region" in dropped else qi["region"],
+                    tuple((key, None if key in dropped else qi.get(key)) for key in spec.dimensions))
+
+
+def release(ctx: Context, k: int = K_TIMELINES) -> dict[str, Released]:
+    """Every case's shown quasi-identifiers by its log pseudonym, generalised over the whole population
+    until each shown combination is shared by at least `k` cases; withheld cases are left out.
+
+    Local recoding: only the cases in a combination shared by fewer than `k` are generalised, one
+    round of the ladder at a time, and counted again with everyone else's shown values."""
+    spec = ctx.definition.statistics
+    qis: dict[str, dict[str, str | None]] = {}
+    for pseudonym, detected, region, attributes in ctx.session.execute(
+            select(CaseStat.pseudonym, CaseStat.detected_at, CaseStat.region_code, CaseStat.attributes)):
+        period = quarter(ctx, detected)
+        qis[pseudonym] = {**{key: (attributes or {}).get(key) for key in spec.dimensions}, "region": region,
+                          "year": str(period.year), "quarter": str(period.quarter)}
+    ladder = _ladder(spec)
+    level = dict.fromkeys(qis, 0)
+    dropped = [set().union(*ladder[:n]) if n else set() for n in range(len(ladder) + 1)]
+    while True:
+        shown = {p: _release(qis[p], dropped[n], spec) for p, n in level.items()}
+        sizes = Counter(shown.values())
+        rare = [p for p, value in shown.items() if sizes[value] < k]
+        if not rare:
+            return shown
+        for p in rare:
+            if level[p] == len(ladder):
+                del level[p]  # withheld: not even its year (and nothing else) hides it among k cases
+            else:
+                level[p] += 1
+
+
+def _period_matches(released: Released, period: Period | None) -> bool:
+    return period is None or released.period == period.key
+
+
+def case_list(ctx: Context, scope: int, period: Period | None, language: str, page: int = 1,
+              per_page: int = 50, k: int = K_TIMELINES) -> tuple[list[CaseLine], int]:
+    """One page of cases (newest detection first) whose shown period is `period`, and how many match."""
+    shown = release(ctx, k)
+    chosen = [p for p, value in shown.items() if _period_matches(value, period)]
+    rows = ctx.session.execute(select(CaseStat.pseudonym, CaseStat.state).where(CaseStat.pseudonym.in_(chosen))
+                               .order_by(CaseStat.detected_at.desc(), CaseStat.pseudonym)
+                               .offset((page - 1) * per_page).limit(per_page)).all() if chosen else []
     regions = _regions(ctx)
     states = ctx.definition.main.states
-    return [CaseLine(scoped(ctx, scope, row.pseudonym), regions.get(row.region_code, row.region_code),
-                     states[row.state].label.get(language) if row.state in states else row.state,
-                     month(ctx, row.detected_at), steps.get(row.case_id, 0)) for row in rows], total
+    return [CaseLine(scoped(ctx, scope, pseudonym), shown[pseudonym].period,
+                     regions.get(shown[pseudonym].region or "", NOT_SHOWN),
+                     states[state].label.get(language) if state in states else state)
+            for pseudonym, state in rows], len(chosen)
 
 
-def timeline(ctx: Context, scope: int, name: str, language: str) -> Timeline | None:
+def timeline(ctx: Context, scope: int, name: str, language: str, k: int = K_TIMELINES) -> Timeline | None:
     """The case named `name` in this scope, or None (unknown, or a name from another scope)."""
     log_pseudonym = unscoped(ctx, scope, name)
     if log_pseudonym is None:
@@ -105,17 +183,24 @@ def timeline(ctx: Context, scope: int, name: str, language: str) -> Timeline | N
     row = ctx.session.scalar(select(CaseStat).where(CaseStat.pseudonym == log_pseudonym))
     if row is None:
         return None
+    shown = release(ctx, k).get(log_pseudonym)
+    if shown is None:
+        return Timeline(name, True, NOT_SHOWN, NOT_SHOWN, (), NOT_SHOWN, (), (), ())
     events = ctx.session.scalars(select(AuditEvent).where(AuditEvent.case_pseudonym == log_pseudonym)
                                  .order_by(AuditEvent.seq)).all()
     steps = tuple(_steps(ctx, row.detected_at, events, language))
     milestones = ctx.definition.statistics.milestones
     reached = tuple((milestones[s.milestone].label.get(language) if s.milestone in milestones else s.milestone,
-                     s.days) for s in ctx.session.scalars(select(CaseStatStep).where(
+                     weeks(s.days * DAY)) for s in ctx.session.scalars(select(CaseStatStep).where(
                          CaseStatStep.case_id == row.case_id).order_by(CaseStatStep.at)))
     states = ctx.definition.main.states
-    return Timeline(name, _regions(ctx).get(row.region_code, row.region_code),
+    d = ctx.definition
+    categories = tuple((d.statistics.dimensions[key].label.get(language),
+                        category_label(d, d.statistics.dimensions[key], code, language) if code else NOT_SHOWN)
+                       for key, code in shown.categories)
+    return Timeline(name, False, shown.period, _regions(ctx).get(shown.region or "", NOT_SHOWN), categories,
                     states[row.state].label.get(language) if row.state in states else row.state,
-                    month(ctx, row.detected_at), steps, tuple(_clock_lines(ctx, row, language)), reached)
+                    steps, tuple(_clock_lines(ctx, row, language)), reached)
 
 
 def _steps(ctx: Context, detected: dt.datetime, events: Sequence[AuditEvent], language: str) -> Iterator[Step]:
@@ -124,12 +209,12 @@ def _steps(ctx: Context, detected: dt.datetime, events: Sequence[AuditEvent], la
     previous: dt.datetime | None = None
     for event in events:
         is_read = event.action == "read"
-        after = None if previous is None or is_read else (event.at - previous).total_seconds() / DAY
+        after = None if previous is None or is_read else weeks((event.at - previous).total_seconds())
         if not is_read:
             previous = event.at
         role = roles.get(event.actor_role or "")
         kind = ORG_TYPES.get(org_types.get(event.actor_node_id or -1, ""))
-        yield Step((event.at - detected).total_seconds() / DAY, month(ctx, event.at), after, event.action,
+        yield Step(weeks((event.at - detected).total_seconds()), after, event.action,
                    action_label(ctx, event.action, event.details or {}, language),
                    role.label.get(language) if role else (event.actor_role or ""),
                    kind.get(language) if kind else org_types.get(event.actor_node_id or -1, ""), is_read)
@@ -180,8 +265,8 @@ def _clock_lines(ctx: Context, row: CaseStat, language: str) -> Iterator[ClockLi
             outcome = Text("Incumplido", "Breached") if breached else Text("Cumplido", "Met")
         spec = clocks.get(clock.clock)
         yield ClockLine(spec.label.get(language) if spec else clock.clock,
-                        (clock.started_at - row.detected_at).total_seconds() / DAY,
-                        (clock.due_at - row.detected_at).total_seconds() / DAY, outcome.get(language), breached)
+                        weeks((clock.started_at - row.detected_at).total_seconds()),
+                        weeks((clock.due_at - row.detected_at).total_seconds()), outcome.get(language), breached)
 
 
 # -- export, with HTCDS field names where one exists ------------------------------------------------
@@ -189,15 +274,15 @@ def _clock_lines(ctx: Context, row: CaseStat, language: str) -> Iterator[ClockLi
 STEP_FIELDS = (
     "case_pseudonym",  # ours: the case's name for the exporting scope
     "event_number",
-    "event_month",  # YYYY-MM (generalised date)
-    "days_since_detection",
-    "days_since_previous_step",
+    "weeks_since_detection",  # whole weeks (no calendar date)
+    "weeks_since_previous_step",
     "event_code",
     "event_label",
     "actor_role",
     "org_Type",  # HTCDS Organisation.Type of the acting institution
     "cas_Status",  # HTCDS Case.Status today
     "cas_ReasonForCaseClosure",  # HTCDS Case.ReasonForCaseClosure: our closing code
+    "detection_period",  # a quarter («2026-T3») or a year, as generalised
 )
 
 
@@ -208,20 +293,20 @@ def export_fields(ctx: Context) -> tuple[str, ...]:
     return (*STEP_FIELDS, *(d.htcds or d.key for d in dims), "region_of_detection")
 
 
-def export_rows(ctx: Context, scope: int, filters: Filters, language: str, threshold: int,
-                limit: int = EXPORT_LIMIT) -> tuple[list[dict[str, object]], bool]:
-    """Rows for the timeline export (case steps, not reads) of at most `limit` cases; (rows, cut short).
-
-    A case's categories are generalised until at least `threshold` exported cases share them: rare
-    combinations lose the nationality, then the region and age group (left empty)."""
+def export_rows(ctx: Context, scope: int, period: Period | None, language: str, limit: int = EXPORT_LIMIT,
+                k: int = K_TIMELINES) -> tuple[list[dict[str, object]], bool]:
+    """Rows for the timeline export (case steps, not reads) of at most `limit` cases whose shown period
+    is `period`; (rows, cut short). Quasi-identifiers as `release()` generalised them over the whole
+    population (not over the exported set: a filter must not undo a generalisation)."""
     spec = ctx.definition.statistics
-    stats = ctx.session.scalars(filters.apply(ctx, select(CaseStat), CaseStat.detected_at)
-                                .order_by(CaseStat.detected_at, CaseStat.pseudonym).limit(limit + 1)).all()
+    shown = release(ctx, k)
+    chosen = [p for p, value in shown.items() if _period_matches(value, period)]
+    stats = ctx.session.scalars(select(CaseStat).where(CaseStat.pseudonym.in_(chosen))
+                                .order_by(CaseStat.detected_at, CaseStat.pseudonym).limit(limit + 1)).all() \
+        if chosen else []
     cut = len(stats) > limit
     stats = stats[:limit]
     regions = _regions(ctx)
-    people = {s.pseudonym: {**(s.attributes or {}), "region": s.region_code} for s in stats}
-    _generalise(people, spec, threshold)
     states = ctx.definition.main.states
     rows: list[dict[str, object]] = []
     for start in range(0, len(stats), 500):
@@ -232,41 +317,23 @@ def export_rows(ctx: Context, scope: int, filters: Filters, language: str, thres
                                          .order_by(AuditEvent.case_pseudonym, AuditEvent.seq)):
             by_case.setdefault(event.case_pseudonym or "", []).append(event)
         for pseudonym, stat in chunk.items():
-            person = people[pseudonym]
+            released = shown[pseudonym]
             closed = states[stat.state].closed if stat.state in states else False
             status = spec.htcds_status.get(stat.state, "Closed" if closed else "Active")
+            codes = dict(released.categories)
             categories: dict[str, object] = {
-                d.htcds or d.key: (d.htcds_values.get(str(person[d.key]), person[d.key]) if person.get(d.key) else None)
-                for d in spec.dimensions.values()}
-            region = person.get("region")
+                d.htcds or d.key: (d.htcds_values.get(str(codes[key]), codes[key]) if codes.get(key) else None)
+                for key, d in spec.dimensions.items()}
             name = scoped(ctx, scope, pseudonym)
             for number, step in enumerate(_steps(ctx, stat.detected_at, by_case.get(pseudonym, []), language), 1):
                 rows.append({
-                    "case_pseudonym": name, "event_number": number, "event_month": step.month,
-                    "days_since_detection": round(step.day, 2),
-                    "days_since_previous_step": round(step.after, 2) if step.after is not None else None,
-                    "event_code": step.code, "event_label": step.label, "actor_role": step.role,
-                    "org_Type": step.org_type, "cas_Status": status, "cas_ReasonForCaseClosure": stat.closing,
-                    **categories, "region_of_detection": regions.get(str(region), region) if region else None,
+                    "case_pseudonym": name, "event_number": number, "weeks_since_detection": step.week,
+                    "weeks_since_previous_step": step.after, "event_code": step.code, "event_label": step.label,
+                    "actor_role": step.role, "org_Type": step.org_type, "cas_Status": status,
+                    "cas_ReasonForCaseClosure": stat.closing, "detection_period": released.period, **categories,
+                    "region_of_detection": regions.get(released.region, released.region) if released.region else None,
                 })
     return rows, cut
-
-
-def _generalise(people: dict[str, dict[str, str | None]], spec: StatisticsDef, threshold: int) -> None:
-    """Blank, in this order, the rarest quasi-identifiers of cases whose combination is shared by fewer
-    than `threshold` exported cases: first the most detailed (a country), then region and age group."""
-    dimensions = spec.dimensions
-    detailed = [key for key, d in dimensions.items() if d.field and not d.htcds_values and d.htcds]  # e.g. a country
-    coarse = [key for key, d in dimensions.items() if key not in detailed]
-    rounds = [detailed, ["region", *[key for key, d in dimensions.items() if d.age is not None]], coarse]
-    for blank in rounds:
-        combos = Counter(tuple(sorted(p.items())) for p in people.values())
-        rare = [p for p in people.values() if combos[tuple(sorted(p.items()))] < threshold]
-        if not rare:
-            return
-        for person in rare:
-            for key in blank:
-                person[key] = None
 
 
 def _regions(ctx: Context) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Exports of published tables and timelines: CSV read back with csv.reader, XLSX with openpyxl.
 
-Suppressed cells come out as the mark, never as a count; labels a spreadsheet would run as a
+Marked cells come out as their words («<10» for a small value, «x» for one hidden to protect
+another), never as a count; labels a spreadsheet would run as a
 formula are text (an apostrophe in CSV, a string cell in XLSX)."""
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from openpyxl import load_workbook
 
 from referral.stats.export import (csv_bytes, safe_label, sheet_names, table_csv, tables_csv, tables_xlsx,
                                    timeline_csv, timeline_xlsx)
-from referral.stats.tables import Table
+from referral.stats.tables import HIDDEN, SMALL, Table
 
-MARK = "<5"
-NOTE = "Las celdas con menos de 5 personas se muestran como «<5»."
+MARKS = {SMALL: "<10", HIDDEN: "x"}
+MARK, HIDE = MARKS[SMALL], MARKS[HIDDEN]
+NOTE = "«<10»: menos de 10. «x»: oculto para que no se deduzca otra celda."
 
 
 def table(**changes: object) -> Table:
@@ -24,8 +26,8 @@ def table(**changes: object) -> Table:
         key="personas_por_region", title="Personas por región y año", rule="Regla de conteo: una persona por caso",
         row_header="Región", rows=("Ñuble", "=HYPERLINK(\"http://x\",\"clic\")", "+56 9 1234 5678"),
         columns=("2025", "2026"),
-        cells=((12, None), (7, 9), (None, 30)),
-        row_totals=(None, 16, 33), column_totals=(22, 42), total=64, threshold=5, suppressed=3,
+        cells=((12, SMALL), (7, 9), (HIDDEN, 30)),
+        row_totals=(SMALL, 16, 33), column_totals=(22, 42), total=64, threshold=10, small=2, suppressed=1,
     )
     fields.update(changes)
     return Table(**fields)  # type: ignore[arg-type]
@@ -36,19 +38,19 @@ def read(text: str) -> list[list[str]]:
 
 
 def test_table_csv_lays_out_title_rule_header_rows_and_totals() -> None:
-    lines = read(table_csv(table(), MARK, total_label="Total"))
+    lines = read(table_csv(table(), MARKS, total_label="Total"))
     assert lines[0] == ["Personas por región y año"]
     assert lines[1] == ["Regla de conteo: una persona por caso"]
     assert lines[2] == ["Región", "2025", "2026", "Total"]
     assert lines[3] == ["Ñuble", "12", MARK, MARK]
     assert lines[4][1:] == ["7", "9", "16"]
-    assert lines[5][1:] == [MARK, "30", "33"]
+    assert lines[5][1:] == [HIDE, "30", "33"]
     assert lines[6] == ["Total", "22", "42", "64"]
     assert len(lines) == 7
 
 
 def test_csv_labels_that_start_a_formula_get_an_apostrophe() -> None:
-    lines = read(table_csv(table(), MARK))
+    lines = read(table_csv(table(), MARKS))
     assert lines[4][0] == "'=HYPERLINK(\"http://x\",\"clic\")"
     assert lines[5][0] == "'+56 9 1234 5678"
     assert [safe_label(text) for text in ("-1", "@SUM(A1)", "\tx", "\rx", "Ñuble", "")] == \
@@ -56,19 +58,19 @@ def test_csv_labels_that_start_a_formula_get_an_apostrophe() -> None:
 
 
 def test_csv_title_rule_and_headers_are_escaped_too() -> None:
-    lines = read(table_csv(table(title="=1+1", rule="-regla", row_header="@x", columns=("+a",)), MARK, "=Total"))
+    lines = read(table_csv(table(title="=1+1", rule="-regla", row_header="@x", columns=("+a",)), MARKS, "=Total"))
     assert [lines[0][0], lines[1][0], *lines[2]] == ["'=1+1", "'-regla", "'@x", "'+a", "'=Total"]
 
 
-def test_a_suppressed_total_is_the_mark_too() -> None:
-    lines = read(table_csv(table(total=None, column_totals=(None, 42)), MARK))
-    assert lines[-1] == ["Total", MARK, "42", MARK]
+def test_a_marked_total_is_its_word_too() -> None:
+    lines = read(table_csv(table(total=HIDDEN, column_totals=(SMALL, 42)), MARKS))
+    assert lines[-1] == ["Total", MARK, "42", HIDE]
 
 
 def test_several_tables_in_one_csv_with_the_note_last() -> None:
     other = table(key="otra", title="Otra tabla", rows=("Mujer",), columns=("Personas",), cells=((8,),),
                   row_totals=(8,), column_totals=(8,), total=8)
-    lines = read(tables_csv([table(), other], MARK, total_label="Total", note=NOTE))
+    lines = read(tables_csv([table(), other], MARKS, total_label="Total", note=NOTE))
     assert lines[7] == []
     assert lines[8] == ["Otra tabla"]
     assert lines[10] == ["Región", "Personas", "Total"]
@@ -77,10 +79,10 @@ def test_several_tables_in_one_csv_with_the_note_last() -> None:
 
 
 def test_csv_bytes_start_with_the_utf8_bom() -> None:
-    data = csv_bytes(table_csv(table(), MARK))
+    data = csv_bytes(table_csv(table(), MARKS))
     assert data.startswith(b"\xef\xbb\xbf")
     assert data[3:].decode("utf-8").startswith("Personas por región")
-    assert data.decode("utf-8-sig") == table_csv(table(), MARK)
+    assert data.decode("utf-8-sig") == table_csv(table(), MARKS)
 
 
 def workbook(data: bytes):  # type: ignore[no-untyped-def]
@@ -90,7 +92,7 @@ def workbook(data: bytes):  # type: ignore[no-untyped-def]
 def test_xlsx_one_sheet_per_table_with_numbers_marks_and_totals() -> None:
     other = table(key="otra", title="Otra tabla", rows=("Mujer",), columns=("Personas",), cells=((8,),),
                   row_totals=(8,), column_totals=(8,), total=8)
-    book = workbook(tables_xlsx([table(), other], "Total", MARK, NOTE))
+    book = workbook(tables_xlsx([table(), other], "Total", MARKS, NOTE))
     assert book.sheetnames == ["Personas por región y año", "Otra tabla"]
     sheet = book["Personas por región y año"]
     assert sheet["A1"].value == "Personas por región y año" and sheet["A1"].font.bold
@@ -106,7 +108,7 @@ def test_xlsx_one_sheet_per_table_with_numbers_marks_and_totals() -> None:
 
 
 def test_xlsx_labels_starting_with_equals_are_strings_not_formulas() -> None:
-    book = workbook(tables_xlsx([table(title="=cmd|' /C calc'!A0")], "Total", MARK, "=nota"))
+    book = workbook(tables_xlsx([table(title="=cmd|' /C calc'!A0")], "Total", MARKS, "=nota"))
     sheet = book.worksheets[0]
     for ref, text in (("A5", "=HYPERLINK(\"http://x\",\"clic\")"), ("A6", "+56 9 1234 5678"),
                       ("A1", "=cmd|' /C calc'!A0"), ("A9", "=nota")):
@@ -129,12 +131,12 @@ def test_sheet_names_are_valid_and_unique() -> None:
 
 
 def test_xlsx_with_clashing_titles_opens() -> None:
-    book = workbook(tables_xlsx([table(title="A" * 40), table(title="a" * 40)], "Total", MARK, NOTE))
+    book = workbook(tables_xlsx([table(title="A" * 40), table(title="a" * 40)], "Total", MARKS, NOTE))
     assert len(book.sheetnames) == 2
 
 
 def test_xlsx_with_no_tables_holds_the_note() -> None:
-    book = workbook(tables_xlsx([], "Total", MARK, NOTE))
+    book = workbook(tables_xlsx([], "Total", MARKS, NOTE))
     assert book.worksheets[0]["A1"].value == NOTE
 
 

@@ -77,12 +77,13 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     folder = tmp_path_factory.mktemp("stats_authorization")
     shutil.copy(sqlite_template, folder / "world.db")
     app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+    app.config["TIMELINE_K"] = 2  # two cases in the world: both listed (the default k is tested elsewhere)
     yield World(app, build_world(app))
     database.engine(app).dispose()
 
 
 # 200 the page or file; 302 anonymous GET -> /ingresar?next=…; 403 no `audit` capability;
-# 404 no case of that name in the auditor's scope; 405 wrong method.
+# 400 a period off the grid (a day); 404 no case of that name in the auditor's scope; 405 wrong method.
 MATRIX = """
 # method path                                              anon foc  det  gst  mig  adm  aud
   GET  /auditoria/estadisticas                             302  403  403  403  403  403  200
@@ -91,7 +92,12 @@ MATRIX = """
   GET  /auditoria/estadisticas?region=CL-RM&tipo=sexual    302  403  403  403  403  403  200
   POST /auditoria/estadisticas                             405  405  405  405  405  405  405
   GET  /auditoria/tablero                                  302  403  403  403  403  403  200
-  GET  /auditoria/tablero?since=2026-01-01&until=2026-12-31 302 403  403  403  403  403  200
+  GET  /auditoria/estadisticas?periodo=2026-T4             302  403  403  403  403  403  200
+  GET  /auditoria/estadisticas?periodo=2026-06-01          302  403  403  403  403  403  400
+  GET  /auditoria/tablero?periodo=2026                     302  403  403  403  403  403  200
+  GET  /auditoria/tablero?periodo=                         302  403  403  403  403  403  200
+  GET  /auditoria/casos?periodo=2026                       302  403  403  403  403  403  200
+  GET  /auditoria/casos?region=CL-RM                       302  403  403  403  403  403  200
   POST /auditoria/tablero                                  405  405  405  405  405  405  405
   GET  /auditoria/casos                                    302  403  403  403  403  403  200
   GET  /auditoria/casos?pagina=2                           302  403  403  403  403  403  200

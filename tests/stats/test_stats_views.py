@@ -1,5 +1,10 @@
 """The auditors' pages and exports with real cases: nothing personal, no reference, no staff e-mail;
-small counts suppressed; per-scope stable pseudonyms; timelines by month only; exports audited.
+figures perturbed by their cases' record keys (the same people give the same figure), small ones
+marked; per-scope stable pseudonyms; timelines in weeks, no dates; exports audited.
+
+Nine cases are far too few for the defaults (threshold 10, figures only for 50 cases, k = 11: nothing
+would be shown; tests/stats/test_attacks.py and test_disclosure.py test those): this world lowers the
+threshold to 1 (only a perturbed zero is «<1»; a narrowed population needs 5 cases) and k to 2.
 
 The world (module-scoped, all Metropolitana, filed by salud.rm on 2026-11-18): six women (Ficha of
 «Xiomara Quispe», sexual exploitation) activated with SERNAMEG as lead node, one man (laboral)
@@ -33,6 +38,8 @@ from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.network.directory import ORG_TYPES
 from referral.network.models import Node
+from referral.stats.disclosure import perturb
+from referral.stats.models import CaseStat
 from referral.stats.pseudonyms import scoped
 
 from ..browser import Browser
@@ -86,6 +93,17 @@ class World:
         with unit_of_work(self.app) as ctx:
             return pseudonym(ctx, case_id(self.app, reference))
 
+    def activated(self) -> list[str]:
+        return [*self.women, *self.men]
+
+    def published(self, references: list[str]) -> int:
+        """What these cases count as once perturbed: their number plus the noise of their record keys."""
+        with unit_of_work(self.app) as ctx:
+            keys = ctx.session.scalars(select(CaseStat.record_key).where(
+                CaseStat.case_id.in_([case_id(self.app, r) for r in references]))).all()
+        assert len(keys) == len(references)
+        return perturb(len(keys), sum(keys))
+
 
 def add_auditor(app: Flask, name: str, node: str) -> None:
     with unit_of_work(app) as ctx:
@@ -114,6 +132,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         activate(app, man)
         men.append(man)
     waiting = file_case(app, **PERSON)
+    app.config.update(STATS_MIN_CELL=1, TIMELINE_K=2)
     add_auditor(app, "auditor.b", "MITP-ST")
     add_auditor(app, "auditor.otro", "PAV")
     yield World(app, women, men, waiting, {})
@@ -164,14 +183,18 @@ def test_the_exports_have_the_expected_content(world: World) -> None:
     auditor = world.browser()
     stats = auditor.get("/auditoria/estadisticas?formato=csv").data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(stats)))
-    assert ["30–45", "8", "8"] in rows  # eight persons entered in 2026, all 30 to 45: shown
-    assert ["Femenino", "<5", "<5"] in rows and ["Masculino", "<5", "<5"] in rows  # 2 men, so 6 women too
+    adults = world.published(world.activated())  # eight persons entered in 2026, all 30 to 45
+    assert ["30–45", str(adults), str(adults)] in rows
+    assert ["Femenino", str(world.published(world.women))] == [r[:2] for r in rows if r[:1] == ["Femenino"]][0]
+    assert rows[-1][0].startswith("«<1»")  # the legend closes the file
     timelines = auditor.get("/auditoria/casos?formato=csv").data.decode("utf-8-sig")
     lines = list(csv.DictReader(io.StringIO(timelines)))
     names = {line["case_pseudonym"] for line in lines}
     assert names == {world.name_for(r) for r in [*world.women, *world.men, world.waiting]}
     assert {line["event_code"] for line in lines} >= {"transition.tomar_caso", "transition.activar"}
-    assert all(re.fullmatch(r"\d{4}-\d{2}", line["event_month"]) for line in lines)
+    assert all(line["weeks_since_detection"].isdigit() for line in lines)
+    assert {line["detection_period"] for line in lines} == {"2026-T4"}
+    assert "event_month" not in lines[0] and FULL_DATE.findall(timelines) == []
     assert all(line["cas_ReasonForCaseClosure"] == "" for line in lines)
     xlsx = xlsx_text(auditor.get("/auditoria/casos?formato=xlsx").data)
     assert world.name_for(world.women[0]) in xlsx
@@ -192,39 +215,40 @@ def row_cells(table_html: str, label: str) -> list[str]:
     return re.findall(r"<td>(?:<strong>)?(.*?)(?:</strong>)?</td>", match.group(1))
 
 
-def test_small_cells_are_suppressed_on_the_page_and_shown_with_a_lower_threshold(world: World) -> None:
+def test_with_the_default_threshold_nine_cases_show_no_number(world: World) -> None:
     auditor = world.browser()
-    assert world.app.config["STATS_MIN_CELL"] == 5
-    table = persons_by_sex(auditor.get("/auditoria/estadisticas").text)
-    # two men: fewer than 5, hidden; the six women too, or 8 - 6 would give the men away
-    assert row_cells(table, "Masculino") == ["&lt;5", "&lt;5"]
-    assert row_cells(table, "Femenino") == ["&lt;5", "&lt;5"]
-    assert row_cells(table, "Otro") == ["0", "0"]
-    assert ">2<" not in table and ">6<" not in table
-    world.app.config["STATS_MIN_CELL"] = 2
+    world.app.config["STATS_MIN_CELL"] = 10
     try:
-        table = persons_by_sex(auditor.get("/auditoria/estadisticas").text)
-        assert row_cells(table, "Masculino") == ["2", "2"]
-        assert row_cells(table, "Femenino") == ["6", "6"]
-        csv_rows = list(csv.reader(io.StringIO(
-            auditor.get("/auditoria/estadisticas?formato=csv").data.decode("utf-8-sig"))))
-        assert ["Masculino", "2", "2"] in csv_rows
+        page = auditor.get("/auditoria/estadisticas").text
+        table = persons_by_sex(page)
+        # 6 women and 2 men, perturbed by at most 3: below 10, so «<10» (zeros too), or «x»
+        for label in ("Femenino", "Masculino", "Otro"):
+            assert set(row_cells(table, label)) <= {"&lt;10", "x"}, label
+        numbers = [int(n) for n in re.findall(r"<td>(?:<strong>)?(\d+)(?:</strong>)?</td>", page)]
+        assert all(10 <= n <= 12 for n in numbers), numbers  # 9 cases can be published as 10 to 12, never less
+        narrowed = auditor.get("/auditoria/estadisticas?tipo=laboral").text
+        assert "menos de 50 casos" in narrowed and "<table" not in narrowed
+        assert "menos de 50 casos" in auditor.get("/auditoria/tablero").text  # the default period narrows
     finally:
-        world.app.config["STATS_MIN_CELL"] = 5
+        world.app.config["STATS_MIN_CELL"] = 1
 
 
-def test_cells_of_five_or_more_are_shown(world: World) -> None:
+def test_the_same_people_give_the_same_figure_everywhere(world: World) -> None:
     auditor = world.browser()
     page = auditor.get("/auditoria/estadisticas").text
     start = page.index("Personas ingresadas por grupo de edad")
     ages = page[start:page.index("</table>", start)]
-    assert row_cells(ages, "30–45") == ["8", "8"]
-    assert row_cells(ages, "18–29") == ["0", "0"]
-    start = page.index("Casos por estado")
-    states = page[start:page.index("</table>", start)]
-    # one case only detected: hidden, and so the eight activated ones
-    assert row_cells(states, "Detectado") == ["&lt;5", "&lt;5"]
-    assert row_cells(states, "Activado (ingresado al Protocolo)") == ["&lt;5", "&lt;5"]
+    everyone = str(world.published(world.activated()))
+    assert row_cells(ages, "30–45") == [everyone, everyone]  # the same eight persons as the totals
+    assert row_cells(ages, "18–29") == ["&lt;1", "&lt;1"]  # nobody: a zero, never perturbed
+    for title in ("Personas ingresadas por sexo", "Personas ingresadas por nacionalidad",
+                  "Personas ingresadas por región de detección"):
+        start = page.index(title)
+        table = page[start:page.index("</table>", start)]
+        assert re.findall(r"<tfoot>.*?<td><strong>(.*?)</strong></td></tr></tfoot>", table, re.S) == [everyone]
+    women = persons_by_sex(page)
+    assert row_cells(women, "Femenino")[0] == str(world.published(world.women))
+    assert auditor.get("/auditoria/estadisticas").text == page  # asking again changes nothing
 
 
 # -- pseudonyms ------------------------------------------------------------------------------------
@@ -258,7 +282,7 @@ def test_names_are_stable_per_scope_and_differ_between_scopes(world: World) -> N
 # -- the timeline ----------------------------------------------------------------------------------
 
 
-def test_the_timeline_shows_steps_roles_org_types_and_months_only(world: World) -> None:
+def test_the_timeline_shows_steps_roles_org_types_and_weeks_only(world: World) -> None:
     reference = world.women[0]
     with unit_of_work(world.app) as ctx:
         d = ctx.definition
@@ -273,7 +297,7 @@ def test_the_timeline_shows_steps_roles_org_types_and_months_only(world: World) 
     for label in (activar, tomar, coordinator, detector, ORG_TYPES[cavd].get("es"), ORG_TYPES[minsal].get("es"),
                   "Ficha recibida (detección)", "Activación del Protocolo", "Triaje (caso tomado)"):
         assert label in text, label
-    assert "2026-11" in text
+    assert "Detectado en 2026-T4" in text and "2026-11" not in text
     assert FULL_DATE.findall(text) == []
     assert world.name_for(reference) in text
     assert_anonymous(world, text, "timeline")
@@ -310,41 +334,55 @@ def test_each_export_records_an_audit_event_and_the_chain_still_verifies(world: 
 # -- filters ---------------------------------------------------------------------------------------
 
 
-def board_count(world: World, query: str = "") -> int:
+def board_count(world: World, query: str = "") -> str:
     text = world.browser().get(f"/auditoria/tablero{query}").text
+    if "podrían identificar a alguien" in text:
+        return "narrow"
     match = re.search(r"(\d+) casos con Ficha recibida", text)
     assert match, text[:500]
-    return int(match.group(1))
+    return match.group(1)
 
 
 def statistics_total(world: World, query: str, title: str = "Casos por estado") -> str:
     page = world.browser().get(f"/auditoria/estadisticas{query}").text
+    if "podrían identificar a alguien" in page:
+        return "narrow"
     start = page.index(title)
     table = page[start:page.index("</table>", start)]
     return re.findall(r"<tfoot>.*?<td><strong>(.*?)</strong></td></tr></tfoot>", table, re.S)[0]
 
 
-def test_filters_narrow_the_counts(world: World) -> None:
-    assert board_count(world) == 9
-    assert board_count(world, "?region=CL-RM") == 9
-    assert board_count(world, "?region=CL-TA") == 0
-    assert board_count(world, "?tipo=laboral") == 2
-    assert board_count(world, "?tipo=sexual") == 7
-    assert board_count(world, "?since=2026-11-01&until=2026-11-30") == 9
-    assert board_count(world, "?since=2026-12-01") == 0
-    assert board_count(world, "?until=2026-11-17") == 0
-    assert statistics_total(world, "") == "9"
-    assert statistics_total(world, "?tipo=sexual") == "7"
-    assert statistics_total(world, "?tipo=laboral") == "&lt;5"
-    assert statistics_total(world, "", "Personas ingresadas por grupo de edad") == "8"
-    assert statistics_total(world, "?tipo=sexual", "Personas ingresadas por grupo de edad") == "6"
-    assert statistics_total(world, "?region=CL-TA", "Personas ingresadas por grupo de edad") == "0"
-    listing = world.browser().get("/auditoria/casos?tipo=laboral").text
-    assert sorted(listed_names(listing)) == sorted(world.name_for(r) for r in world.men)
+def test_filters_narrow_the_counts_on_the_grid(world: World) -> None:
+    every = [*world.women, *world.men, world.waiting]
+    sexual = [*world.women, world.waiting]
+
+    def shown(references: list[str]) -> str:  # a narrowed population under 5 (threshold 1 × 5) shows nothing
+        return "narrow" if world.published(references) < 5 else str(world.published(references))
+
+    assert board_count(world) == shown(every)  # the current year (2026)
+    assert board_count(world, "?periodo=") == str(world.published(every))  # every year: not narrowed
+    assert board_count(world, "?region=CL-RM") == shown(every)
+    assert board_count(world, "?region=CL-TA") == "narrow"
+    assert board_count(world, "?tipo=laboral") == shown(world.men)
+    assert board_count(world, "?periodo=2026-T4&tipo=sexual") == shown(sexual)
+    assert board_count(world, "?periodo=2026-T3") == "narrow"
+    assert world.browser().get("/auditoria/tablero?periodo=2025").status_code == 400  # before the first Ficha
+    assert statistics_total(world, "") == str(world.published(every))
+    assert statistics_total(world, "?tipo=sexual") == shown(sexual)
+    assert statistics_total(world, "?tipo=laboral") == shown(world.men)
+    assert statistics_total(world, "", "Personas ingresadas por grupo de edad") == str(
+        world.published(world.activated()))
+    assert statistics_total(world, "?region=CL-TA", "Personas ingresadas por grupo de edad") == "narrow"
+    # day ranges are not on the grid: ignored, the page is the whole
+    assert world.browser().get("/auditoria/estadisticas?since=2026-11-18&until=2026-11-18").text == \
+        world.browser().get("/auditoria/estadisticas").text
+    listing = world.browser().get("/auditoria/casos?tipo=laboral").text  # timelines: no type filter
+    assert len(listed_names(listing)) == 9
 
 
-@pytest.mark.parametrize("query", ["since=2026-13-45", "until=ayer", "since=18-11-2026", "region=XX-NO",
-                                   "tipo=no_existe"])
-def test_invalid_filters_are_refused(world: World, query: str) -> None:
-    for page in PAGES:
+@pytest.mark.parametrize("query", ["periodo=2026-06-01", "periodo=2026-11", "periodo=2026-T5", "periodo=ayer",
+                                   "periodo=1999", "region=XX-NO", "tipo=no_existe"])
+def test_filters_off_the_grid_are_refused(world: World, query: str) -> None:
+    pages = PAGES if query.startswith("periodo") else PAGES[:2]  # timelines take the period only
+    for page in pages:
         assert world.browser().get(f"{page}?{query}").status_code == 400, (page, query)

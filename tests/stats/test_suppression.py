@@ -1,6 +1,9 @@
-"""Small-cell suppression: small counts are hidden, and no hidden count can be worked out from the
-published ones, neither by linear algebra nor by non-negativity (a second non-negative integer table
-fits every published number). Pure: no database, no app."""
+"""Complementary suppression (`suppress()`), exact: on a table that adds up, small counts are hidden,
+and no hidden count can be worked out from the published ones, neither by linear algebra nor by
+non-negativity (a second non-negative integer table fits every published number). Pure: no database,
+no app. What is published (perturbed values, «<10» and «x» marks) is tested in test_disclosure.py;
+here `exact()` publishes the true counts with the pattern `suppress()` chooses, the hardest case for
+the pattern (nothing else hides a value)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from fractions import Fraction
 
 import pytest
 
-from referral.stats.suppression import publish
+from referral.stats.suppression import suppress
 from referral.stats.tables import RawTable, Table
 
 Grid = list[list[int]]
@@ -22,7 +25,31 @@ def raw_table(counts: list[list[int]] | tuple[tuple[int, ...], ...], columns: in
     return RawTable(key="prueba", title="Prueba", rule="Una persona por caso", row_header="Fila",
                     rows=tuple(f"fila {i}" for i in range(len(counts))),
                     columns=tuple(str(2020 + j) for j in range(width)),
-                    counts=tuple(tuple(line) for line in counts))
+                    counts=tuple(tuple(line) for line in counts), keys=tuple(tuple(0 for _ in line) for line in counts))
+
+
+def publish(raw: RawTable, threshold: int = 5) -> Table:
+    """The true counts, with primary (0 < n < threshold) and complementary positions as None."""
+    if threshold < 1:
+        raise ValueError("threshold")
+    if len(raw.counts) != len(raw.rows) or any(len(line) != len(raw.columns) for line in raw.counts):
+        raise ValueError("shape")
+    if any(n < 0 for line in raw.counts for n in line):
+        raise ValueError("negative")
+    full = full_grid(raw)
+    hidden = suppress(full, {(i, j) for i, line in enumerate(full) for j, n in enumerate(line) if 0 < n < threshold})
+    height, width = len(full), len(full[0])
+
+    def shown(i: int, j: int) -> int | None:
+        return None if (i, j) in hidden else full[i][j]
+
+    return Table(key=raw.key, title=raw.title, rule=raw.rule, row_header=raw.row_header, rows=raw.rows,
+                 columns=raw.columns, cells=tuple(tuple(shown(i, j) for j in range(width - 1))  # type: ignore[misc]
+                                                  for i in range(height - 1)),
+                 row_totals=tuple(shown(i, width - 1) for i in range(height - 1)),  # type: ignore[arg-type]
+                 column_totals=tuple(shown(height - 1, j) for j in range(width - 1)),  # type: ignore[arg-type]
+                 total=shown(height - 1, width - 1), threshold=threshold, small=0,  # type: ignore[arg-type]
+                 suppressed=len(hidden))
 
 
 # --- independent views of a table: the raw grid with totals, and the published one --------------------------
@@ -265,7 +292,8 @@ def test_counts_must_match_the_labels_and_be_non_negative() -> None:
     good = raw_table([[1, 2], [3, 4]])
     for counts in (((1, 2),), ((1, 2), (3,)), ((1, 2), (3, -4))):
         with pytest.raises(ValueError):
-            publish(RawTable(good.key, good.title, good.rule, good.row_header, good.rows, good.columns, counts))
+            publish(RawTable(good.key, good.title, good.rule, good.row_header, good.rows, good.columns, counts,
+                             good.keys))
 
 
 def test_small_totals_are_hidden() -> None:
