@@ -52,7 +52,7 @@ class NodeAnswers:
     accepted: Cell
     refused: Cell
     pending: Cell
-    acceptance: float | None  # published accepted / (accepted + refused); None if either is not a number
+    acceptance: float | None  # published accepted / published answered (at most 1); None if either is marked
     median_hours: int | None  # time to answer, whole hours; None below the threshold
     p90_hours: int | None
 
@@ -154,7 +154,8 @@ def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tup
                 ) -> NodeAnswers:
         yes = published(*total(by_state, accepted), threshold)
         no = published(*total(by_state, refused), threshold)
-        rate = yes / (yes + no) if isinstance(yes, int) and isinstance(no, int) else None
+        answered_count = published(*total(by_state, accepted | refused), threshold)  # a set of its own
+        rate = min(1.0, yes / answered_count) if isinstance(yes, int) and isinstance(answered_count, int) else None
         answered, median, p90 = timed or (0, None, None)
         enough = answered >= threshold
         return NodeAnswers(name, kind, published(*total(by_state), threshold), yes, no,

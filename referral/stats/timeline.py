@@ -120,12 +120,6 @@ def _ladder(spec: StatisticsDef) -> list[list[str]]:
     return [detailed, ["quarter"], ages, ["region"], rest]
 
 
-def _release(qi: dict[str, str | None], dropped: set[str], spec: StatisticsDef) -> Released:
-    period = qi["year"] if "quarter" in dropped else f"{qi['year']}-T{qi['quarter']}"
-    return Released(str(period), None if "region" in dropped else qi["region"],
-                    tuple((key, None if key in dropped else qi.get(key)) for key in spec.dimensions))
-
-
 def release(ctx: Context, k: int = K_TIMELINES) -> dict[str, Released]:
     """Every case's shown quasi-identifiers by its log pseudonym, generalised over the whole population
     until each shown combination is shared by at least `k` cases; withheld cases are left out.
@@ -133,40 +127,68 @@ def release(ctx: Context, k: int = K_TIMELINES) -> dict[str, Released]:
     Local recoding: only the cases in a combination shared by fewer than `k` are generalised, one
     round of the ladder at a time, and counted again with everyone else's shown values."""
     spec = ctx.definition.statistics
-    qis: dict[str, dict[str, str | None]] = {}
+    names = ["year", "quarter", "region", *spec.dimensions]
+    position = {name: index for index, name in enumerate(names)}
+    values: dict[str, tuple[str | None, ...]] = {}
     for pseudonym, detected, region, attributes in ctx.session.execute(
             select(CaseStat.pseudonym, CaseStat.detected_at, CaseStat.region_code, CaseStat.attributes)):
         period = quarter(ctx, detected)
-        qis[pseudonym] = {**{key: (attributes or {}).get(key) for key in spec.dimensions}, "region": region,
-                          "year": str(period.year), "quarter": str(period.quarter)}
+        values[pseudonym] = (str(period.year), str(period.quarter), region,
+                             *((attributes or {}).get(key) for key in spec.dimensions))
     ladder = _ladder(spec)
-    level = dict.fromkeys(qis, 0)
-    dropped = [set().union(*ladder[:n]) if n else set() for n in range(len(ladder) + 1)]
+    blanked = [frozenset(position[name] for rung in ladder[:n] for name in rung) for n in range(len(ladder) + 1)]
+    # Cases with the same values take the same path: work on (shown values, rung) entries with a count,
+    # each pointing to where it moved; at the end each case follows the pointers from its own values.
+    Entry = tuple[tuple[str | None, ...], int]
+    live: Counter[Entry] = Counter((value, 0) for value in values.values())
+    moved: dict[Entry, Entry | None] = {}  # None: withheld
     while True:
-        shown = {p: _release(qis[p], dropped[n], spec) for p, n in level.items()}
-        sizes = Counter(shown.values())
-        rare = [p for p, value in shown.items() if sizes[value] < k]
+        sizes: Counter[tuple[str | None, ...]] = Counter()
+        for (value, _rung), n in live.items():
+            sizes[value] += n
+        rare = [entry for entry in live if sizes[entry[0]] < k]
         if not rare:
-            return shown
-        for p in rare:
-            if level[p] == len(ladder):
-                del level[p]  # withheld: not even its year (and nothing else) hides it among k cases
-            else:
-                level[p] += 1
+            break
+        for entry in rare:
+            value, rung = entry
+            n = live.pop(entry)
+            if rung == len(ladder):  # not even its year (and nothing else) hides it among k: withheld
+                moved[entry] = None
+                continue
+            drop = blanked[rung + 1]
+            target = (tuple(None if i in drop else v for i, v in enumerate(value)), rung + 1)
+            moved[entry] = target
+            live[target] += n
+    released: dict[tuple[str | None, ...], Released | None] = {}
+    for value in set(values.values()):
+        entry: Entry | None = (value, 0)
+        while entry in moved:
+            entry = moved[entry]
+        final = entry[0] if entry is not None else None
+        released[value] = None if final is None else Released(
+            f"{final[0]}" if final[1] is None else f"{final[0]}-T{final[1]}", final[2],
+            tuple((key, final[position[key]]) for key in spec.dimensions))
+    return {p: shown for p, value in values.items() if (shown := released[value]) is not None}
 
 
 def _period_matches(released: Released, period: Period | None) -> bool:
-    return period is None or released.period == period.key
+    """A year matches every case shown in it (by quarter or by year); a quarter only the cases shown with
+    that quarter: a filter never tells more than the shown value."""
+    if period is None:
+        return True
+    if period.quarter is None:
+        return released.period.split("-")[0] == str(period.year)
+    return released.period == period.key
 
 
 def case_list(ctx: Context, scope: int, period: Period | None, language: str, page: int = 1,
               per_page: int = 50, k: int = K_TIMELINES) -> tuple[list[CaseLine], int]:
     """One page of cases (newest detection first) whose shown period is `period`, and how many match."""
     shown = release(ctx, k)
-    chosen = [p for p, value in shown.items() if _period_matches(value, period)]
-    rows = ctx.session.execute(select(CaseStat.pseudonym, CaseStat.state).where(CaseStat.pseudonym.in_(chosen))
-                               .order_by(CaseStat.detected_at.desc(), CaseStat.pseudonym)
-                               .offset((page - 1) * per_page).limit(per_page)).all() if chosen else []
+    chosen = [(pseudonym, state) for pseudonym, state in ctx.session.execute(
+        select(CaseStat.pseudonym, CaseStat.state).order_by(CaseStat.detected_at.desc(), CaseStat.pseudonym))
+        if pseudonym in shown and _period_matches(shown[pseudonym], period)]  # no IN list of 100,000 names
+    rows = chosen[(page - 1) * per_page:page * per_page]
     regions = _regions(ctx)
     states = ctx.definition.main.states
     return [CaseLine(scoped(ctx, scope, pseudonym), shown[pseudonym].period,
@@ -300,10 +322,12 @@ def export_rows(ctx: Context, scope: int, period: Period | None, language: str, 
     population (not over the exported set: a filter must not undo a generalisation)."""
     spec = ctx.definition.statistics
     shown = release(ctx, k)
-    chosen = [p for p, value in shown.items() if _period_matches(value, period)]
-    stats = ctx.session.scalars(select(CaseStat).where(CaseStat.pseudonym.in_(chosen))
-                                .order_by(CaseStat.detected_at, CaseStat.pseudonym).limit(limit + 1)).all() \
-        if chosen else []
+    chosen = [pseudonym for pseudonym in ctx.session.scalars(select(CaseStat.pseudonym).order_by(
+        CaseStat.detected_at, CaseStat.pseudonym)) if pseudonym in shown and _period_matches(shown[pseudonym], period)]
+    stats = [stat for start in range(0, min(len(chosen), limit + 1), 500)
+             for stat in ctx.session.scalars(select(CaseStat).where(
+                 CaseStat.pseudonym.in_(chosen[start:min(start + 500, limit + 1)]))
+                 .order_by(CaseStat.detected_at, CaseStat.pseudonym))]
     cut = len(stats) > limit
     stats = stats[:limit]
     regions = _regions(ctx)

@@ -378,6 +378,9 @@ def test_filters_narrow_the_counts_on_the_grid(world: World) -> None:
         world.browser().get("/auditoria/estadisticas").text
     listing = world.browser().get("/auditoria/casos?tipo=laboral").text  # timelines: no type filter
     assert len(listed_names(listing)) == 9
+    assert len(listed_names(world.browser().get("/auditoria/casos?periodo=2026").text)) == 9  # shown by quarter
+    assert len(listed_names(world.browser().get("/auditoria/casos?periodo=2026-T4").text)) == 9
+    assert listed_names(world.browser().get("/auditoria/casos?periodo=2026-T3").text) == []
 
 
 @pytest.mark.parametrize("query", ["periodo=2026-06-01", "periodo=2026-11", "periodo=2026-T5", "periodo=ayer",
