@@ -74,10 +74,11 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .network.views import bp as network_bp
     from .referrals.views import bp as referrals_bp
     from .stats.views import bp as stats_bp
-    from .web import access, errors, limits, nav
+    from .web import access, errors, input as input_check, limits, nav
     from .web.context import language
 
     database.init_app(app)
+    input_check.init_app(app)  # first: no CSRF check, rate limit or view sees a control character
     csrf.init_app(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))
     babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["TIMEZONE"])

@@ -51,7 +51,12 @@ BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout.
+
+    `hide_parameters`: no bound value (a name, an e-mail, a ciphertext) is ever written into an
+    exception's text or the engine's log, whoever logs them.
+    """
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -40,6 +40,21 @@ class Database:
         return g.db_session
 
     @staticmethod
+    def rollback() -> None:
+        """Roll back the request's session, if it has one: after a failed flush it cannot read until then.
+
+        Error handlers call this before anything else, so the page can read the user again.
+        """
+        session = g.get("db_session")
+        if session is None:
+            return
+        try:
+            session.rollback()
+        except Exception:  # noqa: BLE001 - the connection itself is gone: start again with a new session
+            g.pop("db_session", None)
+            session.invalidate()
+
+    @staticmethod
     def _close(_error: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:

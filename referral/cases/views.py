@@ -15,6 +15,7 @@ from wtforms import HiddenField
 from ..choices import ChoiceProvider
 from ..web.access import needs
 from ..web.context import current_ctx, language
+from ..web.errors import on_conflict
 from ..web.dynamic_forms import (
     add_row_requested, build_form_class, initial_data, layout, problem_list, values_of,
 )
@@ -155,6 +156,7 @@ def edit_form(reference: str, form_key: str) -> Any:
         return _render_form("cases/edit.html", form, wtform, {}, 200, **extra)
     errors: dict[str, list[Text]] = {}
     if wtform.validate():
+        on_conflict(lambda status: _render_form("cases/edit.html", form, wtform, {}, status, **extra))
         try:
             save_form(ctx, current_user, reference, form_key, values_of(form, wtform), _version(wtform))
         except InvalidInput as invalid:
@@ -189,6 +191,7 @@ def act(reference: str, key: str) -> Any:
     errors: dict[str, list[Text]] = {}
     if wtform.validate():
         values = values_of(form, wtform) if form else None
+        on_conflict(lambda status: _render_action(form, wtform, {}, status, extra))
         try:
             fire_transition(ctx, current_user, reference, key, values, _version(wtform))
         except InvalidInput as invalid:

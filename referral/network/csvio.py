@@ -19,6 +19,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ..characters import first_bad_line
 from ..workflow import Text, WorkflowDefinition
 from .directory import NATIONAL, InstitutionRow, Office, UnknownRegions, expand, split_list
 from .editing import (
@@ -113,13 +114,22 @@ class _Row:
 
 def _decode(source: bytes | str) -> tuple[str, RowError | None]:
     if isinstance(source, str):
-        return source.removeprefix("\ufeff"), None
-    try:
-        return source.decode("utf-8-sig"), None
-    except UnicodeDecodeError as error:
-        line = source[:error.start].count(b"\n") + 1
-        return "", RowError(line, Text("El archivo no está en UTF-8 (guárdelo como «CSV UTF-8»).",
-                                       "The file is not UTF-8 (save it as “CSV UTF-8”)."))
+        text = source.removeprefix("\ufeff")
+    else:
+        try:
+            text = source.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = source[:error.start].count(b"\n") + 1
+            return "", RowError(line, Text("El archivo no está en UTF-8 (guárdelo como «CSV UTF-8»).",
+                                           "The file is not UTF-8 (save it as “CSV UTF-8”)."))
+    line = first_bad_line(text)
+    if line is not None:  # NUL and the like: not a CSV a spreadsheet wrote (and PostgreSQL refuses NUL)
+        return "", RowError(line, Text(
+            "El archivo contiene un carácter de control (como NUL): no es un CSV de texto. Guárdelo de nuevo "
+            "como «CSV UTF-8».",
+            "The file contains a control character (such as NUL): it is not a text CSV. Save it again as "
+            "“CSV UTF-8”."))
+    return text, None
 
 
 def _rows(text: str) -> tuple[list[str], list[_Row], list[RowError]]:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..auth.models import User
+from ..characters import has_control, has_spoofing
 from ..auth.passwords import hash_password
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
@@ -34,6 +35,9 @@ LIMITS = {"code": 40, "short_name": 80, "name": 200, "contact_email": 200, "cont
 MANAGER_FIELDS = ("services", "capacity_total", "capacity_free", "contact_email", "contact_phone")
 
 REQUIRED = Text("Obligatorio.", "Required.")
+HIDDEN_CHARACTER = Text(
+    "Contiene un carácter de control, invisible o de dirección del texto (como NUL o U+202E): escríbalo de nuevo.",
+    "Contains a control, invisible or text-direction character (such as NUL or U+202E): type it again.")
 Add = Callable[[str, Text], None]  # how check_node's helpers report a broken rule
 
 
@@ -155,6 +159,10 @@ def check_node(definition: WorkflowDefinition, values: NodeValues, *, region_cod
             add(key, REQUIRED)
         elif len(value) > LIMITS[key]:
             add(key, too_long(LIMITS[key]))
+    for key in ("code", "short_name", "name", "contact_email", "contact_phone"):
+        value = getattr(values, key) or ""
+        if has_control(value) or has_spoofing(value):
+            add(key, HIDDEN_CHARACTER)
     if values.code and not CODE.match(values.code):
         add("code", Text("Use solo mayúsculas sin tilde, dígitos, «-» y «_» (por ejemplo CAVD-CL-RM).",
                          "Use only capital letters without accents, digits, “-” and “_” (for example CAVD-CL-RM)."))

@@ -288,12 +288,12 @@ def revoke(reference: str, consent_id: uuid.UUID) -> Any:
     form = FlaskForm()
     if not form.validate():
         abort(400)
-    _, actor = open_case(ctx, current_user, reference)
+    _case, actor = open_case(ctx, current_user, reference)  # never `_`: that name is gettext here
     rules = ctx.definition.network.consent
     if rules is None or not permitted(rules.by, current_user.role, actor.relations):
         abort(403)
     try:
-        _, ended = revoke_consent(ctx, current_user, reference, consent_id,
+        _consent, ended = revoke_consent(ctx, current_user, reference, consent_id,
                                   expected_version=_version(request.form.get("case_version")))
     except InvalidInput as invalid:
         ctx.session.rollback()
