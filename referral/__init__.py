@@ -65,9 +65,9 @@ def _init_vault(app: Flask) -> None:
 
 def _init_web(app: Flask, instance: Path) -> None:
     from . import cli
-    from .auth.models import User
     from .admin.views import bp as admin_bp
     from .auth.views import bp as auth_bp
+    from .auth.views import load_signed_in
     from .cases.views import bp as cases_bp
     from .clocks.views import bp as clocks_bp
     from .main.views import bp as main_bp
@@ -86,10 +86,8 @@ def _init_web(app: Flask, instance: Path) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # our own page says why; no flashed English default
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+    # The session cookie names a server-side session (referral/auth/sessions.py), never the account.
+    login_manager.user_loader(load_signed_in)
 
     for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp):
         app.register_blueprint(blueprint)

@@ -35,6 +35,18 @@ def _secret_key(environ: Mapping[str, str], instance: Path, create: bool) -> str
     return path.read_text().strip()
 
 
+def _hours(environ: Mapping[str, str], name: str, default: str) -> float:
+    """A positive number of hours, or start-up stops and names the variable."""
+    text = environ.get(name, default)
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = float("nan")
+    if not 0 < hours <= 24 * 7:
+        raise StartupError(f"{name} must be a number of hours above 0 and at most 168, not {text!r}")
+    return hours
+
+
 def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask settings from the environment; create development secrets in `instance` if allowed."""
     environ = os.environ if environ is None else environ
@@ -68,6 +80,9 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         # as long as the session, and the session ends after two idle hours.
         "WTF_CSRF_TIME_LIMIT": None,
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=2),
+        # Beside the idle timeout above, a session ends this many hours after sign-in, however active
+        # (server-side sessions: referral/auth/sessions.py).
+        "SESSION_ABSOLUTE_HOURS": _hours(environ, "REFERRAL_SESSION_ABSOLUTE_HOURS", "12"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

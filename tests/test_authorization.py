@@ -240,6 +240,13 @@ MATRIX = """
   POST /notificaciones/leidas                                          401  400  400  400  400  400  400  400  400  400  400  400  400
   GET  /notificaciones/00000000-0000-4000-8000-000000000000/leida      405  405  405  405  405  405  405  405  405  405  405  405  405
   POST /notificaciones/00000000-0000-4000-8000-000000000000/leida      401  404  404  404  404  404  404  404  404  404  404  404  404
+# -- one's own sessions (server-side): every signed-in person lists hers and ends the others; ending a session
+# -- that is not one's own (here: none at all; another person's: test_nobody_ends_another_persons_session) is 404
+  GET  /cuenta/sesiones                                                302  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /cuenta/sesiones/cerrar-otras                                   405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /cuenta/sesiones/cerrar-otras                                   401  302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /cuenta/sesiones/00000000-0000-4000-8000-000000000000/cerrar    405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /cuenta/sesiones/00000000-0000-4000-8000-000000000000/cerrar    401  404  404  404  404  404  404  404  404  404  404  404  404
 # -- a case that does not exist: 404 only for someone who may open cases at all
   GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403  403
 # -- detectado: detecting node, focal point (and its case worker), national coordination
@@ -341,7 +348,7 @@ MATRIX = """
 
 # Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action
 # refused for its stage (always the case page). "/" is checked by test_home_sends_each_role_to_its_worklist.
-REDIRECTS = {"/ingresar": "/", "/salir": "/ingresar", "/idioma": "/"}
+REDIRECTS = {"/ingresar": "/", "/salir": "/ingresar", "/idioma": "/", "/cuenta/sesiones/cerrar-otras": "/cuenta/sesiones"}
 
 LANDING = {
     "salud.rm": "/bandeja/informacion_pendiente", "coordinador.rm": "/bandeja/triaje",
@@ -617,6 +624,30 @@ def test_the_migration_officer_reads_the_residence_request_but_not_the_ficha_nor
     assert officer.request("GET", f"/casos/{before}").status_code == 403
     assert officer.request("GET", f"/casos/{before}/formularios/solicitud_residencia").status_code == 403
     assert before not in officer.request("GET", "/bandeja/residencias").text
+
+
+def test_nobody_ends_another_persons_session(world: World) -> None:
+    """A live session of coordinador.rm (the world's own client): every other person, whatever the role,
+    gets 404 for it, and it goes on."""
+    from referral.auth.models import UserSession
+
+    owner = world.client("coordinador.rm")
+    assert owner.request("GET", "/casos").status_code == 200
+    with services(world.app) as ctx:
+        user_id = Steps(ctx).user("coordinador.rm").id
+        ids = ctx.session.scalars(select(UserSession.id).where(UserSession.user_id == user_id,
+                                                               UserSession.revoked_at.is_(None))).all()
+    assert ids
+    for name in USERS[1:]:
+        if name == "coordinador.rm":
+            continue
+        for session_id in ids:
+            response = world.client(name).request("POST", f"/cuenta/sesiones/{session_id}/cerrar")
+            assert response.status_code == 404, (name, response.status_code)
+        assert str(ids[0]) not in world.client(name).request("GET", "/cuenta/sesiones").text
+    assert owner.request("GET", "/casos").status_code == 200
+    with services(world.app) as ctx:
+        assert all(ctx.session.get(UserSession, i).revoked_at is None for i in ids)
 
 
 def test_a_deactivated_account_loses_access_at_once(app: Flask) -> None:

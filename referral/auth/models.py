@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -49,3 +50,23 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"User(id={self.id}, role={self.role}, node={self.node_id})"
+
+
+class UserSession(Base):
+    """One signed-in session. The cookie carries a random token; this row keeps only its SHA-256, so a
+    copy of the database signs nobody in. Valid while not revoked, before `expires_at` (the absolute
+    lifetime) and while `last_seen_at` is within the idle timeout (referral/auth/sessions.py)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)  # shown to its owner; not the token
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    browser: Mapped[str] = mapped_column(String(20))  # a browser family code (firefox, chrome, ...); no address
+
+    def __repr__(self) -> str:
+        return f"UserSession(id={self.id}, user={self.user_id})"

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from .models import User
 from .passwords import hash_password, needs_rehash, verify_password
+from .sessions import mark_rehashed
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -37,5 +38,6 @@ def authenticate(session: Session, email: str, password: str, now: dt.datetime, 
         raise LoginFailed()
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     if needs_rehash(user.password_hash, profile):
+        mark_rehashed(session, user)  # the same password: her other sessions go on
         user.password_hash = hash_password(password, profile)
     return user
