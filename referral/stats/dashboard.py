@@ -1,8 +1,9 @@
 """The process dashboard: how long steps take, which nodes answer referrals and how fast, which clocks
 run late, where cases stand. Every count is perturbed by its cell key and marked «<10» below the
-threshold, like the Mesa's tables (disclosure.py); a median or percentile is shown only over at least
-`threshold` cases, in whole days (whole hours for referral answers); nodes that received fewer
-referrals than the threshold are counted together as «Otros nodos»."""
+threshold, like the Mesa's tables (disclosure.py); a median or percentile is shown only when its
+published count is at least `threshold` + 3 (so over at least `threshold` cases), in whole days (whole
+hours for referral answers); nodes that received fewer referrals than the threshold are counted
+together as «Otros nodos»."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..referrals.models import Referral
 from ..workflow import Text
-from .disclosure import perturb
+from .disclosure import MAX_NOISE, perturb
 from .figures import DEFAULT_THRESHOLD, Filters, Period, local_start, too_narrow
 from .models import CaseStat, CaseStatStep
 from .suppression import publish
@@ -101,7 +102,7 @@ def dashboard(ctx: Context, filters: Filters, language: str,
         count, key_sum = reached.get(key, (0, 0))
         shown = published(count, int(key_sum), threshold)
         _n, median, p90 = quantiles.get(key, (0, None, None))
-        enough = count >= threshold and isinstance(shown, int)
+        enough = shows_median(shown, threshold)
         steps.append(StepTime(key, milestone.label.get(language), shown, _whole(median) if enough else None,
                               _whole(p90) if enough else None))
     states = {state: (count, int(key_sum)) for state, count, key_sum in ctx.session.execute(filters.apply(
@@ -116,6 +117,13 @@ def dashboard(ctx: Context, filters: Filters, language: str,
     return Dashboard(published(int(n), int(keys or 0), threshold), tuple(steps), _nodes(ctx, filters, language, threshold),
                      _clocks(ctx, filters, language, threshold), state_table,
                      _months(ctx, filters, language, threshold), threshold)
+
+
+def shows_median(count: Cell, threshold: int) -> bool:
+    """Whether a median (or percentile) over `count` cases is shown: only when the published count is at
+    least the threshold plus the largest noise, so the true count is at least the threshold, and the
+    decision is a function of a published figure (a missing median tells nothing more)."""
+    return isinstance(count, int) and count >= threshold + MAX_NOISE
 
 
 def _keys() -> ColumnElement[int]:
@@ -156,8 +164,8 @@ def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tup
         no = published(*total(by_state, refused), threshold)
         answered_count = published(*total(by_state, accepted | refused), threshold)  # a set of its own
         rate = min(1.0, yes / answered_count) if isinstance(yes, int) and isinstance(answered_count, int) else None
-        answered, median, p90 = timed or (0, None, None)
-        enough = answered >= threshold
+        _answered, median, p90 = timed or (0, None, None)
+        enough = shows_median(answered_count, threshold)
         return NodeAnswers(name, kind, published(*total(by_state), threshold), yes, no,
                            published(*by_state.get(spec.initial, (0, 0)), threshold), rate,
                            _whole(median / HOUR) if enough and median is not None else None,

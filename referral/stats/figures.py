@@ -158,26 +158,32 @@ def raw_tables(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
     if not spec.declared:
         return []
     entered = CaseStat.entered_at.is_not(None)
+    # Rows and columns never depend on the filters: a category or a year missing from a narrowed table
+    # would say «nobody» exactly. Rows: every declared category and every code of the whole population;
+    # columns: every year from the first Ficha to today, or the period's year.
+    first = ctx.session.scalar(select(func.min(CaseStat.detected_at)))
+    today = ctx.now().astimezone(ctx.timezone).date()
+    years = ([filters.period.year] if filters.period else
+             list(range(year_of(ctx, first) if first is not None else today.year, today.year + 1)))
     raws: list[RawTable] = []
     for dimension in spec.dimensions.values():
-        counts = _count(ctx, filters, CaseStat.entered_at, CaseStat.attributes[dimension.key].as_string(), entered)
+        code = CaseStat.attributes[dimension.key].as_string()
+        counts = _count(ctx, filters, CaseStat.entered_at, code, entered)
+        everywhere = {c if c is not None else UNKNOWN for c in ctx.session.scalars(select(code).distinct())}
         raws.append(_by_year(
             f"personas_{dimension.key}", T("Personas ingresadas por ", "Persons entered by ").get(language)
             + dimension.label.get(language).lower(), PERSONS_RULE.get(language), dimension.label.get(language),
-            counts, _order(ctx, dimension, language, {code for _, code in counts})))
+            counts, _order(ctx, dimension, language, everywhere), years))
     regions = {r.code: r.name for r in ctx.session.scalars(select(Region).order_by(Region.position))}
-    position = {code: index for index, code in enumerate(regions)}
     counts = _count(ctx, filters, CaseStat.entered_at, CaseStat.region_code, entered)
     raws.append(_by_year(
         "personas_region", T("Personas ingresadas por región de detección", "Persons entered by region of detection")
         .get(language), f"{PERSONS_RULE.get(language)} {REGION_RULE.get(language)}",
-        T("Región", "Region").get(language), counts,
-        [(code, regions.get(code, code)) for code in sorted({code for _, code in counts},
-                                                            key=lambda c: position.get(c, len(position)))]))
+        T("Región", "Region").get(language), counts, list(regions.items()), years))
     raws.append(_by_year(
         "casos_estado", T("Casos por estado", "Cases by state").get(language), STATES_RULE.get(language),
         T("Estado", "State").get(language), _count(ctx, filters, CaseStat.detected_at, CaseStat.state),
-        [(key, state.label.get(language)) for key, state in d.main.states.items()]))
+        [(key, state.label.get(language)) for key, state in d.main.states.items()], years))
     if spec.closing:
         form, _, name = spec.closing.partition(".")
         raws.append(_by_year(
@@ -185,14 +191,14 @@ def raw_tables(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
             spec.closing_label.get(language),
             _count(ctx, filters, CaseStat.closed_at, CaseStat.closing,
                    CaseStat.closed_at.is_not(None) & CaseStat.closing.is_not(None)),
-            [(c.value, c.label.get(language)) for c in d.form(form).field(name).choices]))
+            [(c.value, c.label.get(language)) for c in d.form(form).field(name).choices], years))
     if spec.residence:
         state = CaseStat.tracks[spec.residence].as_string()
         raws.append(_by_year(
             f"tramite_{spec.residence}", spec.residence_label.get(language), TRACK_RULE.get(language),
             T("Estado del trámite", "State of the request").get(language),
             _count(ctx, filters, CaseStat.entered_at, state, entered & state.is_not(None)),
-            [(key, label.label.get(language)) for key, label in d.tracks[spec.residence].states.items()]))
+            [(key, label.label.get(language)) for key, label in d.tracks[spec.residence].states.items()], years))
     return raws
 
 
@@ -243,8 +249,7 @@ def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str
 
 
 def _by_year(key: str, title: str, rule: str, header: str, counts: Counts,
-             rows: Sequence[tuple[str, str]]) -> RawTable:
-    years = sorted({year for year, _ in counts})
+             rows: Sequence[tuple[str, str]], years: Sequence[int]) -> RawTable:
     codes = [code for code, _ in rows]
     extra = sorted({code for _, code in counts} - set(codes))  # a code no longer declared still counts
     rows = [*rows, *((code, code) for code in extra)]
