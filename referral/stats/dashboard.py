@@ -2,8 +2,8 @@
 run late, where cases stand. Every count is perturbed by its cell key and marked «<10» below the
 threshold, like the Mesa's tables (disclosure.py); a median or percentile is shown only when its
 published count is at least `threshold` + 3 (so over at least `threshold` cases), in whole days (whole
-hours for referral answers); nodes that received fewer referrals than the threshold are counted
-together as «Otros nodos»."""
+hours for referral answers); a node is named only by the same rule (so it received at least
+`threshold` referrals), the others are counted together as «Otros nodos»."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def _nodes(ctx: Context, filters: Filters, language: str, threshold: int) -> tup
     rows: list[NodeAnswers] = []
     others: dict[str, tuple[int, int]] = {}
     for node_id, by_state in counts.items():
-        if not isinstance(published(*total(by_state), threshold), int):  # too few to name the node
+        if not shows_median(published(*total(by_state), threshold), threshold):  # maybe under T: not named
             for state, (n, keys) in by_state.items():
                 before = others.get(state, (0, 0))
                 others[state] = (before[0] + n, before[1] + keys)
