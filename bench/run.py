@@ -7,7 +7,8 @@ or _count for sizes and counts). An unknown NAME prints the usage and exits with
 A benchmark is a module `bench/<name>.py` with `run(quick: bool, progress) -> dict[str, float | int]`;
 add it to BENCHMARKS below. Each builds its own throw-away databases: SQLite, and for `deadlines` also
 PostgreSQL with Redis when they are reachable (it creates and drops its own database); `audit` measures
-on PostgreSQL when reachable (100,000 cases, 4 million audit events), with SQLite at the --quick size beside it.
+on PostgreSQL when reachable (100,000 cases, 4 million audit events), with SQLite at the --quick size beside it;
+`disclosure` runs the auditor-as-attacker of bench/attacker.py against a generated population on SQLite.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if str(ROOT) not in sys.path:
 BENCHMARKS: dict[str, str] = {
     "audit": "bench.audit:run",
     "deadlines": "bench.deadlines:run",
+    "disclosure": "bench.disclosure:run",
     "encryption": "bench.encryption:run",
 }
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|count)")
