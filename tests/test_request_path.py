@@ -373,8 +373,9 @@ def test_the_node_csv_import_refuses_a_nul_or_a_bidi_control_in_a_name(app: Any,
 # -- consent revoke ----------------------------------------------------------------------------------
 
 
-@both_backends
-def test_revoking_a_consent_from_the_case_page_says_so(app: Any) -> None:
+def revoke_button(app: Any) -> tuple[str, Any, Any, str, dict[str, str]]:
+    """An activated case with a consent, and the coordinator's revoke button as the case page shows it:
+    (reference, consent id, browser, the button's action, its hidden fields)."""
     reference = file_case(app)
     activate(app, reference)
     given = consent(app, reference)
@@ -383,8 +384,14 @@ def test_revoking_a_consent_from_the_case_page_says_so(app: Any) -> None:
     action = f"/casos/{reference}/consentimientos/{given}/revocar"
     form = re.search(rf'action="{re.escape(action)}"[\s\S]*?</form>', page)
     assert form, "the case page offers no revoke button"
+    return reference, given, browser, action, hidden_inputs(form.group(0))
 
-    response = browser.client.post(action, data=hidden_inputs(form.group(0)))
+
+@both_backends
+def test_revoking_a_consent_from_the_case_page_says_so(app: Any) -> None:
+    reference, given, browser, action, fields = revoke_button(app)
+
+    response = browser.client.post(action, data=fields)
 
     assert response.status_code == 303 and response.headers["Location"] == f"/casos/{reference}"
     shown = browser.get(response.headers["Location"]).text
@@ -398,17 +405,10 @@ def test_revoking_a_consent_from_the_case_page_says_so(app: Any) -> None:
 @both_backends
 def test_revoking_on_a_page_another_person_changed_is_a_409_with_a_link_back(app: Any) -> None:
     """A conflict seen before flush, on a view that registers no form: the generic 409 page."""
-    reference = file_case(app)
-    activate(app, reference)
-    given = consent(app, reference)
-    browser = signed_in(app, "coordinador.rm")
-    page = browser.get(f"/casos/{reference}").text
-    action = f"/casos/{reference}/consentimientos/{given}/revocar"
-    form = re.search(rf'action="{re.escape(action)}"[\s\S]*?</form>', page)
-    assert form
+    reference, given, browser, action, fields = revoke_button(app)
     consent(app, reference, scope="nodo", node_id=node_id(app, "SERNAMEG"))  # someone else, meanwhile
 
-    response = browser.client.post(action, data=hidden_inputs(form.group(0)))
+    response = browser.client.post(action, data=fields)
 
     assert response.status_code == 409
     assert STALE in response.text and WHY in response.text
