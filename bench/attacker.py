@@ -1273,7 +1273,11 @@ def interval_lp(obs: Observations, noise: int = MAX_NOISE, override: Override = 
             if key not in seen_inconsistent:
                 seen_inconsistent.add(key)
                 result.inconsistent.append((key, cells))
+        started = time.perf_counter()
         solve(model, obs.grid.threshold, rng, result, name)
+        if time.perf_counter() - started > 30:
+            progress(f"    family {number} ({name}, {len(members)} queries, {len(model.lower)} counts): "
+                     f"{time.perf_counter() - started:.0f} s")
         if number % 50 == 0:
             progress(f"    {number}/{len(chosen)} families, {result.solves} LPs, {len(result.determined)} determined, "
                      f"{time.perf_counter() - began:.0f} s")
@@ -1382,7 +1386,9 @@ class TimelineFindings:
     groups: Counter[tuple[str, ...]]  # shown quasi-identifiers -> cases sharing them
     min_k: int
     below_k: list[str]  # case names whose shown combination fewer than K cases share
-    min_k_with_status: int  # the same with the status and closing reason added
+    min_k_with_status: int  # the same with the exported status and closing reason added
+    below_k_with_status: int  # cases sharing that with fewer than K
+    below_k_with_steps: int  # cases sharing their shown quasi-identifiers and number of steps with fewer than K
     fingerprint_unique: float  # share of cases whose (event, week) sequence is unique
     joined: float  # share of cases matched one to one with the other body's export by that sequence
     mismatches: list[str]  # list or page showing another period or region than the export
@@ -1392,6 +1398,7 @@ def timeline_findings(timelines: Timelines, other: Mapping[str, ExportedCase] | 
     cases = timelines.exported
     groups = Counter(case.qi for case in cases.values())
     with_status = Counter((*case.qi, *case.status) for case in cases.values())
+    with_steps = Counter((*case.qi, len(case.events)) for case in cases.values())
     period_at, region_at = timelines.qi_fields.index("detection_period"), timelines.qi_fields.index(
         "region_of_detection")
     mismatches = []
@@ -1418,5 +1425,7 @@ def timeline_findings(timelines: Timelines, other: Mapping[str, ExportedCase] | 
     return TimelineFindings(
         n, groups, min(groups.values()) if groups else 0,
         sorted(name for name, case in cases.items() if groups[case.qi] < K_TIMELINES),
-        min(with_status.values()) if with_status else 0, unique / n if n else 0.0, joined / n if n else 0.0,
-        mismatches)
+        min(with_status.values()) if with_status else 0,
+        sum(1 for case in cases.values() if with_status[(*case.qi, *case.status)] < K_TIMELINES),
+        sum(1 for case in cases.values() if with_steps[(*case.qi, len(case.events))] < K_TIMELINES),
+        unique / n if n else 0.0, joined / n if n else 0.0, mismatches)
