@@ -67,6 +67,28 @@ class UserSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     browser: Mapped[str] = mapped_column(String(20))  # a browser family code (firefox, chrome, ...); no address
+    # When the person last proved who she is in this session (password, and second factor where required):
+    # sensitive steps ask again when this is older than a few minutes (re-authentication).
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"UserSession(id={self.id}, user={self.user_id})"
+
+
+class AccountToken(Base):
+    """A one-time link for an account: `enrol` (the person sets her first password) or `reset` (a new
+    one after a lost password). Only the token's SHA-256 is kept; it works once, before `expires_at`,
+    and issuing a new one of the same purpose ends the earlier ones (referral/auth/tokens.py)."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"AccountToken(id={self.id}, user={self.user_id}, purpose={self.purpose})"

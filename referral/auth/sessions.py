@@ -61,7 +61,7 @@ def start(db: Session, user: User, now: dt.datetime, lifetime: dt.timedelta,
                .execution_options(synchronize_session=False))
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = UserSession(id=uuid.uuid4(), token_hash=token_hash(token), user_id=user.id, created_at=now,
-                      last_seen_at=now, expires_at=now + lifetime, browser=browser_family(user_agent))
+                      last_seen_at=now, expires_at=now + lifetime, verified_at=now, browser=browser_family(user_agent))
     db.add(row)
     db.flush()
     return row, token
