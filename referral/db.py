@@ -60,6 +60,7 @@ def make_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 
@@ -72,6 +73,19 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # Freed pages are overwritten, so deleted ciphertext does not linger in the file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _sqlite_begin_before_savepoint(connection: Any, _name: str) -> None:
+    """Open the transaction before a savepoint, as PostgreSQL's always is.
+
+    Python's sqlite3 module (in its default, legacy transaction mode) sends BEGIN only before the first
+    INSERT, UPDATE or DELETE. A SAVEPOINT issued before any write therefore starts the transaction
+    itself, and releasing it COMMITS everything up to there: a step that failed after its savepoint
+    (say, the Ficha's case row, then an error while indexing it) would leave its first writes behind.
+    """
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
