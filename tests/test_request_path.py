@@ -286,6 +286,19 @@ def test_the_ficha_refuses_a_nul_anywhere_and_a_bidi_override_in_a_name_but_keep
     assert count_cases(app) == before + 1
 
 
+def test_a_stored_name_with_a_bidi_override_is_isolated_wherever_it_is_shown(app: Any) -> None:
+    """A name stored before the request check existed (or by a script) cannot turn the rest of its row
+    around: lists, the case header and the forms' values show it inside <bdi>."""
+    reference = file_case(app, nombres="Ana\u202eaxeR", relato="Dijo: \u202e+56 9 1234 5678")
+    focal = signed_in(app, "coordinador.rm")
+    inbox = focal.get("/casos")
+    assert "<bdi>Ana\u202eaxeR" in inbox.text
+    assert re.search(r"<td>[^<]*\u202e", inbox.text) is None  # never bare in a cell
+    page = focal.get(f"/casos/{reference}")
+    assert page.status_code == 200 and "<bdi>Ana\u202eaxeR" in page.text
+    assert re.search(r"<dd[^>]*>[^<]*\u202e", page.text) is None
+
+
 def count_cases(app: Any) -> int:
     from sqlalchemy import func
 
