@@ -42,7 +42,7 @@ class StartupError(Exception):
 
 # -- the typed environment --------------------------------------------------------------------------
 
-_given: ContextVar[Mapping[str, str]] = ContextVar("referral_environment")
+_given: ContextVar[Mapping[str, str]] = ContextVar("referral_environment", default=os.environ)
 
 
 class _GivenEnvironment(EnvSettingsSource):
@@ -53,11 +53,15 @@ class _GivenEnvironment(EnvSettingsSource):
         return {name: value for name, value in _given.get().items() if value or not self.env_ignore_empty}
 
 
-class EnvironmentSettings(BaseSettings):
-    """What the environment may say; each field is REFERRAL_<NAME> unless it names its own variable."""
+def _variable_of(field: str) -> str:
+    return PREFIX + field.upper()
 
-    # Each field is read from exactly one variable, in capitals: REFERRAL_<FIELD>, or the alias it names.
-    model_config = SettingsConfigDict(alias_generator=AliasGenerator(validation_alias=lambda field: PREFIX + field.upper()),
+
+class EnvironmentSettings(BaseSettings):
+    """What the environment may say. Each field is read from exactly one variable, spelt exactly:
+    REFERRAL_<FIELD>, or the variable its alias names (DATABASE_URL, REDIS_URL)."""
+
+    model_config = SettingsConfigDict(alias_generator=AliasGenerator(validation_alias=_variable_of),
                                       case_sensitive=True, env_ignore_empty=True, frozen=True, extra="ignore")
 
     env: Literal["development", "production"] = "development"
@@ -183,13 +187,14 @@ def parse_environment(environ: Mapping[str, str]) -> EnvironmentSettings:
     problems = _unknown_variables(environ)
     token = _given.set(environ)
     try:
-        parsed = EnvironmentSettings()
-    except ValidationError as error:
+        parsed: EnvironmentSettings | None = EnvironmentSettings()
+    except ValidationError as error:  # not chained below: its text would repeat every refused value
+        parsed = None
         problems += [_problem(item) for item in error.errors(include_url=False)]
     finally:
         _given.reset(token)
-    if problems:
-        raise StartupError("; ".join(problems)) from None
+    if problems or parsed is None:
+        raise StartupError("; ".join(problems))
     return parsed
 
 
