@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import PROJECT_ROOT, StartupError, load_settings
 from .context import Protocol
@@ -35,11 +36,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["CLOCK"] = utcnow
     if test_config:
         app.config.from_mapping(test_config)
+    _trust_proxies(app)
     _init_protocol(app)
     _init_vault(app)
     _init_web(app, instance)
     celery_init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, the client's address, scheme and host are the ones they
+    forward; with none, X-Forwarded-* headers are ignored (anyone can send them)."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _init_protocol(app: Flask) -> None:
@@ -99,13 +109,29 @@ def _init_web(app: Flask, instance: Path) -> None:
     cli.register(app)
 
 
+# The application uses no camera, microphone, location, payment or device API: none may be asked for.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "autoplay", "bluetooth", "camera", "display-capture", "geolocation", "gyroscope", "hid",
+    "idle-detection", "magnetometer", "microphone", "midi", "payment", "screen-wake-lock", "serial", "usb",
+    "xr-spatial-tracking"))
+HSTS = "max-age=63072000; includeSubDomains"  # two years; production only (development runs on http)
+
+
 def _security_headers(response: Response) -> Response:
-    """No caching of anything personal, no framing, no scripts or styles from elsewhere."""
+    """No caching of anything personal, no framing, no scripts or styles from elsewhere, no device APIs;
+    in production, HTTPS only."""
     response.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin, not no-referrer: over HTTPS Flask-WTF refuses a POST whose Referer is missing or names
+    # another host (WTF_CSRF_SSL_STRICT); no address of ours is sent anywhere else.
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    if current_app.config["REFERRAL_ENV"] == "production":
+        response.headers["Strict-Transport-Security"] = HSTS
     if request.endpoint != "static":
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -56,6 +56,10 @@ def export_nodes(file: str) -> None:
         if file == "-":
             export_csv(ctx.session, sys.stdout)
             return
-        with open(file, "w", encoding="utf-8", newline="") as out:
-            count = export_csv(ctx.session, out)
+        try:
+            with open(file, "w", encoding="utf-8", newline="") as out:
+                count = export_csv(ctx.session, out)
+        except OSError as error:
+            click.echo(f"No se puede escribir {file}: {error.strerror} (Cannot write {file})", err=True)
+            raise click.exceptions.Exit(1) from None
     click.echo(f"{count} nodos escritos en {file}", err=True)

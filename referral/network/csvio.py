@@ -138,6 +138,10 @@ def _rows(text: str) -> tuple[list[str], list[_Row], list[RowError]]:
     errors: list[RowError] = []
     try:
         header = [h.strip().lower() for h in next(reader, [])]
+        repeated = _repeated(header)
+        if repeated:
+            return [], [], [RowError(1, Text(f"Columna repetida: {repeated} (cada columna va una sola vez).",
+                                             f"Repeated column: {repeated} (each column goes only once)."))]
         rows = []
         start = reader.line_num + 1
         for cells in reader:
@@ -155,6 +159,12 @@ def _rows(text: str) -> tuple[list[str], list[_Row], list[RowError]]:
         errors.append(RowError(reader.line_num, Text(f"CSV mal formado: {error}.", f"Malformed CSV: {error}.")))
         return [], [], errors
     return header, rows, errors
+
+
+def _repeated(header: Sequence[str]) -> str | None:
+    """The first column named twice (a spreadsheet's empty trailing columns do not count)."""
+    named = [name for name in header if name]
+    return next((name for i, name in enumerate(named) if name in named[:i]), None)
 
 
 def import_csv(session: Session, definition: WorkflowDefinition, source: bytes | str, now: dt.datetime

@@ -294,3 +294,51 @@ def test_an_empty_database_gets_its_regions_first_then_the_directory(tmp_path: P
     with unit_of_work(app) as ctx:
         assert ctx.session.scalar(select(func.count()).select_from(Region)) == 16
         assert ctx.session.scalar(select(Node.id).where(Node.code == "CAVD-CL-MA")) is not None
+
+
+# -- a header that names a column twice; an export to a place that cannot be written ---------------------
+
+
+def test_a_header_that_names_a_column_twice_is_refused_at_line_1(ctx: Context) -> None:
+    """Read as a spreadsheet shows it, the row says active=si; a reader that kept the last of two
+    «active» columns would save active=no. The file is refused before any row is read."""
+    header = (*COLUMNS, "active")
+    source = csv_text([[*good("REFUGIO-NORTE"), "no"]], header=header)
+    result = import_csv(ctx.session, ctx.definition, source, ctx.now())
+    assert [(e.line, e.reason.es, e.reason.en) for e in result.errors] == [
+        (1, "Columna repetida: active (cada columna va una sola vez).",
+         "Repeated column: active (each column goes only once).")]
+    assert result.created == 0
+    assert ctx.session.scalar(select(func.count()).select_from(Node).where(Node.code == "REFUGIO-NORTE")) == 0
+
+
+def test_a_repeated_column_is_found_whatever_its_case_or_spaces(ctx: Context) -> None:
+    source = csv_text([[*good("REFUGIO-NORTE"), "Otro"]], header=(*COLUMNS, " Name "))
+    result = import_csv(ctx.session, ctx.definition, source, ctx.now())
+    assert [(e.line, e.reason.es[:23]) for e in result.errors] == [(1, "Columna repetida: name ")]
+
+
+def test_empty_trailing_columns_a_spreadsheet_adds_are_not_repeated_columns(ctx: Context) -> None:
+    source = csv_text([[*good("REFUGIO-NORTE"), "", ""]], header=(*COLUMNS, "", ""))
+    result = import_csv(ctx.session, ctx.definition, source, ctx.now())
+    assert result.ok and result.created == 1
+
+
+def test_the_import_command_reports_a_repeated_column_as_line_1(app: Any, tmp_path: Path) -> None:
+    path = tmp_path / "nodos.csv"
+    path.write_text(csv_text([[*good("REFUGIO-NORTE"), "no"]], header=(*COLUMNS, "active")), encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["nodes", "import", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("línea 1: Columna repetida: active")
+    assert "nodos creados: 0, actualizados: 0" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["/no/such/dir/f.csv", "{tmp}"])
+def test_an_export_to_a_place_that_cannot_be_written_says_so_in_one_line(app: Any, tmp_path: Path, where: str
+                                                                         ) -> None:
+    target = where.format(tmp=tmp_path)  # a missing folder, or a folder where a file should be
+    result = app.test_cli_runner().invoke(args=["nodes", "export", target])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"No se puede escribir {target}: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # not the OSError itself
