@@ -223,6 +223,6 @@ def notice_rows(session: Session, found: Sequence[AccessNotice], definition: Wor
     """A node manager's notices of access requests about her node's accounts."""
     grant_ids = {n.grant_id for n in found}
     about = dict(session.execute(select(AccessGrant.id, User.display_name).join(User, User.id == AccessGrant.user_id)
-                                 .where(AccessGrant.id.in_(grant_ids))).tuples().all()) if grant_ids else {}
+                                 .where(AccessGrant.id.in_(grant_ids))).all()) if grant_ids else {}
     return [NoticeRow(NOTICE_WORDS[n.event].get(lang).format(name=about.get(n.grant_id, "?")),
                       local_time(n.created_at, timezone) or "", n.read_at is None) for n in found]

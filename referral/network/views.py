@@ -21,7 +21,7 @@ from ..web.access import needs, node_manager
 from ..web.context import current_ctx, language
 from ..web.dynamic_forms import CheckboxesField
 from ..workflow import Text
-from .csvio import export_text, import_csv
+from .csvio import export_text, import_csv, record_import
 from . import grants
 from .editing import (
     MANAGE_NETWORK, InvalidValues, MemberChange, MemberNotFound, NodeNotFound, NodeValues, NotAllowed, add_member,
@@ -434,9 +434,7 @@ def import_nodes() -> Any:
         upload = form.file.data
         if isinstance(upload, FileStorage) and upload.filename:
             result = import_csv(ctx.session, ctx.definition, upload.read(), ctx.now())
-            record(ctx, "node.imported", role=current_user.role, node_id=current_user.node_id,
-                   details={"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-                            "errors": len(result.errors)})
+            record_import(ctx, result, current_user)
             ctx.session.commit()
             lang = language()
             errors = [(error.line, error.reason.get(lang)) for error in result.errors]
