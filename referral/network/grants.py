@@ -185,9 +185,6 @@ def decide(ctx: Context, approver: User, grant_id: uuid.UUID, *, approve: bool, 
     if reason not in REASONS[state]:
         raise UnknownReason()
     now = ctx.now()
-    if grant.state == PENDING and grant.expires_at <= now:
-        expire_due(ctx)
-        raise GrantClosed()
     won = ctx.session.execute(
         update(AccessGrant).where(AccessGrant.id == grant.id, AccessGrant.state == PENDING, AccessGrant.expires_at > now)
         .values(state=state, decided_by=approver.id, decided_at=now, reason=reason)

@@ -394,6 +394,8 @@ def decide(grant_id: uuid.UUID) -> Any:
     if not form.validate_on_submit() or form.decision.data not in ("aprobar", "rechazar"):
         flash(_("Elija aprobar o rechazar, y un motivo."), "error")
         return _approvals_page(400)
+    grants.expire_due(ctx)  # kept even if the decision is refused: an expired request says so
+    ctx.session.commit()
     try:
         decision = grants.decide(ctx, current_user, grant_id, approve=form.decision.data == "aprobar",
                                  reason=form.reason.data or "")
