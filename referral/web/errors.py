@@ -120,7 +120,7 @@ def _audit_refusal(response: Response) -> Response:
         database.rollback()
         if _first_in_window():
             _record_denied()
-    except SQLAlchemyError as error:  # the page is still shown; the failure is logged without values
+    except Exception as error:  # noqa: BLE001 - the 403 page is still shown; the failure is logged by type only
         log.warning("access.denied not recorded: %s", type(error).__name__)
     return response
 
@@ -130,7 +130,11 @@ def _first_in_window() -> bool:
     if limiter is None or not limiter.enabled:  # rate limits off (REFERRAL_RATELIMIT=off): every refusal
         return True
     who = f"user:{current_user.get_id()}" if current_user.is_authenticated else (request.remote_addr or "unknown")
-    return bool(limiter.limiter.hit(DENIED_WINDOW, "access.denied", who, request.endpoint or "-"))
+    try:
+        return bool(limiter.limiter.hit(DENIED_WINDOW, "access.denied", who, request.endpoint or "-"))
+    except Exception as error:  # noqa: BLE001 - the limiter's storage (Redis) is down: record rather than lose it
+        log.warning("access.denied not coalesced: %s", type(error).__name__)
+        return True
 
 
 def _record_denied() -> None:

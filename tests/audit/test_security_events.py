@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from referral import create_app
 from referral.audit.models import AuditEvent
@@ -180,3 +180,12 @@ def test_refusals_cannot_flood_the_log_one_event_per_person_endpoint_and_minute(
     with unit_of_work(limited_app) as ctx:
         found = [e.details["endpoint"] for e in events(ctx, "access.denied")]
     assert found == ["network.nodes", "network.new_node"]
+
+
+def test_a_refusal_whose_audit_write_fails_is_still_the_403_page(app: Any) -> None:
+    focal = signed_in(app, "coordinador.rm")
+    with database.engine(app).begin() as connection:  # the audit log cannot be written to (a real failure)
+        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_elsewhere"))
+    refused = focal.get("/administracion/nodos")
+    assert refused.status_code == 403 and "Su rol no permite ver esta página." in refused.text
+    assert focal.get("/protocolo").status_code == 200  # the next request is served as usual
