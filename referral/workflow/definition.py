@@ -375,8 +375,9 @@ def _role(key: str, raw: Any, where: str) -> Role:
     capabilities = frozenset(_names(raw.get("capabilities"), f"{where}.capabilities"))
     if capabilities - CAPABILITIES:
         raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
-    held_at = {str(k): str(v) for k, v in _shape(raw.get("held_at") or {}, f"{where}.held_at",
-                                                  set(raw.get("held_at") or {})).items()}
+    held = raw.get("held_at") or {}
+    held_at = {str(k): str(v) for k, v in _shape(held, f"{where}.held_at",
+                                                  set(held) if isinstance(held, Mapping) else set()).items()}
     if set(held_at) - capabilities:
         raise DefinitionError(f"{where}.held_at: names capabilities the role does not have "
                               f"{sorted(set(held_at) - capabilities)}")
