@@ -91,6 +91,11 @@ class GrantClosed(GrantError):
                    "This request has already been decided or has expired; nothing more was applied.")
 
 
+class EmailTaken(GrantError):
+    message = Text("Otra cuenta usa ya ese correo: la solicitud no puede aprobarse; recházela.",
+                   "Another account already uses that e-mail: the request cannot be approved; reject it.")
+
+
 class UnknownReason(GrantError):
     message = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
     status = 400
@@ -199,11 +204,6 @@ def decide(ctx: Context, approver: User, grant_id: uuid.UUID, *, approve: bool, 
            node_id=approver.node_id, subject=str(grant.id), details={"user": user.id, "reason": reason})
     _notify(ctx, grant, user, "approved" if approve else "rejected")
     return Decision(grant, token)
-
-
-class EmailTaken(GrantError):
-    message = Text("Otra cuenta usa ya ese correo: la solicitud no puede aprobarse; recházela.",
-                   "Another account already uses that e-mail: the request cannot be approved; reject it.")
 
 
 def _apply(ctx: Context, grant: AccessGrant, user: User) -> str | None:
