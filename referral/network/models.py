@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime
@@ -78,7 +78,12 @@ class AccessGrant(Base):
     when a second person holding `approve_access` approves it (referral/network/grants.py)."""
 
     __tablename__ = "access_grants"
-    __table_args__ = (Index("ix_access_grants_state", "state", "expires_at"),)
+    __table_args__ = (
+        Index("ix_access_grants_state", "state", "expires_at"),
+        # One pending request per account, even for two proposals sent at once (the second is a conflict).
+        Index("uq_access_grants_one_pending", "user_id", unique=True, sqlite_where=text("state = 'pendiente'"),
+              postgresql_where=text("state = 'pendiente'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # whose access changes

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from referral.auth import tokens
 from referral.auth.models import AccountToken, User
@@ -275,3 +276,16 @@ def test_the_approver_sees_the_pending_count_in_the_navigation(app: Any, ctx: Co
     page = signed_in(app, APPROVER).get("/protocolo").text
     assert f'href="{APPROVALS}"' in page
     assert f'href="{APPROVALS}"' not in signed_in(app, "coordinador.rm").get("/protocolo").text
+
+
+@both_backends
+def test_two_proposals_about_one_account_sent_at_once_leave_one_pending_request(
+        app: Any, ctx: Context, directory: None) -> None:
+    admin, ong = account(ctx, "administrador@demo.cl"), account(ctx, "ong@demo.cl")
+    grants.propose(ctx, admin, ong, {"role": "coordinador"})
+    ctx.session.commit()
+    # the second proposal passed its check before the first was committed (update_member refuses it otherwise)
+    with pytest.raises(IntegrityError):
+        grants.propose(ctx, admin, ong, {"role": "gestor"})
+    ctx.session.rollback()
+    assert [g.changes for g in grants_about(ctx, ong.id)] == [{"role": "coordinador"}]

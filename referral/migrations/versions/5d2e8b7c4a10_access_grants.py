@@ -41,6 +41,9 @@ def upgrade() -> None:
     with op.batch_alter_table('access_grants', schema=None) as batch_op:
         batch_op.create_index('ix_access_grants_state', ['state', 'expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_access_grants_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_access_grants_one_pending', ['user_id'], unique=True,
+                              sqlite_where=sa.text("state = 'pendiente'"),
+                              postgresql_where=sa.text("state = 'pendiente'"))
     op.create_table('access_notices',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -64,6 +67,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_access_notices_grant_id'))
     op.drop_table('access_notices')
     with op.batch_alter_table('access_grants', schema=None) as batch_op:
+        batch_op.drop_index('uq_access_grants_one_pending')
         batch_op.drop_index(batch_op.f('ix_access_grants_user_id'))
         batch_op.drop_index('ix_access_grants_state')
     op.drop_table('access_grants')
