@@ -344,6 +344,11 @@ MATRIX = """
   POST /administracion/nodos/importar                                  401  403  403  403  403  403  403  403  403  403  403  403  400
   GET  /mi-nodo                                                        302  403  403  200  403  200  403  403  200  403  403  403  403
   POST /mi-nodo                                                        401  403  403  400  403  400  403  403  400  403  403  403  403
+# -- access requests (separation of duties): the administrator sees them; only a coordinator of the node
+# -- holding national coordination decides (coordinador.rm and coordinador.ta are coordinators elsewhere)
+  GET  /administracion/nodos/solicitudes                               302  403  403  403  403  403  403  403  403  403  403  403  200
+  GET  /administracion/solicitudes-acceso                              302  403  403  403  200  403  403  403  403  403  403  403  403
+  POST /administracion/solicitudes-acceso/00000000-0000-4000-8000-000000000000  401  403  403  403  400  403  403  403  403  403  403  403  403
 """
 
 # Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ..units import unit_of_work
 from .directory import load_regions
 from .models import Region
-from .csvio import export_csv, import_csv
+from .csvio import export_csv, import_csv, record_import
 
 nodes_cli = AppGroup("nodes", help="The node directory as CSV: import (create or update by code) and export.")
 
@@ -39,6 +39,7 @@ def import_nodes(file: Path, regions_file: Path | None) -> None:
         elif regions_file is not None:
             click.echo("Las regiones ya están cargadas; se ignora --regions.", err=True)
         result = import_csv(ctx.session, ctx.definition, file.read_bytes(), ctx.now())
+        record_import(ctx, result)
         ctx.session.commit()
     for error in result.errors:
         click.echo(f"línea {error.line}: {error.reason.es}", err=True)

@@ -19,7 +19,10 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ..audit.service import record
+from ..auth.models import User
 from ..characters import first_bad_line
+from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from .directory import NATIONAL, InstitutionRow, Office, UnknownRegions, expand, split_list
 from .editing import (
@@ -320,3 +323,10 @@ def _count(cell: str, key: str, errors: dict[str, list[Text]]) -> int | None:
                             f"Must be a whole number, 0 or more, not “{cell}”.")]
         return None
     return number
+
+
+def record_import(ctx: Context, result: ImportResult, actor: User | None = None) -> None:
+    """The audit event of an import: counts only (an administrator's, or the command line's: no actor)."""
+    record(ctx, "node.imported", role=actor.role if actor else None, node_id=actor.node_id if actor else None,
+           details={"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
+                    "bad_lines": len(result.bad_lines), "source": "web" if actor else "cli"})

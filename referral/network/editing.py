@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..audit.service import record
+from ..auth import tokens
 from ..auth.models import User
 from ..characters import has_control, has_spoofing
-from ..auth.passwords import hash_password
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from .directory import LEVELS, NATIONAL, ORG_TYPES, service_code
-from .models import Assignment, Node, NodeRegion, Region
+from . import grants
+from .models import AccessGrant, Assignment, Node, NodeRegion, Region
 
 MANAGE_NETWORK = "manage_network"  # the role capability of the directory's administrators
+NO_PASSWORD = "!"  # not a hash: no password verifies against it until the person enrols
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 PHONE = re.compile(r"^\+?[0-9 ().-]+$")
@@ -336,6 +339,8 @@ def create_node(ctx: Context, actor: User, values: NodeValues) -> Node:
     node, _changed = apply_node(None, values, ctx.now())
     ctx.session.add(node)
     ctx.session.flush()
+    record(ctx, "node.created", role=actor.role, node_id=actor.node_id, subject=str(node.id),
+           details={"node": node.id, "active": node.active})
     return node
 
 
@@ -350,6 +355,9 @@ def update_node(ctx: Context, actor: User, node_id: int, values: NodeValues) -> 
         raise InvalidValues(errors)
     _node, changed = apply_node(node, values, ctx.now())
     ctx.session.flush()
+    if changed:
+        record(ctx, "node.updated", role=actor.role, node_id=actor.node_id, subject=str(node.id),
+               details={"node": node.id, "fields": sorted(changed)})
     return changed
 
 
@@ -378,6 +386,9 @@ def update_own_node(ctx: Context, user: User, *, services: Sequence[str], capaci
         raise InvalidValues({k: v for k, v in errors.items() if k in MANAGER_FIELDS} or errors)
     _node, changed = apply_node(node, values, ctx.now())
     ctx.session.flush()
+    if changed:
+        record(ctx, "own_node.updated", role=user.role, node_id=user.node_id, subject=str(node.id),
+               details={"node": node.id, "fields": sorted(changed)})
     return changed
 
 
@@ -389,10 +400,6 @@ def members(session: Session, node_id: int) -> list[User]:
                                 .order_by(User.active.desc(), User.display_name)))
 
 
-def temporary_password() -> str:
-    return secrets.token_urlsafe(12)
-
-
 def _check_role(definition: WorkflowDefinition, role: str, errors: dict[str, list[Text]]) -> None:
     if not role:
         errors.setdefault("role", []).append(REQUIRED)
@@ -400,22 +407,41 @@ def _check_role(definition: WorkflowDefinition, role: str, errors: dict[str, lis
         errors.setdefault("role", []).append(Text(f"Rol desconocido: {role}.", f"Unknown role: {role}."))
 
 
-def add_member(ctx: Context, actor: User, node_id: int, *, email: str, display_name: str, role: str, manages_node: bool,
-               active: bool, password_profile: str) -> tuple[User, str]:
-    """A new account in the node, with a random temporary password; return it and the password (shown once)."""
-    _administrator(ctx, actor)
-    node = find_node(ctx.session, node_id)
-    email, display_name = email.strip().lower(), display_name.strip()
-    errors: dict[str, list[Text]] = {}
+@dataclass(frozen=True)
+class NewMember:
+    user: User
+    grant: AccessGrant | None  # set when the role reads cases: the account waits, inactive, for approval
+    enrolment_token: str | None  # otherwise: the one-time link's token, to be shown once and forgotten
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    changed: list[str]  # what took effect at once
+    grant: AccessGrant | None  # what waits for a second person's approval
+
+
+def _check_email(ctx: Context, email: str, errors: dict[str, list[Text]], user_id: int | None = None) -> None:
     if not email:
         errors["email"] = [REQUIRED]
     elif len(email) > LIMITS["email"]:
         errors["email"] = [too_long(LIMITS["email"])]
-    elif not EMAIL.match(email):
+    elif not EMAIL.match(email) or has_control(email) or has_spoofing(email):
         errors["email"] = [Text(f"Correo no válido: {email}.", f"Not a valid e-mail address: {email}.")]
-    elif ctx.session.scalar(select(func.count()).select_from(User).where(func.lower(User.email) == email)):
+    elif ctx.session.scalar(select(func.count()).select_from(User)
+                            .where(func.lower(User.email) == email, User.id != (user_id or 0))):
         errors["email"] = [Text(f"Ya existe una cuenta con el correo {email}.",
                                 f"An account with the e-mail {email} already exists.")]
+
+
+def add_member(ctx: Context, actor: User, node_id: int, *, email: str, display_name: str, role: str, manages_node: bool,
+               active: bool) -> NewMember:
+    """A new account in the node, without a password (the person sets hers through a one-time enrolment
+    link). A role that reads cases makes it a request: inactive, no link, until a second person approves."""
+    _administrator(ctx, actor)
+    node = find_node(ctx.session, node_id)
+    email, display_name = email.strip().lower(), display_name.strip()
+    errors: dict[str, list[Text]] = {}
+    _check_email(ctx, email, errors)
     if not display_name:
         errors["display_name"] = [REQUIRED]
     elif len(display_name) > LIMITS["display_name"]:
@@ -423,34 +449,97 @@ def add_member(ctx: Context, actor: User, node_id: int, *, email: str, display_n
     _check_role(ctx.definition, role, errors)
     if errors:
         raise InvalidValues(errors)
-    password = temporary_password()
-    user = User(email=email, display_name=display_name, role=role, node_id=node.id, active=active,
-                manages_node=manages_node, password_hash=hash_password(password, password_profile),
+    requested = grants.requested_changes(ctx.definition, None, role=role, node_id=node.id, email=email, active=active)
+    user = User(email=email, display_name=display_name, role=role, node_id=node.id,
+                active=active and not requested, manages_node=manages_node, password_hash=NO_PASSWORD,
                 failed_logins=0, created_at=ctx.now())
     ctx.session.add(user)
     ctx.session.flush()
-    return user, password
+    record(ctx, "account.created", role=actor.role, node_id=actor.node_id, subject=str(user.id),
+           details={"user": user.id, "to_role": role, "to_node": node.id, "pending": bool(requested),
+                    "manages_node": manages_node})
+    if requested:
+        return NewMember(user, grants.propose(ctx, actor, user, requested), None)
+    return NewMember(user, None, tokens.issue(ctx.session, user, tokens.ENROL, ctx.now()))
+
+
+def _check_member_change(ctx: Context, actor: User, user: User, *, role: str, node_id: int, email: str,
+                         active: bool) -> dict[str, list[Text]]:
+    errors: dict[str, list[Text]] = {}
+    _check_role(ctx.definition, role, errors)
+    if email != user.email:
+        _check_email(ctx, email, errors, user.id)
+    if node_id != user.node_id and ctx.session.get(Node, node_id) is None:
+        errors["node_id"] = [Text("Nodo desconocido.", "Unknown node.")]
+    if user.id == actor.id and (role != user.role or not active or node_id != user.node_id or email != user.email):
+        key = "role" if role != user.role else "active" if not active else "node_id" if node_id != user.node_id else "email"
+        errors.setdefault(key, []).append(Text(
+            "No puede cambiar el rol, el nodo, el correo ni la activación de su propia cuenta: lo hace otra persona.",
+            "You cannot change your own account's role, node, e-mail nor activation: someone else does."))
+    if grants.pending_for(ctx.session, user.id) is not None and (
+            role != user.role or node_id != user.node_id or email != user.email or (active and not user.active)):
+        errors.setdefault("role", []).append(Text(
+            "Hay una solicitud de acceso pendiente sobre esta cuenta: espere la decisión (solo puede desactivarla "
+            "mientras tanto).", "An access request about this account is pending: wait for the decision (meanwhile "
+            "you may only deactivate it)."))
+    return errors
 
 
 def update_member(ctx: Context, actor: User, node_id: int, user_id: int, *, role: str, manages_node: bool,
-                  active: bool) -> list[str]:
-    """Change a member's role, manager flag or whether the account may sign in; return what changed."""
+                  active: bool, to_node_id: int | None = None, email: str | None = None) -> MemberChange:
+    """Change a member's role, node, e-mail, manager flag or activation. What reduces access takes effect
+    at once; what would let the account read cases becomes a request for a second person's approval."""
     _administrator(ctx, actor)
     user = ctx.session.get(User, user_id)
     if user is None or user.node_id != node_id:
         raise MemberNotFound()
-    errors: dict[str, list[Text]] = {}
-    _check_role(ctx.definition, role, errors)
-    if user.id == actor.id and (role != user.role or not active):
-        errors.setdefault("active" if not active else "role", []).append(Text(
-            "No puede desactivar su propia cuenta ni cambiar su propio rol.",
-            "You cannot deactivate your own account nor change your own role."))
+    to_node = user.node_id if to_node_id is None else to_node_id
+    new_email = user.email if email is None else email.strip().lower()
+    errors = _check_member_change(ctx, actor, user, role=role, node_id=to_node, email=new_email, active=active)
     if errors:
         raise InvalidValues(errors)
-    changed = [k for k, v in (("role", role), ("manages_node", manages_node), ("active", active))
-               if getattr(user, k) != v]
-    user.role, user.manages_node, user.active = role, manages_node, active
-    if active and "active" in changed:
-        user.failed_logins, user.locked_until = 0, None
+    requested = grants.requested_changes(ctx.definition, user, role=role, node_id=to_node, email=new_email,
+                                         active=active)
+    if requested:  # only what reduces access now (the manager flag, a deactivation); the rest waits
+        changed = _apply_at_once(ctx, actor, user, manages_node=manages_node, active=active and user.active)
+    else:
+        changed = _apply_at_once(ctx, actor, user, manages_node=manages_node, active=active, role=role,
+                                 node_id=to_node, email=new_email)
+    grant = grants.propose(ctx, actor, user, requested, new_email) if requested else None
+    return MemberChange(changed, grant)
+
+
+def _apply_at_once(ctx: Context, actor: User, user: User, *, manages_node: bool, active: bool,
+                   role: str | None = None, node_id: int | None = None, email: str | None = None) -> list[str]:
+    """Apply the changes that need no approval; one audit event each (codes and ids only)."""
+    changed: list[str] = []
+
+    def event(action: str, **details: Any) -> None:
+        record(ctx, action, role=actor.role, node_id=actor.node_id, subject=str(user.id),
+               details={"user": user.id, **details})
+
+    if role is not None and role != user.role:
+        event("account.role_changed", from_role=user.role, to_role=role)
+        user.role = role
+        changed.append("role")
+    if node_id is not None and node_id != user.node_id:
+        event("account.node_changed", from_node=user.node_id, to_node=node_id)
+        user.node_id = node_id
+        changed.append("node_id")
+    if email is not None and email != user.email:
+        event("account.email_changed")
+        user.email = email
+        tokens.end_tokens(ctx.session, user.id, None, ctx.now())
+        changed.append("email")
+    if manages_node != user.manages_node:
+        event("account.manager_changed", manages_node=manages_node)
+        user.manages_node = manages_node
+        changed.append("manages_node")
+    if active != user.active:
+        event("account.reactivated" if active else "account.deactivated")
+        user.active = active
+        if active:
+            user.failed_logins, user.locked_until = 0, None
+        changed.append("active")
     ctx.session.flush()
     return changed

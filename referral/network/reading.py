@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -10,10 +11,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..auth.models import User
-from ..workflow import WorkflowDefinition
+from ..workflow import Text, WorkflowDefinition
+from . import grants
 from .directory import LEVELS, NATIONAL, ORG_TYPES
 from .editing import served_regions
-from .models import Node, NodeRegion, Region
+from .models import AccessGrant, AccessNotice, Node, NodeRegion, Region
 
 ACTIVE_FILTERS = ("si", "no")
 
@@ -131,3 +133,96 @@ def member_rows(users: list[User], definition: WorkflowDefinition, lang: str) ->
     roles = definition.roles
     return [MemberRow(u.id, u.email, u.display_name, roles[u.role].label.get(lang) if u.role in roles else u.role,
                       u.manages_node, u.active) for u in users]
+
+
+def node_choices(session: Session) -> list[tuple[str, str]]:
+    return [(str(n.id), f"{n.short_name} ({n.code})") for n in session.scalars(select(Node).order_by(Node.short_name))]
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    """One access request as the pages show it: who it is about, what would change, its state."""
+
+    id: str
+    user_id: int
+    user_name: str  # staff are not victims: the approver sees whose access she decides
+    user_email: str
+    node: str
+    role: str  # the account's role now
+    changes: tuple[tuple[str, str], ...]  # (what, to what) in words
+    new_email: str | None
+    proposed_by: int
+    proposer: str
+    proposed_at: str
+    expires_at: str
+    state: str
+    state_label: str
+    decided_at: str | None
+    decider: str | None
+    reason: str | None
+
+
+def _change_words(grant: AccessGrant, definition: WorkflowDefinition, lang: str,
+                  node_names: dict[int, str]) -> tuple[tuple[str, str], ...]:
+    roles, words = definition.roles, []
+    for key, value in grant.changes.items():
+        label = grants.CHANGES.get(key)
+        if label is None or value is False:
+            continue
+        if key == "role":
+            shown = roles[str(value)].label.get(lang) if str(value) in roles else str(value)
+        elif key == "node_id":
+            shown = node_names.get(int(value), str(value))  # type: ignore[call-overload]
+        elif key == "email":
+            shown = grant.new_email or ""
+        else:
+            shown = ""
+        words.append((label.get(lang), shown))
+    return tuple(words)
+
+
+def grant_rows(session: Session, found: Sequence[AccessGrant], definition: WorkflowDefinition, lang: str,
+               timezone: ZoneInfo) -> list[GrantRow]:
+    ids = {g.user_id for g in found} | {g.proposed_by for g in found} | {g.decided_by for g in found if g.decided_by}
+    people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    node_names = {n.id: n.short_name for n in session.scalars(select(Node))}
+    roles, rows = definition.roles, []
+    for grant in found:
+        user, proposer = people[grant.user_id], people[grant.proposed_by]
+        decider = people.get(grant.decided_by) if grant.decided_by else None
+        reason = grants.REASONS.get(grant.state, {}).get(grant.reason or "")
+        rows.append(GrantRow(
+            id=str(grant.id), user_id=user.id, user_name=user.display_name, user_email=user.email,
+            node=node_names.get(user.node_id, ""), role=roles[user.role].label.get(lang) if user.role in roles
+            else user.role, changes=_change_words(grant, definition, lang, node_names), new_email=grant.new_email,
+            proposed_by=proposer.id, proposer=proposer.display_name,
+            proposed_at=local_time(grant.proposed_at, timezone) or "",
+            expires_at=local_time(grant.expires_at, timezone) or "", state=grant.state,
+            state_label=grants.STATES[grant.state].get(lang), decided_at=local_time(grant.decided_at, timezone),
+            decider=decider.display_name if decider else None, reason=reason.get(lang) if reason else None))
+    return rows
+
+
+NOTICE_WORDS = {
+    "requested": Text("Se solicitó un cambio de acceso de {name}", "An access change was requested for {name}"),
+    "approved": Text("Se aprobó el cambio de acceso de {name}", "The access change of {name} was approved"),
+    "rejected": Text("Se rechazó el cambio de acceso de {name}", "The access change of {name} was rejected"),
+    "expired": Text("Caducó la solicitud de acceso de {name}", "The access request for {name} expired"),
+}
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    text: str
+    at: str
+    unread: bool
+
+
+def notice_rows(session: Session, found: Sequence[AccessNotice], definition: WorkflowDefinition, lang: str,
+                timezone: ZoneInfo) -> list[NoticeRow]:
+    """A node manager's notices of access requests about her node's accounts."""
+    grant_ids = {n.grant_id for n in found}
+    about = dict(session.execute(select(AccessGrant.id, User.display_name).join(User, User.id == AccessGrant.user_id)
+                                 .where(AccessGrant.id.in_(grant_ids))).all()) if grant_ids else {}
+    return [NoticeRow(NOTICE_WORDS[n.event].get(lang).format(name=about.get(n.grant_id, "?")),
+                      local_time(n.created_at, timezone) or "", n.read_at is None) for n in found]

@@ -4,9 +4,10 @@ service (`editing.py`, `csvio.py`), commit once, redirect (303)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,14 +21,15 @@ from ..web.access import needs, node_manager
 from ..web.context import current_ctx, language
 from ..web.dynamic_forms import CheckboxesField
 from ..workflow import Text
-from .csvio import export_text, import_csv
+from .csvio import export_text, import_csv, record_import
+from . import grants
 from .editing import (
-    MANAGE_NETWORK, InvalidValues, MemberNotFound, NodeNotFound, NodeValues, NotAllowed, add_member, create_node,
-    find_node, members, update_member, update_node, update_own_node,
+    MANAGE_NETWORK, InvalidValues, MemberChange, MemberNotFound, NodeNotFound, NodeValues, NotAllowed, add_member,
+    create_node, find_node, members, update_member, update_node, update_own_node,
 )
 from .reading import (
-    directory_page, level_choices, member_rows, node_row, org_type_choices, parse_filters, region_choices,
-    role_choices, service_choices,
+    directory_page, grant_rows, level_choices, member_rows, node_choices, node_row, notice_rows, org_type_choices,
+    parse_filters, region_choices, role_choices, service_choices,
 )
 
 bp = Blueprint("network", __name__)
@@ -95,9 +97,16 @@ class MemberForm(FlaskForm):
 
 
 class MemberEditForm(FlaskForm):
+    email = TrimmedField()
+    node_id = SelectField(validate_choice=False)
     role = SelectField(validate_choice=False)
     manages_node = BooleanField()
     active = BooleanField()
+
+
+class DecisionForm(FlaskForm):
+    decision = StringField()  # aprobar | rechazar (the button pressed)
+    reason = StringField()  # a code of grants.REASONS; the service refuses any other
 
 
 class ImportForm(FlaskForm):
@@ -249,6 +258,17 @@ def edit_node(node_id: int) -> Any:
 # -- members ---------------------------------------------------------------------------------------
 
 
+def enrolment_link(token: str) -> str:
+    """The one-time link a new account's person opens to set her own password (the auth blueprint's page)."""
+    return url_for("auth.enrol", token=token, _external=True)
+
+
+def _shown_once(template: str, status: int, **values: Any) -> Response:
+    # An enrolment link is in this response only: never in a flash (the session cookie is signed, not
+    # encrypted), never in a URL of ours, never stored in clear, never cached.
+    return Response(render_template(template, **values), status=status, headers={"Cache-Control": "no-store"})
+
+
 def _member_page(node: Any, form: MemberForm, status: int) -> Any:
     ctx = current_ctx()
     view = node_row(node, ctx.definition, language(), ctx.timezone)
@@ -266,10 +286,9 @@ def node_members(node_id: int) -> Any:
     _label(form, email=_("Correo"), display_name=_("Nombre y cargo"))
     if form.validate_on_submit():
         try:
-            user, password = add_member(
+            added = add_member(
                 ctx, current_user, node.id, email=form.email.data or "", display_name=form.display_name.data or "",
-                role=form.role.data or "", manages_node=bool(form.manages_node.data), active=bool(form.active.data),
-                password_profile=current_app.config["PASSWORD_PROFILE"])
+                role=form.role.data or "", manages_node=bool(form.manages_node.data), active=bool(form.active.data))
             ctx.session.commit()
         except InvalidValues as invalid:
             ctx.session.rollback()
@@ -278,12 +297,21 @@ def node_members(node_id: int) -> Any:
             ctx.session.rollback()
             form.email.errors = [*form.email.errors, _("Ya existe una cuenta con ese correo.")]
         else:
-            # Shown in this response only: never in a flash (the session cookie is signed, not encrypted),
-            # never in a URL, never stored in clear.
-            page = render_template("network/member_created.html", node=node, email=user.email, password=password)
-            return Response(page, status=201, headers={"Cache-Control": "no-store"})
+            link = enrolment_link(added.enrolment_token) if added.enrolment_token else None
+            return _shown_once("network/member_created.html", 201, node=node, email=added.user.email, link=link,
+                               pending=added.grant is not None)
     _not_saved(form)
     return _member_page(node, form, 400 if form.is_submitted() else 200)
+
+
+def _member_changed(member: Any, change: MemberChange) -> None:
+    if change.grant is not None:
+        flash(_("El cambio de acceso de %(email)s quedó como solicitud: tendrá efecto cuando otra persona "
+                "autorizada lo apruebe.", email=member.email), "warning")
+    if change.changed:
+        flash(_("Cuenta de %(email)s actualizada.", email=member.email), "success")
+    elif change.grant is None:
+        flash(_("La cuenta de %(email)s no tenía cambios.", email=member.email), "success")
 
 
 @bp.route("/administracion/nodos/<int:node_id>/miembros/<int:user_id>", methods=["GET", "POST"])
@@ -295,12 +323,16 @@ def edit_member(node_id: int, user_id: int) -> Any:
     if member is None:
         abort(404)
     form = MemberEditForm(data=_shown({"role": member.role, "manages_node": member.manages_node,
-                                       "active": member.active}))
+                                       "active": member.active, "node_id": str(member.node_id),
+                                       "email": member.email}))
     _member_fields(form)
+    form.node_id.choices = node_choices(ctx.session)
+    _label(form, node_id=_("Nodo"), email=_("Correo"))
     if form.validate_on_submit():
         try:
-            changed = update_member(ctx, current_user, node.id, member.id, role=form.role.data or "",
-                                    manages_node=bool(form.manages_node.data), active=bool(form.active.data))
+            change = update_member(ctx, current_user, node.id, member.id, role=form.role.data or "",
+                                   manages_node=bool(form.manages_node.data), active=bool(form.active.data),
+                                   to_node_id=_node_choice(form.node_id.data), email=form.email.data or "")
             ctx.session.commit()
         except InvalidValues as invalid:
             ctx.session.rollback()
@@ -308,14 +340,75 @@ def edit_member(node_id: int, user_id: int) -> Any:
         except MemberNotFound:
             abort(404)
         else:
-            flash(_("Cuenta de %(email)s actualizada.", email=member.email) if changed else
-                  _("La cuenta de %(email)s no tenía cambios.", email=member.email), "success")
+            _member_changed(member, change)
             return redirect(url_for("network.node_members", node_id=node.id), 303)
     _not_saved(form)
     view = node_row(node, ctx.definition, language(), ctx.timezone)
-    return (render_template("network/member_form.html", node=view, member=member_rows([member], ctx.definition,
-                                                                                         language())[0], form=form),
-            400 if form.is_submitted() else 200)
+    row = member_rows([member], ctx.definition, language())[0]
+    return render_template("network/member_form.html", node=view, member=row, form=form), \
+        400 if form.is_submitted() else 200
+
+
+def _node_choice(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        return 0  # no such node: the service says so on the field
+
+
+# -- access requests: the administrator proposes, national coordination decides ----------------------
+
+
+@bp.get("/administracion/nodos/solicitudes")
+@needs(MANAGE_NETWORK)
+def grant_requests() -> Any:
+    ctx = current_ctx()
+    grants.expire_due(ctx)
+    ctx.session.commit()
+    rows = grant_rows(ctx.session, grants.recent(ctx.session), ctx.definition, language(), ctx.timezone)
+    return render_template("network/grant_requests.html", rows=rows)
+
+
+def _approvals_page(status: int = 200) -> Any:
+    ctx = current_ctx()
+    rows = grant_rows(ctx.session, grants.pending(ctx.session, ctx.now()), ctx.definition, language(), ctx.timezone)
+    reasons = {state: [(code, text.get(language())) for code, text in codes.items()]
+               for state, codes in grants.REASONS.items()}
+    return render_template("network/approvals.html", rows=rows, reasons=reasons, me=current_user.id), status
+
+
+@bp.get("/administracion/solicitudes-acceso")
+@needs(grants.APPROVE_ACCESS)
+def approvals() -> Any:
+    ctx = current_ctx()
+    grants.expire_due(ctx)
+    ctx.session.commit()
+    return _approvals_page()
+
+
+@bp.post("/administracion/solicitudes-acceso/<uuid:grant_id>")
+@needs(grants.APPROVE_ACCESS)
+def decide(grant_id: uuid.UUID) -> Any:
+    ctx = current_ctx()
+    form = DecisionForm()
+    if not form.validate_on_submit() or form.decision.data not in ("aprobar", "rechazar"):
+        flash(_("Elija aprobar o rechazar, y un motivo."), "error")
+        return _approvals_page(400)
+    grants.expire_due(ctx)  # kept even if the decision is refused: an expired request says so
+    ctx.session.commit()
+    try:
+        decision = grants.decide(ctx, current_user, grant_id, approve=form.decision.data == "aprobar",
+                                 reason=form.reason.data or "")
+        ctx.session.commit()
+    except grants.GrantError as refused:
+        ctx.session.rollback()
+        flash(refused.message.get(language()), "error")
+        return _approvals_page(refused.status)
+    if decision.enrolment_token is not None:
+        return _shown_once("network/grant_approved.html", 200, link=enrolment_link(decision.enrolment_token))
+    flash(_("Solicitud aprobada.") if decision.grant.state == grants.APPROVED else _("Solicitud rechazada."),
+          "success")
+    return redirect(url_for("network.approvals"), 303)
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -343,6 +436,7 @@ def import_nodes() -> Any:
         upload = form.file.data
         if isinstance(upload, FileStorage) and upload.filename:
             result = import_csv(ctx.session, ctx.definition, upload.read(), ctx.now())
+            record_import(ctx, result, current_user)
             ctx.session.commit()
             lang = language()
             errors = [(error.line, error.reason.get(lang)) for error in result.errors]
@@ -380,4 +474,9 @@ def my_node() -> Any:
             return redirect(url_for("network.my_node"), 303)
     _not_saved(form)
     view = node_row(node, ctx.definition, language(), ctx.timezone)
-    return render_template("network/my_node.html", node=view, form=form), 400 if form.is_submitted() else 200
+    notices = notice_rows(ctx.session, grants.notices_for(ctx.session, current_user.id), ctx.definition, language(),
+                          ctx.timezone)
+    grants.mark_notices_read(ctx.session, current_user.id, ctx.now())
+    ctx.session.commit()
+    return (render_template("network/my_node.html", node=view, form=form, notices=notices),
+            400 if form.is_submitted() else 200)

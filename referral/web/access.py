@@ -63,10 +63,12 @@ def enforce() -> object:
             return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
         abort(401)
     if rule.capability is not None:
-        from ..cases.access import has_capability
+        from ..network.grants import holds_capability
         from .context import current_ctx
 
-        if not has_capability(current_ctx(), current_user, rule.capability):
+        # The role's capability; where the workflow ties it to a network function (`held_at`), only at
+        # the node holding that function (approve_access: national coordination).
+        if not holds_capability(current_ctx(), current_user, rule.capability):
             abort(403)
     if rule.node_manager:
         from ..network.editing import may_manage_own_node

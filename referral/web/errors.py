@@ -5,7 +5,8 @@ flush leaves the session unusable, and the page still reads the user (language, 
 a case changed by someone else (`StaleCase`, before or at flush), a row changed or inserted by a
 concurrent request (`StaleDataError`, `IntegrityError`), a PostgreSQL serialisation failure or
 deadlock — all end here as 409, with the form as typed when the view registered it
-(`on_conflict`), else with what was typed and a link back to the case.
+(`on_conflict`), else with what was typed and a link back to the case. Every 403 is audited
+(`access.denied`, coalesced: see `_audit_refusal`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, flash, g, render_template, request, url_for
+from flask import Flask, Response, current_app, flash, g, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from limits import RateLimitItemPerMinute
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 CONCURRENT_SQLSTATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
 NOT_SHOWN = ("csrf_token", "case_version", "intake_token")
 CONFLICT_PAGE = "referral_conflict_page"
+DENIED_WINDOW = RateLimitItemPerMinute(1)  # access.denied: one event per person, endpoint and minute
 
 CASE_CHANGED_WHY = Text(
     "El caso cambió desde que abrió la página: otra persona lo modificó antes (o el botón se presionó dos "
@@ -103,7 +108,54 @@ def _is_conflict(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) in CONCURRENT_SQLSTATES
 
 
+def _audit_refusal(response: Response) -> Response:
+    """after_request: every 403, whoever produced it (the access rule, a service's refusal, a view), is an
+    `access.denied` audit event — the endpoint's name, the method, the person's role and node, and the
+    case's pseudonym when the URL names a case; never the URL or its parameters. In its own unit of work
+    (the request's session is rolled back first: a 403 carries nothing to keep), and at most once per
+    person (or address), endpoint and `DENIED_WINDOW`, so that refusals cannot flood the log."""
+    if response.status_code != 403:
+        return response
+    try:
+        database.rollback()
+        if _first_in_window():
+            _record_denied()
+    except Exception as error:  # noqa: BLE001 - the 403 page is still shown; the failure is logged by type only
+        log.warning("access.denied not recorded: %s", type(error).__name__)
+    return response
+
+
+def _first_in_window() -> bool:
+    limiter = current_app.extensions.get("referral.limiter")
+    if limiter is None or not limiter.enabled:  # rate limits off (REFERRAL_RATELIMIT=off): every refusal
+        return True
+    who = f"user:{current_user.get_id()}" if current_user.is_authenticated else (request.remote_addr or "unknown")
+    try:
+        return bool(limiter.limiter.hit(DENIED_WINDOW, "access.denied", who, request.endpoint or "-"))
+    except Exception as error:  # noqa: BLE001 - the limiter's storage (Redis) is down: record rather than lose it
+        log.warning("access.denied not coalesced: %s", type(error).__name__)
+        return True
+
+
+def _record_denied() -> None:
+    from ..audit.service import record
+    from ..cases.models import Case
+    from ..units import unit_of_work
+
+    signed_in = current_user.is_authenticated
+    reference = (request.view_args or {}).get("reference")
+    with unit_of_work(current_app._get_current_object()) as ctx:  # type: ignore[attr-defined]
+        case_id = ctx.session.scalar(select(Case.id).where(Case.reference == reference)) \
+            if isinstance(reference, str) and len(reference) <= 40 and not CONTROL.search(reference) else None
+        record(ctx, "access.denied", role=current_user.role if signed_in else None,
+               node_id=current_user.node_id if signed_in else None, case_id=case_id,
+               details={"endpoint": request.endpoint or "-", "method": request.method})
+        ctx.session.commit()
+
+
 def register(app: Flask) -> None:  # noqa: C901 - one handler per kind of failure, read top to bottom
+    app.after_request(_audit_refusal)
+
     @app.errorhandler(CaseNotFound)
     def case_not_found(error: CaseNotFound) -> tuple[str, int]:
         database.rollback()

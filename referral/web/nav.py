@@ -14,6 +14,7 @@ from ..cases.inbox import inbox_counts, inboxes_for
 from ..cases.intake import may_file_intake
 from ..clocks.reading import unread_count
 from ..network.editing import MANAGE_NETWORK, may_manage_own_node
+from ..network.grants import may_approve, pending_count, unread_notices
 from ..referrals.emergency import may_break_glass
 from ..referrals.reading import pending_for
 from .context import current_ctx, language
@@ -62,10 +63,18 @@ def nav_items() -> list[NavItem]:
         items.append(NavItem(_("Casos eliminados"), url, request.path in (url, url_for("admin.erase"))))
     if has_capability(ctx, current_user, MANAGE_NETWORK):
         url = url_for("network.nodes")
-        items.append(NavItem(_("Directorio de nodos"), url, request.path.startswith(url)))
+        requests_url = url_for("network.grant_requests")
+        items.append(NavItem(_("Directorio de nodos"), url, request.path.startswith(url)
+                             and request.path != requests_url))
+        items.append(NavItem(_("Solicitudes de acceso"), requests_url, request.path == requests_url))
+    if may_approve(ctx, current_user):  # one count query, only for those who decide
+        url = url_for("network.approvals")
+        items.append(NavItem(_("Solicitudes de acceso"), url, request.path == url,
+                             pending_count(ctx.session, ctx.now()) or None))
     if may_manage_own_node(current_user):
         url = url_for("network.my_node")
-        items.append(NavItem(_("Mi nodo"), url, request.path == url))
+        items.append(NavItem(_("Mi nodo"), url, request.path == url,
+                             unread_notices(ctx.session, current_user.id) or None))
     url = url_for("main.protocol")
     items.append(NavItem(_("Protocolo vigente"), url, request.path == url))
     return items

@@ -25,7 +25,7 @@ from .statistics import StatisticsDef, parse_statistics, statistics_problems
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
-CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit"})
+CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access"})
 CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
 EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
 ACTOR_NODE = "actor"
@@ -36,6 +36,9 @@ class Role:
     key: str
     label: Text
     capabilities: frozenset[str]
+    # A capability that counts only at a node holding a network function: capability -> assignment
+    # (e.g. approve_access only at the node holding coordinacion_nacional).
+    held_at: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -368,11 +371,17 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
 
 
 def _role(key: str, raw: Any, where: str) -> Role:
-    raw = _shape(raw, where, {"label", "capabilities"}, ("label",))
+    raw = _shape(raw, where, {"label", "capabilities", "held_at"}, ("label",))
     capabilities = frozenset(_names(raw.get("capabilities"), f"{where}.capabilities"))
     if capabilities - CAPABILITIES:
         raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
-    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities)
+    held = raw.get("held_at") or {}
+    held_at = {str(k): str(v) for k, v in _shape(held, f"{where}.held_at",
+                                                  set(held) if isinstance(held, Mapping) else set()).items()}
+    if set(held_at) - capabilities:
+        raise DefinitionError(f"{where}.held_at: names capabilities the role does not have "
+                              f"{sorted(set(held_at) - capabilities)}")
+    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities, held_at)
 
 
 def _labelled(raw: Mapping[str, Any], where: str) -> dict[str, Labelled]:
@@ -651,6 +660,10 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     if not d.roles_with("file_intake"):
         yield "no role has the capability file_intake: nobody could open a case"
+    for role in d.roles.values():
+        for capability, assignment in role.held_at.items():
+            if assignment not in d.assignments:
+                yield f"role '{role.key}': {capability} is held at unknown network function '{assignment}'"
 
 
 def _machine_problems(d: WorkflowDefinition) -> Iterator[str]:

@@ -1,6 +1,7 @@
 """Who reaches each page of the node directory: every route × every demo role.
 
-Administrators (the `manage_network` capability of their role) keep the directory; a node's manager
+Administrators (the `manage_network` capability of their role) keep the directory and propose access
+changes, which a coordinator of national coordination (`approve_access`, held there) decides; a node's manager
 (`manages_node`, whatever their role: gestor.rm and gestor.sernameg in the demo) reaches «Mi nodo»
 only. As in tests/test_authorization.py the world is one module-scoped database the matrix never
 changes: every POST carries a valid CSRF token and a form no page accepts (`capacity_total=x`, no
@@ -24,7 +25,8 @@ from referral.auth.models import User
 from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.network.csvio import export_text
-from referral.network.models import Node
+from referral.network.grants import PENDING, propose
+from referral.network.models import AccessGrant, Node
 
 from ..browser import Browser, hidden_inputs
 from ..matrix import Cell, cell_id, parse
@@ -39,7 +41,8 @@ ANON = "anonymous"
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",
          "migraciones", "coordinador.ta", "gestor.ta", "ong", "policia.rm", "auditor", "administrador")
 
-# {node}: SERNAMEG; {member}: gestor.sernameg (a member of it); {stranger}: coordinador.rm (of another node).
+# {node}: SERNAMEG; {member}: gestor.sernameg (a member of it); {stranger}: coordinador.rm (of another node);
+# {grant}: a pending request to raise ong to coordinador (the matrix's POSTs decide nothing: no decision sent).
 MATRIX = """
 # method path                                        anon det  foc  fgst nat  lead mig  crTA gsTA ong  pol  aud  adm
   GET  /administracion/nodos                         302  403  403  403  403  403  403  403  403  403  403  403  200
@@ -65,6 +68,13 @@ MATRIX = """
   POST /administracion/nodos/importar                401  403  403  403  403  403  403  403  403  403  403  403  400
   GET  /mi-nodo                                      302  403  403  200  403  200  403  403  200  403  403  403  403
   POST /mi-nodo                                      401  403  403  400  403  400  403  403  400  403  403  403  403
+# access requests: the administrators follow them; a coordinator of national coordination decides them
+  GET  /administracion/nodos/solicitudes             302  403  403  403  403  403  403  403  403  403  403  403  200
+  POST /administracion/nodos/solicitudes             405  405  405  405  405  405  405  405  405  405  405  405  405
+  GET  /administracion/solicitudes-acceso            302  403  403  403  200  403  403  403  403  403  403  403  403
+  POST /administracion/solicitudes-acceso            405  405  405  405  405  405  405  405  405  405  405  405  405
+  GET  /administracion/solicitudes-acceso/{grant}    405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /administracion/solicitudes-acceso/{grant}    401  403  403  403  400  403  403  403  403  403  403  403  403
 """
 BAD_FORM = {"capacity_total": "x"}
 
@@ -111,6 +121,10 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         ids = {"node": ctx.session.scalar(select(Node.id).where(Node.code == "SERNAMEG")),
                "member": ctx.session.scalar(select(User.id).where(User.email == "gestor.sernameg@demo.cl")),
                "stranger": ctx.session.scalar(select(User.id).where(User.email == "coordinador.rm@demo.cl"))}
+        admin = ctx.session.scalar(select(User).where(User.email == "administrador@demo.cl"))
+        ong = ctx.session.scalar(select(User).where(User.email == "ong@demo.cl"))
+        ids["grant"] = propose(ctx, admin, ong, {"role": "coordinador"}).id
+        ctx.session.commit()
         before = export_text(ctx.session)
         users = ctx.session.scalar(select(func.count()).select_from(User))
     yield World(app, {k: str(v) for k, v in ids.items()}, before, users)
@@ -133,12 +147,14 @@ def test_the_matrix_changed_nothing(world: World) -> None:
     with unit_of_work(world.app) as ctx:
         assert export_text(ctx.session) == world.before
         assert ctx.session.scalar(select(func.count()).select_from(User)) == world.users
+        assert ctx.session.scalar(select(AccessGrant.state)) == PENDING  # decided by nobody
+        assert ctx.session.scalar(select(User.role).where(User.email == "ong@demo.cl")) == "deteccion"
 
 
 def test_every_route_of_the_directory_is_in_the_matrix(world: World) -> None:
     routes = {(method, rule.rule) for rule in world.app.url_map.iter_rules() if rule.endpoint.startswith("network.")
               for method in rule.methods or () if method in ("GET", "POST")}
-    placeholders = {"<int:node_id>": "{node}", "<int:user_id>": "{member}"}
+    placeholders = {"<int:node_id>": "{node}", "<int:user_id>": "{member}", "<uuid:grant_id>": "{grant}"}
     covered = {(c.method, c.path.split("?")[0]) for c in CELLS}
     for method, rule in routes:
         path = rule

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from referral.auth import tokens
 from referral.auth.models import User
-from referral.auth.passwords import verify_password
 from referral.context import Context
 from referral.demo.network import DEMO_PASSWORD
 from referral.network.csvio import COLUMNS
@@ -145,29 +145,30 @@ def test_a_node_is_deactivated_never_deleted_and_not_while_it_holds_a_network_fu
     assert cavd is not None and cavd.active and {r.region_code for r in cavd.regions_served} == {"CL-TA"}
 
 
-def test_members_are_added_with_a_temporary_password_shown_once(app: Any, ctx: Context) -> None:
+def test_members_are_added_without_a_password_and_with_an_enrolment_link_shown_once(app: Any, ctx: Context) -> None:
     client = admin(app)
     url = f"/administracion/nodos/{node_id(ctx, 'HONRA')}/miembros"
-    added = post_form(client, url, {"email": "Equipo.Honra@Demo.cl", "display_name": "Equipo de detección Honra",
-                                    "role": "deteccion", "manages_node": "y", "active": "y"})
-    # the password is in this one response (never in a flash: the session cookie is not encrypted)
+    added = post_form(client, url, {"email": "Auditoria.Honra@Demo.cl", "display_name": "Auditoría Honra",
+                                    "role": "auditor", "manages_node": "y", "active": "y"})
+    # a role that reads no case: the account is ready at once, and its person sets her own password
     assert added.status_code == 201 and added.headers["Cache-Control"] == "no-store"
-    password = re.search(r"<code>(\S+)</code>", added.text).group(1)  # type: ignore[union-attr]
+    link = re.search(r'<code class="link">(\S+)</code>', added.text).group(1)  # type: ignore[union-attr]
+    token = link.rsplit("/", 1)[1]
     cookie = client.get_cookie("session")
     session = app.session_interface.get_signing_serializer(app).loads(cookie.value) if cookie else {}
-    assert password not in repr(session)
+    assert token not in repr(session)
     page = client.get(url)
-    assert "equipo.honra@demo.cl" in page.text and "Equipo de detección Honra" in page.text
-    assert password not in page.text  # shown once
-    member = user(ctx, "equipo.honra@demo.cl")
-    assert member is not None and member.role == "deteccion" and member.manages_node and member.active
-    assert member.node_id == node_id(ctx, "HONRA") and password not in member.password_hash
-    assert verify_password(member.password_hash, password, "test")
-    assert Browser(app, password).login("equipo.honra").status_code == 302
+    assert "auditoria.honra@demo.cl" in page.text and "Auditoría Honra" in page.text
+    assert token not in page.text  # shown once
+    member = user(ctx, "auditoria.honra@demo.cl")
+    assert member is not None and member.role == "auditor" and member.manages_node and member.active
+    assert member.node_id == node_id(ctx, "HONRA") and member.password_hash == "!"
+    assert tokens.peek(ctx.session, token, tokens.ENROL, app.config["CLOCK"]()) == member
+    assert Browser(app, "!").login("auditoria.honra").status_code != 302  # no password opens it
 
-    twice = post_form(client, url, {"email": "equipo.honra@demo.cl", "display_name": "Otra vez", "role": "deteccion"})
+    twice = post_form(client, url, {"email": "auditoria.honra@demo.cl", "display_name": "Otra vez", "role": "auditor"})
     assert twice.status_code == 400
-    assert "Ya existe una cuenta con el correo equipo.honra@demo.cl." in errors_in(twice.text)
+    assert "Ya existe una cuenta con el correo auditoria.honra@demo.cl." in errors_in(twice.text)
     refused = post_form(client, url, {"email": "no-es-correo", "display_name": "", "role": "jefa"})
     assert refused.status_code == 400
     assert set(errors_in(refused.text)) == {"Correo no válido: no-es-correo.", "Obligatorio.", "Rol desconocido: jefa."}
@@ -175,16 +176,17 @@ def test_members_are_added_with_a_temporary_password_shown_once(app: Any, ctx: C
     assert ctx.session.scalar(select(func.count()).select_from(User).where(User.node_id == node_id(ctx, "HONRA"))) == 1
 
 
-def test_an_administrator_changes_a_members_role_and_deactivates_the_account(app: Any, ctx: Context) -> None:
+def test_an_administrator_lowers_a_role_removes_a_manager_and_deactivates_an_account_at_once(
+        app: Any, ctx: Context) -> None:
     client = admin(app)
     member = user(ctx, "gestor.ta@demo.cl")
     assert member is not None and member.manages_node
     node = node_id(ctx, "CAVD-CL-TA")
     url = f"/administracion/nodos/{node}/miembros/{member.id}"
-    saved = post_form(client, url, {"role": "coordinador", "manages_node": False})
+    saved = post_form(client, url, {"role": "auditor", "manages_node": False})
     assert saved.status_code == 303 and saved.headers["Location"] == f"/administracion/nodos/{node}/miembros"
     changed = user(ctx, "gestor.ta@demo.cl")
-    assert changed is not None and (changed.role, changed.manages_node, changed.active) == ("coordinador", False, True)
+    assert changed is not None and (changed.role, changed.manages_node, changed.active) == ("auditor", False, True)
 
     signed_in = Browser(app, DEMO_PASSWORD)
     assert signed_in.login("gestor.ta").status_code == 302
@@ -207,7 +209,8 @@ def test_an_administrator_cannot_lock_themselves_out(app: Any, ctx: Context) -> 
     for change in ({"active": False}, {"role": "auditor"}):
         refused = post_form(client, url, change)
         assert refused.status_code == 400, change
-        assert "No puede desactivar su propia cuenta ni cambiar su propio rol." in errors_in(refused.text)
+        assert ("No puede cambiar el rol, el nodo, el correo ni la activación de su propia cuenta: lo hace otra "
+                "persona.") in errors_in(refused.text)
     still = user(ctx, "administrador@demo.cl")
     assert still is not None and still.active and still.role == "administrador"
 

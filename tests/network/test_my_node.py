@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from sqlalchemy import select
 from referral.auth.models import User
 from referral.context import Context
 from referral.demo.network import DEMO_PASSWORD
-from referral.network.editing import NodeValues, NotAllowed, add_member, create_node, update_own_node
+from referral.network import grants
+from referral.network.editing import NodeValues, NotAllowed, add_member, create_node, update_member, update_own_node
 from referral.network.models import Node
 
 from ..browser import Browser
@@ -110,7 +112,14 @@ def test_the_services_refuse_whoever_the_pages_would_refuse(ctx: Context) -> Non
             create_node(ctx, account(name), values)
         with pytest.raises(NotAllowed):
             add_member(ctx, account(name), account(name).node_id, email="x@demo.cl", display_name="X",
-                       role="administrador", manages_node=True, active=True, password_profile="test")
+                       role="administrador", manages_node=True, active=True)
+        with pytest.raises(NotAllowed):
+            update_member(ctx, account(name), account("salud.rm").node_id, account("salud.rm").id,
+                          role="coordinador", manages_node=False, active=True)
+        with pytest.raises(grants.NotApprover if name != "coordinacion.nacional" else grants.GrantNotFound):
+            grants.decide(ctx, account(name), uuid.uuid4(), approve=True, reason="funciones_verificadas")
+    with pytest.raises(grants.NotApprover):  # the administrator proposes; she never decides
+        grants.decide(ctx, account("administrador"), uuid.uuid4(), approve=True, reason="funciones_verificadas")
     with pytest.raises(NotAllowed):
         update_own_node(ctx, account("coordinador.rm"), services=["alojamiento"], capacity_total=None,
                         capacity_free=None, contact_email=None, contact_phone=None)

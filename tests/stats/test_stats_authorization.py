@@ -61,14 +61,15 @@ def build_world(app: Flask) -> dict[str, str]:
 
 class World(matrix.World):
     def snapshot(self) -> tuple[Any, ...]:
-        """The projection (what a page could wrongly write to); audit events other than exports and reads."""
+        """The projection (what a page could wrongly write to); audit events other than exports, reads and
+        refusals (every 403 is an `access.denied` event: tests/audit/test_security_events.py)."""
         with unit_of_work(self.app) as ctx:
             stats = tuple(ctx.session.execute(select(CaseStat.case_id, CaseStat.state, CaseStat.attributes)
                                               .order_by(CaseStat.case_id)).all())
             steps = tuple(ctx.session.execute(select(CaseStatStep.case_id, CaseStatStep.milestone)
                                               .order_by(CaseStatStep.case_id, CaseStatStep.milestone)).all())
             events = tuple(ctx.session.scalars(select(AuditEvent.action).where(
-                AuditEvent.action.not_in(("export.audit", "read"))).order_by(AuditEvent.seq)))
+                AuditEvent.action.not_in(("export.audit", "read", "access.denied"))).order_by(AuditEvent.seq)))
         return stats, steps, events
 
 

@@ -103,6 +103,9 @@ def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol
     assert set(chile.roles_with("case_access")) == {"coordinador", "deteccion", "gestor", "migraciones"}
     # the administrator erases cases and keeps the directory but never reads a case
     assert chile.roles["administrador"].capabilities == frozenset({"erase_cases", "manage_network"})
+    # access grants are approved by coordinators, and only at the node holding national coordination
+    assert chile.roles_with("approve_access") == ("coordinador",)
+    assert chile.roles["coordinador"].held_at == {"approve_access": "coordinacion_nacional"}
 
 
 def test_the_chilean_case_states_are_those_of_the_protocol(chile: WorkflowDefinition) -> None:
@@ -539,4 +542,15 @@ def test_a_conditional_requirement_naming_an_unknown_field_is_refused(tmp_path: 
 
 def test_the_loader_knows_only_documented_units_and_capabilities() -> None:
     assert CLOCK_UNITS == {"hours", "calendar_days", "working_days"}
-    assert CAPABILITIES == {"file_intake", "case_access", "erase_cases", "manage_network", "audit"}
+    assert CAPABILITIES == {"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access"}
+
+
+@pytest.mark.parametrize(("held_at", "fragments"), [
+    ({"approve_access": "coordinacion_regional"}, ("coordinador", "approve_access", "coordinacion_regional")),
+    ({"audit": "coordinacion_nacional"}, ("roles.coordinador.held_at", "audit")),
+    ([{"approve_access": "coordinacion_nacional"}], ("roles.coordinador.held_at", "expected a mapping")),
+])
+def test_a_capability_held_at_a_network_function_must_name_one_the_role_has_and_one_that_exists(
+        tmp_path: Path, held_at: Any, fragments: tuple[str, ...]) -> None:
+    folder = rewritten(tmp_path, setter("roles", "coordinador", "held_at", value=held_at))
+    assert_names(refusal_of(folder), *fragments)
