@@ -18,6 +18,7 @@ from referral.auth.models import User
 from referral.auth.passwords import verify_password
 from referral.auth.tasks import TASK, reset_link
 from referral.demo.network import DEMO_PASSWORD
+from referral.queue import broker_settings
 
 from ..backends import both_backends
 from ..browser import Browser, hidden_inputs
@@ -257,7 +258,6 @@ def test_the_worker_mails_a_link_with_nothing_personal_and_records_the_request(a
     assert ("password.reset_requested", str(gestor.id)) in actions(app)
     browser = Browser(app, DEMO_PASSWORD)
     assert choose(browser, link.removeprefix("https://trata.example.cl")).status_code == 302
-    assert email.policy  # the message was parsed with the standard policy
 
 
 def test_without_smtp_a_developer_sees_the_link_on_the_console_and_production_logs_nothing(
@@ -316,3 +316,30 @@ def test_guessing_the_current_password_from_a_stolen_session_is_slowed_down(app:
     right = thief.submit("/cuenta/contrasena", {"current": DEMO_PASSWORD, "password": NEW, "confirmation": NEW})
     assert right.status_code == 400  # even the right one, too soon
     assert verify_password(account(app, "gestor.rm").password_hash, DEMO_PASSWORD, "test")
+
+
+def test_a_real_worker_mails_the_link_that_the_request_queued(app: Any, database_url: str, tmp_path: Any) -> None:
+    """End to end: the web request queues ids only; a Celery worker process issues the link, records the
+    request and sends the e-mail through SMTP; the link from the e-mail sets the new password."""
+    from ..clocks.harness import HangingSMTP, celery_processes, wait_for
+
+    broker = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    celery = app.extensions["celery"]
+    celery.conf.broker_url, celery.conf.broker_transport = broker_settings(broker)
+    browser = Browser(app, DEMO_PASSWORD)
+    with HangingSMTP() as smtp, celery_processes(database_url, tmp_path / "celery", broker, **smtp.settings()) as run:
+        assert _ask(browser, "nadie@demo.cl").status_code == 200
+        assert _ask(browser, "gestor.rm@demo.cl").status_code == 200
+        run.worker()
+        wait_for(lambda: smtp.received, 60, "the reset e-mail")
+        wait_for(lambda: "referral.auth.reset_link" in run.log_text() and run.log_text().count("succeeded") >= 2,
+                 60, "both tasks")
+        assert len(smtp.received) == 1  # none for the unknown e-mail
+    message = email.message_from_bytes(smtp.received[0], policy=email.policy.default)
+    assert message["To"] == "gestor.rm@demo.cl"
+    link = re.search(r"https://protocolo\.example\.cl(/cuenta/recuperar/\S+)", message.get_body().get_content())
+    assert link is not None
+    assert choose(Browser(app, DEMO_PASSWORD), link.group(1)).status_code == 302
+    assert verify_password(account(app, "gestor.rm").password_hash, NEW, "test")
+    assert [a for a in actions(app) if a[0].startswith("password")] == [
+        ("password.reset_requested", str(account(app, "gestor.rm").id)), ("password.reset", str(account(app, "gestor.rm").id))]
