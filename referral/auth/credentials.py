@@ -85,7 +85,10 @@ def _profile() -> str:
 
 
 def _keep_token(purpose: str, token: str, then: str) -> object:
-    session[SESSION_KEYS[purpose]] = token
+    if len(token) <= tokens.MAX_TOKEN_LENGTH:  # a longer one is not ours (and would overflow the cookie)
+        session[SESSION_KEYS[purpose]] = token
+    else:
+        session.pop(SESSION_KEYS[purpose], None)
     return redirect(url_for(then))
 
 

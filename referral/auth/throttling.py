@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,8 +58,22 @@ def digest(secret: bytes, kind: str, value: str) -> bytes:
     return hmac.new(secret, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
 
+def network_of(address: str | None) -> str:
+    """The address as one attacker holds it: an IPv4 address, or the /64 network of an IPv6 one (anyone
+    given a /64 holds all of it, and could otherwise pass for thousands of addresses)."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 def keys_for(secret: bytes, email: str, address: str | None) -> Keys:
-    return Keys(digest(secret, "account", normalise_email(email)), digest(secret, "address", address or "unknown"))
+    return Keys(digest(secret, "account", normalise_email(email)), digest(secret, "address", network_of(address)))
 
 
 def score(rows: Sequence[LoginFailure], address: bytes) -> int:

@@ -343,3 +343,11 @@ def test_a_real_worker_mails_the_link_that_the_request_queued(app: Any, database
     assert verify_password(account(app, "gestor.rm").password_hash, NEW, "test")
     assert [a for a in actions(app) if a[0].startswith("password")] == [
         ("password.reset_requested", str(account(app, "gestor.rm").id)), ("password.reset", str(account(app, "gestor.rm").id))]
+
+
+def test_an_oversized_link_is_refused_without_filling_the_session_cookie(app: Any) -> None:
+    browser = Browser(app, DEMO_PASSWORD)
+    opened = browser.get("/cuenta/activar/" + "a" * 5000)
+    assert opened.status_code == 302 and len(opened.headers.get("Set-Cookie", "")) < 1000
+    page = browser.get(opened.headers["Location"])
+    assert page.status_code == 404 and "Enlace no válido" in page.text

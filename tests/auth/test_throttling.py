@@ -136,3 +136,11 @@ def test_failures_are_forgotten_after_a_day(app: Any, clock: Any) -> None:
         browser.login("gestor.rm", password="mala")
     clock.advance(hours=24, seconds=1)
     assert browser.login("gestor.rm").status_code == 302
+
+
+def test_an_ipv6_attacker_cycling_through_her_64_counts_as_one_address(app: Any, clock: Any) -> None:
+    for n in range(8):  # eight addresses of one /64, three failures each
+        fail_spaced(app, clock, at(app, f"2001:db8:7:7::{n + 1:x}"), "gestor.rm", throttling.SHARE)
+    assert at(app, WORKER).login("gestor.rm").status_code == 302  # still only one address's share
+    assert throttling.network_of("2001:db8:7:7::1") == throttling.network_of("2001:db8:7:7:ffff::9")
+    assert throttling.network_of("::ffff:198.51.100.7") == "198.51.100.7"
