@@ -23,6 +23,7 @@ from referral.queue import broker_settings
 from ..backends import both_backends
 from ..browser import Browser, hidden_inputs
 from ..clocks.test_mail import Server, free_port
+from ..test_fuzz_input import no_leaks  # noqa: F401 - a fixture
 from ..units import unit_of_work
 
 NEW = "una frase nueva que nadie adivina"
@@ -351,3 +352,36 @@ def test_an_oversized_link_is_refused_without_filling_the_session_cookie(app: An
     assert opened.status_code == 302 and len(opened.headers.get("Set-Cookie", "")) < 1000
     page = browser.get(opened.headers["Location"])
     assert page.status_code == 404 and "Enlace no válido" in page.text
+
+
+# -- generated input: never a 500, never a typed value in a log ---------------------------------------
+
+
+@both_backends
+def test_fuzzing_the_password_forms(app: Any, no_leaks: Any) -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from ..test_fuzz_input import FUZZ, answered, post, values
+
+    token = issue(app, "gestor.ta", tokens.ENROL, pending=True)
+    person, anonymous = Browser(app, DEMO_PASSWORD), Browser(app, DEMO_PASSWORD)
+    person.login("gestor.rm")
+    anonymous.get(f"/cuenta/activar/{token}")
+    forms = {"/cuenta/contrasena": (person, ["current", "password", "confirmation"]),
+             "/cuenta/activar": (anonymous, ["password", "confirmation"]),
+             "/cuenta/recuperar": (anonymous, ["email"])}
+    tokens_of = {url: hidden_inputs(client.get(url).text)["csrf_token"] for url, (client, _) in forms.items()}
+    count, check = no_leaks
+
+    @FUZZ
+    @given(url=st.sampled_from(sorted(forms)), pick=st.integers(0, 2), value=values)
+    def attempt(url: str, pick: int, value: bytes) -> None:
+        client, fields = forms[url]
+        since = count()
+        data: dict[str, Any] = {"csrf_token": tokens_of[url], **{name: "no-es-la-clave" for name in fields},
+                                fields[pick % len(fields)]: value}
+        assert answered(post(client.client, url, data)) in (200, 302, 400, 401, 404, 413, 429)
+        check(value, since)
+
+    attempt()
