@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from referral import create_app
@@ -23,7 +25,7 @@ from referral.queue import broker_settings
 from ..backends import both_backends
 from ..browser import Browser, hidden_inputs
 from ..clocks.test_mail import Server, free_port
-from ..test_fuzz_input import no_leaks  # noqa: F401 - a fixture
+from ..test_fuzz_input import FUZZ, answered, no_leaks, post, values  # noqa: F401 - no_leaks: a fixture
 from ..units import unit_of_work
 
 NEW = "una frase nueva que nadie adivina"
@@ -358,12 +360,7 @@ def test_an_oversized_link_is_refused_without_filling_the_session_cookie(app: An
 
 
 @both_backends
-def test_fuzzing_the_password_forms(app: Any, no_leaks: Any) -> None:
-    from hypothesis import given
-    from hypothesis import strategies as st
-
-    from ..test_fuzz_input import FUZZ, answered, post, values
-
+def test_fuzzing_the_password_forms(app: Any, no_leaks: Any) -> None:  # noqa: F811
     token = issue(app, "gestor.ta", tokens.ENROL, pending=True)
     person, anonymous = Browser(app, DEMO_PASSWORD), Browser(app, DEMO_PASSWORD)
     person.login("gestor.rm")
