@@ -144,3 +144,26 @@ def test_an_ipv6_attacker_cycling_through_her_64_counts_as_one_address(app: Any,
     assert at(app, WORKER).login("gestor.rm").status_code == 302  # still only one address's share
     assert throttling.network_of("2001:db8:7:7::1") == throttling.network_of("2001:db8:7:7:ffff::9")
     assert throttling.network_of("::ffff:198.51.100.7") == "198.51.100.7"
+
+
+@both_backends
+def test_failures_arriving_at_once_are_all_counted_and_none_is_a_500(app: Any) -> None:
+    import threading
+
+    browsers = [at(app, ATTACKER) for _ in range(4)]
+    pages = [b.get("/ingresar") for b in browsers]
+    assert all(page.status_code == 200 for page in pages)
+    barrier, statuses = threading.Barrier(len(browsers)), []
+
+    def attempt(browser: Browser) -> None:
+        barrier.wait()
+        statuses.append(browser.login("gestor.rm", password="mala").status_code)
+
+    threads = [threading.Thread(target=attempt, args=(b,)) for b in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [401] * len(browsers)
+    with unit_of_work(app) as ctx:
+        assert [row.failures for row in ctx.session.scalars(select(LoginFailure))] == [len(browsers)]
