@@ -16,15 +16,14 @@ from kombu.exceptions import OperationalError
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from ..audit.service import record
 from ..context import Context
 from ..web.access import public, signed_in
 from ..web.context import current_ctx
 from ..web.limits import reset_mail_allowed
-from . import policy, throttling, tokens
+from . import policy, services, throttling, tokens
 from . import sessions as server_sessions
 from .models import User
-from .services import check_current_password, find_account, set_password
+from .services import check_current_password, find_account
 from .tasks import TASK
 from .views import _absolute_lifetime, bp, login_keys, session_now
 
@@ -109,19 +108,29 @@ def reset(token: str) -> object:
 @bp.route("/cuenta/activar", methods=["GET", "POST"])
 @public
 def enrol_password() -> object:
-    return _choose_password(tokens.ENROL, "auth/enrol.html", "account.enrolled",
+    return _choose_password(tokens.ENROL, "auth/enrol.html", _enrol,
                             lambda: _("Su contraseña quedó guardada. Ya puede ingresar."))
 
 
 @bp.route("/cuenta/nueva-contrasena", methods=["GET", "POST"])
 @public
 def reset_password() -> object:
-    return _choose_password(tokens.RESET, "auth/reset_password.html", "password.reset",
+    return _choose_password(tokens.RESET, "auth/reset_password.html", _reset,
                             lambda: _("Su nueva contraseña quedó guardada y se cerraron todas sus sesiones. "
                                       "Ya puede ingresar."))
 
 
-def _choose_password(purpose: str, template: str, action: str, done: Callable[[], str]) -> object:
+def _enrol(ctx: Context, user: User, password: str) -> None:
+    services.enrol(ctx, user, password, _profile())
+
+
+def _reset(ctx: Context, user: User, password: str) -> None:
+    services.reset_password(ctx, user, password, _profile(),
+                            throttling.derive_secret(current_app.config["SECRET_KEY"]))
+
+
+def _choose_password(purpose: str, template: str, apply: Callable[[Context, User, str], None],
+                     done: Callable[[], str]) -> object:
     """The page behind a link: the new password twice; on success, use the token and set the password."""
     ctx = current_ctx()
     key = SESSION_KEYS[purpose]
@@ -133,12 +142,7 @@ def _choose_password(purpose: str, template: str, action: str, done: Callable[[]
         return render_template(template, form=form), 400 if form.is_submitted() else 200
     if tokens.redeem(ctx.session, session.get(key), purpose, ctx.now()) is None:
         return _link_invalid(key)  # used meanwhile by another request
-    set_password(user, form.password.data or "", _profile())  # `active` stays as it is (pending approvals)
-    if purpose == tokens.RESET:
-        tokens.end_tokens(ctx.session, user.id, None, ctx.now())
-        throttling.forget_account(ctx.session, throttling.derive_secret(current_app.config["SECRET_KEY"]),
-                                  user.email)
-    record(ctx, action, role=user.role, node_id=user.node_id, subject=str(user.id))
+    apply(ctx, user, form.password.data or "")
     ctx.session.commit()
     session.pop(key, None)
     flash(done(), "info")
@@ -197,13 +201,11 @@ def change_password() -> object:
 
 
 def _replace_password(ctx: Context, user: User, password: str) -> None:
-    db = ctx.session
-    set_password(user, password, _profile())
-    tokens.end_tokens(db, user.id, tokens.RESET, ctx.now())
-    record(ctx, "password.changed", role=user.role, node_id=user.node_id, subject=str(user.id))
-    db.flush()  # the listener in sessions.py ends every session of the account, this one too
-    signed, token = server_sessions.start(db, user, session_now(), _absolute_lifetime(), request.user_agent.string)
-    db.commit()
+    """Change the password, then carry on in a fresh session (the change ended them all, this one too)."""
+    services.change_password(ctx, user, password, _profile())
+    signed, token = server_sessions.start(ctx.session, user, session_now(), _absolute_lifetime(),
+                                          request.user_agent.string)
+    ctx.session.commit()
     chosen = session.get("lang")
     session.clear()
     session.permanent = True

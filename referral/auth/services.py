@@ -1,4 +1,5 @@
-"""Logging in and changing passwords: verify, slow down repeated failures (throttling.py), set hashes.
+"""Logging in and setting passwords: verify, slow down repeated failures (throttling.py), set hashes
+(enrolment, reset, change), each with its audit event (codes and ids only).
 
 Every way a sign-in can fail (unknown e-mail, wrong password, inactive account, an account without a
 password yet, an attempt that came too soon) raises the same LoginFailed after the same work (one
@@ -12,7 +13,9 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import throttling
+from ..audit.service import record
+from ..context import Context
+from . import throttling, tokens
 from .models import User
 from .passwords import hash_password, needs_rehash, verify_password
 from .sessions import mark_rehashed
@@ -75,3 +78,31 @@ def check_current_password(session: Session, user: User, password: str, now: dt.
 def set_password(user: User, password: str, profile: str) -> None:
     """A new password: the before_flush listener in sessions.py ends every session of the account."""
     user.password_hash = hash_password(password, profile)
+
+
+# -- the three ways a person sets her own password (each in the caller's transaction) ----------------
+
+
+def enrol(ctx: Context, user: User, password: str, profile: str) -> None:
+    """The first password, from an enrolment link already redeemed. `active` stays as it is: an account
+    still awaiting approval stays inactive."""
+    set_password(user, password, profile)
+    record(ctx, "account.enrolled", role=user.role, node_id=user.node_id, subject=str(user.id))
+
+
+def reset_password(ctx: Context, user: User, password: str, profile: str, throttle_secret: bytes) -> None:
+    """A new password from a reset link already redeemed: every session and every other unused link of the
+    account ends, and its login backoff is forgotten (she proved she holds the mailbox)."""
+    set_password(user, password, profile)
+    tokens.end_tokens(ctx.session, user.id, None, ctx.now())
+    throttling.forget_account(ctx.session, throttle_secret, user.email)
+    record(ctx, "password.reset", role=user.role, node_id=user.node_id, subject=str(user.id))
+
+
+def change_password(ctx: Context, user: User, password: str, profile: str) -> None:
+    """A new password chosen by the signed-in person (the current one checked): every session of the
+    account ends at this flush, unused reset links too; the caller starts a fresh session for her."""
+    set_password(user, password, profile)
+    tokens.end_tokens(ctx.session, user.id, tokens.RESET, ctx.now())
+    record(ctx, "password.changed", role=user.role, node_id=user.node_id, subject=str(user.id))
+    ctx.session.flush()
