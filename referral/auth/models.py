@@ -92,3 +92,19 @@ class AccountToken(Base):
 
     def __repr__(self) -> str:
         return f"AccountToken(id={self.id}, user={self.user_id}, purpose={self.purpose})"
+
+
+class LoginFailure(Base):
+    """Failed sign-ins of one typed account from one address, for the login backoff
+    (referral/auth/throttling.py). Both are keyed digests (HMAC of the normalised e-mail, of the
+    address): an unknown e-mail is counted like a real account, and neither is kept in clear."""
+
+    __tablename__ = "login_failures"
+
+    account_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    address_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"LoginFailure(failures={self.failures})"

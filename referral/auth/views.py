@@ -19,7 +19,8 @@ from ..web.access import public, signed_in
 from ..web.context import current_ctx
 from . import sessions as server_sessions
 from .models import User, UserSession
-from .services import LOCKOUT, LoginFailed, authenticate
+from . import throttling
+from .services import LoginFailed, authenticate
 
 bp = Blueprint("auth", __name__)
 
@@ -27,6 +28,19 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     email = EmailField("Correo", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("Contraseña", validators=[DataRequired(), Length(max=200)])
+
+
+def login_refused() -> str:
+    """One sentence for every failed sign-in: nothing tells an unknown e-mail, a wrong password, an inactive
+    account or a throttled attempt apart."""
+    return _("Correo o contraseña incorrectos, o demasiados intentos seguidos. Espere un momento e intente de "
+             "nuevo; si olvidó su contraseña, puede pedir un enlace para elegir una nueva.")
+
+
+def login_keys(email: str) -> throttling.Keys:
+    """The backoff counters of this typed e-mail from this request's address (the client's real address
+    behind trusted proxies: see ProxyFix in referral/__init__.py)."""
+    return throttling.keys_for(throttling.derive_secret(current_app.config["SECRET_KEY"]), email, request.remote_addr)
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,7 +55,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/ingresar", methods=["GET", "POST"])
 @public
-def login() -> object:  # rate-limited per address: see referral/web/limits.py
+def login() -> object:  # rate-limited per address (referral/web/limits.py), backoff per account (throttling.py)
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
@@ -50,14 +64,13 @@ def login() -> object:  # rate-limited per address: see referral/web/limits.py
         ctx = current_ctx()
         try:
             user = authenticate(ctx.session, form.email.data or "", form.password.data or "", ctx.now(),
-                                current_app.config["PASSWORD_PROFILE"])
+                                current_app.config["PASSWORD_PROFILE"], login_keys(form.email.data or ""))
         except LoginFailed as failure:
-            record(ctx, "login.failed", details={"locked": failure.locked or None})  # no address: it may be a typo of another
+            # The account (when it exists) as the subject; never the typed e-mail, nor the address.
+            record(ctx, "login.failed", subject=None if failure.user_id is None else str(failure.user_id),
+                   details={"throttled": failure.throttled or None})
             ctx.session.commit()  # keep the failure count
-            minutes = int(LOCKOUT.total_seconds() // 60)
-            message = (_("La cuenta está bloqueada por intentos fallidos; intente de nuevo en %(minutes)s minutos.",
-                         minutes=minutes) if failure.locked else _("Correo o contraseña incorrectos."))
-            flash(message, "error")
+            flash(login_refused(), "error")
             return render_template("auth/login.html", form=form), 401
         signed, token = server_sessions.start(ctx.session, user, session_now(), _absolute_lifetime(),
                                               request.user_agent.string)
@@ -202,3 +215,7 @@ def end_other_sessions() -> object:
     ctx.session.commit()
     flash(_("Se cerraron las demás sesiones.") if ended else _("No había otras sesiones abiertas."), "info")
     return redirect(url_for("auth.my_sessions"))
+
+
+# The password pages (enrolment, change, reset) register their routes on this blueprint.
+from . import credentials as credentials  # noqa: E402,F401

@@ -27,17 +27,10 @@ from referral.extensions import database
 from ..conftest import Clock, _settings
 from ..factories import ficha_post
 from ..network.accounts import APPROVER, account, create, decide, edit, grants_about, node_of, signed_in
-from ..network.enrol_placeholder import add_enrol_placeholder
 from ..network.pages import post_form
 from ..units import unit_of_work
 
 PERSONAL = re.compile(r"@|demo\.cl|correo|Coordinaci[oó]n paralela|Auditor[ií]a|Refugio|https?://|/administracion")
-
-
-@pytest.fixture
-def app(app: Any) -> Any:
-    add_enrol_placeholder(app)  # drop at merge with tests/network/enrol_placeholder.py
-    return app
 
 
 def events(ctx: Context, action: str) -> list[AuditEvent]:

@@ -14,7 +14,7 @@ from referral.auth.models import AccountToken, User
 from ..backends import both_backends
 from ..units import unit_of_work
 
-NOW = dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.UTC)
 
 
 def _issue(app: Any, purpose: str = tokens.ENROL, email: str = "coordinador.rm@demo.cl") -> tuple[int, str]:

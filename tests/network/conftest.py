@@ -12,7 +12,6 @@ from sqlalchemy import delete, insert, select, update
 from referral.auth.models import AccountToken, User, UserSession
 from referral.extensions import database
 from referral.keys.models import NodeKey
-from .enrol_placeholder import add_enrol_placeholder
 from referral.network.models import AccessGrant, AccessNotice, Assignment, Node, NodeRegion
 
 
@@ -50,10 +49,3 @@ def directory(app: Any, backend: str) -> Iterator[None]:
         for node in nodes:
             connection.execute(update(nodes_t).where(nodes_t.c.id == node["id"]).values(**node))
 
-
-@pytest.fixture
-def app(app: Any) -> Any:
-    """The application, with a stand-in for the enrolment page until the branch that builds it is merged
-    (tests/network/enrol_placeholder.py: drop it then)."""
-    add_enrol_placeholder(app)
-    return app

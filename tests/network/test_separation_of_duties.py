@@ -27,7 +27,7 @@ from .accounts import (
 )
 from .pages import errors_in, flashes
 
-SECRET_WORDS = ("contraseña temporal", "temporary password", "/inscripcion/")
+SECRET_WORDS = ("contraseña temporal", "temporary password", "/cuenta/activar/")
 
 
 def no_secret_in(response: Any) -> None:
