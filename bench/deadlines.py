@@ -4,14 +4,26 @@ The issue's targets, on this 2-core machine: all 10,000 due clocks handled withi
 sweep of a table with nothing due under 50 ms.
 
 A throw-away database is built (migrations, the demo network), then filled with bulk inserts:
-100,000 running clocks (5,000 with --quick) over the six clocks of the Chile definition, six per
-case (at most one running period of a clock per case), so about 16,700 minimal cases, each with the
-participants the clocks notify (punto focal, nodo líder, coordinación nacional, nodo detector).
-Exactly 10,000 clocks (500 with --quick), drawn at random, are due: started long enough ago that the
-first step of their schedule (a reminder, or the end of a period of a repeating clock) has come and
-the next one is hours away. Every other clock's first step is at least two hours ahead. The
-schedules come from the product's own rules (`referral.workflow.clocks.schedule` with the working-day
-calendar), so each due clock advances by exactly one step and notifies the users of one relation.
+100,000 running clocks (2,200 with --quick), one of each clock of the Chile definition per case (11
+today, so about 9,100 minimal cases in their Plan), each case with the participants the clocks
+notify (punto focal, nodo líder, coordinación nacional, nodo detector). A clock of one referral
+(the answer to a derivación or an emergency referral, a referred plan action) comes with its
+referral: sent by the region's focal point to a node that offers the service and has staff, in the
+state that starts the clock (pendiente, or aceptada for the action), and the receiving node's
+relation to the case, as sending it gives; the clock's `subject` is the referral. A clock whose
+deadline is a date typed into its starting step (`deadline_from`: the action's committed date,
+`referral.due_on`, and the residence permit's end) gets a date from today on; the referral of the
+action carries it as `due_on`.
+
+Exactly 10,000 clocks (200 with --quick), drawn at random, are due: a step of their schedule came at
+least 30 minutes before the build and the next one is at least two hours after it. Every other
+clock's next step is at least two hours ahead. Where a clock stands comes from the product's own
+rules, computed once for both databases: `referral.workflow.clocks.schedule` with the working-day
+calendar, and for a typed date the deadline `deadline_given` derives from it, as the step starting
+the clock does. Steps a placed clock already has behind it are only the arrival notice of a referral
+and advance reminders. So each due clock advances by exactly one step and notifies the staff of one
+or two relations (a referral's receiving or sending node for the referral clocks);
+`notified_clocks_count` (must equal `due_count`) counts the clocks that notified someone.
 
 Then, on that database:
 
@@ -30,9 +42,9 @@ Then, on that database:
    `celery_vs_inprocess_ratio` = `due_<N>_s` / `inprocess_<N>_s`.
 5. `drain_<N>_s`: the same clock, stopped when the broker holds no message any more (with e-mail
    on, each `referral.clocks.run` task also sends one `referral.clocks.email` task for what it
-   wrote; here e-mail is off, so draining is the last run tasks). The wait is capped (120 s; 30 s with --quick); if the broker is not empty
-   by then, `undrained_messages_count` is what is left and `drain_<N>_estimate_s` when it would be
-   empty at the rate seen while waiting.
+   wrote; here e-mail is off, so draining is the last run tasks). The wait is capped (120 s; 30 s
+   with --quick); if the broker is not empty by then, `undrained_messages_count` is what is left and
+   `drain_<N>_estimate_s` when it would be empty at the rate seen while waiting.
 
 Databases: PostgreSQL when reachable (`BENCH_POSTGRES_URL`, else `TEST_POSTGRES_URL`, else
 postgres@127.0.0.1:5432; a database `referral_bench_<pid>` is created and dropped) with Redis as the
@@ -45,6 +57,8 @@ first. E-mail is off (no SMTP host): no SMTP conversation is timed.
 
 The worker's instance folder is the bench's own (`REFERRAL_INSTANCE_PATH`); the master key and
 session secret are given in the environment.
+
+Duration on 2 cores: --quick about 1 minute, full size about 5 minutes.
 """
 
 from __future__ import annotations
@@ -67,28 +81,32 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import bindparam, create_engine, delete, func, insert, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, delete, distinct, func, insert, select, update
 
 from referral import create_app
+from referral.auth.models import User
 from referral.cases.models import Case, Participant
 from referral.clocks.models import RUNNING, CaseClock, Notification
 from referral.clocks.service import calendar_of, run_clocks, sweep
 from referral.clocks.tasks import BATCH
+from referral.context import Context
 from referral.db import utcnow
 from referral.extensions import database
 from referral.network.models import Assignment, Node
+from referral.referrals.models import Referral
 from referral.units import unit_of_work
 from referral.workflow.calendar import WorkingCalendar
-from referral.workflow.clocks import Step, due_time, schedule
+from referral.workflow.clocks import REMINDER, STARTED, Step, deadline_given, due_time, of_referral, schedule
 from referral.workflow.definition import Clock as ClockDefinition
+from referral.workflow.definition import WorkflowDefinition
 
-from .support import MASTER_KEY, Clock, Metrics, Progress, median, migrate_with_network, settings, timed_ms
+from .support import (
+    PG_ADMIN_URL, Clock, Metrics, Progress, cli_environment, load_average, median, migrate_with_network,
+    postgres_database, postgres_reachable, refresh_statistics, settings, timed_ms,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 2026
-PG_ADMIN_URL = (os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
-                or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # Database 7: the application uses 0 in the README, the Celery tests 8-15 (tests/clocks/harness.py).
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 PAST_MARGIN = dt.timedelta(minutes=30)  # a due clock's step came at least this long before the build
@@ -99,8 +117,10 @@ WORKER_START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
 QUEUE = "celery"  # Celery's default queue: the clock tasks name no other
 EMPTY_SWEEP_WARMUP = 2
-# Settings the worker must not inherit from whoever runs the benchmark.
-WORKER_ENV_DROP = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+START_MINUTES = (0, 7, 19, 31, 43, 52)  # a spread of start times within the hour
+TYPED_START_HOURS = (0, 1, 5, 26, 50, 100, 170, 340, 700, 1500, 2200)  # steps taken this long before the build
+DUE_PLACEMENTS, AHEAD_PLACEMENTS = 24, 240  # placements drawn from, per clock
+HANDLED_BEFORE = (STARTED, REMINDER)  # steps a placed clock may have behind it: they only notify
 
 
 @dataclass(frozen=True)
@@ -113,7 +133,7 @@ class Size:
 
 
 FULL = Size(clocks=100_000, due=10_000, empty_sweeps=20, timeout_s=900, drain_wait_s=120)
-QUICK = Size(clocks=5_000, due=500, empty_sweeps=10, timeout_s=300, drain_wait_s=30)
+QUICK = Size(clocks=2_200, due=200, empty_sweeps=10, timeout_s=300, drain_wait_s=30)
 
 
 @dataclass(frozen=True)
@@ -140,21 +160,24 @@ def run(quick: bool, progress: Progress) -> Metrics:
     with tempfile.TemporaryDirectory(prefix="referral-bench-deadlines-") as name:
         folder = Path(name)
         sqlite = _sqlite_backend(folder / "sqlite")
-        if _postgres_reachable():
+        plan = _plan(_app(_sqlite_backend(folder / "plan"), folder / "plan"))
+        progress(f"placements of the {len(plan.due)} clocks of the definition, due and ahead, at "
+                 f"{plan.built_at:%Y-%m-%d %H:%M} UTC")
+        if postgres_reachable():
             redis = _redis_reachable()
             progress(f"PostgreSQL reachable; broker: {'Redis at ' + REDIS_URL if redis else 'embedded (SQLite file)'}")
-            with _postgres_database(progress) as url:
+            with postgres_database(progress) as url:
                 broker = (("redis", REDIS_URL, REDIS_URL) if redis else
                           ("sqlalchemy", *_embedded_broker(folder / "postgresql")))
                 backend = Backend("postgresql", url, *broker)
-                metrics.update(_measure(backend, folder / "postgresql", size, metrics, progress))
+                metrics.update(_measure(backend, folder / "postgresql", size, plan, metrics, progress))
             metrics["postgresql_count"], metrics["redis_count"] = 1, int(redis)
             progress("the same on SQLite with the embedded broker")
-            for key, value in _measure(sqlite, folder / "sqlite", size, metrics, progress).items():
+            for key, value in _measure(sqlite, folder / "sqlite", size, plan, metrics, progress).items():
                 metrics[f"sqlite_{key}"] = value
         else:
             progress(f"PostgreSQL not reachable at {PG_ADMIN_URL}: SQLite with the embedded broker only")
-            metrics.update(_measure(sqlite, folder / "sqlite", size, metrics, progress))
+            metrics.update(_measure(sqlite, folder / "sqlite", size, plan, metrics, progress))
             metrics["postgresql_count"], metrics["redis_count"] = 0, 0
     return metrics
 
@@ -169,17 +192,6 @@ def _sqlite_backend(folder: Path) -> Backend:
 def _embedded_broker(folder: Path) -> tuple[str, str]:
     """The broker and result store create_app picks without REDIS_URL, in our folder instead of instance/."""
     return f"sqla+sqlite:///{folder / 'celery-broker.sqlite'}", f"db+sqlite:///{folder / 'celery-results.sqlite'}"
-
-
-def _postgres_reachable() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except OperationalError:
-        return False
 
 
 def _redis_reachable() -> bool:
@@ -202,23 +214,6 @@ def _flush_redis() -> None:
     client.close()
 
 
-@contextlib.contextmanager
-def _postgres_database(progress: Progress) -> Iterator[str]:
-    name = f"referral_bench_{os.getpid()}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    progress(f"created PostgreSQL database {name}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        progress(f"dropped PostgreSQL database {name}")
-
-
 def _app(backend: Backend, folder: Path) -> Flask:
     """The benchmark's own app on the database, with the worker's broker; real time, as the worker has."""
     config = settings(folder / "instance", backend.url, Clock(utcnow()))
@@ -230,7 +225,8 @@ def _app(backend: Backend, folder: Path) -> Flask:
 # -- one database: load, baseline, empty sweep, Celery --------------------------------------------------
 
 
-def _measure(backend: Backend, folder: Path, size: Size, shared: Metrics, progress: Progress) -> Metrics:
+def _measure(backend: Backend, folder: Path, size: Size, plan: Plan, shared: Metrics,
+             progress: Progress) -> Metrics:
     folder.mkdir(parents=True, exist_ok=True)
     if backend.broker == "redis":
         _flush_redis()
@@ -240,19 +236,20 @@ def _measure(backend: Backend, folder: Path, size: Size, shared: Metrics, progre
     try:
         progress(f"{backend.database}: building {size.clocks} running clocks, {n} of them due")
         began = time.perf_counter()
-        loaded = _load(app, size, progress)
+        loaded = _load(app, size, plan, progress)
         metrics["load_s"] = round(time.perf_counter() - began, 1)
         shared["cases_count"] = loaded.cases
-        _refresh_statistics(app)
+        _analyze(app)
         _check_due(app, loaded, n)
 
         progress(f"{backend.database}: in-process baseline: sweep, then run_clocks on batches of {BATCH}; "
-                 f"load average {_load_average()}")
+                 f"load average {load_average()}")
         sweep_ms, inprocess_s, notes = _in_process(app, loaded)
         _check_handled(app, loaded, backend.database)
         metrics[f"sweep_{n}_ms"] = round(sweep_ms, 1)
         metrics[f"inprocess_{n}_s"] = round(inprocess_s, 2)
         metrics["notifications_count"] = notes
+        metrics["notified_clocks_count"] = _notified_clocks(app)
         progress(f"  sweep handing out {n}: {sweep_ms:.0f} ms; all {n} handled in {inprocess_s:.2f} s "
                  f"({notes} notifications)")
 
@@ -263,11 +260,11 @@ def _measure(backend: Backend, folder: Path, size: Size, shared: Metrics, progre
                  f"over {len(samples)} calls (target: under 50 ms)")
 
         _reset(app, loaded)
-        _refresh_statistics(app)
+        _analyze(app)
         _check_due(app, loaded, n)
 
         progress(f"{backend.database}: Celery worker (prefork, concurrency 2, broker {backend.broker}); "
-                 f"load average {_load_average()}")
+                 f"load average {load_average()}")
         worker = _with_worker(app, backend, folder, loaded, size, progress)
         due_s = worker.handled_s
         celery_notes = _notifications(app)
@@ -298,69 +295,36 @@ def _measure(backend: Backend, folder: Path, size: Size, shared: Metrics, progre
     return metrics
 
 
-def _load(app: Flask, size: Size, progress: Progress) -> Loaded:
-    """Migrate, load the demo network, then bulk-insert cases, participants and clocks."""
+def _load(app: Flask, size: Size, plan: Plan, progress: Progress) -> Loaded:
+    """Migrate, load the demo network, then bulk-insert cases, participants, referrals and clocks."""
     engine = database.engine(app)
     migrate_with_network(app)
 
-    built_at = utcnow()
+    built_at = plan.built_at
     rng = random.Random(SEED)
     with unit_of_work(app) as ctx:
         definition = ctx.definition
-        calendar = calendar_of(ctx)
-        focal = dict(ctx.session.execute(select(Assignment.region_code, Assignment.node_id)
-                                         .where(Assignment.function == "punto_focal")).tuples().all())
-        national = ctx.session.scalar(select(Assignment.node_id).where(Assignment.function == "coordinacion_nacional",
-                                                                       Assignment.region_code.is_(None)))
-        local_nodes: dict[str, list[int]] = {}
-        for node_id, region in ctx.session.execute(select(Node.id, Node.home_region)).tuples():
-            if region is not None:
-                local_nodes.setdefault(region, []).append(node_id)
-    if national is None:
-        raise RuntimeError("the demo network has no national coordination")
-    regions = sorted(focal)
+        network = Network.read(ctx)
     keys = sorted(definition.clocks)
-    due_starts = {key: _starts(definition.clocks[key], calendar, built_at, due=True) for key in keys}
-    future_starts = {key: _starts(definition.clocks[key], calendar, built_at, due=False) for key in keys}
     cases = math.ceil(size.clocks / len(keys))
     due_positions = set(rng.sample(range(size.clocks), size.due))
 
     began = time.perf_counter()
     for first in range(0, cases, CASES_PER_COMMIT):
-        case_rows: list[dict[str, Any]] = []
-        participant_rows: list[dict[str, Any]] = []
-        clock_rows: list[dict[str, Any]] = []
+        rows: dict[str, list[dict[str, Any]]] = {"cases": [], "participants": [], "referrals": [], "clocks": []}
         for index in range(first, min(cases, first + CASES_PER_COMMIT)):
-            case_id = uuid.uuid4()
-            region = regions[index % len(regions)]
-            created = built_at - dt.timedelta(days=rng.uniform(1, 120))
-            detector = rng.choice(local_nodes.get(region) or [focal[region]])
-            case_rows.append({
-                "id": case_id, "reference": f"TP-B{index:07d}", "workflow": definition.key,
-                "workflow_version": definition.version, "state": "plan_en_ejecucion", "region_code": region,
-                "detecting_node_id": detector, "flags": {}, "priority": 0, "intake_token": f"bench-deadlines-{index}",
-                "summary": None, "key_version": 1, "version": 1, "created_at": created, "updated_at": created,
-                "state_changed_at": created,
-            })
-            for relation, node_id in (("nodo_detector", detector), ("punto_focal", focal[region]),
-                                      ("coordinacion_nacional", national), ("nodo_lider", focal[region])):
-                participant_rows.append({"case_id": case_id, "node_id": node_id, "relation": relation, "active": True,
-                                         "since": created, "until": None})
+            case = _case(index, definition, network, built_at, rng, rows)
             for offset, key in enumerate(keys):
                 position = index * len(keys) + offset
                 if position >= size.clocks:
                     break
-                starts = due_starts[key] if position in due_positions else future_starts[key]
-                started, due, next_at = rng.choice(starts)
-                clock_rows.append({
-                    "case_id": case_id, "clock": key, "period": 1, "status": RUNNING, "started_at": started,
-                    "due_at": due, "next_at": next_at, "step": 0, "escalation": 0, "breached_at": None,
-                    "stopped_at": None, "stop_reason": None, "enqueued_at": None,
-                })
+                placement = rng.choice(plan.due[key] if position in due_positions else plan.ahead[key])
+                _clock(definition.clocks[key], placement, case, network, rng, rows)
         with engine.begin() as connection:
-            connection.execute(insert(Case.__table__), case_rows)
-            connection.execute(insert(Participant.__table__), participant_rows)
-            connection.execute(insert(CaseClock.__table__), clock_rows)
+            for table, model in (("cases", Case), ("participants", Participant), ("referrals", Referral),
+                                 ("clocks", CaseClock)):
+                if rows[table]:
+                    connection.execute(insert(model.__table__), rows[table])
         done = min(cases, first + CASES_PER_COMMIT)
         if done % 5000 < CASES_PER_COMMIT or done == cases:
             progress(f"  {done}/{cases} cases, {min(size.clocks, done * len(keys))} clocks "
@@ -373,51 +337,239 @@ def _load(app: Flask, size: Size, progress: Progress) -> Loaded:
     return Loaded(built_at, due, cases)
 
 
-def _starts(clock: ClockDefinition, calendar: WorkingCalendar, now: dt.datetime,
-            due: bool) -> list[tuple[dt.datetime, dt.datetime, dt.datetime]]:
-    """(started_at, due_at, next_at) of period 1 of `clock`, checked against its real schedule: for
-    `due`, the first step came at least PAST_MARGIN before `now` and the next one is at least
-    FUTURE_MARGIN after it; otherwise the first step is at least FUTURE_MARGIN after `now`."""
-    found: list[tuple[dt.datetime, dt.datetime, dt.datetime]] = []
-    base = now.replace(second=0, microsecond=0)
-    for hours in range(1, 24 * 400):
-        for minutes in (0, 7, 19, 31, 43, 52):  # a spread of start times within the hour
-            started = base - dt.timedelta(hours=hours, minutes=minutes)
-            steps = schedule(clock, started, calendar)
-            first = steps[0].at
-            if due:
-                if first <= now - PAST_MARGIN and _second_step(clock, started, steps, calendar) >= now + FUTURE_MARGIN:
-                    found.append((started, due_time(clock, started, calendar), first))
-            elif first >= now + FUTURE_MARGIN:
-                found.append((started, due_time(clock, started, calendar), first))
-        if due and found and len(found) >= 24:
-            break
-        if not due and len(found) >= 240:
-            break
+@dataclass(frozen=True)
+class Network:
+    """Who takes part: each region's focal point, national coordination, the nodes based in each region,
+    a staff member of each node (who sent its referrals) and, per referral kind, the (service, node)
+    pairs that may receive one and have staff to be told."""
+
+    focal: dict[str, int]
+    national: int
+    local_nodes: dict[str, list[int]]
+    staff: dict[int, int]  # node -> one active user who may open cases there
+    receivers: dict[str, list[tuple[str, int]]]
+    relation: dict[str, str]  # service -> what its receiving node holds while a referral is live
+    initial: str  # a referral's state when sent
+
+    @classmethod
+    def read(cls, ctx: Context) -> Network:
+        session, d = ctx.session, ctx.definition
+        focal = dict(session.execute(select(Assignment.region_code, Assignment.node_id)
+                                     .where(Assignment.function == "punto_focal")).tuples().all())
+        national = session.scalar(select(Assignment.node_id).where(Assignment.function == "coordinacion_nacional",
+                                                                    Assignment.region_code.is_(None)))
+        if national is None:
+            raise RuntimeError("the demo network has no national coordination")
+        staff: dict[int, int] = {}
+        for node_id, user_id in session.execute(select(User.node_id, User.id).where(
+                User.active, User.role.in_(d.roles_with("case_access"))).order_by(User.id)).tuples():
+            staff.setdefault(node_id, user_id)
+        local: dict[str, list[int]] = {}
+        offering: dict[str, list[int]] = {}
+        for node in session.scalars(select(Node).where(Node.active).order_by(Node.id)):
+            if node.home_region is not None:
+                local.setdefault(node.home_region, []).append(node.id)
+            for service in node.services or []:
+                if node.id in staff:
+                    offering.setdefault(service, []).append(node.id)
+        referable = [key for key, service in d.network.services.items() if service.relation]
+        kinds = d.network.referrals.kinds if d.network.referrals else {}
+        receivers = {kind: [(service, node) for service in (spec.services or referable)
+                            for node in offering.get(service, [])]
+                     for kind, spec in kinds.items() if not spec.transfers}
+        relation = {key: service.relation for key, service in d.network.services.items() if service.relation}
+        initial = d.network.referrals.initial if d.network.referrals else "pendiente"
+        return cls(focal, national, local, staff, receivers, relation, initial)
+
+
+def _case(index: int, definition: WorkflowDefinition, network: Network, built_at: dt.datetime,
+          rng: random.Random, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A minimal case in its Plan, with the participants the clocks notify (no sealed content)."""
+    regions = sorted(network.focal)
+    region = regions[index % len(regions)]
+    created = built_at - dt.timedelta(days=rng.uniform(1, 120))
+    detector = rng.choice(network.local_nodes.get(region) or [network.focal[region]])
+    case = {
+        "id": uuid.uuid4(), "reference": f"TP-B{index:07d}", "workflow": definition.key,
+        "workflow_version": definition.version, "state": "plan_en_ejecucion", "region_code": region,
+        "detecting_node_id": detector, "flags": {}, "priority": 0, "intake_token": f"bench-deadlines-{index}",
+        "summary": None, "key_version": 1, "version": 1, "created_at": created, "updated_at": created,
+        "state_changed_at": created,
+    }
+    rows["cases"].append(case)
+    for relation, node_id in (("nodo_detector", detector), ("punto_focal", network.focal[region]),
+                              ("coordinacion_nacional", network.national), ("nodo_lider", network.focal[region])):
+        _participant(rows, case, node_id, relation, created)
+    return case
+
+
+def _participant(rows: dict[str, list[dict[str, Any]]], case: dict[str, Any], node_id: int, relation: str,
+                 since: dt.datetime) -> None:
+    rows["participants"].append({"case_id": case["id"], "node_id": node_id, "relation": relation, "active": True,
+                                 "since": since, "until": None})
+
+
+def _clock(clock: ClockDefinition, placement: Placement, case: dict[str, Any], network: Network,
+           rng: random.Random, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """One running clock as the build finds it; a clock of one referral gets that referral (in the
+    state that starts the clock, with the typed date as its committed date when the clock takes its
+    deadline from it) and the receiving node's relation to the case, as sending it gives."""
+    subject = ""
+    if of_referral(clock):
+        subject = str(_referral(clock, placement, case, network, rng, rows))
+    rows["clocks"].append({
+        "case_id": case["id"], "clock": clock.key, "subject": subject, "period": 1, "status": RUNNING,
+        "started_at": placement.started, "due_at": placement.due_at, "next_at": placement.next_at,
+        "step": placement.step, "escalation": 0, "breached_at": None, "stopped_at": None, "stop_reason": None,
+        "enqueued_at": None,
+    })
+
+
+def _referral(clock: ClockDefinition, placement: Placement, case: dict[str, Any], network: Network,
+              rng: random.Random, rows: dict[str, list[dict[str, Any]]]) -> uuid.UUID:
+    states = clock.starts_on["referral_state"]
+    kind, _, state = (states if isinstance(states, str) else states[0]).partition(".")
+    choices = network.receivers.get(kind)
+    if not choices:
+        raise RuntimeError(f"no node with staff can receive a {kind} (clock {clock.key})")
+    sender = network.focal[case["region_code"]]
+    service, receiver = rng.choice([pair for pair in choices if pair[1] != sender] or choices)
+    answered = None if state == network.initial else placement.started  # the clock started when it was answered
+    created = placement.started - (dt.timedelta(days=1) if answered else dt.timedelta())
+    referral_id = uuid.uuid4()
+    relation = network.relation[service]
+    rows["referrals"].append({
+        "id": referral_id, "case_id": case["id"], "kind": kind, "service": service, "relation": relation,
+        "from_node_id": sender, "to_node_id": receiver, "state": state,
+        "due_on": placement.typed if (clock.deadline_from or "").startswith("referral.") else None,
+        "consent_id": None, "override_reason": None, "answer_reason": None, "details": None,
+        "created_by_user_id": network.staff[sender], "created_at": created, "answered_at": answered,
+        "ended_at": None, "version": 1,
+    })
+    _participant(rows, case, receiver, relation, created)
+    return referral_id
+
+
+# -- where each clock stands at the build: the product's own schedule ----------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where each clock of the definition can stand at `built_at`: the placements its rows are drawn
+    from, due and ahead (computed once; both databases are built from it)."""
+
+    built_at: dt.datetime
+    due: dict[str, list[Placement]]
+    ahead: dict[str, list[Placement]]
+
+
+def _plan(app: Flask) -> Plan:
+    built_at = utcnow()
+    with unit_of_work(app) as ctx:  # the definition and its calendar: no query
+        clocks, calendar = ctx.definition.clocks, calendar_of(ctx)
+    database.engine(app).dispose()
+    return Plan(built_at, {key: _placements(clock, calendar, built_at, due=True) for key, clock in clocks.items()},
+                {key: _placements(clock, calendar, built_at, due=False) for key, clock in clocks.items()})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One way a clock can be running at the build: period 1 started at `started`, with the date typed
+    into its starting step (`typed`, for a clock whose deadline is such a date), `step` steps already
+    handled and the next one falling at `next_at`."""
+
+    started: dt.datetime
+    typed: dt.date | None
+    due_at: dt.datetime
+    step: int
+    next_at: dt.datetime
+
+
+def _placements(clock: ClockDefinition, calendar: WorkingCalendar, now: dt.datetime, due: bool) -> list[Placement]:
+    """Placements of `clock` checked against its real schedule (`referral.workflow.clocks.schedule`,
+    the deadline of a typed date by `deadline_given`, as a step starting the clock computes them):
+    for `due`, a step came at least PAST_MARGIN before `now` and the one after it is at least
+    FUTURE_MARGIN after it; otherwise the next step is at least FUTURE_MARGIN after `now`. Steps
+    before it, already handled, are only the arrival notice and advance reminders."""
+    found: list[Placement] = []
+    wanted = DUE_PLACEMENTS if due else AHEAD_PLACEMENTS
+    for started, typed in _candidates(clock, calendar, now):
+        deadline = _typed_deadline(clock, typed, calendar)
+        if deadline is not None and deadline <= started:
+            continue  # a date already past when the step was taken starts no clock
+        steps = schedule(clock, started, calendar, deadline)
+        index = _position(clock, started, deadline, steps, calendar, now, due)
+        if index is not None:
+            found.append(Placement(started, typed, due_time(clock, started, calendar, deadline), index,
+                                   steps[index].at))
+            if len(found) >= wanted:
+                return found
     if not found:
-        raise RuntimeError(f"no start time puts clock {clock.key} {'due' if due else 'ahead'} at {now:%Y-%m-%d %H:%M}")
+        raise RuntimeError(f"no start puts clock {clock.key} {'due' if due else 'ahead'} at {now:%Y-%m-%d %H:%M}")
     return found
 
 
-def _second_step(clock: ClockDefinition, started: dt.datetime, steps: tuple[Step, ...],
-                 calendar: WorkingCalendar) -> dt.datetime:
-    """When the step after the first falls (a repeating clock's next period starts at its deadline)."""
-    if len(steps) > 1:
-        return steps[1].at
+def _candidates(clock: ClockDefinition, calendar: WorkingCalendar,
+                now: dt.datetime) -> Iterator[tuple[dt.datetime, dt.date | None]]:
+    """Start moments up to `now` (a spread of minutes within each hour: a clock of a few hours, such as
+    an emergency referral's answer, started in the last hour), and for a clock whose deadline is a
+    typed date, that date, from today on."""
+    base = now.replace(second=0, microsecond=0)
+    if clock.deadline_from is None:
+        for hours in range(_horizon_hours(clock, base, calendar)):
+            for minutes in START_MINUTES:
+                yield base - dt.timedelta(hours=hours, minutes=minutes), None
+        return
+    today = now.astimezone(calendar.timezone).date()
+    for days in range(400):
+        for hours in TYPED_START_HOURS:
+            for minutes in START_MINUTES:
+                yield base - dt.timedelta(hours=hours, minutes=minutes), today + dt.timedelta(days=days)
+
+
+def _horizon_hours(clock: ClockDefinition, base: dt.datetime, calendar: WorkingCalendar) -> int:
+    """How far back a start can be and still have a step of its first period (or, for a repeating
+    clock, of the next) near `base`: twice the span of a schedule starting then, and two days."""
+    span = schedule(clock, base, calendar)[-1].at - base
     if clock.repeats:
-        return schedule(clock, due_time(clock, started, calendar), calendar)[0].at
+        span += due_time(clock, base, calendar) - base
+    return int(2 * span / dt.timedelta(hours=1)) + 48
+
+
+def _typed_deadline(clock: ClockDefinition, typed: dt.date | None, calendar: WorkingCalendar) -> dt.datetime | None:
+    """The deadline the starting step derives from the typed date (the product's `deadline_given`)."""
+    if clock.deadline_from is None or typed is None:
+        return None
+    return deadline_given(clock, {clock.deadline_from.partition(".")[2]: typed}, calendar)
+
+
+def _position(clock: ClockDefinition, started: dt.datetime, deadline: dt.datetime | None, steps: tuple[Step, ...],
+              calendar: WorkingCalendar, now: dt.datetime, due: bool) -> int | None:
+    """The step the clock is at (see `_placements`), or None if it cannot be placed so."""
+    for index, step in enumerate(steps):
+        if due and step.at <= now - PAST_MARGIN and \
+                _following(clock, started, deadline, steps, index, calendar) >= now + FUTURE_MARGIN:
+            return index
+        if not due and step.at >= now + FUTURE_MARGIN:
+            return index
+        if step.kind not in HANDLED_BEFORE or step.at > now - PAST_MARGIN:
+            return None
+    return None
+
+
+def _following(clock: ClockDefinition, started: dt.datetime, deadline: dt.datetime | None,
+               steps: tuple[Step, ...], index: int, calendar: WorkingCalendar) -> dt.datetime:
+    """When the step after `index` falls (a repeating clock's next period starts at its deadline)."""
+    if index + 1 < len(steps):
+        return steps[index + 1].at
+    if clock.repeats:
+        return schedule(clock, due_time(clock, started, calendar, deadline), calendar, deadline)[0].at
     return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
-def _refresh_statistics(app: Flask) -> None:
-    """Planner statistics as a live database has them (autovacuum on PostgreSQL; ANALYZE on SQLite)."""
+def _analyze(app: Flask) -> None:
     engine = database.engine(app)
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE")
-    else:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
+    refresh_statistics(engine)
     engine.dispose()
 
 
@@ -446,6 +598,12 @@ def _remaining(app: Flask, loaded: Loaded) -> int:
 def _notifications(app: Flask) -> int:
     with database.engine(app).connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(Notification)) or 0)
+
+
+def _notified_clocks(app: Flask) -> int:
+    """Clocks that wrote at least one notification."""
+    with database.engine(app).connect() as connection:
+        return int(connection.scalar(select(func.count(distinct(Notification.clock_id)))) or 0)
 
 
 def _check_handled(app: Flask, loaded: Loaded, name: str) -> None:
@@ -480,6 +638,10 @@ def _in_process(app: Flask, loaded: Loaded) -> tuple[float, float, int]:
         raise RuntimeError(f"the sweep handed out {len(ids)} clocks, {len(loaded.due)} are due")
     if created != _notifications(app) or not created:
         raise RuntimeError(f"run_clocks reported {created} notifications, the table holds {_notifications(app)}")
+    told = _notified_clocks(app)
+    if told != len(loaded.due):
+        raise RuntimeError(f"{len(loaded.due) - told} of {len(loaded.due)} due clocks notified nobody "
+                           "(a relation, or a referral's receiver or sender, found no staff)")
     return (swept - began) * 1000, ended - began, created
 
 
@@ -517,12 +679,8 @@ def _reset(app: Flask, loaded: Loaded) -> None:
 
 
 def _worker_environment(backend: Backend, folder: Path) -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in WORKER_ENV_DROP and not key.startswith("REFERRAL_")}
-    environment.update({
-        "DATABASE_URL": backend.url, "REFERRAL_MASTER_KEY": MASTER_KEY, "REFERRAL_SECRET_KEY": "bench-secret",
-        "REFERRAL_RATELIMIT": "off", "PYTHONUNBUFFERED": "1", "REFERRAL_INSTANCE_PATH": str(folder / "instance"),
-    })
+    """What a production worker is given (bench/support.py `cli_environment`), and the broker."""
+    environment = cli_environment(backend.url, folder / "instance")
     if backend.broker == "redis":
         environment["REDIS_URL"] = backend.broker_url
     else:
@@ -634,11 +792,6 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=30)
-
-
-def _load_average() -> str:
-    """The machine's 1-minute load average and cores: other work on the machine slows every figure."""
-    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -3,7 +3,7 @@
 Two SQLite databases are built side by side in a temporary folder, each migrated and loaded with the
 demo network. One app keeps the real vault (AES-256-GCM cells, HPKE wraps of case keys, X25519 node
 keys under the master key); the other gets `bench.plain.PlainVault`, which runs the same code paths
-with the cryptography left out. The same N Fichas (10,000; 400 with --quick), all detected in the
+with the cryptography left out. The same N Fichas (10,000; 100 with --quick), all detected in the
 Metropolitana region, are filed into both through `referral.cases.intake.file_intake`, so every case
 lands in the triage inbox of the region's focal-point coordinator (coordinador.rm).
 
@@ -76,7 +76,7 @@ class Size:
 
 
 FULL = Size(cases=10_000, case_page_repetitions=200, inbox_repetitions=100, ficha_repetitions=200, warmup=10)
-QUICK = Size(cases=400, case_page_repetitions=60, inbox_repetitions=40, ficha_repetitions=60, warmup=5)
+QUICK = Size(cases=100, case_page_repetitions=20, inbox_repetitions=10, ficha_repetitions=20, warmup=3)
 
 
 def run(quick: bool, progress: Progress) -> Metrics:

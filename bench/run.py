@@ -1,8 +1,12 @@
 """Run one benchmark: `python bench/run.py NAME [--quick]` from the repository root.
 
 Progress goes to stderr as it runs; stdout gets exactly one line at the end, JSON:
-`{"bench": NAME, "metrics": {...}}`, every metric named with its unit as suffix (_s, _ms, _ratio,
-or _count for sizes and counts). An unknown NAME prints the usage and exits with status 2.
+`{"bench": NAME, "metrics": {...}, "quick": false, "date": ..., "commit": ..., "machine": {...}}`:
+every metric named with its unit as suffix (_s, _ms, _ratio, _bytes, or _count for sizes and
+counts); the run's UTC date and time, the commit measured (`-dirty` if the working tree differed) and
+the machine (cores, processor, system, Python, SQLite, the 1-minute load average at the start and at
+the end: other work on a shared machine slows every figure). An unknown NAME prints the usage and
+exits with status 2.
 
 A benchmark is a module `bench/<name>.py` with `run(quick: bool, progress) -> dict[str, float | int]`;
 add it to BENCHMARKS below. Each builds its own throw-away databases: SQLite, and for `deadlines` also
@@ -14,9 +18,13 @@ on PostgreSQL when reachable (100,000 cases, 4 million audit events), with SQLit
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import json
+import os
+import platform
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,7 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "disclosure": "bench.disclosure:run",
     "encryption": "bench.encryption:run",
 }
-METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|count)")
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|bytes|count)")
 
 Benchmark = Callable[[bool, Callable[[str], None]], dict[str, float | int]]
 
@@ -64,10 +72,30 @@ def revision() -> str:
     return answer.stdout.strip() or "unknown"
 
 
+def processor() -> str:
+    """The processor's model name (Linux), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(load_at_start: float) -> dict[str, object]:
+    return {
+        "cores": os.cpu_count(), "processor": processor(), "system": platform.platform(),
+        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+        "load_average_start": round(load_at_start, 2), "load_average_end": round(os.getloadavg()[0], 2),
+    }
+
+
 def checked(metrics: dict[str, float | int]) -> dict[str, float | int]:
     wrong = [name for name in metrics if not METRIC_NAME.fullmatch(name)]
     if wrong:
-        raise ValueError(f"metric names must end with _s, _ms, _ratio or _count: {', '.join(wrong)}")
+        raise ValueError(f"metric names must end with _s, _ms, _ratio, _bytes or _count: {', '.join(wrong)}")
     return metrics
 
 
@@ -78,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller data set and fewer repetitions")
     arguments = parser.parse_args(argv)  # an unknown NAME: usage on stderr, exit status 2
     progress = progress_printer()
-    progress(f"benchmark {arguments.name}{' (quick)' if arguments.quick else ''}, code at {revision()}")
+    started, commit, load_at_start = dt.datetime.now(dt.UTC), revision(), os.getloadavg()[0]
+    progress(f"benchmark {arguments.name}{' (quick)' if arguments.quick else ''}, code at {commit}")
     metrics = checked(load(arguments.name)(arguments.quick, progress))
     progress("done")
-    print(json.dumps({"bench": arguments.name, "metrics": metrics}), flush=True)
+    print(json.dumps({"bench": arguments.name, "metrics": metrics, "quick": arguments.quick,
+                      "date": started.isoformat(timespec="seconds"), "commit": commit,
+                      "machine": machine(load_at_start)}), flush=True)
     return 0
 
 
