@@ -47,6 +47,7 @@ def register(app: Flask) -> None:
     from .clocks.cli import clocks_cli
     from .keys import cli as keys_cli
     from .audit.cli import audit_cli
+    from .auth.cli import users_cli
     from .network.cli import nodes_cli
 
     app.cli.add_command(clocks_cli)
@@ -54,4 +55,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(nodes_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(users_cli)
     keys_cli.register(app)

@@ -463,6 +463,36 @@ def add_member(ctx: Context, actor: User, node_id: int, *, email: str, display_n
     return NewMember(user, None, tokens.issue(ctx.session, user, tokens.ENROL, ctx.now()))
 
 
+def bootstrap_account(ctx: Context, *, email: str, display_name: str, node_code: str, role: str,
+                      manages_node: bool) -> NewMember:
+    """An account made from the server's command line (`flask users create`): the first administrator and
+    the first approvers of a deployment, who cannot come through the pages (creating them there needs an
+    administrator, and approving them an approver). Whoever runs it already holds the server, its database
+    and its master key; it is audited like any account creation, `via` the command line. Without a
+    password: the person sets hers through the one-time link."""
+    email, display_name = email.strip().lower(), display_name.strip()
+    errors: dict[str, list[Text]] = {}
+    _check_email(ctx, email, errors)
+    if not display_name or len(display_name) > LIMITS["display_name"] or has_control(display_name) \
+            or has_spoofing(display_name):
+        errors["display_name"] = [Text("Escriba un nombre válido.", "Write a valid name.")]
+    _check_role(ctx.definition, role, errors)
+    node = ctx.session.scalar(select(Node).where(Node.code == node_code.strip().upper()))
+    if node is None:
+        errors["node"] = [Text(f"Nodo desconocido: {node_code}.", f"Unknown node: {node_code}.")]
+    if errors:
+        raise InvalidValues(errors)
+    assert node is not None
+    user = User(email=email, display_name=display_name, role=role, node_id=node.id, active=True,
+                manages_node=manages_node, password_hash=NO_PASSWORD, failed_logins=0, created_at=ctx.now())
+    ctx.session.add(user)
+    ctx.session.flush()
+    record(ctx, "account.created", subject=str(user.id),
+           details={"user": user.id, "to_role": role, "to_node": node.id, "pending": False,
+                    "manages_node": manages_node, "via": "cli"})
+    return NewMember(user, None, tokens.issue(ctx.session, user, tokens.ENROL, ctx.now()))
+
+
 def _check_member_change(ctx: Context, actor: User, user: User, *, role: str, node_id: int, email: str,
                          active: bool) -> dict[str, list[Text]]:
     errors: dict[str, list[Text]] = {}
