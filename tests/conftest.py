@@ -32,7 +32,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
                "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets",
                "referrals", "consents", "emergency_accesses", "audit_events", "case_stat_steps", "case_stats",
-               "user_sessions", "account_tokens")
+               "user_sessions", "account_tokens", "verifications", "recovery_codes")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 
@@ -72,7 +72,7 @@ def _build_template(app: Any) -> None:
     engine = database.engine(app)
     upgrade(engine)
     session = database.factory(app)()
-    load_network(session, "test")
+    load_network(session, "test", masters=app.extensions["referral.vault"].masters)  # and demo second factors
     session.commit()
     session.close()
 
@@ -130,6 +130,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(CASE_TABLES)} CASCADE"))
         connection.execute(text("UPDATE users SET failed_logins = 0, locked_until = NULL, active = true"))
+        connection.execute(text("UPDATE second_factors SET last_step = NULL"))  # codes used by earlier tests
         connection.execute(text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": bytes(32)})
     engine.dispose()
     return url
