@@ -39,6 +39,13 @@ def hidden_inputs(html: str) -> dict[str, str]:
     return parser.hidden
 
 
+def form_inputs(html: str, action: str) -> dict[str, str]:
+    """The hidden inputs of the form posting to `action` only (the header's language form has its own)."""
+    match = re.search(rf'<form[^>]*action="{re.escape(action)}"[\s\S]*?</form>', html)
+    assert match, f"no form posts to {action}"
+    return hidden_inputs(match.group(0))
+
+
 # -- the second step of signing in, done as the person would with her phone -----------------------
 
 CODE_PAGE, ENROL_PAGE = "/ingresar/codigo", "/ingresar/segundo-factor"
@@ -104,7 +111,7 @@ class Browser:
         """Prove again who one is (/cuenta/confirmar): the password, and the code if she has a second factor."""
         page = self.client.get("/cuenta/confirmar")
         return self.client.post("/cuenta/confirmar", data={
-            **hidden_inputs(page.text), "password": password or self.password,
+            **form_inputs(page.text, "/cuenta/confirmar"), "password": password or self.password,
             "code": authenticator_code(self.app, f"{name}@{DOMAIN}") or ""})
 
     def get(self, url: str, **options: Any) -> TestResponse:

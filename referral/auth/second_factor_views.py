@@ -122,7 +122,8 @@ def _wrong_code(ctx: Context, attempt: Verification, user: User) -> bool:
     return exhausted
 
 
-TOO_MANY = "Demasiados códigos incorrectos. Ingrese de nuevo con su contraseña."
+def _too_many() -> str:
+    return _("Demasiados códigos incorrectos. Ingrese de nuevo con su contraseña.")
 
 
 @bp.route("/ingresar/codigo", methods=["GET", "POST"])
@@ -140,7 +141,7 @@ def login_code() -> Any:
         if accepted is not None:
             return _signed_in_with(ctx, attempt, user, accepted)
         if _wrong_code(ctx, attempt, user):
-            return _back_to_password(_(TOO_MANY))
+            return _back_to_password(_too_many())
         flash(_("Código incorrecto o ya usado."), "error")
         return render_template("auth/second_factor_code.html", form=form), 401
     return render_template("auth/second_factor_code.html", form=form), 400 if form.is_submitted() else 200
@@ -183,7 +184,7 @@ def login_enrol() -> Any:
             sign_in(user)
             return render_template("auth/recovery_codes.html", codes=codes, next=target, first=True)
         if _wrong_code(ctx, attempt, user):
-            return _back_to_password(_(TOO_MANY))
+            return _back_to_password(_too_many())
         flash(_("El código no corresponde. Revise que la hora de su teléfono sea la correcta."), "error")
     return _enrol_page(form, user, secret, forced=True)
 
