@@ -27,6 +27,7 @@ from referral.vault import DecryptionFailed, MasterKey, MasterKeyring, Vault
 from ..backends import both_backends
 from ..browser import CODE_PAGE, ENROL_PAGE, DOMAIN, Browser, hidden_inputs
 from ..conftest import _settings
+from ..definitions import refusal_of, rewritten
 
 MANDATORY = ("coordinador.rm", "coordinacion.nacional", "migraciones", "auditor", "administrador")
 
@@ -316,6 +317,24 @@ def test_members_of_national_coordination_need_one_whatever_their_role(app: Flas
     assert factors.required(ctx.session, definition, pav_worker)
     assert not factors.required(ctx.session, definition, ctx.session.scalar(
         select(User).where(User.email == "gestor.rm@demo.cl")))
+
+
+@pytest.mark.parametrize(("where", "value"), [("roles", "maybe"), ("roles", True), ("assignments", "always")])
+def test_the_loader_refuses_a_second_factor_that_is_neither_required_nor_optional(tmp_path: Any, where: str,
+                                                                                  value: Any) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        key = "auditor" if where == "roles" else "coordinacion_nacional"
+        raw[where][key]["second_factor"] = value
+
+    message = refusal_of(rewritten(tmp_path, mutate))
+    assert f"{where}." in message and "second_factor" in message
+
+
+def test_relations_take_no_second_factor(tmp_path: Any) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["relations"]["punto_focal"] = {"label": raw["relations"]["punto_focal"], "second_factor": "required"}
+
+    assert "second_factor" in refusal_of(rewritten(tmp_path, mutate))
 
 
 def test_a_voluntary_second_factor_is_asked_at_sign_in_and_can_be_removed(app: Flask, browser: Browser,
