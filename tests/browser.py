@@ -78,8 +78,9 @@ def authenticator_code(app: Any, email: str) -> str | None:
 
 
 def complete_sign_in(app: Any, client: Any, email: str, response: TestResponse) -> TestResponse:
-    """After the password: type the code (or, for a first enrolment, read the key off the page and confirm
-    it). Any other answer (a wrong password, a person with no second factor) is returned as it is."""
+    """After the password: type the code (or, for a first enrolment, read the key off the page, confirm it
+    and follow the link under the recovery codes). Any other answer (a wrong password, a person with no
+    second factor) is returned as it is."""
     location = response.headers.get("Location", "") if response.status_code == 302 else ""
     if location == CODE_PAGE:
         page = client.get(CODE_PAGE)
@@ -89,7 +90,10 @@ def complete_sign_in(app: Any, client: Any, email: str, response: TestResponse) 
         secret = re.search(r'class="secret">([A-Z2-7 ]+)<', page.text)
         assert secret, "the enrolment page shows no key"
         code = pyotp.TOTP(secret.group(1).replace(" ", "")).at(session_clock(app.config)())
-        return client.post(ENROL_PAGE, data={**hidden_inputs(page.text), "code": code})
+        shown = client.post(ENROL_PAGE, data={**hidden_inputs(page.text), "code": code})
+        onward = re.search(r'<a class="button primary" href="([^"]+)">', shown.text)
+        assert shown.status_code == 200 and onward, "the enrolment did not show the recovery codes"
+        return client.get(onward.group(1))  # «Ya los guardé, continuar», as the person would
     return response
 
 
