@@ -43,6 +43,30 @@ def demo_load(count: int, seed: int) -> None:
     click.echo(summary)
 
 
+@demo_cli.command("code")
+@click.argument("email")
+def demo_code(email: str) -> None:
+    """Print the current second-factor code of a demo account (demo authenticators only)."""
+    from sqlalchemy import func, select
+
+    from .auth.models import User
+    from .auth.sessions import session_clock
+    from .demo.second_factor import current_code
+
+    if current_app.config["REFERRAL_ENV"] == "production":
+        raise click.ClickException("refusing to print codes with REFERRAL_ENV=production")
+    session = database.factory(current_app)()
+    try:
+        user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        code = None if user is None else current_code(session, current_app.extensions["referral.vault"].masters,
+                                                       user, session_clock(current_app.config)())
+    finally:
+        session.close()
+    if code is None:
+        raise click.ClickException(f"{email}: no demo account with a demo authenticator")
+    click.echo(code)
+
+
 def register(app: Flask) -> None:
     from .clocks.cli import clocks_cli
     from .keys import cli as keys_cli

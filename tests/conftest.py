@@ -6,7 +6,9 @@ and copied (SQLite) or kept while case tables are emptied (PostgreSQL) for each 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import os
 import shutil
 import uuid
@@ -15,14 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from referral import create_app
+from referral.auth.models import User
 from referral.context import Context
 from referral.demo.network import DEMO_PASSWORD, load_network
+from referral.demo.second_factor import enrol_demo_accounts
 from referral.extensions import database
 from referral.migrate import upgrade
+from referral.vault import MasterKey, MasterKeyring
+from referral.workflow import load_definition
 
 from .browser import Browser
 from .units import unit_of_work
@@ -32,7 +39,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
                "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets",
                "referrals", "consents", "emergency_accesses", "audit_events", "case_stat_steps", "case_stats",
-               "user_sessions", "account_tokens", "access_notices", "access_grants", "login_failures")
+               "user_sessions", "account_tokens", "access_notices", "access_grants", "login_failures",
+               "verifications", "recovery_codes", "second_factors")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 
@@ -72,7 +80,7 @@ def _build_template(app: Any) -> None:
     engine = database.engine(app)
     upgrade(engine)
     session = database.factory(app)()
-    load_network(session, "test")
+    load_network(session, "test", masters=app.extensions["referral.vault"].masters)  # and demo second factors
     session.commit()
     session.close()
 
@@ -131,8 +139,23 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         connection.execute(text(f"TRUNCATE {', '.join(CASE_TABLES)} CASCADE"))
         connection.execute(text("UPDATE users SET failed_logins = 0, locked_until = NULL, active = true"))
         connection.execute(text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": bytes(32)})
+    _enrol_demo_second_factors(engine)
     engine.dispose()
     return url
+
+
+def _enrol_demo_second_factors(engine: Any) -> None:
+    """The template's demo authenticators, afresh: an earlier test may have used their codes, replaced
+    them or rotated the master key that wraps them."""
+    with Session(engine) as session:
+        enrol_demo_accounts(session, MasterKeyring(MasterKey(base64.b64decode(MASTER_KEY))), _chile(),
+                            list(session.scalars(select(User))), dt.datetime.now(dt.UTC))
+        session.commit()
+
+
+@functools.cache
+def _chile() -> Any:
+    return load_definition(Path(__file__).resolve().parents[1] / "workflows" / "chile")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -40,6 +41,9 @@ def cell_id(cell: Cell) -> str:
 # -- the users and the world a matrix runs against ------------------------------------------------
 
 ANON = "anonymous"
+# A matrix runs for many minutes with one client per user; sensitive steps (@recently_verified) need a proof of
+# identity from the last REAUTH_MINUTES (10), so a client older than this confirms again, as a person would.
+RECONFIRM_AFTER = 5 * 60
 
 
 class Client:
@@ -51,14 +55,18 @@ class Client:
         from .browser import Browser, hidden_inputs
 
         self.name = name
-        browser = Browser(app, DEMO_PASSWORD)
+        self.browser = browser = Browser(app, DEMO_PASSWORD)
         self.http = browser.client
         if name != ANON:
             assert browser.login(name).status_code == 302, f"{name} could not sign in"
+        self.verified = time.monotonic()
         page = self.http.get("/ingresar" if name == ANON else "/protocolo")
         self.token = hidden_inputs(page.text)["csrf_token"]
 
     def request(self, method: str, path: str, data: dict[str, str] | None = None, *, token: bool = True) -> Any:
+        if self.name != ANON and time.monotonic() - self.verified > RECONFIRM_AFTER:
+            assert self.browser.confirm(self.name).status_code == 303, f"{self.name} could not confirm"
+            self.verified = time.monotonic()
         if method == "GET":
             return self.http.get(path)
         return self.http.post(path, data={**({"csrf_token": self.token} if token else {}), **(data or {})})

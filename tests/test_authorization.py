@@ -259,6 +259,23 @@ MATRIX = """
   POST /cuenta/nueva-contrasena                                        404  404  404  404  404  404  404  404  404  404  404  404  404
   GET  /cuenta/recuperar                                               200  200  200  200  200  200  200  200  200  200  200  200  200
   POST /cuenta/recuperar                                               400  400  400  400  400  400  400  400  400  400  400  400  400
+# -- the second factor (coordinators, national coordination, migration, auditor and administrator have one; optional
+# -- for the rest): one's own page, enrolment, new recovery codes (404 without a factor), removal (refused with a
+# -- redirect where the role or node requires one); the confirmation before sensitive steps; the code and enrolment
+# -- pages of a sign-in answer only a half-signed-in login: anyone else is sent back to /ingresar
+  GET  /cuenta/segundo-factor                                          302  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /cuenta/segundo-factor/activar                                  302  200  200  200  200  200  200  200  200  200  200  200  200
+  POST /cuenta/segundo-factor/activar                                  401  400  400  400  400  400  400  400  400  400  400  400  400
+  GET  /cuenta/segundo-factor/quitar                                   405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /cuenta/segundo-factor/quitar                                   401  404  303  404  303  404  303  303  404  404  404  303  303
+  GET  /cuenta/segundo-factor/codigos                                  405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /cuenta/segundo-factor/codigos                                  401  404  200  404  200  404  200  200  404  404  404  200  200
+  GET  /cuenta/confirmar                                               302  200  200  200  200  200  200  200  200  200  200  200  200
+  POST /cuenta/confirmar                                               401  400  400  400  400  400  400  400  400  400  400  400  400
+  GET  /ingresar/codigo                                                302  302  302  302  302  302  302  302  302  302  302  302  302
+  POST /ingresar/codigo                                                302  302  302  302  302  302  302  302  302  302  302  302  302
+  GET  /ingresar/segundo-factor                                        302  302  302  302  302  302  302  302  302  302  302  302  302
+  POST /ingresar/segundo-factor                                        302  302  302  302  302  302  302  302  302  302  302  302  302
 # -- a case that does not exist: 404 only for someone who may open cases at all
   GET  /casos/TP-0000-0000                                             302  404  404  404  404  404  404  404  404  404  404  403  403
 # -- detectado: detecting node, focal point (and its case worker), national coordination
@@ -367,7 +384,9 @@ MATRIX = """
 # refused for its stage (always the case page). "/" is checked by test_home_sends_each_role_to_its_worklist.
 REDIRECTS = {"/ingresar": "/", "/salir": "/ingresar", "/idioma": "/", "/cuenta/sesiones/cerrar-otras": "/cuenta/sesiones",
              "/cuenta/activar/no-es-un-enlace": "/cuenta/activar",
-             "/cuenta/recuperar/no-es-un-enlace": "/cuenta/nueva-contrasena"}
+             "/cuenta/recuperar/no-es-un-enlace": "/cuenta/nueva-contrasena",
+             "/cuenta/segundo-factor/quitar": "/cuenta/segundo-factor", "/ingresar/codigo": "/ingresar?next=/",
+             "/ingresar/segundo-factor": "/ingresar?next=/"}
 
 LANDING = {
     "salud.rm": "/bandeja/informacion_pendiente", "coordinador.rm": "/bandeja/triaje",

@@ -17,7 +17,7 @@ from referral.auth.passwords import hash_password, verify_password
 from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 
-from .browser import Browser, hidden_inputs
+from .browser import Browser, complete_sign_in, hidden_inputs
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -66,16 +66,18 @@ def test_an_inactive_account_cannot_log_in(app: Any, browser: Browser) -> None:
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
 def test_the_next_parameter_never_leads_off_site(browser: Browser, target: str) -> None:
     page = browser.get(f"/ingresar?next={target}")
-    response = browser.client.post(f"/ingresar?next={target}", data={
-        **hidden_inputs(page.text), "email": "coordinador.rm@demo.cl", "password": DEMO_PASSWORD})
+    response = complete_sign_in(browser.app, browser.client, "coordinador.rm@demo.cl", browser.client.post(
+        f"/ingresar?next={target}", data={**hidden_inputs(page.text), "email": "coordinador.rm@demo.cl",
+                                           "password": DEMO_PASSWORD}))
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 def test_the_next_parameter_returns_to_the_page_asked_for(browser: Browser) -> None:
     assert browser.get("/casos").headers["Location"] == "/ingresar?next=/casos"
     page = browser.get("/ingresar?next=/casos")
-    response = browser.client.post("/ingresar?next=/casos", data={
-        **hidden_inputs(page.text), "email": "coordinador.rm@demo.cl", "password": DEMO_PASSWORD})
+    response = complete_sign_in(browser.app, browser.client, "coordinador.rm@demo.cl", browser.client.post(
+        "/ingresar?next=/casos", data={**hidden_inputs(page.text), "email": "coordinador.rm@demo.cl",
+                                        "password": DEMO_PASSWORD}))
     assert response.headers["Location"] == "/casos"
 
 

@@ -17,6 +17,7 @@ from ..cases.reading import Reader
 from ..db import scrub_freed_space
 from ..extensions import database
 from ..network.models import Node
+from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.context import current_ctx, language
 
@@ -42,6 +43,7 @@ def _form() -> EraseForm:
 
 @bp.route("/eliminar-caso", methods=["GET", "POST"])
 @needs("erase_cases")
+@recently_verified
 def erase() -> object:
     form = _form()
     if form.validate_on_submit():

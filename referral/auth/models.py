@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
@@ -108,3 +108,59 @@ class LoginFailure(Base):
 
     def __repr__(self) -> str:
         return f"LoginFailure(failures={self.failures})"
+# -- second factor (referral/auth/second_factor.py) -------------------------------------------------
+
+
+class SecondFactor(Base):
+    """A person's authenticator app (TOTP, RFC 6238). The secret is wrapped by the master keyring
+    (AES-256-GCM, bound to the account and the master key's id), never stored in clear. A row counts once
+    `confirmed_at` is set (a first code proved the app holds the secret); a person has at most one
+    confirmed row. `last_step` is the last time step accepted: a code is accepted once (no replay)."""
+
+    __tablename__ = "second_factors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    secret_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"SecondFactor(id={self.id}, user={self.user_id})"
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code, kept only as an argon2id hash; `used_at` ends it."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"RecoveryCode(id={self.id}, user={self.user_id})"
+
+
+class Verification(Base):
+    """One series of attempts to prove who one is beyond the password: the code after a password
+    (`login`), a first enrolment at sign-in (`enrol`) or a confirmation before a sensitive step
+    (`confirm`, in `session_id`). It counts wrong codes server-side, so replaying an older cookie
+    does not reset the count; `ended_at` closes it (success, too many failures, or replaced)."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    session_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"Verification(id={self.id}, user={self.user_id}, purpose={self.purpose})"

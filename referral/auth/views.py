@@ -72,18 +72,33 @@ def login() -> object:  # rate-limited per address (referral/web/limits.py), bac
             ctx.session.commit()  # keep the failure count
             flash(login_refused(), "error")
             return render_template("auth/login.html", form=form), 401
-        signed, token = server_sessions.start(ctx.session, user, session_now(), _absolute_lifetime(),
-                                              request.user_agent.string)
-        record(ctx, "login.ok", role=user.role, node_id=user.node_id, subject=str(signed.id))
-        ctx.session.commit()
-        session.clear()  # a fresh session on login: no fixation
-        session.permanent = True
-        login_user(user)
-        # The cookie names the session, not the account: Flask-Login hands this token to load_signed_in.
-        session["_user_id"] = token
-        g.user_session_id = signed.id
+        # -- second factor (referral/auth/second_factor_views.py): whoever has one, or must have one, is not
+        #    signed in by the password alone; no session row exists until the second step succeeds.
+        from .second_factor_views import after_password
+
+        second_step = after_password(ctx, user, request.args.get("next"))
+        if second_step is not None:
+            return second_step
+        # -- end of the second factor's hook
+        sign_in(user)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form), 400 if form.is_submitted() else 200
+
+
+def sign_in(user: User) -> None:
+    """Start a server-side session for `user` (who proved who she is), audit it, and give the browser a
+    fresh cookie naming it. Commits."""
+    ctx = current_ctx()
+    signed, token = server_sessions.start(ctx.session, user, session_now(), _absolute_lifetime(),
+                                          request.user_agent.string)
+    record(ctx, "login.ok", role=user.role, node_id=user.node_id, subject=str(signed.id))
+    ctx.session.commit()
+    session.clear()  # a fresh session on login: no fixation (and no half-signed-in state left)
+    session.permanent = True
+    login_user(user)
+    # The cookie names the session, not the account: Flask-Login hands this token to load_signed_in.
+    session["_user_id"] = token
+    g.user_session_id = signed.id
 
 
 @bp.post("/salir")
@@ -219,3 +234,5 @@ def end_other_sessions() -> object:
 
 # The password pages (enrolment, change, reset) register their routes on this blueprint.
 from . import credentials as credentials  # noqa: E402,F401
+# The second factor's pages live on this blueprint (imported last: they use the helpers above).
+from . import second_factor_views as second_factor_views  # noqa: E402,F401

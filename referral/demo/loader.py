@@ -268,7 +268,8 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
     session = database.factory(app)()
     try:
         network = load_network(session, app.config["PASSWORD_PROFILE"],
-                               app.extensions["referral.protocol"].definition)
+                               app.extensions["referral.protocol"].definition,
+                               masters=app.extensions["referral.vault"].masters)
         session.commit()
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"])
@@ -281,7 +282,8 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
     finally:
         session.close()
     return (f"demo loaded: {len(network.regions)} regions, {len(network.nodes)} nodes, {len(network.users)} users, "
-            f"{cases} cases (seed {seed}). Every demo user's password: {DEMO_PASSWORD} (emails @{DOMAIN}).")
+            f"{cases} cases (seed {seed}). Every demo user's password: {DEMO_PASSWORD} (emails @{DOMAIN}). "
+            "Coordinators, migration, auditor and administrator also need a code: flask --app wsgi demo code EMAIL")
 
 
 def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, declined: bool = False) -> dict[str, Any]:

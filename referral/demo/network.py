@@ -20,7 +20,9 @@ from ..models import import_all
 from ..network.csvio import import_csv
 from ..network.directory import assign, load_regions, short_region_name
 from ..network.models import Node, Region
+from ..vault import MasterKeyring
 from ..workflow import WorkflowDefinition, load_definition
+from .second_factor import enrol_demo_accounts
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_PASSWORD = "demo-protocolo-2026"
@@ -98,10 +100,12 @@ def load_directory(session: Session, definition: WorkflowDefinition) -> dict[str
 
 
 def load_network(session: Session, password_profile: str = "standard",
-                 definition: WorkflowDefinition | None = None) -> DemoNetwork:
+                 definition: WorkflowDefinition | None = None, masters: MasterKeyring | None = None) -> DemoNetwork:
     """Regions, nodes, network assignments and demo users; flushed, not committed. The service
-    catalogue comes from `definition` (default: the Chilean workflow, which the demo is written for)."""
-    nodes = load_directory(session, definition or load_definition(PROJECT_ROOT / "workflows" / "chile"))
+    catalogue comes from `definition` (default: the Chilean workflow, which the demo is written for).
+    With `masters`, the accounts that must have a second factor get their demo authenticator."""
+    definition = definition or load_definition(PROJECT_ROOT / "workflows" / "chile")
+    nodes = load_directory(session, definition)
     regions = list(session.scalars(select(Region).order_by(Region.position)))
     for region in regions:
         assign(session, "punto_focal", nodes[f"CAVD-{region.code}"], region.code)
@@ -125,4 +129,6 @@ def load_network(session: Session, password_profile: str = "standard",
         session.add(user)
         network.users[name] = user
     session.flush()
+    if masters is not None:
+        enrol_demo_accounts(session, masters, definition, list(network.users.values()), utcnow())
     return network

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, update
 
+from ..auth.second_factor import master_keys_in_use as second_factor_master_keys
+from ..auth.second_factor import rewrap_secrets as rewrap_second_factors
 from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
 from ..cases.records import data_cell, details_cell, summary_cell
@@ -73,6 +75,11 @@ def rotate_master(units: Units, *, batch: int = 200, progress: Progress = lambda
             report.rewrapped += 1
             progress(f"  secret {secret.name} re-wrapped")
         ctx.session.commit()
+    with units() as ctx:  # the people's authenticator secrets (second factor)
+        moved = rewrap_second_factors(ctx.session, ctx.vault)
+        ctx.session.commit()
+        report.rewrapped += moved
+        progress(f"  second-factor secrets re-wrapped: {moved}")
     _convert_first_scheme(units, batch, progress, report)
     with units() as ctx:
         used = master_keys_in_use(ctx)
@@ -86,6 +93,7 @@ def master_keys_in_use(ctx: Context) -> set[str]:
     used = set(ctx.session.scalars(select(NodeKey.master_key_id).where(NodeKey.private_wrapped.is_not(None))))
     used |= set(ctx.session.scalars(select(VaultSecret.master_key_id)))
     used |= set(ctx.session.scalars(select(CaseKey.master_key_id).where(CaseKey.wrapped.is_not(None))))
+    used |= second_factor_master_keys(ctx.session)
     return {key_id for key_id in used if key_id}
 
 

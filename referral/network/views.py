@@ -17,6 +17,7 @@ from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 
 from ..audit.service import record
+from ..auth.fresh import recently_verified
 from ..web.access import needs, node_manager
 from ..web.context import current_ctx, language
 from ..web.dynamic_forms import CheckboxesField
@@ -416,6 +417,7 @@ def decide(grant_id: uuid.UUID) -> Any:
 
 @bp.get("/administracion/nodos/exportar")
 @needs(MANAGE_NETWORK)
+@recently_verified
 def export() -> Any:
     ctx = current_ctx()
     name = f"nodos-{ctx.now().astimezone(ctx.timezone):%Y%m%d-%H%M}.csv"

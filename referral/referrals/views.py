@@ -22,6 +22,7 @@ from ..audit.reads import audit_read
 from ..cases.access import open_case
 from ..cases.errors import AccessDenied, CaseError, InvalidInput
 from ..context import Context
+from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..workflow import Text
@@ -320,6 +321,7 @@ class EmergencyForm(FlaskForm):
 
 @bp.route("/acceso-emergencia", methods=["GET", "POST"])
 @needs("case_access")
+@recently_verified
 def emergency() -> Any:
     ctx, lang = current_ctx(), language()
     if not may_break_glass(ctx, current_user):

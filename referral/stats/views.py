@@ -20,6 +20,7 @@ from wtforms.validators import Optional
 
 from ..audit.service import record
 from ..network.models import Region
+from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..workflow.statistics import category_label
@@ -50,6 +51,11 @@ def stat_cell(value: Cell, threshold: int) -> str:
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _exporting() -> bool:
+    """A download (CSV or XLSX) rather than the page: a sensitive step that needs a recent sign-in."""
+    return request.args.get("formato") in ("csv", "xlsx")
 
 
 class FilterForm(FlaskForm):
@@ -139,6 +145,7 @@ def _stamp() -> str:
 
 @bp.get("/estadisticas")
 @needs("audit")
+@recently_verified(only_if=_exporting)
 def statistics() -> Any:
     form, filters = _filters()
     lang = language()
@@ -195,6 +202,7 @@ def board() -> Any:
 
 @bp.get("/casos")
 @needs("audit")
+@recently_verified(only_if=_exporting)
 def cases() -> Any:
     form, filters = _filters(grid=False)
     page = max(1, request.args.get("pagina", 1, type=int) or 1)

@@ -39,6 +39,7 @@ class Role:
     # A capability that counts only at a node holding a network function: capability -> assignment
     # (e.g. approve_access only at the node holding coordinacion_nacional).
     held_at: Mapping[str, str] = field(default_factory=dict)
+    second_factor: bool = False  # `second_factor: required`: nobody of this role signs in by password alone
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Labelled:
     key: str
     label: Text
     scope: str = ""  # for assignments: "region" or "national"
+    second_factor: bool = False  # for assignments: every member of a node holding it needs a second factor
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,12 @@ class WorkflowDefinition:
     def roles_with(self, capability: str) -> tuple[str, ...]:
         return tuple(key for key, role in self.roles.items() if capability in role.capabilities)
 
+    def second_factor_required(self, role: str, node_assignments: Iterable[str]) -> bool:
+        """Whether a person of `role`, in a node holding `node_assignments`, must have a second factor."""
+        if role in self.roles and self.roles[role].second_factor:
+            return True
+        return any(key in self.assignments and self.assignments[key].second_factor for key in node_assignments)
+
 
 # -- loading ------------------------------------------------------------------------------------
 
@@ -353,7 +361,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         label=text_from(raw["label"], f"{where}.label"),
         roles={k: _role(k, v, f"{where}.roles.{k}") for k, v in _mapping(raw, "roles", where).items()},
         relations=_labelled(_mapping(raw, "relations", where), f"{where}.relations"),
-        assignments=_labelled(raw.get("assignments") or {}, f"{where}.assignments"),
+        assignments=_labelled(raw.get("assignments") or {}, f"{where}.assignments", assignments=True),
         main=_machine("", Text("Caso", "Case"), raw, where),
         tracks={k: _track(k, v, f"{where}.tracks.{k}") for k, v in tracks.items()},
         forms=forms,
@@ -371,7 +379,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
 
 
 def _role(key: str, raw: Any, where: str) -> Role:
-    raw = _shape(raw, where, {"label", "capabilities", "held_at"}, ("label",))
+    raw = _shape(raw, where, {"label", "capabilities", "held_at", "second_factor"}, ("label",))
     capabilities = frozenset(_names(raw.get("capabilities"), f"{where}.capabilities"))
     if capabilities - CAPABILITIES:
         raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
@@ -381,18 +389,31 @@ def _role(key: str, raw: Any, where: str) -> Role:
     if set(held_at) - capabilities:
         raise DefinitionError(f"{where}.held_at: names capabilities the role does not have "
                               f"{sorted(set(held_at) - capabilities)}")
-    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities, held_at)
+    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities, held_at,
+                _second_factor(raw.get("second_factor"), f"{where}.second_factor"))
 
 
-def _labelled(raw: Mapping[str, Any], where: str) -> dict[str, Labelled]:
+SECOND_FACTOR = {None: False, "optional": False, "required": True}
+
+
+def _second_factor(raw: Any, where: str) -> bool:
+    """`second_factor: required` or `optional` (the default)."""
+    if not isinstance(raw, str | None) or raw not in SECOND_FACTOR:
+        raise DefinitionError(f"{where}: 'required' or 'optional', got {raw!r}")
+    return SECOND_FACTOR[raw]
+
+
+def _labelled(raw: Mapping[str, Any], where: str, assignments: bool = False) -> dict[str, Labelled]:
     result = {}
+    allowed = {"label", "scope", "second_factor"} if assignments else {"label", "scope"}
     for key, value in _shape(raw, where, set(raw)).items():
         value = value if isinstance(value, Mapping) and "label" in value else {"label": value}
-        value = _shape(value, f"{where}.{key}", {"label", "scope"})
+        value = _shape(value, f"{where}.{key}", allowed)
         scope = str(value.get("scope", ""))
         if scope not in ("", "region", "national"):
             raise DefinitionError(f"{where}.{key}: scope is 'region' or 'national', got {scope!r}")
-        result[key] = Labelled(key, text_from(value.get("label"), f"{where}.{key}.label"), scope)
+        result[key] = Labelled(key, text_from(value.get("label"), f"{where}.{key}.label"), scope,
+                               _second_factor(value.get("second_factor"), f"{where}.{key}.second_factor"))
     return result
 
 
