@@ -212,7 +212,7 @@ def second_factor() -> Any:
 @bp.route("/cuenta/segundo-factor/activar", methods=["GET", "POST"])
 @signed_in
 @recently_verified
-def enrol() -> Any:
+def enrol_second_factor() -> Any:
     """Set up an authenticator (or move to a new phone: the old one works until the new one is confirmed)."""
     ctx, form = current_ctx(), _code_form()
     factor, secret = factors.begin_enrolment(ctx.session, ctx.vault.masters, current_user, session_now())

@@ -270,6 +270,10 @@ def _shown_once(template: str, status: int, **values: Any) -> Response:
     return Response(render_template(template, **values), status=status, headers={"Cache-Control": "no-store"})
 
 
+def _posting() -> bool:
+    return request.method == "POST"
+
+
 def _member_page(node: Any, form: MemberForm, status: int) -> Any:
     ctx = current_ctx()
     view = node_row(node, ctx.definition, language(), ctx.timezone)
@@ -279,6 +283,7 @@ def _member_page(node: Any, form: MemberForm, status: int) -> Any:
 
 @bp.route("/administracion/nodos/<int:node_id>/miembros", methods=["GET", "POST"])
 @needs(MANAGE_NETWORK)
+@recently_verified(only_if=_posting)  # an account grant: a proof of identity from the last minutes
 def node_members(node_id: int) -> Any:
     ctx = current_ctx()
     node = _node(node_id)
@@ -317,6 +322,7 @@ def _member_changed(member: Any, change: MemberChange) -> None:
 
 @bp.route("/administracion/nodos/<int:node_id>/miembros/<int:user_id>", methods=["GET", "POST"])
 @needs(MANAGE_NETWORK)
+@recently_verified(only_if=_posting)  # an account grant: a proof of identity from the last minutes
 def edit_member(node_id: int, user_id: int) -> Any:
     ctx = current_ctx()
     node = _node(node_id)
@@ -389,6 +395,7 @@ def approvals() -> Any:
 
 @bp.post("/administracion/solicitudes-acceso/<uuid:grant_id>")
 @needs(grants.APPROVE_ACCESS)
+@recently_verified  # approving gives an account access to cases
 def decide(grant_id: uuid.UUID) -> Any:
     ctx = current_ctx()
     form = DecisionForm()

@@ -186,7 +186,7 @@ def test_the_window_is_a_setting(database_url: str, tmp_path: Any, clock: Any) -
 
 def test_the_marked_views_keep_their_access_rules(app: Flask) -> None:
     for endpoint in ("admin.erase", "referrals.emergency", "network.export", "stats.statistics", "stats.cases",
-                     "auth.enrol", "auth.remove", "auth.regenerate"):
+                     "auth.enrol_second_factor", "auth.remove", "auth.regenerate"):
         view = app.view_functions[endpoint]
         assert rule_of(app, endpoint) is not None and re.search("recently_verified", repr(view.__dict__)), endpoint
 
