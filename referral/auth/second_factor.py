@@ -184,7 +184,7 @@ def normalise(code: str | None) -> str:
 def matched_step(secret: str, code: str, now: dt.datetime) -> int | None:
     """The time step (±DRIFT_STEPS around `now`) whose code this is, or None."""
     code = normalise(code)
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):  # "١٢٣٤٥٦" is digits too, not ours
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     current = totp.timecode(now)

@@ -422,3 +422,15 @@ def test_second_factor_events_hold_codes_and_ids_only(app: Flask, browser: Brows
     for event in events(app, "second_factor.failed") + events(app, "login.ok"):
         text = repr((event.subject, event.details))
         assert "@" not in text and "123456" not in text and demo_secret("coordinador.rm@demo.cl") not in text
+
+
+@pytest.mark.parametrize("typed", ["12\x0034", "9" * 41, "١٢٣٤٥٦", "\u202e123456", ""])
+def test_bad_input_on_the_code_page_is_a_clear_error_and_no_failure_is_free(app: Flask, browser: Browser,
+                                                                           typed: str) -> None:
+    """Control characters are refused before any view (400, what was typed kept: referral/web/input.py);
+    the rest reach the code page, which says the code is wrong or missing."""
+    password_step(browser, "coordinador.rm")
+    answer = type_code(browser, typed)
+    assert answer.status_code in (400, 401) and not signed_in(browser)
+    if typed.isprintable():
+        assert "Código de verificación" in answer.text
