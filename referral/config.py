@@ -80,6 +80,7 @@ class EnvironmentSettings(BaseSettings):
     login_limit: str = "10 per minute"
     audit_query_limit: str = "120 per hour;30 per minute"
     session_absolute_hours: float = Field(12, gt=0, le=24 * 7, allow_inf_nan=False)
+    reauth_minutes: float = Field(10, gt=0, le=24 * 60, allow_inf_nan=False)
     sweep_seconds: float = Field(60, gt=0, le=3600, allow_inf_nan=False)
     clock_lease_seconds: float = Field(300, gt=0, le=24 * 3600, allow_inf_nan=False)
     stats_min_cell: int = Field(10, ge=2, le=1000)
@@ -148,7 +149,7 @@ class EnvironmentSettings(BaseSettings):
 
 
 # What a start-up error may repeat of a refused value: never a secret, never a URL (it may hold a password).
-ECHOED = {"env", "workflow", "timezone", "ratelimit", "login_limit", "audit_query_limit", "session_absolute_hours",
+ECHOED = {"env", "workflow", "timezone", "ratelimit", "login_limit", "audit_query_limit", "session_absolute_hours", "reauth_minutes",
           "sweep_seconds", "clock_lease_seconds", "stats_min_cell", "timeline_k", "smtp_port", "smtp_security",
           "smtp_timeout_seconds", "mail_from", "base_url", "trusted_proxies"}
 HINTS = {"smtp_security": "ssl is TLS from the first byte (usually port 465); starttls upgrades a plain "
@@ -307,6 +308,9 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         # Beside the idle timeout above, a session ends this many hours after sign-in, however active
         # (server-side sessions: referral/auth/sessions.py).
         "SESSION_ABSOLUTE_HOURS": settings.session_absolute_hours,
+        # sensitive steps (erasure, emergency access, exports, account grants) ask for the password and the
+        # second factor again when the session's last proof is older than this (referral/auth/fresh.py)
+        "REAUTH_MINUTES": settings.reauth_minutes,
         **_cookies(production),
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         # How many reverse proxies stand in front of the app: their X-Forwarded-* headers are believed

@@ -186,7 +186,8 @@ def test_the_window_is_a_setting(database_url: str, tmp_path: Any, clock: Any) -
 
 def test_the_marked_views_keep_their_access_rules(app: Flask) -> None:
     for endpoint in ("admin.erase", "referrals.emergency", "network.export", "stats.statistics", "stats.cases",
-                     "auth.enrol_second_factor", "auth.remove", "auth.regenerate"):
+                     "auth.enrol_second_factor", "auth.remove", "auth.regenerate", "network.node_members",
+                     "network.edit_member", "network.decide"):
         view = app.view_functions[endpoint]
         assert rule_of(app, endpoint) is not None and re.search("recently_verified", repr(view.__dict__)), endpoint
 
@@ -198,3 +199,43 @@ def test_a_proof_from_the_future_or_none_at_all_is_not_recent(clock: Any) -> Non
     assert not is_recent(None, clock.now, timedelta(minutes=10))
     assert not is_recent(clock.now + timedelta(seconds=1), clock.now, timedelta(minutes=10))
     assert not is_recent(clock.now - timedelta(minutes=10, seconds=1), clock.now, timedelta(minutes=10))
+
+
+def test_account_grants_and_their_approval_ask_for_a_fresh_proof(app: Flask, clock: Any) -> None:
+    """Whoever finds an administrator's or an approver's unlocked session an hour later cannot create an
+    account, raise a role or approve a request with it: each POST asks for the password and the code."""
+    from ..network.accounts import APPROVALS, APPROVER, account, create, edit, grants_about
+    from ..units import unit_of_work
+
+    admin = Browser(app, DEMO_PASSWORD)
+    admin.login("administrador")
+    clock.advance(minutes=11)
+    with unit_of_work(app) as ctx:
+        created = create(admin.client, ctx, "PAV", email="intrusa@correo.cl", display_name="Intrusa",
+                         role="coordinador")
+        assert created.status_code == 401 and "Confirme que es usted" in created.text
+        assert 'value="intrusa@correo.cl"' in created.text  # carried, not lost
+        raised = edit(admin.client, ctx, "salud.rm@demo.cl", role="coordinador")
+        assert raised.status_code == 401
+        assert ctx.session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "account.created")) is None
+    confirm(admin, "administrador", clock)
+    with unit_of_work(app) as ctx:
+        assert edit(admin.client, ctx, "salud.rm@demo.cl", role="coordinador").status_code == 303
+        [grant] = grants_about(ctx, account(ctx, "salud.rm@demo.cl").id)
+
+    approver = Browser(app, DEMO_PASSWORD)
+    approver.login(APPROVER)
+    token = hidden_inputs(approver.get(APPROVALS).text)["csrf_token"]
+    clock.advance(minutes=11)
+    stale = approver.client.post(f"{APPROVALS}/{grant.id}", data={"csrf_token": token, "decision": "aprobar",
+                                                                  "reason": "funciones_verificadas"})
+    assert stale.status_code == 401
+    with unit_of_work(app) as ctx:
+        assert grants_about(ctx, grant.user_id)[0].state == "pendiente"
+        assert account(ctx, "salud.rm@demo.cl").role == "deteccion"
+    go_on = confirm(approver, APPROVER, clock, page=stale)
+    assert go_on.status_code == 200
+    sent = approver.client.post(f"{APPROVALS}/{grant.id}", data=hidden_inputs(go_on.text))
+    assert sent.status_code in (200, 303)
+    with unit_of_work(app) as ctx:
+        assert account(ctx, "salud.rm@demo.cl").role == "coordinador"
