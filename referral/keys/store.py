@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..cases.errors import AccessDenied
 from ..cases.models import Case, CaseKey, Participant, live_participant
@@ -213,20 +214,51 @@ def add_wrap(ctx: Context, cipher: CaseCipher, node_id: int) -> None:
 
 
 def vault_secret(ctx: Context, name: str) -> bytes:
-    """A named root secret of the installation (created on first use, kept wrapped by the master key)."""
+    """A named root secret of the installation (created on first use, kept wrapped by the master key).
+
+    A root secret must outlive the request that first needed it, whether or not that request commits:
+    an auditor's first GET that needs the pseudonym key would otherwise create one, roll it back, and
+    give every case another name on the next page. So it is created in a transaction of its own and
+    committed at once, unless the caller already holds SQLite's write lock (a step that writes: it then
+    goes into the caller's transaction, which that step commits, since a second writer would wait for it).
+    """
     row = ctx.session.get(VaultSecret, name)
     if row is not None:
         return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
     wrapped, master_id, secret = ctx.vault.new_secret(name)
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(VaultSecret(name=name, master_key_id=master_id, wrapped=wrapped, created_at=ctx.now()))
-    except IntegrityError:  # another process created it first: use that one
-        row = ctx.session.get(VaultSecret, name)
-        if row is None:
-            raise
-        return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
+    made = VaultSecret(name=name, master_key_id=master_id, wrapped=wrapped, created_at=ctx.now())
+    if _holds_sqlite_write_lock(ctx):
+        try:
+            with ctx.session.begin_nested():
+                ctx.session.add(made)
+        except IntegrityError:  # another process created it first: use that one
+            row = ctx.session.get(VaultSecret, name)
+            if row is None:
+                raise
+            return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
+        return secret
+    with Session(ctx.session.get_bind()) as own:
+        own.add(made)
+        try:
+            own.commit()
+        except IntegrityError:  # another process created it first: use that one
+            own.rollback()
+            row = own.get(VaultSecret, name)
+            if row is None:
+                raise
+            return ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
     return secret
+
+
+def _holds_sqlite_write_lock(ctx: Context) -> bool:
+    """Whether the caller's SQLite connection is inside a transaction (Python's sqlite3 opens one before
+    the first write, or before a savepoint: see referral/db.py). Never on PostgreSQL, where a second
+    connection inserting another row does not wait for the caller."""
+    connection = ctx.session.connection()
+    if connection.dialect.name != "sqlite":
+        return False
+    raw = connection.connection.dbapi_connection
+    return bool(raw is not None and raw.in_transaction)
 
 
 def blind_indexer(ctx: Context) -> BlindIndexer:
@@ -236,22 +268,5 @@ def blind_indexer(ctx: Context) -> BlindIndexer:
         indexer: BlindIndexer = cached
         return indexer
     indexer = BlindIndexer(vault_secret(ctx, BLIND_INDEX_SECRET))
-    ctx.keycache["blind"] = indexer
-    return indexer
-    row = ctx.session.get(VaultSecret, BLIND_INDEX_SECRET)
-    if row is None:
-        wrapped, master_id, secret = ctx.vault.new_secret(BLIND_INDEX_SECRET)
-        try:
-            with ctx.session.begin_nested():
-                ctx.session.add(VaultSecret(name=BLIND_INDEX_SECRET, master_key_id=master_id, wrapped=wrapped,
-                                            created_at=ctx.now()))
-        except IntegrityError:
-            row = ctx.session.get(VaultSecret, BLIND_INDEX_SECRET)
-            if row is None:
-                raise
-            secret = ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
-    else:
-        secret = ctx.vault.open_secret(row.name, row.wrapped, row.master_key_id)
-    indexer = BlindIndexer(secret)
     ctx.keycache["blind"] = indexer
     return indexer
