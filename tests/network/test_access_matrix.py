@@ -112,11 +112,8 @@ class World:
         return self.clients[name]
 
 
-@pytest.fixture(scope="module")
-def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("directory_access")
-    shutil.copy(sqlite_template, folder / "world.db")
-    app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+def build_places(app: Flask) -> dict[str, str]:
+    """The values of the matrix's {placeholders}; proposes the pending {grant}. Also tests/test_fuzz_forms.py's."""
     with unit_of_work(app) as ctx:
         ids = {"node": ctx.session.scalar(select(Node.id).where(Node.code == "SERNAMEG")),
                "member": ctx.session.scalar(select(User.id).where(User.email == "gestor.sernameg@demo.cl")),
@@ -125,9 +122,19 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         ong = ctx.session.scalar(select(User).where(User.email == "ong@demo.cl"))
         ids["grant"] = propose(ctx, admin, ong, {"role": "coordinador"}).id
         ctx.session.commit()
+    return {k: str(v) for k, v in ids.items()}
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("directory_access")
+    shutil.copy(sqlite_template, folder / "world.db")
+    app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+    places = build_places(app)
+    with unit_of_work(app) as ctx:
         before = export_text(ctx.session)
         users = ctx.session.scalar(select(func.count()).select_from(User))
-    yield World(app, {k: str(v) for k, v in ids.items()}, before, users)
+    yield World(app, places, before, users)
     database.engine(app).dispose()
 
 
