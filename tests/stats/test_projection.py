@@ -285,7 +285,7 @@ def test_mesa_tables_count_activated_persons_and_every_case_by_state(app: Flask)
 def test_despeje_outcomes_are_counted_by_reason_smuggling_and_labour_infringement_apart(app: Flask) -> None:
     reasons = ["trafico_migrantes", "trafico_migrantes", "infraccion_laboral", "no_es_trata"]
     references = [file_case(app) for _ in reasons]
-    for reference, motivo in zip(references, reasons):
+    for reference, motivo in zip(references, reasons, strict=True):
         fire(app, "coordinador.rm", reference, "no_activar", {"motivo": motivo, "fundamento": "Sin indicadores."})
     closed = file_case(app)
     activate(app, closed)
