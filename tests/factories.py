@@ -72,6 +72,7 @@ def plan_post(node_id: int, **changes: Any) -> dict[str, Any]:
 
 def residencia_post(**changes: Any) -> dict[str, Any]:
     data = {
+        "finalidad": "regularizar", "exencion_costos": "y",
         "certificacion": "en_tramite", "tipo_documento": "pasaporte", "numero_documento": VICTIM_DOCUMENT,
         "pais_documento": "VE", "situacion_migratoria_actual": "irregular", "peligro_grave": "y",
         "fecha_preparacion": "2026-11-18", "permiso_trabajo": "y",

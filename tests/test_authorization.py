@@ -84,6 +84,7 @@ LEAD_NODE = "SERNAMEG"
 STAGES = ("detectado", "informacion", "activado", "presentada")
 
 RESIDENCIA = {
+    "finalidad": "regularizar", "exencion_costos": True,
     "certificacion": "en_tramite", "tipo_documento": "pasaporte", "numero_documento": VICTIM_DOCUMENT,
     "pais_documento": "VE", "situacion_migratoria_actual": "irregular", "peligro_grave": True,
     "fecha_preparacion": dt.date(2026, 11, 18), "permiso_trabajo": True,

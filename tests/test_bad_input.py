@@ -663,7 +663,7 @@ def test_a_residence_granted_for_six_months_is_refused_with_the_twelve_month_rul
 
     assert response.status_code == 400
     assert_field_error(response.text, "vigencia_fin",
-                       "La residencia temporal para víctimas de trata es de al menos 12 meses (Ley 21.325 art. 71).")
+                       "La residencia temporal para víctimas de trata es de al menos 12 meses (Ley 21.325).")
     assert_kept(response.text, typed)
     assert stored(app, reference) == before  # still en_tramite, no resolution recorded
 
@@ -679,7 +679,7 @@ def test_closing_for_an_assisted_return_while_a_residence_request_declares_grave
     response = team.coordinator.submit(f"/casos/{reference}/acciones/cerrar", typed)
 
     assert response.status_code == 409
-    assert "Retorno bloqueado (Ley 21.325 art. 71 inc. 2)" in response.text
+    assert "Retorno bloqueado (Ley 21.325, residencia temporal para víctimas de trata)" in response.text
     assert_kept(response.text, typed)
     assert stored(app, reference) == before
     assert before["state"] == "activado"

@@ -208,6 +208,7 @@ class DemoCases:
         self._fire(worker, case, "iniciar_residencia")
         self._tick()
         self._save(worker, case, "solicitud_residencia", {
+            "finalidad": "regularizar", "exencion_costos": True,
             "certificacion": self.rng.choice(["si", "en_tramite"]), "certificacion_fiscalia": "Fiscalía Regional",
             "certificacion_fecha": self._local_date(), "tipo_documento": "pasaporte",
             "numero_documento": person.document_number, "pais_documento": person.nationality,

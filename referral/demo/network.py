@@ -1,7 +1,10 @@
 """The demo network: Chile's 16 regions, the institutions of nodes_cl.csv, and a demo user per role.
 
-nodes_cl.csv is a copy of the shared institutions file, loaded through the directory's own import
-(`referral/network/csvio.py`), as an administrator's `flask nodes import` would.
+nodes_cl.csv is a copy of the shared institutions file (kept byte-identical), loaded through the
+directory's own import (`referral/network/csvio.py`), as an administrator's `flask nodes import` would;
+corrections_cl.csv, the demo's own file, then updates by code what the shared file has wrong or
+outdated (brief section 8: exact names, OS-9 investigates and gives no police protection, the Mesa's
+Secretaría Técnica sits in SERMIG, the Secretaría Ejecutiva in the Subsecretaría del Interior).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ NAMED_USERS = (
     ("policia.ta", "PDI-BITRAP-CL-TA", "deteccion", "BITRAP PDI, Tarapacá"),
     ("trabajo.rm", "DT-CL-RM", "deteccion", "Inspección del Trabajo, Metropolitana"),
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
-    ("migraciones", "SERMIG", "migraciones", "Departamento de Extranjería, Sermig"),
+    ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
     ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
@@ -82,12 +85,13 @@ def clear_all(engine: Engine) -> None:
 
 
 def load_directory(session: Session, definition: WorkflowDefinition) -> dict[str, Node]:
-    """The regions, then nodes_cl.csv through the directory import; each node gets an institutional
+    """The regions, then nodes_cl.csv and its corrections through the directory import; each node gets an institutional
     contact address and the shelters their places. Return the nodes by code."""
     regions = load_regions(session, DATA / "regions_cl.csv")
-    result = import_csv(session, definition, (DATA / "nodes_cl.csv").read_bytes(), utcnow())
-    if not result.ok:
-        raise RuntimeError("demo nodes_cl.csv: " + "; ".join(f"line {e.line}: {e.reason.es}" for e in result.errors))
+    for name in ("nodes_cl.csv", "corrections_cl.csv"):
+        result = import_csv(session, definition, (DATA / name).read_bytes(), utcnow())
+        if not result.ok:
+            raise RuntimeError(f"demo {name}: " + "; ".join(f"line {e.line}: {e.reason.es}" for e in result.errors))
     nodes = {node.code: node for node in session.scalars(select(Node))}
     now = utcnow()
     for node in nodes.values():

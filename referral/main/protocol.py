@@ -12,13 +12,22 @@ UNITS = {
     "calendar_days": Text("días corridos", "calendar days"),
     "working_days": Text("días hábiles", "working days"),
 }
+# Which rules are the law's, which the Protocol's (or another official source's), which our product's
+# default: the page says so beside every clock, rule and form that declares its `basis`.
 BASIS = {
     "law": Text("ley", "law"),
-    "source": Text("fuente oficial", "official source"),
-    "product": Text("valor por defecto, configurable", "default, configurable"),
+    "source": Text("Protocolo o fuente oficial", "Protocol or official source"),
+    "product": Text("default del producto, no del Protocolo (configurable)",
+                    "product default, not the Protocol's (configurable)"),
 }
 STAYS = Text("(mismo estado)", "(same state)")
 START = Text("(inicio)", "(start)")
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    message: str
+    basis: str  # BASIS label; "" when the rule does not declare one
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,8 @@ class TransitionRow:
     who: str
     form: str
     guards: tuple[str, ...]
+    rules: tuple[RuleRow, ...] = ()  # the guards with their basis (case and track machines)
+    form_basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,13 @@ def _transition(d: WorkflowDefinition, machine: Machine, t: Transition, language
         target=STAYS.get(language) if t.stays else machine.states[t.target].label.get(language), who=who,
         form=d.form(t.form).label.get(language) if t.form else "",
         guards=tuple(g.message.get(language) for g in t.guards),
+        rules=tuple(RuleRow(g.message.get(language), _basis(g.basis, language)) for g in t.guards),
+        form_basis=_basis(d.form(t.form).basis, language) if t.form else "",
     )
+
+
+def _basis(basis: str | None, language: str) -> str:
+    return BASIS[basis].get(language) if basis else ""
 
 
 COMMITTED_DATE = Text("fecha comprometida de la derivación", "the referral's committed date")

@@ -138,6 +138,10 @@ STATES_RULE = T("Todos los casos (activados o no), por su estado actual, en el a
                 "Every case (activated or not), by its current state, in the year its Ficha was filed.")
 CLOSING_RULE = T("Casos cerrados hoy, por tipo de término, en el año de su cierre (un caso reabierto deja de contar).",
                  "Cases closed today, by type of closing, in the year they closed (a reopened case no longer counts).")
+NOT_ACTIVATED_RULE = T("Casos no activados hoy (despeje), por motivo, en el año de la decisión (un caso reabierto deja "
+                       "de contar).",
+                       "Cases not activated today (screening), by reason, in the year of the decision (a reopened case "
+                       "no longer counts).")
 TRACK_RULE = T("Personas con el trámite iniciado, por su estado actual, en el año de su ingreso al Protocolo.",
                "Persons whose request was started, by its current state, in the year they entered the Protocol.")
 
@@ -184,14 +188,11 @@ def raw_tables(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
         "casos_estado", T("Casos por estado", "Cases by state").get(language), STATES_RULE.get(language),
         T("Estado", "State").get(language), _count(ctx, filters, CaseStat.detected_at, CaseStat.state),
         [(key, state.label.get(language)) for key, state in d.main.states.items()], years))
-    if spec.closing:
-        form, _, name = spec.closing.partition(".")
-        raws.append(_by_year(
-            "casos_termino", spec.closing_label.get(language), CLOSING_RULE.get(language),
-            spec.closing_label.get(language),
-            _count(ctx, filters, CaseStat.closed_at, CaseStat.closing,
-                   CaseStat.closed_at.is_not(None) & CaseStat.closing.is_not(None)),
-            [(c.value, c.label.get(language)) for c in d.form(form).field(name).choices], years))
+    for key, path, label, rule in (("casos_termino", spec.closing, spec.closing_label, CLOSING_RULE),
+                                   ("casos_no_activados", spec.not_activated, spec.not_activated_label,
+                                    NOT_ACTIVATED_RULE)):
+        if path:
+            raws.append(_outcomes(ctx, filters, language, key, path, label.get(language), rule.get(language), years))
     if spec.residence:
         state = CaseStat.tracks[spec.residence].as_string()
         raws.append(_by_year(
@@ -200,6 +201,18 @@ def raw_tables(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
             _count(ctx, filters, CaseStat.entered_at, state, entered & state.is_not(None)),
             [(key, label.label.get(language)) for key, label in d.tracks[spec.residence].states.items()], years))
     return raws
+
+
+def _outcomes(ctx: Context, filters: Filters, language: str, key: str, path: str, label: str, rule: str,
+              years: Sequence[int]) -> RawTable:
+    """Closed cases by the code their closing form recorded (`form.field`): only cases in a state that
+    form's transitions lead to, so two closing forms never mix their codes."""
+    d = ctx.definition
+    form, _, name = path.partition(".")
+    states = sorted({t.target for t in d.main.transitions.values() if t.form == form and not t.stays})
+    where = CaseStat.closed_at.is_not(None) & CaseStat.closing.is_not(None) & CaseStat.state.in_(states)
+    return _by_year(key, label, rule, label, _count(ctx, filters, CaseStat.closed_at, CaseStat.closing, where),
+                    [(c.value, c.label.get(language)) for c in d.form(form).field(name).choices], years)
 
 
 Counts = dict[tuple[int, str], tuple[int, int]]  # (year, code) -> (cases, sum of their record keys)

@@ -63,8 +63,8 @@ def project_transition(ctx: Context, case: Case, transition: Transition, values:
     if state is not None and state.closed:
         if transition.machine == "" and not transition.stays:
             row.closed_at = now
-            form, _, name = (spec.closing or "").partition(".")
-            code = values.get(name) if form and form == transition.form else None
+            name = spec.outcome_field(transition.form)
+            code = values.get(name) if name else None
             row.closing = str(code) if isinstance(code, str) else None
     else:
         row.closed_at, row.closing = None, None

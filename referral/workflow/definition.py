@@ -17,7 +17,7 @@ import holidays
 import yaml
 
 from .errors import DefinitionError
-from .forms import FormDef, parse_form
+from .forms import BASES, FormDef, basis_of, parse_form
 from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
@@ -62,6 +62,7 @@ class Permit:
 class Guard:
     check: Predicate
     message: Text
+    basis: str | None = None  # where the rule comes from (BASES); None: not declared
 
 
 @dataclass(frozen=True)
@@ -515,8 +516,9 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
 
 
 def _guard(raw: Any, where: str) -> Guard:
-    raw = _shape(raw, where, {"check", "message"}, ("check", "message"))
-    return Guard(parse(raw["check"], f"{where}.check"), text_from(raw["message"], f"{where}.message"))
+    raw = _shape(raw, where, {"check", "message", "basis"}, ("check", "message"))
+    return Guard(parse(raw["check"], f"{where}.check"), text_from(raw["message"], f"{where}.message"),
+                 basis_of(raw, where))
 
 
 def _effect(raw: Any, where: str) -> Effect:
@@ -874,7 +876,7 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
         yield from _event_problems(d, clock.starts_on, transitions, where)
         if clock.stops_on:
             yield from _event_problems(d, clock.stops_on, transitions, where)
-        if clock.basis not in ("law", "source", "product"):
+        if clock.basis not in BASES:
             yield f"{where}: basis must be law, source or product (where the value comes from)"
         of_referral = "referral_state" in clock.starts_on
         for relation in clock.remind + tuple(rel for _, rel in clock.escalate):

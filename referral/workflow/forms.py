@@ -103,6 +103,7 @@ class FormDef:
     sections: tuple[Section, ...]
     rules: tuple[FormRule, ...] = ()
     description: Text | None = None
+    basis: str | None = None  # whose design the field list is: law, source (the Protocol) or product
 
     def fields(self) -> Iterator[FieldDef]:
         for section in self.sections:
@@ -264,6 +265,10 @@ def _load(fdef: FieldDef, raw: Any) -> Any:
 
 # -- parsing --------------------------------------------------------------------------------------
 
+# Where a rule, clock or form comes from: the law, the Protocol or another official source, or our
+# product's default (changeable; /protocolo says which).
+BASES = ("law", "source", "product")
+
 _FIELD_KEYS = {
     "key", "type", "label", "help", "required", "required_unless", "required_if", "choices",
     "source", "filter", "rules", "max_length", "min", "max", "fields", "min_items", "widget",
@@ -285,11 +290,20 @@ def parse_form(raw: Mapping[str, Any], where: str) -> FormDef:
         sections=sections,
         rules=tuple(_parse_rule(rule, f"{where}.rules[{i}]") for i, rule in enumerate(raw.get("rules", []))),
         description=text_from(raw["description"], f"{where}.description") if "description" in raw else None,
+        basis=basis_of(raw, where),
     )
     _check_unique_keys(form, where)
     _check_rule_fields(form, where)
     _check_conditions(form, where)
     return form
+
+
+def basis_of(raw: Mapping[str, Any], where: str) -> str | None:
+    """A form's or a guard's `basis`: law, source (the Protocol, official sources) or product (ours)."""
+    basis = raw.get("basis")
+    if basis is not None and basis not in BASES:
+        raise DefinitionError(f"{where}.basis: must be one of {', '.join(BASES)} (where the rule comes from)")
+    return basis
 
 
 def _parse_section(raw: Mapping[str, Any], where: str) -> Section:

@@ -4,7 +4,8 @@
 - `dimensions`: the categories of the Mesa's tables, each read from a form field of the case (its
   choices are the categories), from an age computed at a date (grouped in brackets), or from a flag.
 - `milestones`: steps whose first occurrence the dashboard times from detection.
-- `closing`: a closing form's field (termination type); `residence`: a track counted by its state.
+- `closing`: a closing form's field (termination type); `not_activated`: the field of the form that
+  closes a case without activating it (the despeje outcome); `residence`: a track counted by its state.
 
 Pure: no database, no Flask. `referral/stats/` keeps the projection this describes.
 """
@@ -95,6 +96,8 @@ class StatisticsDef:
     milestones: Mapping[str, Milestone] = field(default_factory=dict)
     closing: str | None = None  # form.field: the termination type, read when the case closes
     closing_label: Text = field(default_factory=lambda: Text("Tipo de término", "Type of closing"))
+    not_activated: str | None = None  # form.field: the despeje outcome, read when the case is not activated
+    not_activated_label: Text = field(default_factory=lambda: Text("Motivo de no activación", "Reason not activated"))
     residence: str | None = None  # a track whose states are counted (e.g. a permit's decision)
     residence_label: Text = field(default_factory=lambda: Text("Trámite por estado", "Procedure by state"))
     trafficking_type: str | None = None  # the dimension the dashboard filters by
@@ -116,6 +119,14 @@ class StatisticsDef:
     def attributes(self, values: Mapping[str, Mapping[str, Any]], flags: Mapping[str, bool]) -> dict[str, str]:
         """Each dimension's category for a case, from its forms' values and flags."""
         return {key: d.category(values, flags) for key, d in self.dimensions.items()}
+
+    def outcome_field(self, form: str | None) -> str | None:
+        """The field (of `form`) whose code a closed case keeps, when `form` closes cases (termination
+        or despeje)."""
+        for path in (self.closing, self.not_activated):
+            if form and path and path.partition(".")[0] == form:
+                return path.partition(".")[2]
+        return None
 
     def milestones_of(self, transition: str) -> tuple[str, ...]:
         return tuple(m.key for m in self.milestones.values() if transition in m.transitions)
@@ -145,8 +156,8 @@ def parse_statistics(raw: Mapping[str, Any], where: str) -> StatisticsDef:
     if not raw.get("statistics"):
         return StatisticsDef()
     at = f"{where}.statistics"
-    s = _shape(raw["statistics"], at, {"entry", "entry_label", "dimensions", "milestones", "closing", "residence",
-                                       "trafficking_type", "htcds_status"}, ("entry", "dimensions", "milestones"))
+    s = _shape(raw["statistics"], at, {"entry", "entry_label", "dimensions", "milestones", "closing", "not_activated",
+                                       "residence", "trafficking_type", "htcds_status"}, ("entry", "dimensions", "milestones"))
     dimensions = {}
     for key, value in s["dimensions"].items():
         here = f"{at}.dimensions.{key}"
@@ -170,6 +181,7 @@ def parse_statistics(raw: Mapping[str, Any], where: str) -> StatisticsDef:
         milestones[str(key)] = Milestone(str(key), text_from(value["label"], f"{here}.label"),
                                          tuple(str(t) for t in value["transitions"]))
     closing = _shape(s.get("closing") or {}, f"{at}.closing", {"field", "label"})
+    not_activated = _shape(s.get("not_activated") or {}, f"{at}.not_activated", {"field", "label"})
     residence = _shape(s.get("residence") or {}, f"{at}.residence", {"track", "label"})
     defaults = StatisticsDef()
     return StatisticsDef(
@@ -179,6 +191,9 @@ def parse_statistics(raw: Mapping[str, Any], where: str) -> StatisticsDef:
         closing=closing.get("field"),
         closing_label=text_from(closing["label"], f"{at}.closing.label") if closing.get("label")
         else defaults.closing_label,
+        not_activated=not_activated.get("field"),
+        not_activated_label=text_from(not_activated["label"], f"{at}.not_activated.label")
+        if not_activated.get("label") else defaults.not_activated_label,
         residence=residence.get("track"),
         residence_label=text_from(residence["label"], f"{at}.residence.label") if residence.get("label")
         else defaults.residence_label,
@@ -219,6 +234,8 @@ def statistics_problems(d: WorkflowDefinition) -> Iterator[str]:
             yield f"statistics.dimensions.{dim.key}: unknown flag '{dim.flag}'"
     if s.closing:
         yield from _field_problem(d, s.closing, "statistics.closing")
+    if s.not_activated:
+        yield from _field_problem(d, s.not_activated, "statistics.not_activated")
     if s.residence and s.residence not in d.tracks:
         yield f"statistics.residence: unknown track '{s.residence}'"
     for state in s.htcds_status:

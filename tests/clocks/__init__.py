@@ -41,6 +41,7 @@ INFORME = {
     "firmado": True,
 }
 RESIDENCIA = {
+    "finalidad": "regularizar", "exencion_costos": True,
     "certificacion": "en_tramite", "tipo_documento": "pasaporte", "numero_documento": "VE4417829",
     "pais_documento": "VE", "situacion_migratoria_actual": "irregular", "peligro_grave": True,
     "fecha_preparacion": dt.date(2026, 11, 18), "permiso_trabajo": True,

@@ -19,6 +19,7 @@ from ..backends import both_backends
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_FILE = ROOT / "referral" / "demo" / "data" / "nodes_cl.csv"
+CORRECTIONS_FILE = ROOT / "referral" / "demo" / "data" / "corrections_cl.csv"
 SHARED_FILE = ROOT.parent / "shared" / "data" / "nodes_cl.csv"
 
 
@@ -199,11 +200,17 @@ def test_the_shared_institutions_file_is_the_demo_file() -> None:
         assert SHARED_FILE.read_bytes() == DEMO_FILE.read_bytes()
 
 
-def test_the_institutions_file_imports_into_the_same_directory_the_demo_has(ctx: Context) -> None:
-    result = import_csv(ctx.session, ctx.definition, DEMO_FILE.read_bytes(), ctx.now())
-    assert result.ok, result.errors
-    assert result.created == result.updated == 0
-    assert result.unchanged == ctx.session.scalar(select(func.count()).select_from(Node))
+def test_the_institutions_file_and_the_demos_corrections_import_into_the_same_directory_the_demo_has(
+        ctx: Context) -> None:
+    shared = import_csv(ctx.session, ctx.definition, DEMO_FILE.read_bytes(), ctx.now())
+    assert shared.ok, shared.errors
+    assert shared.created == 0 and shared.updated == 18  # LIBERA, SERMIG and the 16 Carabineros offices
+    corrections = import_csv(ctx.session, ctx.definition, CORRECTIONS_FILE.read_bytes(), ctx.now())
+    assert corrections.ok, corrections.errors
+    assert corrections.created == 0 and corrections.updated == shared.updated  # corrected again, nothing new
+    nodes = ctx.session.scalar(select(func.count()).select_from(Node))
+    assert shared.unchanged + shared.updated + 2 == nodes  # the demo adds CARABINEROS-OS9 and SUBINTERIOR
+    assert import_csv(ctx.session, ctx.definition, CORRECTIONS_FILE.read_bytes(), ctx.now()).unchanged == 20
 
 
 def test_the_institutions_format_makes_one_office_per_region(ctx: Context) -> None:

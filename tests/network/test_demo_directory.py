@@ -35,3 +35,18 @@ def test_the_case_workers_manage_their_nodes(ctx: Context) -> None:
     managers = {u.email for u in ctx.session.scalars(select(User).where(User.manages_node))}
     regional = {u.email for u in ctx.session.scalars(select(User).where(User.email.like("gestor.%")))}
     assert managers == regional and "gestor.sernameg@demo.cl" in managers and len(managers) == 17
+
+
+def test_the_demo_corrects_the_shared_files_outdated_names_and_roles(ctx: Context) -> None:
+    """Brief section 8 «Names»: the shared file stays byte-identical; the demo's corrections apply."""
+    nodes = {n.code: n for n in ctx.session.scalars(select(Node))}
+    assert nodes["LIBERA"].name == "Fundación Libera contra la Trata de Personas y la Esclavitud"
+    os9 = [n for n in nodes.values() if "OS-9" in n.name]
+    assert [n.code for n in os9] == ["CARABINEROS-OS9"]  # OS-9 investigates criminal organisations
+    assert "proteccion_policial" not in os9[0].services
+    police = {code for code, n in nodes.items() if "proteccion_policial" in n.services}
+    assert "CARABINEROS-CL-RM" in police and "PDI-BITRAP-CL-RM" in police
+    assert "Secretaría Técnica" in nodes["SERMIG"].name  # the Mesa's technical secretariat sits in SERMIG
+    assert nodes["SUBINTERIOR"].name.startswith("Subsecretaría del Interior - Secretaría Ejecutiva")
+    names = [u.display_name for u in ctx.session.scalars(select(User))] + [n.name for n in nodes.values()]
+    assert not [name for name in names if "Extranjería" in name]  # the pre-SERMIG name

@@ -281,6 +281,32 @@ def test_mesa_tables_count_activated_persons_and_every_case_by_state(app: Flask)
     assert narrowed == []  # a narrowed population of 6 cases: nothing is shown
 
 
+@BOTH
+def test_despeje_outcomes_are_counted_by_reason_smuggling_and_labour_infringement_apart(app: Flask) -> None:
+    reasons = ["trafico_migrantes", "trafico_migrantes", "infraccion_laboral", "no_es_trata"]
+    references = [file_case(app) for _ in reasons]
+    for reference, motivo in zip(references, reasons, strict=True):
+        fire(app, "coordinador.rm", reference, "no_activar", {"motivo": motivo, "fundamento": "Sin indicadores."})
+    closed = file_case(app)
+    activate(app, closed)
+    close(app, closed, "objetivos_cumplidos")
+    reopened = file_case(app)
+    fire(app, "coordinador.rm", reopened, "no_activar", {"motivo": "infraccion_laboral", "fundamento": "Despeje."})
+    fire(app, "coordinador.rm", reopened, "reabrir_evaluacion", {"motivo": "Nuevos antecedentes."})
+    assert stat(app, references[0]).closing == "trafico_migrantes"
+    with unit_of_work(app) as ctx:
+        tables = raw_tables(ctx, Filters(), "es")
+        english = raw_tables(ctx, Filters(), "en")
+    despeje = table(tables, "casos_no_activados")
+    assert cell(despeje, "Tráfico de migrantes (no es trata)", "2026") == 2
+    assert cell(despeje, "Infracción laboral (no es trata)", "2026") == 1  # the reopened case no longer counts
+    assert cell(despeje, "No corresponde a trata de personas", "2026") == 1
+    assert total(despeje) == 4
+    assert "Migrant smuggling (not trafficking)" in table(english, "casos_no_activados").rows
+    closings = table(tables, "casos_termino")  # the two closing forms never mix their codes
+    assert total(closings) == 1 and "trafico_migrantes" not in closings.rows
+
+
 # -- the dashboard -----------------------------------------------------------------------------------
 
 

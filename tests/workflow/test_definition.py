@@ -554,3 +554,29 @@ def test_a_capability_held_at_a_network_function_must_name_one_the_role_has_and_
         tmp_path: Path, held_at: Any, fragments: tuple[str, ...]) -> None:
     folder = rewritten(tmp_path, setter("roles", "coordinador", "held_at", value=held_at))
     assert_names(refusal_of(folder), *fragments)
+
+
+# -- where each rule comes from (issue 15 §7) --------------------------------------------------------
+
+
+def test_every_chilean_guard_and_form_says_whether_it_is_law_the_protocols_or_a_product_default() -> None:
+    definition = load_definition(CHILE)
+    unmarked = [(t.key, g.message.es[:40]) for m in definition.machines() for t in m.transitions.values()
+                for g in t.guards if g.basis is None]
+    assert unmarked == []
+    assert [key for key, versions in definition.forms.items() if versions[max(versions)].basis is None] == []
+    assert definition.clocks["triaje"].basis == "product" and definition.clocks["denuncia_obligatoria"].basis == "law"
+    # brief section 8: the Tribunal de Familia / OLN notice and a guardian's consent are ours, not the seeds'
+    activar = definition.main.transitions["activar"]
+    assert [g.basis for g in activar.guards] == ["source", "product", "source", "product"]
+
+
+@pytest.mark.parametrize(("relative", "old", "new", "fragments"), [
+    pytest.param("workflow.yaml", "        basis: law\n        message:", "        basis: tradition\n        message:",
+                 ["transitions.cerrar.guards[0].basis", "law, source, product"], id="a guard's basis"),
+    pytest.param("forms/cierre.v1.yaml", "basis: product", "basis: custom",
+                 ["cierre.v1.yaml", "basis", "law, source, product"], id="a form's basis"),
+])
+def test_an_unknown_basis_is_refused(tmp_path: Path, relative: str, old: str, new: str,
+                                     fragments: list[str]) -> None:
+    assert_names(refusal_of(edited(tmp_path, relative, old, new)), *fragments)

@@ -411,7 +411,7 @@ def test_assisted_return_is_refused_while_a_residence_request_declaring_grave_da
     refused = refusal("cerrar", closing(track, True), LEAD, {"motivo": "retorno_asistido"})
     assert refused.code == "guard"
     assert refused.reason == guard_message("cerrar")
-    assert "art. 71" in refused.reason.es and "art. 71" in refused.reason.en
+    assert "Ley 21.325" in refused.reason.es and "Ley 21.325" in refused.reason.en  # the law, no unverified article
 
 
 @pytest.mark.parametrize("track", ["preparando", "presentada", "en_tramite"])
