@@ -174,11 +174,15 @@ class Truth:
             dims = {key: (dim.label.get("es"), _labeller(d, dim, names)) for key, dim in spec.dimensions.items()
                     if key != tipo}
             states = {key: s.label.get("es") for key, s in d.main.states.items()}
-            closing_title = spec.closing_label.get("es")
-            closings = {}
-            if spec.closing:
-                form, _, name = spec.closing.partition(".")
-                closings = {c.value: c.label.get("es") for c in d.form(form).field(name).choices}
+            # Outcome tables (termination type, despeje outcome): closed cases by the code their form recorded,
+            # only in a state that form's transitions lead to (as referral/stats/figures.py `_outcomes`).
+            outcomes = []  # (title, code -> label, states)
+            for path, title in ((spec.closing, spec.closing_label), (spec.not_activated, spec.not_activated_label)):
+                if path:
+                    form, _, name = path.partition(".")
+                    outcomes.append((title.get("es"),
+                                     {c.value: c.label.get("es") for c in d.form(form).field(name).choices},
+                                     {t.target for t in d.main.transitions.values() if t.form == form and not t.stays}))
             track_title = spec.residence_label.get("es")
             track_states = ({key: s.label.get("es") for key, s in d.tracks[spec.residence].states.items()}
                             if spec.residence else {})
@@ -188,7 +192,7 @@ class Truth:
             initial = d.network.referrals.initial if d.network.referrals else ""
             node_names = {node_id: name for node_id, name in session.execute(select(Node.id, Node.name))}
             declared = {"casos": {"Estado"}, "personas": {header for header, _ in dims.values()},
-                        closing_title: {closing_title}, track_title: {"Estado del trámite"},
+                        **{title: {title} for title, _, _ in outcomes}, track_title: {"Estado del trámite"},
                         **{STEP + label: set() for label in milestones.values()},
                         **{f"{CLOCK}{label}:{column}": set() for label in clocks.values()
                            for column in (CLOCK_RUNNING, CLOCK_OVERDUE, CLOCK_MET, CLOCK_BREACHED)},
@@ -221,9 +225,10 @@ class Truth:
                     if track is not None:
                         self._add(track_title, {}, {"Estado del trámite": track_states.get(track, track)}, region,
                                   kind_code, entered, pseudonym)
-                if closed is not None and closing is not None:
-                    self._add(closing_title, {}, {closing_title: closings.get(closing, closing)}, region, kind_code,
-                              closed, pseudonym)
+                for title, labels, outcome_states in outcomes:
+                    if closed is not None and closing is not None and state in outcome_states:
+                        self._add(title, {}, {title: labels.get(closing, closing)}, region, kind_code, closed,
+                                  pseudonym)
             for case_id, milestone in session.execute(select(CaseStatStep.case_id, CaseStatStep.milestone)):
                 pseudonym, region, kind_code = where[case_id]
                 self._add(STEP + milestones.get(milestone, milestone), {}, {}, region, kind_code, detected_at[case_id],
