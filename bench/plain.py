@@ -54,10 +54,20 @@ class PlainNodeKey:
 
 @dataclass(frozen=True)
 class PlainKeyring:
-    """Stands for `MasterKeyring` where callers only ask which key is primary."""
+    """Stands for `MasterKeyring`: which key is primary, and a wrap that keeps the data as it is."""
 
     key_id: str = "plaintext-baseline"
     previous_ids: list[str] = field(default_factory=list)
+
+    # Second-factor secrets of the demo accounts are wrapped by the master keyring itself: here, kept as
+    # they are (a throw-away baseline database).
+    @staticmethod
+    def wrap(data: bytes, context: bytes) -> bytes:
+        return data
+
+    @staticmethod
+    def unwrap(blob: bytes, context: bytes, key_id: str) -> bytes:
+        return blob
 
 
 class PlainVault:
