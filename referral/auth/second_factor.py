@@ -40,7 +40,7 @@ MAX_FAILURES = 5  # wrong codes per attempt, then back to the password
 MAX_FAILURES_PER_HOUR = 10  # wrong codes per person, over every attempt of the last hour
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed from paper
-RECOVERY_GROUPS, RECOVERY_GROUP = 3, 4  # XXXX-XXXX-XXXX: 60 random bits
+RECOVERY_GROUPS, RECOVERY_GROUP = 3, 4  # three groups of four base32 characters: 60 random bits
 MAX_CODE_LENGTH = 40  # what a typed code may be; longer is not ours
 
 LOGIN, ENROL, CONFIRM = "login", "enrol", "confirm"
