@@ -9,7 +9,6 @@ token of a purpose ends the user's earlier unused ones of that purpose.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 
@@ -17,17 +16,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .models import AccountToken, User
+from .sessions import MAX_TOKEN_LENGTH, token_hash as _hash
 
 ENROL = "enrol"
 RESET = "reset"
 PURPOSES = (ENROL, RESET)
 LIFETIMES = {ENROL: dt.timedelta(hours=72), RESET: dt.timedelta(hours=1)}
 TOKEN_BYTES = 32
-MAX_TOKEN_LENGTH = 100  # what a link may claim; longer is not ours
-
-
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def issue(db: Session, user: User, purpose: str, now: dt.datetime,
