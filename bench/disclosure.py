@@ -106,7 +106,7 @@ from .attacker import (
 from .audit import World, _calibration, _load
 from .support import Clock, Metrics, Progress, logged_in, median, migrate_with_network, settings
 
-AUDITOR = "auditor"  # the demo auditor (MITP-ST)
+AUDITOR = "auditor"  # the demo auditor (SERMIG, which holds the Mesa's technical secretariat)
 OTHER_AUDITOR, OTHER_NODE = "auditor.pav", "PAV"  # another audit body
 
 

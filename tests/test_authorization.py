@@ -72,7 +72,7 @@ ONG_VICTIM = {"nombres": "Marisol", "apellidos": "Cárdenas Ruiz", "numero_docum
 #   gsTA  gestor.ta             gestor      CAVD-CL-TA        none
 #   ong   ong                   deteccion   LIBERA            none (nodo_detector of «libera» only)
 #   pol   policia.rm            deteccion   PDI-BITRAP-CL-RM  none
-#   aud   auditor               auditor     MITP-ST           none; no capability at all
+#   aud   auditor               auditor     SERMIG            none; no capability at all
 #   adm   administrador         administrador PAV             none; may erase cases, never read one
 
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",

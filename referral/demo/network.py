@@ -4,7 +4,8 @@ nodes_cl.csv is a copy of the shared institutions file (kept byte-identical), lo
 directory's own import (`referral/network/csvio.py`), as an administrator's `flask nodes import` would;
 corrections_cl.csv, the demo's own file, then updates by code what the shared file has wrong or
 outdated (brief section 8: exact names, OS-9 investigates and gives no police protection, the Mesa's
-Secretaría Técnica sits in SERMIG, the Secretaría Ejecutiva in the Subsecretaría del Interior).
+Secretaría Técnica sits in SERMIG, the Secretaría Ejecutiva in the Subsecretaría del Interior), and
+removes what it lists that does not exist (RETIRED).
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ NAMED_USERS = (
     ("trabajo.rm", "DT-CL-RM", "deteccion", "Inspección del Trabajo, Metropolitana"),
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
     ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
-    ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
+    ("auditor", "SERMIG", "auditor", "Secretaría Técnica de la Mesa, SERMIG (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
+# Nodes of the shared file that do not exist: the Mesa's Secretaría Técnica is part of SERMIG (seed 002;
+# brief section 8: "There is no separate technical-secretary node"), which is told of every residence
+# request because it receives it.
+RETIRED = ("MITP-ST",)
 # Demo accounts that keep their node's services, places and contacts current.
 MANAGERS = ("gestor.sernameg",)  # and every regional gestor.<region>
 # Places (total, free) of the demo's shelters; every MEJOR-NINEZ-<region> office has some too.
@@ -92,6 +97,9 @@ def load_directory(session: Session, definition: WorkflowDefinition) -> dict[str
         result = import_csv(session, definition, (DATA / name).read_bytes(), utcnow())
         if not result.ok:
             raise RuntimeError(f"demo {name}: " + "; ".join(f"line {e.line}: {e.reason.es}" for e in result.errors))
+    for node in session.scalars(select(Node).where(Node.code.in_(RETIRED))):
+        session.delete(node)
+    session.flush()
     nodes = {node.code: node for node in session.scalars(select(Node))}
     now = utcnow()
     for node in nodes.values():

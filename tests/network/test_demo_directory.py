@@ -48,5 +48,10 @@ def test_the_demo_corrects_the_shared_files_outdated_names_and_roles(ctx: Contex
     assert "CARABINEROS-CL-RM" in police and "PDI-BITRAP-CL-RM" in police
     assert "Secretaría Técnica" in nodes["SERMIG"].name  # the Mesa's technical secretariat sits in SERMIG
     assert nodes["SUBINTERIOR"].name.startswith("Subsecretaría del Interior - Secretaría Ejecutiva")
+    # There is no separate technical-secretary node: the shared file's MITP-ST is removed, and the
+    # Mesa's auditor works at SERMIG, which receives every residence request.
+    assert "MITP-ST" not in nodes
+    auditor = ctx.session.scalars(select(User).where(User.email == "auditor@demo.cl")).one()
+    assert auditor.node_id == nodes["SERMIG"].id
     names = [u.display_name for u in ctx.session.scalars(select(User))] + [n.name for n in nodes.values()]
     assert not [name for name in names if "Extranjería" in name]  # the pre-SERMIG name

@@ -48,7 +48,7 @@ from . import answer, consent, refer, state_of
 #   ended  ong                    deteccion     LIBERA            receiving node of the ended referral {ended}
 #   mig    migraciones            migraciones   SERMIG            outside (case_access, but no relation)
 #   crTA   coordinador.ta         coordinador   CAVD-CL-TA        outside {main}; emergency access to {glass}
-#   aud    auditor                auditor       MITP-ST           no case_access; capability audit
+#   aud    auditor                auditor       SERMIG            no case_access; capability audit
 #   adm    administrador          administrador PAV               no case_access
 
 USERS = ("anonymous", "salud.rm", "coordinador.rm", "gestor.rm", "coordinacion.nacional", "gestor.sernameg",

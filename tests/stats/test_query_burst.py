@@ -55,7 +55,7 @@ def signed_in(app: Flask, name: str) -> Browser:
     return browser
 
 
-def add_auditor(app: Flask, name: str, node: str = "MITP-ST") -> None:
+def add_auditor(app: Flask, name: str, node: str = "SERMIG") -> None:
     with unit_of_work(app) as ctx:
         ctx.session.add(User(email=f"{name}@demo.cl", display_name=f"Auditoría {name}", role="auditor",
                              password_hash=hash_password(DEMO_PASSWORD, "test"),

@@ -6,7 +6,7 @@ statistics, the dashboard and the anonymised timelines; the auditor in turn open
 
 The world (Metropolitana, filed by salud.rm): {main} activated with SERNAMEG as lead node, a consent and
 a referral {live} to PDI-BITRAP-CL-RM; {open} only detected. {name} is {main}'s name for the auditor's
-node (MITP-ST); {other_scope} is its name for another node (PAV), {forged} a well-formed name of no case.
+node (SERMIG, which holds the Mesa's technical secretariat); {other_scope} is its name for another node (PAV), {forged} a well-formed name of no case.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..units import unit_of_work
 #   gst   gestor.rm       gestor        CAVD-CL-RM
 #   mig   migraciones     migraciones   SERMIG
 #   adm   administrador   administrador PAV
-#   aud   auditor         auditor       MITP-ST       capability audit
+#   aud   auditor         auditor       SERMIG        capability audit
 USERS = (ANON, "coordinador.rm", "salud.rm", "gestor.rm", "migraciones", "administrador", "auditor")
 FORGED = "a" * 26  # base32 of 16 bytes: well formed, but its plain text fails the zero check
 
@@ -51,7 +51,7 @@ def build_world(app: Flask) -> dict[str, str]:
     consent(app, main)
     live = refer(app, main, "PDI-BITRAP-CL-RM", service="proteccion_policial")
     other = file_case(app)
-    auditors, pav = node_id(app, "MITP-ST"), node_id(app, "PAV")
+    auditors, pav = node_id(app, "SERMIG"), node_id(app, "PAV")
     with unit_of_work(app) as ctx:
         log_name = pseudonym(ctx, case_id(app, main))
         name, other_scope = scoped(ctx, auditors, log_name), scoped(ctx, pav, log_name)

@@ -8,7 +8,7 @@ threshold to 1 (only a perturbed zero is «<1»; a narrowed population needs 5 c
 
 The world (module-scoped, all Metropolitana, filed by salud.rm on 2026-11-18): six women (Ficha of
 «Xiomara Quispe», sexual exploitation) activated with SERNAMEG as lead node, one man (laboral)
-activated, two men (laboral, «Wilmer Condori») activated, one case only detected. Two extra auditors: auditor.b (same node MITP-ST as «auditor») and
+activated, two men (laboral, «Wilmer Condori») activated, one case only detected. Two extra auditors: auditor.b (same node SERMIG as «auditor») and
 auditor.otro (another node, PAV).
 """
 
@@ -85,7 +85,7 @@ class World:
             self.browsers[name] = browser
         return self.browsers[name]
 
-    def name_for(self, reference: str, node: str = "MITP-ST") -> str:
+    def name_for(self, reference: str, node: str = "SERMIG") -> str:
         with unit_of_work(self.app) as ctx:
             return scoped(ctx, node_id(self.app, node), pseudonym(ctx, case_id(self.app, reference)))
 
@@ -133,7 +133,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         men.append(man)
     waiting = file_case(app, **PERSON)
     app.config.update(STATS_MIN_CELL=1, TIMELINE_K=2)
-    add_auditor(app, "auditor.b", "MITP-ST")
+    add_auditor(app, "auditor.b", "SERMIG")
     add_auditor(app, "auditor.otro", "PAV")
     yield World(app, women, men, waiting, {})
     database.engine(app).dispose()
