@@ -227,6 +227,13 @@ MATRIX = """
   GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403  403
   GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403  403
   POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403  403
+# -- drafts of the Ficha (issue 15): whoever may file one lists her own (the world has none); a draft that is not
+# -- hers (here: none at all; someone else's: tests/test_drafts.py) is 404 whoever asks
+  GET  /borradores                                                     302  200  200  200  200  200  403  200  200  200  200  403  403
+  GET  /borradores/00000000-0000-4000-8000-000000000000                302  404  404  404  404  404  403  404  404  404  404  403  403
+  POST /borradores/00000000-0000-4000-8000-000000000000                401  404  404  404  404  404  403  404  404  404  404  403  403
+  GET  /borradores/00000000-0000-4000-8000-000000000000/descartar      405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /borradores/00000000-0000-4000-8000-000000000000/descartar      401  404  404  404  404  404  403  404  404  404  404  403  403
   GET  /ingresar                                                       200  302  302  302  302  302  302  302  302  302  302  302  302
   POST /ingresar                                                       400  302  302  302  302  302  302  302  302  302  302  302  302
   GET  /salir                                                          405  405  405  405  405  405  405  405  405  405  405  405  405
