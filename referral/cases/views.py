@@ -23,6 +23,7 @@ from ..web.dynamic_forms import (
 from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
 from ..audit.reads import audit_read
+from .compare import compare_revisions
 from .drafts import discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
@@ -208,6 +209,20 @@ def view_form(reference: str, form_key: str) -> Any:
         audit_read(current_ctx(), current_user, case.id, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
                            form_key=form_key, refer_links=links)
+
+
+@bp.get("/casos/<reference>/formularios/<form_key>/comparar")
+@needs("case_access")
+def compare(reference: str, form_key: str) -> Any:
+    """Two revisions of one form, field by field; the query string carries revision numbers only."""
+    first, second = request.args.get("de", type=int), request.args.get("a", type=int)
+    if first is None or second is None or not (0 < first < 10**9 and 0 < second < 10**9):
+        abort(400)
+    ctx = current_ctx()
+    comparison = compare_revisions(ctx, current_user, reference, form_key, first, second, language())
+    audit_read(ctx, current_user, comparison.case_id, f"form:{form_key}", revision=comparison.after.revision,
+               compared_with=comparison.before.revision)
+    return render_template("cases/compare.html", comparison=comparison)
 
 
 @bp.route("/casos/<reference>/formularios/<form_key>/editar", methods=["GET", "POST"])
