@@ -15,7 +15,11 @@ same token so a double click files once) and deletes the draft in the same trans
 deletes it. Drafts expire `RETENTION` after their last save: the clock sweep deletes them (deleting
 the row deletes the only wrap of its key: crypto-shredding). Master key rotation re-wraps draft keys.
 In-case instruments (Informe Social, Plan, residence request) are drafts of their own kind: form
-records with status "draft", sealed under the case key (referral/cases/editing.py).
+records with status "draft", sealed under the case key, each save a new revision, readable by the
+form's readers as the case team's working copy (referral/cases/editing.py). The forms of an action
+(closure, decisions, returns with comments) have no drafts: they are a few fields typed at the moment
+of the act, valid only for the case as it stands (its version); a draft of one would outlive the state
+it was written for. A page refused with errors keeps what was typed, which is what they need.
 """
 
 from __future__ import annotations
