@@ -24,7 +24,7 @@ from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
 from ..audit.reads import audit_read
 from .compare import compare_revisions
-from .drafts import discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
+from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
@@ -60,6 +60,12 @@ def _version(wtform: FlaskForm) -> int:
 SAVE_DRAFT = "guardar_borrador"  # the name of the «Guardar borrador» button
 
 
+def _render_intake(form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+                   draft_id: uuid.UUID | None) -> tuple[str, int]:
+    return _render_form("cases/intake.html", form, wtform, errors, status, draft_id=draft_id,
+                        retention_days=RETENTION.days)
+
+
 @bp.route("/fichas/nueva", methods=["GET", "POST"])
 @needs("file_intake")
 def new_intake() -> Any:
@@ -68,7 +74,7 @@ def new_intake() -> Any:
     wtform = _form_for(form, hidden=("intake_token",))
     if request.method == "GET":
         wtform.intake_token.data = secrets.token_urlsafe(24)
-        return _render_form("cases/intake.html", form, wtform, {}, 200, draft_id=None)
+        return _render_intake(form, wtform, {}, 200, None)
     if SAVE_DRAFT in request.form:
         return _save_draft(form, wtform, None)
     return _send_intake(form, wtform, None)
@@ -77,7 +83,8 @@ def new_intake() -> Any:
 @bp.get("/borradores")
 @needs("file_intake")
 def drafts() -> Any:
-    return render_template("cases/drafts.html", drafts=my_drafts(current_ctx(), current_user, language()))
+    return render_template("cases/drafts.html", drafts=my_drafts(current_ctx(), current_user, language()),
+                           retention_days=RETENTION.days)
 
 
 @bp.route("/borradores/<uuid:draft_id>", methods=["GET", "POST"])
@@ -95,7 +102,7 @@ def draft(draft_id: uuid.UUID) -> Any:
     wtform = _form_for(form, hidden=("intake_token",), data=initial_data(form, values))
     if request.method == "GET":
         wtform.intake_token.data = record.token
-        return _render_form("cases/intake.html", form, wtform, {}, 200, draft_id=draft_id)
+        return _render_intake(form, wtform, {}, 200, draft_id)
     return _save_draft(form, wtform, draft_id)
 
 
@@ -112,7 +119,6 @@ def discard(draft_id: uuid.UUID) -> Any:
 def _save_draft(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
     """«Guardar borrador»: anything of the right type is kept, however incomplete."""
     ctx = current_ctx()
-    extra = {"draft_id": draft_id}
     errors: dict[str, list[Text]] = {}
     if wtform.validate():
         try:
@@ -126,7 +132,7 @@ def _save_draft(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) ->
                   "success")
             return redirect(url_for("cases.draft", draft_id=saved.id), 303)
     flash(_("El borrador no se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
-    return _render_form("cases/intake.html", form, wtform, errors, 400, **extra)
+    return _render_intake(form, wtform, errors, 400, draft_id)
 
 
 def _send_intake(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
@@ -152,7 +158,7 @@ def _send_intake(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -
             flash(_("Ficha enviada. El punto focal regional la verá en su bandeja de triaje."), "success")
             return redirect(url_for("cases.show", reference=case.reference), 303)
     flash(_("La Ficha no se envió: revise los campos marcados. Lo escrito se conserva."), "error")
-    return _render_form("cases/intake.html", form, wtform, errors, 400, draft_id=draft_id)
+    return _render_intake(form, wtform, errors, 400, draft_id)
 
 
 def _filters() -> Filters:
