@@ -227,6 +227,13 @@ MATRIX = """
   GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403  403
   GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403  403
   POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403  403
+# -- drafts of the Ficha (issue 15): whoever may file one lists her own (the world has none); a draft that is not
+# -- hers (here: none at all; someone else's: tests/test_drafts.py) is 404 whoever asks
+  GET  /borradores                                                     302  200  200  200  200  200  403  200  200  200  200  403  403
+  GET  /borradores/00000000-0000-4000-8000-000000000000                302  404  404  404  404  404  403  404  404  404  404  403  403
+  POST /borradores/00000000-0000-4000-8000-000000000000                401  404  404  404  404  404  403  404  404  404  404  403  403
+  GET  /borradores/00000000-0000-4000-8000-000000000000/descartar      405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /borradores/00000000-0000-4000-8000-000000000000/descartar      401  404  404  404  404  404  403  404  404  404  404  403  403
   GET  /ingresar                                                       200  302  302  302  302  302  302  302  302  302  302  302  302
   POST /ingresar                                                       400  302  302  302  302  302  302  302  302  302  302  302  302
   GET  /salir                                                          405  405  405  405  405  405  405  405  405  405  405  405  405
@@ -318,6 +325,12 @@ MATRIX = """
   GET  /casos/{activado}/formularios/solicitud_residencia              302  403  200  200  200  200  403  403  403  403  403  403  403
   GET  /casos/{activado}/formularios/solicitud_residencia/editar       302  403  200  403  200  200  403  403  403  403  403  403  403
   POST /casos/{activado}/formularios/solicitud_residencia/editar       401  403  400  403  400  400  403  403  403  403  403  403  403
+# -- comparing two revisions: readers of the form (the world's request has one revision: compared with itself);
+# -- a missing revision is 404 to readers only; a revision that is not a number is 400
+  GET  /casos/{activado}/formularios/solicitud_residencia/comparar?de=1&a=1  302  403  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia/comparar?de=1&a=9  302  403  404  404  404  404  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/ficha/comparar?de=1&a=2                 302  404  404  404  404  404  403  403  403  403  403  403  403
+  GET  /casos/{activado}/formularios/solicitud_residencia/comparar?de=x&a=1  302  400  400  400  400  400  400  400  400  400  400  403  403
   GET  /casos/{activado}/formularios/informe_social/editar             302  403  403  403  403  409  403  403  403  403  403  403  403
   GET  /casos/{activado}/formularios/plan/editar                       302  403  403  403  403  409  403  403  403  403  403  403  403
   GET  /casos/{activado}/acciones/iniciar_informe                      302  403  403  403  403  200  403  403  403  403  403  403  403

@@ -8,7 +8,7 @@ reached from a referral). Every POST form on them is a target, one per endpoint 
 action, the form, the kind of referral): a form without an action posts to its own page. Visitors and things
 the matrices do not have are added: someone half signed in (the code page), someone enrolling a second factor
 on signing in, the holders of an activation and of a password-reset link, a factor that may be removed, a
-second session to end, notifications to mark as read.
+second session to end, notifications to mark as read, a draft of a Ficha.
 
 Each target is fuzzed from the same starting point: the world (database, and with it every visitor's
 server-side session and fresh proof of identity) and the visitors' cookies are saved once after everybody
@@ -43,6 +43,7 @@ from referral import create_app
 from referral.auth import tokens
 from referral.auth.models import SecondFactor, User
 from referral.auth.sessions import session_clock
+from referral.cases.drafts import save_draft
 from referral.clocks.service import run_clocks, sweep
 from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
@@ -216,10 +217,14 @@ def notify(app: Flask) -> None:
 def sign_in_extras(app: Flask, visitors: dict[str, Any]) -> dict[str, Any]:
     """The visitors the matrices do not have, each left on the page of the form they are to fill; and what the
     matrices' users lack for some forms to show: a factor one may remove (gestor.rm's role does not require
-    one), a second session to end (salud.rm on another computer), notifications to mark as read."""
+    one), a second session to end (salud.rm on another computer), notifications to mark as read, a draft of a Ficha."""
     enrol_a_factor(app, visitors["gestor.rm"])
     Client(app, "salud.rm")
     notify(app)
+    with unit_of_work(app) as ctx:  # a Ficha saved as a draft: «Mis borradores» links to it (save, send, discard)
+        save_draft(ctx, ctx.session.scalar(select(User).where(User.email == "salud.rm@demo.cl")),
+                   {"nombres": "Borrador"}, "fuzz-draft")
+        ctx.session.commit()
     extras = {}
     half = Browser(app, DEMO_PASSWORD)  # a coordinator must type a code after the password
     assert half.login("coordinador.rm", second_step=False).headers["Location"] == "/ingresar/codigo"

@@ -11,7 +11,7 @@ from .service import record
 
 
 def audit_read(ctx: Context, user: User, case_id: uuid.UUID, page: str, *, subject: str | None = None,
-               revision: int | None = None) -> None:
+               revision: int | None = None, compared_with: int | None = None) -> None:
     record(ctx, "read", role=user.role, node_id=user.node_id, case_id=case_id, subject=subject,
-           details={"page": page, "revision": revision})
+           details={"page": page, "revision": revision, "compared_with": compared_with})
     ctx.session.commit()

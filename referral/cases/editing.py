@@ -1,4 +1,4 @@
-"""Saving a case's form (drafts of the Informe Social and the Plan; amendments of the Ficha)."""
+"""Saving a case's form (drafts of the Informe Social and the Plan; amendments of the Ficha): each save a revision."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..auth.models import User
 from ..context import Context
 from .access import open_case
 from .models import FormRecord
-from .records import current_records, facts_for, new_record, refresh_derived, reseal
+from .records import current_records, facts_for, new_record, refresh_derived
 from .timeline import append_event
 from .transitions import claim_version
 from .validation import checked_values
@@ -18,10 +18,11 @@ from .validation import checked_values
 
 def save_form(ctx: Context, user: User, reference: str, form_key: str, values: Mapping[str, Any],
               expected_version: int) -> FormRecord:
-    """Save the user's values into the current draft, or start a new revision of the form.
+    """Save the user's values as a new revision of the form; every earlier revision is kept.
 
-    A form reviewed by someone else (approved, or a submitted intake) is never overwritten: the
-    edit becomes a new revision and every earlier one is kept.
+    Each save is a new revision number, so two revisions can be compared (a returned Informe and its
+    correction, two saves of a draft). A draft or a returned form goes on in the definition version
+    it was started in; otherwise (approved, or a submitted intake) the newest version is used.
     """
     case, actor = open_case(ctx, user, reference)
     claim_version(ctx, case, expected_version)
@@ -31,21 +32,15 @@ def save_form(ctx: Context, user: User, reference: str, form_key: str, values: M
         raise refusal
     current = records.get(form_key)
     amending = form_key == ctx.definition.intake.form  # the Ficha is amended whole, never a draft
-    if current is not None and current.status in ("draft", "returned") and not amending:
-        form = ctx.definition.form(form_key, current.form_version)
-        clean = checked_values(ctx, form, values, final=False)
-        reseal(ctx, case, current, clean)
-        current.status, current.complete = "draft", form.is_complete(clean, ctx.local_now())
-        record = current
-    else:
-        form = ctx.definition.form(form_key)
-        clean = checked_values(ctx, form, values, final=amending)
-        if current is not None:
-            current.current = False
-        record = new_record(
-            ctx, case, user, form, clean, revision=(current.revision + 1) if current else 1,
-            status="submitted" if amending else "draft", complete=form.is_complete(clean, ctx.local_now()),
-        )
+    continuing = current is not None and current.status in ("draft", "returned") and not amending
+    form = ctx.definition.form(form_key, current.form_version if continuing and current else None)
+    clean = checked_values(ctx, form, values, final=amending)
+    if current is not None:
+        current.current = False  # kept as it was: a returned revision stays «returned»
+    record = new_record(
+        ctx, case, user, form, clean, revision=(current.revision + 1) if current else 1,
+        status="submitted" if amending else "draft", complete=form.is_complete(clean, ctx.local_now()),
+    )
     records = {**records, form_key: record}
     refresh_derived(ctx, case, records)
     index_case(ctx, case, form_key, clean)

@@ -198,3 +198,26 @@ class CaseTombstone(Base):
 def live_participant(now: dt.datetime) -> ColumnElement[bool]:
     """SQL for "this relation is live now": active, and not past its expiry."""
     return Participant.active & or_(Participant.expires_at.is_(None), Participant.expires_at > now)
+
+
+class IntakeDraft(Base):
+    """An unfinished intake form (a Ficha not yet sent), readable by its author alone.
+
+    In clear: ids, the form key and version and timestamps only. The values are sealed under a data key
+    of the draft's own, and that key is wrapped by the master key bound to the draft and its author
+    (`Vault.new_draft_key`). Deleting the row shreds it; `expires_at` is when the sweep does so.
+    """
+
+    __tablename__ = "intake_drafts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    form_key: Mapped[str] = mapped_column(String(60))
+    form_version: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # the Ficha's intake token: one draft per page
+    key_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # sealed JSON of the values typed so far
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

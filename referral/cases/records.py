@@ -56,12 +56,6 @@ def new_record(ctx: Context, case: Case, user: User, form: FormDef, values: Mapp
     return record
 
 
-def reseal(ctx: Context, case: Case, record: FormRecord, values: Mapping[str, Any]) -> None:
-    form = ctx.definition.form(record.form_key, record.form_version)
-    record.data = seal_cell(ctx, case, form.to_storage(values), data_cell(record))
-    record.updated_at = ctx.now()
-
-
 def facts_for(ctx: Context, case: Case, records: Mapping[str, FormRecord] | None = None) -> CaseFacts:
     """States, flags and form facts of a case; only forms named by a field condition are decrypted."""
     records = current_records(ctx, case) if records is None else records

@@ -27,6 +27,19 @@ def checked_values(ctx: Context, form: FormDef, values: Mapping[str, Any], *, fi
     return values
 
 
+def draft_values(ctx: Context, form: FormDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What an unfinished draft may hold: anything of the right type and size, from the lists offered.
+    Missing required fields and broken date or cross-field rules are accepted (sending checks them)."""
+    errors = form.shape_problems(values)
+    provider = ChoiceProvider(ctx.session)
+    for fdef in form.fields():
+        if any(True for _ in _bad_choices(provider, fdef, values.get(fdef.key))):
+            errors.setdefault(fdef.key, []).append(UNKNOWN_CHOICE)
+    if errors:
+        raise InvalidInput(errors)
+    return {fdef.key: values[fdef.key] for fdef in form.fields() if fdef.key in values}
+
+
 def _bad_choices(provider: ChoiceProvider, fdef: FieldDef, value: Any) -> Iterator[Any]:
     if value in (None, "", []):
         return

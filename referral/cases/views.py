@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -22,10 +23,11 @@ from ..web.dynamic_forms import (
 from ..workflow import Text, TransitionRefused
 from ..workflow.forms import FormDef
 from ..audit.reads import audit_read
+from .compare import compare_revisions
+from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
-from .intake import file_intake
 from .reading import case_page, editable_values, form_revision, return_comments
 from .transitions import check_transition, fire_transition
 
@@ -55,6 +57,15 @@ def _version(wtform: FlaskForm) -> int:
     return int(raw)
 
 
+SAVE_DRAFT = "guardar_borrador"  # the name of the «Guardar borrador» button
+
+
+def _render_intake(form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+                   draft_id: uuid.UUID | None) -> tuple[str, int]:
+    return _render_form("cases/intake.html", form, wtform, errors, status, draft_id=draft_id,
+                        retention_days=RETENTION.days)
+
+
 @bp.route("/fichas/nueva", methods=["GET", "POST"])
 @needs("file_intake")
 def new_intake() -> Any:
@@ -63,11 +74,78 @@ def new_intake() -> Any:
     wtform = _form_for(form, hidden=("intake_token",))
     if request.method == "GET":
         wtform.intake_token.data = secrets.token_urlsafe(24)
-        return _render_form("cases/intake.html", form, wtform, {}, 200)
+        return _render_intake(form, wtform, {}, 200, None)
+    if SAVE_DRAFT in request.form:
+        return _save_draft(form, wtform, None)
+    return _send_intake(form, wtform, None)
+
+
+@bp.get("/borradores")
+@needs("file_intake")
+def drafts() -> Any:
+    return render_template("cases/drafts.html", drafts=my_drafts(current_ctx(), current_user, language()),
+                           retention_days=RETENTION.days)
+
+
+@bp.route("/borradores/<uuid:draft_id>", methods=["GET", "POST"])
+@needs("file_intake")
+def draft(draft_id: uuid.UUID) -> Any:
+    ctx = current_ctx()
+    if request.method == "POST" and SAVE_DRAFT not in request.form:
+        try:  # a second click on «Enviar» finds the draft gone and is shown the case the first one filed
+            form = draft_form(ctx, current_user, draft_id, request.form.get("intake_token", ""))
+        except DuplicateSubmission as duplicate:
+            flash(_("Esta Ficha ya había sido enviada; este es el caso que se abrió con ella."), "info")
+            return redirect(url_for("cases.show", reference=duplicate.reference), 303)
+        return _send_intake(form, _form_for(form, hidden=("intake_token",)), draft_id)
+    record, form, values = draft_values_of(ctx, current_user, draft_id)
+    wtform = _form_for(form, hidden=("intake_token",), data=initial_data(form, values))
+    if request.method == "GET":
+        wtform.intake_token.data = record.token
+        return _render_intake(form, wtform, {}, 200, draft_id)
+    return _save_draft(form, wtform, draft_id)
+
+
+@bp.post("/borradores/<uuid:draft_id>/descartar")
+@needs("file_intake")
+def discard(draft_id: uuid.UUID) -> Any:
+    ctx = current_ctx()
+    discard_draft(ctx, current_user, draft_id)
+    ctx.session.commit()
+    flash(_("Borrador descartado: se eliminó junto con su clave."), "success")
+    return redirect(url_for("cases.drafts"), 303)
+
+
+def _save_draft(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
+    """«Guardar borrador»: anything of the right type is kept, however incomplete."""
+    ctx = current_ctx()
     errors: dict[str, list[Text]] = {}
     if wtform.validate():
         try:
-            case = file_intake(ctx, current_user, values_of(form, wtform), wtform.intake_token.data or "")
+            saved = save_draft(ctx, current_user, values_of(form, wtform), wtform.intake_token.data or "", draft_id)
+        except InvalidInput as invalid:
+            ctx.session.rollback()
+            errors = invalid.errors
+        else:
+            ctx.session.commit()
+            flash(_("Borrador guardado, cifrado. Solo usted lo ve, en «Mis borradores», hasta que lo envíe."),
+                  "success")
+            return redirect(url_for("cases.draft", draft_id=saved.id), 303)
+    flash(_("El borrador no se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
+    return _render_intake(form, wtform, errors, 400, draft_id)
+
+
+def _send_intake(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
+    """«Enviar Ficha»: file the case (from the page, or from a draft, which then goes)."""
+    ctx = current_ctx()
+    errors: dict[str, list[Text]] = {}
+    token = wtform.intake_token.data or ""
+    if wtform.validate():
+        try:
+            if draft_id is None:
+                case = file_from_page(ctx, current_user, values_of(form, wtform), token)
+            else:
+                case = send_draft(ctx, current_user, draft_id, values_of(form, wtform), token)
         except InvalidInput as invalid:
             ctx.session.rollback()
             errors = invalid.errors
@@ -80,7 +158,7 @@ def new_intake() -> Any:
             flash(_("Ficha enviada. El punto focal regional la verá en su bandeja de triaje."), "success")
             return redirect(url_for("cases.show", reference=case.reference), 303)
     flash(_("La Ficha no se envió: revise los campos marcados. Lo escrito se conserva."), "error")
-    return _render_form("cases/intake.html", form, wtform, errors, 400)
+    return _render_intake(form, wtform, errors, 400, draft_id)
 
 
 def _filters() -> Filters:
@@ -137,6 +215,20 @@ def view_form(reference: str, form_key: str) -> Any:
         audit_read(current_ctx(), current_user, case.id, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
                            form_key=form_key, refer_links=links)
+
+
+@bp.get("/casos/<reference>/formularios/<form_key>/comparar")
+@needs("case_access")
+def compare(reference: str, form_key: str) -> Any:
+    """Two revisions of one form, field by field; the query string carries revision numbers only."""
+    first, second = request.args.get("de", type=int), request.args.get("a", type=int)
+    if first is None or second is None or not (0 < first < 10**9 and 0 < second < 10**9):
+        abort(400)
+    ctx = current_ctx()
+    comparison = compare_revisions(ctx, current_user, reference, form_key, first, second, language())
+    audit_read(ctx, current_user, comparison.case_id, f"form:{form_key}", revision=comparison.after.revision,
+               compared_with=comparison.before.revision)
+    return render_template("cases/compare.html", comparison=comparison)
 
 
 @bp.route("/casos/<reference>/formularios/<form_key>/editar", methods=["GET", "POST"])

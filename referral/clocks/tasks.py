@@ -13,6 +13,7 @@ from flask import current_app
 from ..units import unit_of_work
 from .mail import MailSettings, deliver
 from ..referrals.emergency import expire as expire_emergency_access
+from ..cases.drafts import expire_drafts
 from .service import run_clocks, sweep, sweep_emails
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,10 @@ def sweep_clocks() -> int:
         ids = sweep(ctx, now, _lease())
         emails = sweep_emails(ctx, now, _lease()) if mail else []
         expired = expire_emergency_access(ctx, now)  # access checks already refuse them; this drops the wraps
+        shredded = expire_drafts(ctx, now)  # unfinished Fichas past their retention
         ctx.session.commit()
+    if shredded:
+        log.info("clock sweep: %d expired drafts shredded", shredded)
     if expired:
         log.info("clock sweep: %d emergency accesses ended", expired)
     for start in range(0, len(ids), BATCH):

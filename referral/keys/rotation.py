@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 
 from ..auth.second_factor import master_keys_in_use as second_factor_master_keys
 from ..auth.second_factor import rewrap_secrets as rewrap_second_factors
+from ..cases.drafts import draft_master_keys, rewrap_drafts
 from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
 from ..cases.records import data_cell, details_cell, summary_cell
@@ -80,6 +81,11 @@ def rotate_master(units: Units, *, batch: int = 200, progress: Progress = lambda
         ctx.session.commit()
         report.rewrapped += moved
         progress(f"  second-factor secrets re-wrapped: {moved}")
+    with units() as ctx:  # the keys of unfinished Fichas (drafts), each bound to its author
+        moved = rewrap_drafts(ctx)
+        ctx.session.commit()
+        report.rewrapped += moved
+        progress(f"  draft keys re-wrapped: {moved}")
     _convert_first_scheme(units, batch, progress, report)
     with units() as ctx:
         used = master_keys_in_use(ctx)
@@ -94,6 +100,7 @@ def master_keys_in_use(ctx: Context) -> set[str]:
     used |= set(ctx.session.scalars(select(VaultSecret.master_key_id)))
     used |= set(ctx.session.scalars(select(CaseKey.master_key_id).where(CaseKey.wrapped.is_not(None))))
     used |= second_factor_master_keys(ctx.session)
+    used |= draft_master_keys(ctx)
     return {key_id for key_id in used if key_id}
 
 

@@ -127,6 +127,30 @@ class Vault:
         secret = self.open_secret(name, wrapped, master_key_id)
         return self.masters.wrap(secret, self._secret_context(name, self.masters.key_id)), self.masters.key_id
 
+    # -- drafts: one data key per unfinished form, wrapped for its author alone -------------------
+
+    @staticmethod
+    def _draft_context(draft_id: uuid.UUID, user_id: int, master_key_id: str) -> bytes:
+        return f"draft-key|v1|{draft_id}|user|{user_id}|{master_key_id}".encode()
+
+    def new_draft_key(self, draft_id: uuid.UUID, user_id: int) -> tuple[CaseCipher, bytes, str]:
+        """A fresh data key for one draft: (cipher, wrapped, master key id). The wrap is bound to the
+        draft and to its author, so a wrap copied to another draft or person does not open."""
+        cipher = CaseCipher(draft_id, 1, os.urandom(KEY_BYTES))
+        master_id = self.masters.key_id
+        return cipher, self.masters.wrap(cipher._data_key, self._draft_context(draft_id, user_id, master_id)), master_id
+
+    def open_draft_key(self, draft_id: uuid.UUID, user_id: int, wrapped: bytes, master_key_id: str) -> CaseCipher:
+        raw = self.masters.unwrap(wrapped, self._draft_context(draft_id, user_id, master_key_id), master_key_id)
+        return CaseCipher(draft_id, 1, raw)
+
+    def rewrap_draft_key(self, draft_id: uuid.UUID, user_id: int, wrapped: bytes,
+                         master_key_id: str) -> tuple[bytes, str]:
+        """The same draft key wrapped under the primary master key (master rotation)."""
+        cipher = self.open_draft_key(draft_id, user_id, wrapped, master_key_id)
+        master_id = self.masters.key_id
+        return self.masters.wrap(cipher._data_key, self._draft_context(draft_id, user_id, master_id)), master_id
+
     # -- the first scheme: case keys wrapped directly by the master key -----------------------
 
     def open_legacy_case_key(self, case_id: uuid.UUID, version: int, master_key_id: str, wrapped: bytes) -> CaseCipher:

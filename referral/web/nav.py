@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..cases.access import has_capability, may_open_cases
+from ..cases.drafts import draft_count, may_draft
 from ..cases.erasure import may_erase
 from ..cases.inbox import inbox_counts, inboxes_for
 from ..cases.intake import may_file_intake
@@ -56,6 +57,10 @@ def nav_items() -> list[NavItem]:
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
+    if may_draft(ctx, current_user):  # one count query, for those who may file a Ficha
+        url = url_for("cases.drafts")
+        items.append(NavItem(_("Mis borradores"), url, request.path.startswith(url),
+                             draft_count(ctx, current_user) or None))
     url = url_for("clocks.notifications")
     items.append(NavItem(_("Notificaciones"), url, request.path.startswith(url), unread_count(ctx, current_user)))
     if may_erase(ctx, current_user):

@@ -138,6 +138,15 @@ class FormDef:
                 errors.setdefault(key, []).append(message)
         return errors
 
+    def shape_problems(self, values: Mapping[str, Any]) -> dict[str, list[Text]]:
+        """Errors of type and size only (a number that is not one, text over its length): what even an
+        unfinished draft may not hold. Required fields, date rules and cross-field rules are not checked."""
+        errors: dict[str, list[Text]] = {}
+        for fdef in self.fields():
+            for message in _shape_problems(fdef, values.get(fdef.key)):
+                errors.setdefault(fdef.key, []).append(message)
+        return errors
+
     def is_complete(self, values: Mapping[str, Any], now: dt.datetime) -> bool:
         return not self.problems(values, now, final=True)
 
@@ -175,6 +184,17 @@ def _field_problems(
         return
     yield from _bound_problems(fdef, value)
     yield from _date_problems(fdef, value, now)
+
+
+def _shape_problems(fdef: FieldDef, value: Any) -> Iterator[Text]:
+    if fdef.type == "group":
+        for item in value if isinstance(value, list) else []:
+            for sub in fdef.fields:
+                for message in _shape_problems(sub, item.get(sub.key) if isinstance(item, Mapping) else None):
+                    yield Text(f"{sub.label.es}: {message.es}", f"{sub.label.get('en')}: {message.en}")
+        return
+    if not _empty(value):
+        yield from _bound_problems(fdef, value)
 
 
 def _bound_problems(fdef: FieldDef, value: Any) -> Iterator[Text]:

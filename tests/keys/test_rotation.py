@@ -147,9 +147,9 @@ def test_an_interrupted_case_rotation_keeps_serving_takes_writes_and_resumes_wit
         save(app, "gestor.sernameg", reference, "informe_social", {**INFORME, "riesgo": "alto"}, version=page_version)
     save(app, "gestor.sernameg", reference, "informe_social", {**INFORME, "riesgo": "alto"})
     during = decrypted(app, reference)
-    assert during["informe_social#1"]["riesgo"] == "alto"
-    assert during == {**before, "informe_social#1": during["informe_social#1"]}  # nothing else changed
-    assert sealed_versions(app, reference)["informe_social#1"] == 2  # written under the new version
+    assert during["informe_social#2"]["riesgo"] == "alto"  # each save is a new revision; the first is kept
+    assert during == {**before, "informe_social#2": during["informe_social#2"]}  # nothing else changed
+    assert sealed_versions(app, reference)["informe_social#2"] == 2  # written under the new version
 
     lines.clear()
     report = rotate_case(units(app), reference, batch=1, progress=lines.append)
