@@ -275,3 +275,19 @@ def test_changing_the_ruc_unlinks_the_case(app: Any, one_causa: dict[str, str]) 
     fire(app, "gestor.rm", one_causa["B"], "actualizar_causa", causa_values(ruc="2400111222-3"))
     assert linked(app, "coordinador.rm", one_causa["A"]) == ((), 1)  # C still counted
     assert linked(app, "coordinador.rm", one_causa["D"]) == ((one_causa["B"],), 0)
+
+
+# -- what auditors get --------------------------------------------------------------------------------------
+
+
+def test_the_projection_keeps_the_causa_status_and_its_formalisation_never_the_ruc(app: Any) -> None:
+    from referral.stats.models import CaseStat, CaseStatStep
+
+    reference = causa(app, formalised=True)
+    with unit_of_work(app) as ctx:
+        row = ctx.session.get(CaseStat, case_id(app, reference))
+        assert row is not None and row.tracks == {"causa_penal": "formalizada"}
+        assert set(ctx.session.scalars(select(CaseStatStep.milestone).where(
+            CaseStatStep.case_id == row.case_id))) == {"causa_formalizada"}
+        stored = repr([getattr(row, column.key) for column in CaseStat.__table__.columns])
+    assert "2300417852" not in stored and "Fiscalía" not in stored
