@@ -85,3 +85,28 @@ def residencia_post(**changes: Any) -> dict[str, Any]:
 # tests use it to watch one clock at a time; tests/clocks/test_service.py covers that clock itself.
 COMPLAINT_MADE = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 18)}
 COMPLAINT_MADE_POST = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": "2026-11-18"}
+
+
+# One causa penal (RUC of the Fiscalía): personal-adjacent, sealed like every form, never in a URL or a log.
+CAUSA_RUC = "2300417852-K"
+
+
+def causa_post(**changes: Any) -> dict[str, Any]:
+    """The causa penal as typed into the web form."""
+    data: dict[str, Any] = {
+        "ruc": CAUSA_RUC, "fiscalia": "Fiscalía Regional Metropolitana Centro Norte",
+        "unidad": "Fiscalía de Alta Complejidad", "fecha_denuncia": "2026-11-18", "delitos": ["trata"],
+        "certificacion_victima": "en_tramite", "medidas_proteccion": ["reserva_identidad"],
+    }
+    data.update(changes)
+    return data
+
+
+def causa_values(**changes: Any) -> dict[str, Any]:
+    """The same causa as service-level values (typed)."""
+    values: dict[str, Any] = {
+        "ruc": CAUSA_RUC, "fiscalia": "Fiscalía Regional Metropolitana Centro Norte", "delitos": ["trata"],
+        "certificacion_victima": "en_tramite", "medidas_proteccion": [], "no_punibilidad": False,
+    }
+    values.update(changes)
+    return values

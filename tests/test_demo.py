@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from referral.auth.models import User
-from referral.cases.models import Case, FormRecord, Track
+from referral.cases.models import Case, CaseLink, FormRecord, Track
 from referral.cases.records import open_values
 from referral.context import Context
 from referral.demo.loader import load_demo
@@ -44,6 +44,10 @@ def test_demo_cases_cover_every_state_and_the_residence_track(app: Any, ctx: Con
     states = Counter(ctx.session.scalars(select(Case.state)))
     assert set(states) == set(app.extensions["referral.protocol"].definition.main.states)
     assert {"en_tramite", "otorgada"} <= set(ctx.session.scalars(select(Track.state)))
+    causas = Counter(ctx.session.scalars(select(Track.state).where(Track.track == "causa_penal")))
+    assert set(causas) == {"investigacion", "formalizada", "juicio"}
+    digests = Counter(ctx.session.scalars(select(CaseLink.digest)))
+    assert max(digests.values()) >= 2  # cases of one causa, linked
 
 
 def test_the_same_seed_gives_the_same_people_and_another_seed_others(app: Any, ctx: Context) -> None:

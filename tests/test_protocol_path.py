@@ -18,8 +18,8 @@ from referral.network.models import Node
 from .backends import both_backends
 from .browser import Browser
 from .factories import (
-    VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_post, informe_post, plan_post,
-    residencia_post,
+    CAUSA_RUC, VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, causa_post, ficha_post, informe_post,
+    plan_post, residencia_post,
 )
 
 
@@ -125,6 +125,25 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
         "vigencia_fin": "2027-11-18"}))
     assert "Otorgada" in lead.get(f"/casos/{reference}").text
 
+    # 5b. The causa penal: the lead records it; a second victim of the same causa (her own case, the same lead
+    # node) gets the same RUC, typed differently; each case names the other, and the causa moves on.
+    malformed = lead.act(reference, "registrar_causa", causa_post(ruc="23-00417852"))
+    assert malformed.status_code == 400 and "debe ser como 2300123456-7" in malformed.text
+    ok(lead.act(reference, "registrar_causa", causa_post()))
+    other = reference_of(health.submit("/fichas/nueva", ficha_post(nombres="Marisol", numero_documento="VE5521734")))
+    ok(coordinator.act(other, "activar", {"nodo_lider": str(cavd), "fundamento": "Misma red de captación."}))
+    ok(lead.act(other, "registrar_causa", causa_post(ruc=" 2300417852-k")))
+    for this, that in ((reference, other), (other, reference)):
+        panel = lead.get(f"/casos/{this}").text
+        panel = panel[panel.index("Casos de la misma causa penal"):]
+        assert "2 casos en total, este incluido." in panel and f">{that}</a>" in panel
+    ok(lead.act(reference, "formalizar_causa", {"fecha": "2026-11-18", "imputados": "3"}))
+    assert "Causa penal: <strong>Formalizada</strong>" in coordinator.get(f"/casos/{reference}").text
+    assert f'value="{CAUSA_RUC}"' in lead.get(f"/casos/{reference}/acciones/actualizar_causa").text  # opens filled
+    ok(lead.act(reference, "actualizar_causa", causa_post(
+        no_punibilidad="y", no_punibilidad_actos="Usó un pasaporte falso que le entregó la red.")))
+    assert "No punibilidad: la persona cometió actos" in coordinator.get(f"/casos/{reference}").text
+
     # 6. Follow-up, closure with a reason, reopening by the focal point.
     ok(lead.act(reference, "iniciar_seguimiento"))
     ok(coordinator.act(reference, "cerrar", {"motivo": "objetivos_cumplidos", "fecha_cierre": "2026-11-18"}))
@@ -154,6 +173,7 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
     logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
     elsewhere = "\n".join(addresses) + rotated.output + erased.output
     assert len(addresses) > 100 and reference in elsewhere  # the search covers the whole path
-    for secret in (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, "Maracaibo"):
+    for secret in (VICTIM_GIVEN, VICTIM_SURNAMES, VICTIM_DOCUMENT, VICTIM_PHONE, "Maracaibo", CAUSA_RUC,
+                   "2300417852", "pasaporte falso"):
         assert secret not in logged
         assert secret not in elsewhere and quote(secret) not in elsewhere

@@ -9,6 +9,7 @@ from .duplicates import index_case
 from ..auth.models import User
 from ..context import Context
 from .access import open_case
+from .links import index_links
 from .models import FormRecord
 from .records import current_records, facts_for, new_record, refresh_derived
 from .timeline import append_event
@@ -44,6 +45,7 @@ def save_form(ctx: Context, user: User, reference: str, form_key: str, values: M
     records = {**records, form_key: record}
     refresh_derived(ctx, case, records)
     index_case(ctx, case, form_key, clean)
+    index_links(ctx, case, form_key, clean)
     append_event(ctx, case, user, kind="form_saved", action=form_key, from_state=case.state,
                  to_state=case.state, record=record)
     ctx.session.flush()

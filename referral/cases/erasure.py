@@ -20,7 +20,7 @@ from ..keys.models import CaseKeyWrap
 from ..workflow import Text
 from .access import has_capability
 from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseTombstone, FormRecord, Participant, Track
+from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track
 
 # Why a case may be erased. Free text is not asked for: it could name the person.
 REASONS: dict[str, Text] = {
@@ -31,7 +31,7 @@ REASONS: dict[str, Text] = {
     "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
-ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "notifications", "case_clocks", "case_events",
+ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "case_events",
                  "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
@@ -73,7 +73,8 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
     record(ctx, "case.erase", role=user.role, node_id=user.node_id, case_id=case.id, details={"reason": reason})
     # Keys first: from this statement on, nothing of the case can be decrypted.
     for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
-                          (BlindIndex, BlindIndex.case_id), (Notification, Notification.case_id),
+                          (BlindIndex, BlindIndex.case_id), (CaseLink, CaseLink.case_id),
+                          (Notification, Notification.case_id),
                           (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),

@@ -179,6 +179,20 @@ class BlindIndex(Base):
     digest: Mapped[bytes] = mapped_column(LargeBinary(16))
 
 
+class CaseLink(Base):
+    """A keyed hash of an identifier several cases share (one criminal proceeding, for instance): cases
+    with the same kind and digest are linked. It opens nothing; the identifier itself is only sealed."""
+
+    __tablename__ = "case_links"
+    __table_args__ = (Index("ix_case_links_lookup", "kind", "digest"),
+                      UniqueConstraint("case_id", "kind", name="uq_case_links_case_kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16))
+
+
 class CaseTombstone(Base):
     """What remains of an erased case: its random reference, when, why and by whom (role and node).
     No personal data and no key material."""

@@ -11,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .duplicates import DuplicateNotice, notice_for
+from .links import LinkedCases, linked_cases
 from ..auth.models import User
 from ..choices import ChoiceProvider
 from ..clocks.reading import CaseClocks, case_clocks
 from ..context import Context
 from ..network.models import Region
 from ..workflow import Actor, Text
+from ..workflow.definition import Transition
 from ..workflow.forms import FieldDef, FormDef
 from .access import open_case
 from .errors import AccessDenied, CaseNotFound
@@ -114,6 +116,8 @@ class CasePage:
     timeline: tuple[EventView, ...]
     relations: frozenset[str] = field(default_factory=frozenset)
     duplicates: DuplicateNotice | None = None
+    links: tuple[LinkedCases, ...] = ()
+    notices: tuple[str, ...] = ()  # warnings for the user's relations, shown on top
     clocks: CaseClocks = field(default_factory=lambda: CaseClocks((), ()))
     network: Any = None  # the referrals section (referral/referrals/reading.py: CaseNetwork)
     case_id: Any = None  # for the audit event of this read
@@ -236,6 +240,9 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
         timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
         duplicates=notice_for(ctx, user, case, actor.relations), clocks=case_clocks(ctx, case, language),
+        links=linked_cases(ctx, user, case, actor.relations, frozenset(
+            link.form for link in d.links.values() if ctx.engine.can_read(link.form, actor.relations))),
+        notices=tuple(reader.t(notice.message) for notice in ctx.engine.notices(facts, actor.relations)),
         network=case_network(ctx, user, case, actor, language, facts), case_id=case.id,
     )
 
@@ -368,6 +375,18 @@ def editable_values(ctx: Context, user: User, reference: str, form_key: str) -> 
         return case, ctx.definition.form(form_key), {}
     form = ctx.definition.form(record.form_key, record.form_version if record.status in ("draft", "returned") else None)
     return case, form, open_values(ctx, case, record)
+
+
+def prefill_values(ctx: Context, user: User, reference: str, transition: Transition) -> tuple[Case, dict[str, Any]]:
+    """For a transition that updates a record (`prefill`): the current revision of its form, if the user
+    may read it, to open the form filled; else nothing."""
+    case, actor = open_case(ctx, user, reference)
+    if not transition.prefill or transition.form is None or not ctx.engine.can_read(transition.form, actor.relations):
+        return case, {}
+    if ctx.engine.readable_sections(transition.form, actor.relations) is not None:
+        return case, {}  # a reader of some sections only would otherwise see the rest in the form
+    record = current_records(ctx, case).get(transition.form)
+    return case, open_values(ctx, case, record) if record is not None else {}
 
 
 def return_comments(ctx: Context, case: Case, form_key: str, language: str) -> tuple[FieldView, ...]:

@@ -20,6 +20,7 @@ from ..workflow.definition import Effect, Transition
 from .access import open_case
 from .errors import InvalidInput, StaleCase
 from .intake import assigned_node
+from .links import index_links
 from .models import Case, CaseEvent, FormRecord, Participant, Track
 from .records import current_records, facts_for, new_record
 from .timeline import append_event
@@ -43,6 +44,7 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     records = current_records(ctx, case)
     if transition.form is not None:
         record = _record_input(ctx, case, user, transition.form, clean)
+        index_links(ctx, case, transition.form, clean)
     for effect in transition.effects:
         _apply(ctx, case, effect, clean, records)
     if any(effect.kind == "add_participant" for effect in transition.effects):

@@ -28,7 +28,7 @@ from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_
 from .editing import save_form
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
-from .reading import case_page, editable_values, form_revision, return_comments
+from .reading import case_page, editable_values, form_revision, prefill_values, return_comments
 from .transitions import check_transition, fire_transition
 
 bp = Blueprint("cases", __name__)
@@ -274,7 +274,13 @@ def act(reference: str, key: str) -> Any:
         flash(refused.reason.get(language()), "error")  # a stale link: back to the case, with the reason
         return redirect(url_for("cases.show", reference=reference), 303)
     form = ctx.definition.form(transition.form) if transition.form else None
-    wtform = _form_for(form, region=case.region_code, hidden=("case_version",)) if form else _VersionForm()
+    prefill: dict[str, Any] = {}
+    if form is not None and transition.prefill and request.method == "GET":
+        case, prefill = prefill_values(ctx, current_user, reference, transition)
+        if prefill:
+            audit_read(ctx, current_user, case.id, f"form:{form.key}")
+    wtform = _form_for(form, region=case.region_code, hidden=("case_version",),
+                       data=initial_data(form, prefill) if prefill else None) if form else _VersionForm()
     extra = {"reference": case.reference, "action_label": transition.label.get(language()),
              "action_help": transition.help.get(language()) if transition.help else "", "style": transition.style}
     if request.method == "GET":

@@ -39,6 +39,11 @@ STAGE_STEPS = {
     "informe_borrador": 4, "informe_enviado": 6, "plan_en_elaboracion": 7, "plan_en_ejecucion": 10,
     "residencia_presentada": 14, "seguimiento": 11, "residencia_otorgada": 16, "cerrado": 12,
 }
+# The causa penal of some demo cases [fuente: seed 001, one causa with 64 workers]: the victims of cases in
+# follow-up share one labour-trafficking causa (their cases are linked); a case with its plan in progress has
+# a causa of its own, still under investigation. The RUCs are invented.
+SHARED_RUC = "2300814452-6"
+CAUSA_STAGES = {"plan_en_ejecucion": "investigacion", "seguimiento": "formalizada", "residencia_otorgada": "juicio"}
 INTAKE_USERS = {
     "CL-RM": ("ong", "salud.rm", "policia.rm", "trabajo.rm", "gestor.rm"),
     "CL-TA": ("salud.ta", "policia.ta", "gestor.ta"),
@@ -98,6 +103,8 @@ class DemoCases:
         person = self.people.draw(self._local_date(), foreign=stage in FOREIGN_STAGES)
         case = self._intake(person, declined=stage == "no_activado" and self.rng.random() < 0.4)
         self._advance(case, person, stage)
+        if stage in CAUSA_STAGES:
+            self._causa(case, person, index, CAUSA_STAGES[stage])
         return case
 
     def _tick(self) -> None:
@@ -182,6 +189,29 @@ class DemoCases:
         self._fire(coordinator, case, "cerrar", {
             "motivo": self.rng.choice(["objetivos_cumplidos", "desiste", "perdida_contacto", "traslado"]),
             "fecha_cierre": self._local_date(), "observaciones": self._text(1)})
+
+    def _causa(self, case: Case, person: Person, index: int, status: str) -> None:
+        """The lead node records the causa penal and its steps up to `status` (no random draws: the people
+        and the other cases of a seed stay as they were)."""
+        worker = self.network.case_worker(person.region)
+        shared = status != "investigacion"
+        self._tick()
+        self._fire(worker, case, "registrar_causa", {
+            "ruc": SHARED_RUC if shared else f"2400{index:06d}-K", "fiscalia": "Fiscalía Regional",
+            "unidad": "Fiscalía de Alta Complejidad" if shared else None, "fecha_denuncia": self._local_date(),
+            "delitos": ["trata", "asociacion_ilicita"] if shared else ["trata"],
+            "certificacion_victima": "certificada_uravit" if shared else "en_tramite",
+            "fecha_certificacion": self._local_date() if shared else None,
+            "medidas_proteccion": ["reserva_identidad", "programa_victimas_testigos"] if shared else [],
+            "no_punibilidad": shared,
+            "no_punibilidad_actos": "Ingresó al país con documentos falsos que le entregó la red." if shared else None,
+        })
+        steps = ("formalizar_causa", "acusar_causa", "iniciar_juicio_oral")
+        for step in steps[:{"investigacion": 0, "formalizada": 1, "juicio": 3}[status]]:
+            self._tick()
+            self._fire(worker, case, step, {"fecha": self._local_date(), "imputados": 4,
+                                            "tribunal": "Juzgado de Garantía" if step != "iniciar_juicio_oral"
+                                            else "Tribunal de Juicio Oral en lo Penal"})
 
     def _consent(self, coordinator: User, case: Case, child: bool) -> None:
         record_consent(self.ctx, coordinator, case.reference, scope="red",

@@ -89,6 +89,7 @@ class Transition:
     help: Text | None = None
     stays: bool = False  # fires without leaving the current state (e.g. submit a form for review)
     available_when: Predicate | None = None  # not offered at all unless this holds (e.g. child cases only)
+    prefill: bool = False  # its form opens filled with the current revision of the same form (an update)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,18 @@ class Flag:
     label: Text
     when: Predicate
     priority: int = 0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning the case page shows, on top, to members of some relations while a condition holds (e.g.
+    a fact a receiving institution must not miss). Computed when the page is read; never stored in clear."""
+
+    key: str
+    message: Text
+    when: Predicate
+    relations: tuple[str, ...]
+    basis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,18 @@ class Duplicates:
     visible_to: tuple[str, ...]  # relations whose members are told of possible matches in other cases
 
 
+@dataclass(frozen=True)
+class LinkDef:
+    """Cases that share an identifier typed into a form (e.g. one proceeding with many victims) are linked
+    through a keyed hash of it; a link grants no access to the other cases."""
+
+    key: str
+    label: Text
+    form: str
+    field: str
+    count_visible_to: tuple[str, ...]  # relations told how many linked cases lie outside their node's scope
+
+
 NORMALISERS = frozenset({"document", "name"})
 LOW_CARDINALITY = frozenset({"boolean", "choice", "multichoice", "integer", "date", "datetime"})
 
@@ -225,6 +250,8 @@ class WorkflowDefinition:
     clocks: Mapping[str, Clock]
     inboxes: Mapping[str, Inbox]
     duplicates: Duplicates | None = None
+    links: Mapping[str, LinkDef] = field(default_factory=dict)
+    notices: Mapping[str, Notice] = field(default_factory=dict)
     calendar: CalendarDef = field(default_factory=CalendarDef)
     network: NetworkDef = field(default_factory=NetworkDef)
     statistics: StatisticsDef = field(default_factory=StatisticsDef)
@@ -349,7 +376,7 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
-        "tracks", "forms", "inboxes", "clocks", "duplicates", "calendar", "services", "referrals", "consent",
+        "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
         "emergency_access", "statistics"}
 
 
@@ -372,6 +399,8 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in (raw.get("clocks") or {}).items()},
         inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
         duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
+        links={k: _link(k, v, f"{where}.links.{k}") for k, v in (raw.get("links") or {}).items()},
+        notices={k: _notice(k, v, f"{where}.notices.{k}") for k, v in (raw.get("notices") or {}).items()},
         calendar=_calendar(raw.get("calendar"), f"{where}.calendar"),
         network=parse_network(raw, where),
         statistics=parse_statistics(raw, where),
@@ -472,7 +501,7 @@ def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machi
 
 
 _TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style",
-                    "available_when"}
+                    "available_when", "prefill"}
 STYLES = ("primary", "secondary", "danger")
 
 
@@ -512,7 +541,17 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
         help=text_from(raw["help"], f"{where}.help") if "help" in raw else None,
         stays=bool(raw.get("stay")),
         available_when=parse(raw["available_when"], f"{where}.available_when") if raw.get("available_when") else None,
+        prefill=_prefill(raw, where),
     )
+
+
+def _prefill(raw: Mapping[str, Any], where: str) -> bool:
+    value = raw.get("prefill", False)
+    if not isinstance(value, bool):
+        raise DefinitionError(f"{where}.prefill: true or false")
+    if value and not raw.get("form"):
+        raise DefinitionError(f"{where}.prefill: only a transition with a form can open it filled")
+    return value
 
 
 def _guard(raw: Any, where: str) -> Guard:
@@ -572,6 +611,12 @@ def _flag(key: str, raw: Any, where: str) -> Flag:
     raw = _shape(raw, where, {"label", "when", "priority"}, ("label", "when"))
     return Flag(key, text_from(raw["label"], f"{where}.label"), parse(raw["when"], f"{where}.when"),
                 int(raw.get("priority", 0)))
+
+
+def _notice(key: str, raw: Any, where: str) -> Notice:
+    raw = _shape(raw, where, {"message", "when", "relations", "basis"}, ("message", "when", "relations"))
+    return Notice(key, text_from(raw["message"], f"{where}.message"), parse(raw["when"], f"{where}.when"),
+                  _names(raw["relations"], f"{where}.relations"), basis_of(raw, where))
 
 
 def _duration(raw: Any, where: str) -> Duration:
@@ -658,6 +703,12 @@ def _duplicates(raw: Any, where: str) -> Duplicates:
     return Duplicates(str(raw["form"]), built, _names(raw.get("visible_to"), f"{where}.visible_to"))
 
 
+def _link(key: str, raw: Any, where: str) -> LinkDef:
+    raw = _shape(raw, where, {"label", "form", "field", "count_visible_to"}, ("label", "form", "field"))
+    return LinkDef(key, text_from(raw["label"], f"{where}.label"), str(raw["form"]), str(raw["field"]),
+                   _names(raw.get("count_visible_to"), f"{where}.count_visible_to"))
+
+
 # -- validation ---------------------------------------------------------------------------------
 
 
@@ -677,10 +728,12 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _clock_problems(d)
     yield from _inbox_problems(d)
     yield from _duplicate_problems(d)
+    yield from _link_problems(d)
     yield from network_problems(d)
     yield from statistics_problems(d)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
+    yield from _notice_problems(d)
     if not d.roles_with("file_intake"):
         yield "no role has the capability file_intake: nobody could open a case"
     for role in d.roles.values():
@@ -983,6 +1036,41 @@ def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"{where}: unknown form '{form}'"
         if not inbox.roles or not inbox.relations:
             yield f"{where}: needs roles and relations"
+
+
+def _notice_problems(d: WorkflowDefinition) -> Iterator[str]:
+    for notice in d.notices.values():
+        where = f"notice '{notice.key}'"
+        yield from _predicate_problems(d, notice.when, where, None, in_transition=False)
+        if not notice.relations:
+            yield f"{where}: name the relations it is shown to"
+        for relation in notice.relations:
+            if relation not in d.relations:
+                yield f"{where}: unknown relation '{relation}'"
+        # it says something of the forms its condition reads: only to those who may read them
+        for kind, name in notice.when.references():
+            use = d.form_uses.get(name.split(".")[0]) if kind == "field" else None
+            if use is not None and use.readers:
+                outside = [r for r in notice.relations if r not in use.readers]
+                if outside:
+                    yield f"{where}: relations {outside} may not read form '{use.key}' its condition reads"
+
+
+def _link_problems(d: WorkflowDefinition) -> Iterator[str]:
+    for link in d.links.values():
+        where = f"links.{link.key}"
+        for relation in link.count_visible_to:
+            if relation not in d.relations:
+                yield f"{where}: unknown relation '{relation}'"
+        if link.form not in d.forms:
+            yield f"{where}: unknown form '{link.form}'"
+            continue
+        known = {f.key: f for f in d.form(link.form).fields()}
+        if link.field not in known:
+            yield f"{where}: unknown field '{link.field}' in form '{link.form}'"
+        elif known[link.field].type != "text":
+            # a low-cardinality value (a yes/no, a choice, a date) would link unrelated cases in a few groups
+            yield f"{where}: a link is made on one identifying text field, not a {known[link.field].type}"
 
 
 def _duplicate_problems(d: WorkflowDefinition) -> Iterator[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .definition import Machine, Transition, WorkflowDefinition
+from .definition import Machine, Notice, Transition, WorkflowDefinition
 from .errors import TransitionRefused
 from .predicates import CaseFacts
 from .text import Text
@@ -121,6 +121,11 @@ class Engine:
         """The case's flags (e.g. child case, urgent) computed from its forms."""
         return {key: flag.when.evaluate(facts, None) is True for key, flag in self.definition.flags.items()}
 
+    def notices(self, facts: CaseFacts, relations: frozenset[str]) -> list[Notice]:
+        """The warnings these relations are shown on the case now."""
+        return [n for n in self.definition.notices.values()
+                if relations & set(n.relations) and n.when.evaluate(facts, None) is True]
+
     def priority(self, flags: Mapping[str, bool]) -> int:
         return sum(flag.priority for key, flag in self.definition.flags.items() if flags.get(key))
 
@@ -189,6 +194,7 @@ def _forms_read_by_conditions(d: WorkflowDefinition) -> frozenset[str]:
     """Forms whose values some condition reads: only these need decrypting to decide."""
     predicates = [g.check for m in d.machines() for t in m.transitions.values() for g in t.guards]
     predicates += [f.when for f in d.flags.values()]
+    predicates += [n.when for n in d.notices.values()]
     predicates += [m.available_when for m in d.machines() if m.available_when is not None]
     predicates += [u.editable_when for u in d.form_uses.values() if u.editable_when is not None]
     predicates += [c.when for c in d.clocks.values() if c.when is not None]

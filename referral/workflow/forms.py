@@ -8,6 +8,7 @@ The web layer builds WTForms classes from the same definitions (see referral/web
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ FIELD_TYPES = frozenset(
 )
 # Choice lists that come from the running system instead of the definition.
 CHOICE_SOURCES = frozenset({"country", "region", "node"})
-FIELD_RULES = frozenset({"not_future", "not_before", "max_age_years"})
+FIELD_RULES = frozenset({"not_future", "not_before", "max_age_years", "pattern", "pattern_example"})
 
 REQUIRED = Text("Este campo es obligatorio.", "This field is required.")
 NOT_FUTURE = Text("La fecha no puede estar en el futuro.", "The date cannot be in the future.")
@@ -34,6 +35,8 @@ TOO_FEW = Text("Agregue al menos {count}.", "Add at least {count}.")
 NOT_A_NUMBER = Text("Debe ser un número entero.", "Must be a whole number.")
 OUT_OF_RANGE = Text("Debe estar entre {low} y {high}.", "Must be between {low} and {high}.")
 TOO_LONG = Text("Máximo {limit} caracteres.", "At most {limit} characters.")
+# The message never repeats what was typed (it may be personal data); it shows the definition's example.
+BAD_FORMAT = Text("El formato no es válido; debe ser como {example}.", "Invalid format; it must look like {example}.")
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,9 @@ def _bound_problems(fdef: FieldDef, value: Any) -> Iterator[Text]:
                                       high=fdef.maximum if fdef.maximum is not None else "∞")
     elif fdef.type in ("text", "textarea") and fdef.max_length is not None and len(str(value)) > fdef.max_length:
         yield TOO_LONG.format(limit=fdef.max_length)
+    if fdef.type in ("text", "textarea") and "pattern" in fdef.rules and not fdef.rules["pattern"].fullmatch(
+            str(value).strip()):
+        yield BAD_FORMAT.format(example=fdef.rules["pattern_example"])
 
 
 def _date_problems(fdef: FieldDef, value: Any, now: dt.datetime) -> Iterator[Text]:
@@ -398,7 +404,23 @@ def _parse_field_rules(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     rules = dict(raw)
     if "not_before" in rules:
         rules["not_before"] = dt.date.fromisoformat(str(rules["not_before"]))
+    if "pattern" in rules or "pattern_example" in rules:
+        rules["pattern"] = _pattern(rules, where)
     return rules
+
+
+def _pattern(rules: Mapping[str, Any], where: str) -> re.Pattern[str]:
+    """A `pattern` (a regular expression the whole value must match) and the `pattern_example` the error shows."""
+    raw, example = rules.get("pattern"), rules.get("pattern_example")
+    if not isinstance(raw, str) or not isinstance(example, str) or not example:
+        raise DefinitionError(f"{where}: 'pattern' and 'pattern_example' go together, both as text")
+    try:
+        compiled = re.compile(raw)
+    except re.error as problem:
+        raise DefinitionError(f"{where}: pattern is not a regular expression ({problem})") from None
+    if not compiled.fullmatch(example):
+        raise DefinitionError(f"{where}: pattern_example {example!r} does not match the pattern")
+    return compiled
 
 
 _RULE_PARAMS = {

@@ -348,7 +348,7 @@ def test_activation_is_refused_when_the_person_did_not_consent() -> None:
 
 def test_a_refused_activation_is_still_offered_with_its_reason() -> None:
     options = {o.transition.key: o for o in ENGINE.options(facts("detectado", consent="no"), FOCAL_POINT)}
-    assert set(options) == {"tomar_caso", "solicitar_informacion", "activar", "no_activar"}
+    assert set(options) == {"tomar_caso", "solicitar_informacion", "activar", "no_activar", "registrar_causa"}
     assert options["activar"].refusal is not None and options["activar"].refusal.code == "guard"
     assert options["no_activar"].refusal is None
 
@@ -459,33 +459,35 @@ def test_the_residence_track_is_available_only_to_a_foreign_national_in_an_activ
 
 # -- options, editing, reading ---------------------------------------------------------------------------
 
+CAUSA = {"registrar_causa"}  # the criminal case may be recorded on any open case by the team
+
 
 @pytest.mark.parametrize(
     ("case", "actor", "expected"),
     [
-        pytest.param(facts("detectado"), FOCAL_POINT, {"tomar_caso", "solicitar_informacion", "activar", "no_activar"},
+        pytest.param(facts("detectado"), FOCAL_POINT, {"tomar_caso", "solicitar_informacion", "activar", "no_activar"} | CAUSA,
                      id="focal point on a new case"),
-        pytest.param(facts("detectado"), NATIONAL, {"tomar_caso", "solicitar_informacion", "activar", "no_activar"},
+        pytest.param(facts("detectado"), NATIONAL, {"tomar_caso", "solicitar_informacion", "activar", "no_activar"} | CAUSA,
                      id="national coordination on a new case"),
         pytest.param(facts("detectado"), DETECTOR, set(), id="detecting node on a new case"),
         pytest.param(facts("informacion_solicitada"), DETECTOR, {"responder_informacion"},
                      id="detecting node asked for information"),
-        pytest.param(facts("informacion_solicitada"), FOCAL_POINT, set(), id="focal point waiting for information"),
+        pytest.param(facts("informacion_solicitada"), FOCAL_POINT, CAUSA, id="focal point waiting for information"),
         pytest.param(facts("no_activado"), FOCAL_POINT, {"reabrir_evaluacion"}, id="focal point on a case not activated"),
-        pytest.param(facts("activado", nationality="CL"), LEAD, {"iniciar_informe", "cerrar"},
+        pytest.param(facts("activado", nationality="CL"), LEAD, {"iniciar_informe", "cerrar"} | CAUSA,
                      id="lead on an activated Chilean case"),
-        pytest.param(facts("informe_social", nationality="CL"), LEAD, {"enviar_informe", "cerrar"},
+        pytest.param(facts("informe_social", nationality="CL"), LEAD, {"enviar_informe", "cerrar"} | CAUSA,
                      id="lead writing the report for a Chilean"),
-        pytest.param(facts("informe_social"), LEAD, {"enviar_informe", "cerrar", "iniciar_residencia"},
+        pytest.param(facts("informe_social"), LEAD, {"enviar_informe", "cerrar", "iniciar_residencia"} | CAUSA,
                      id="lead writing the report for a foreign national"),
         pytest.param(facts("informe_social"), FOCAL_POINT,
-                     {"aprobar_informe", "devolver_informe", "cerrar", "iniciar_residencia"},
+                     {"aprobar_informe", "devolver_informe", "cerrar", "iniciar_residencia"} | CAUSA,
                      id="focal point reviewing the report"),
         pytest.param(facts("plan_en_ejecucion", tracks={"residencia": "otorgada"}), FOCAL_POINT,
-                     {"aprobar_revision_plan", "devolver_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"},
+                     {"aprobar_revision_plan", "devolver_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"} | CAUSA,
                      id="focal point on a plan in progress with residence granted"),
         pytest.param(facts("plan_en_ejecucion", tracks={"residencia": "otorgada"}), LEAD,
-                     {"enviar_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"},
+                     {"enviar_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"} | CAUSA,
                      id="lead on a plan in progress with residence granted"),
         pytest.param(facts("seguimiento", tracks={"residencia": "presentada"}), MIGRATION,
                      {"registrar_tramite", "otorgar_residencia", "rechazar_residencia"},
@@ -493,7 +495,7 @@ def test_the_residence_track_is_available_only_to_a_foreign_national_in_an_activ
         pytest.param(facts("seguimiento", tracks={"residencia": "otorgada"}), MIGRATION, {"otorgar_definitiva"},
                      id="migration service on a granted residence"),
         pytest.param(facts("seguimiento", tracks={"residencia": "preparando"}), LEAD,
-                     {"enviar_plan", "reanudar_plan", "cerrar", "presentar_residencia"},
+                     {"enviar_plan", "reanudar_plan", "cerrar", "presentar_residencia"} | CAUSA,
                      id="lead in follow-up preparing a residence request"),
         pytest.param(facts("cerrado"), NATIONAL, {"reabrir", "reabrir_sin_plan"},
                      id="national coordination on a closed case"),
@@ -599,7 +601,8 @@ def test_a_node_reads_a_form_if_any_of_its_relations_may() -> None:
 
 
 def test_the_engine_decrypts_only_the_forms_its_conditions_read() -> None:
-    assert ENGINE.fact_forms == {"ficha", "solicitud_residencia"}
+    # causa_penal: the non-punishment notice; causa_termino: reopening only a provisional filing
+    assert ENGINE.fact_forms == {"ficha", "solicitud_residencia", "causa_penal", "causa_termino"}
 
 
 # -- flags ------------------------------------------------------------------------------------------------
