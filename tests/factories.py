@@ -65,6 +65,8 @@ def plan_post(node_id: int, **changes: Any) -> dict[str, Any]:
         "acciones-0-necesidad": "alojamiento", "acciones-0-servicio": "alojamiento",
         "acciones-0-nodo_responsable": str(node_id), "acciones-0-plazo": "corto",
         "acciones-0-fecha_compromiso": "2026-12-01", "acciones-0-estado": "pendiente",
+        "acuerdo": "si", "opinion": "Quiere empezar por un lugar seguro donde dormir.",
+        "acuerdo_fecha": "2026-11-18", "explicado_por": "Trabajadora social del CAVD",
     }
     data.update(changes)
     return data

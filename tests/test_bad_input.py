@@ -685,14 +685,22 @@ def test_closing_for_an_assisted_return_while_a_residence_request_declares_grave
     assert before["state"] == "activado"
 
 
-def test_closing_for_an_assisted_return_is_allowed_when_the_request_declares_no_grave_danger(
+def test_closing_for_an_assisted_return_without_the_persons_own_return_on_record_is_refused(
         app: Any, team: Team) -> None:
+    """Without grave danger declared the law does not block it, but a return is hers or none (issue 15
+    item 4): closing as «retorno asistido» needs the voluntary return track concluded
+    (tests/test_return_rules.py and the browser path show the way through)."""
     reference = with_residence_request(app, team, "en_tramite", peligro_grave=None)
+    before = stored(app, reference)
+    typed = {"motivo": "retorno_asistido", "retorno_voluntario": "y", "fecha_cierre": "2026-11-18"}
 
-    ok(team.coordinator.submit(f"/casos/{reference}/acciones/cerrar", {
-        "motivo": "retorno_asistido", "retorno_voluntario": "y", "fecha_cierre": "2026-11-18"}))
+    response = team.coordinator.submit(f"/casos/{reference}/acciones/cerrar", typed)
 
-    assert stored(app, reference)["state"] == "cerrado"
+    assert response.status_code == 409
+    assert "El retorno asistido es voluntario: para cerrar por retorno asistido" in response.text
+    assert "Retorno bloqueado" not in response.text
+    assert_kept(response.text, typed)
+    assert stored(app, reference) == before
 
 
 # -- drafts ---------------------------------------------------------------------------------------

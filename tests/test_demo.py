@@ -48,6 +48,10 @@ def test_demo_cases_cover_every_state_and_the_residence_track(app: Any, ctx: Con
     assert set(causas) == {"investigacion", "formalizada", "juicio"}
     digests = Counter(ctx.session.scalars(select(CaseLink.digest)))
     assert max(digests.values()) >= 2  # cases of one causa, linked
+    # one voluntary return the person asked for, in its reintegration follow-up (issue 15 item 4)
+    assert "en_reintegracion" in set(ctx.session.scalars(select(Track.state).where(Track.track == "retorno")))
+    # plans are filled in version 2, with the person's agreement (issue 15 item 6)
+    assert set(ctx.session.scalars(select(FormRecord.form_version).where(FormRecord.form_key == "plan"))) == {2}
 
 
 def test_the_same_seed_gives_the_same_people_and_another_seed_others(app: Any, ctx: Context) -> None:

@@ -177,3 +177,99 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
                    "2300417852", "pasaporte falso"):
         assert secret not in logged
         assert secret not in elsewhere and quote(secret) not in elsewhere
+
+
+RETURN_REQUEST = {
+    "pedido_por_la_persona": "y", "fecha_solicitud": "2026-11-18",
+    "en_sus_palabras": "Quiero volver con mis hijos; allá tengo dónde vivir.", "pais_destino": "VE",
+    "consentimiento_de": "persona", "forma_consentimiento": "verbal_con_interprete",
+    "informado_por": "Trabajadora social del CAVD",
+    "alternativas_informadas": ["residencia_temporal", "permanecer_proceso", "riesgos_retorno", "desistir"],
+    "riesgo_retorno": "medio",
+}
+
+
+def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(app: Any, make_browser: Any) -> None:
+    """Issue 15 item 4: return is not repatriation. With a residence request pending that declares grave
+    danger, closing as «retorno asistido» is blocked; the person's own request with her informed choice
+    opens the return track: documents, IOM, travel, reintegration follow-up, then the case closes."""
+    from referral.referrals.models import Referral
+
+    health, coordinator, lead, oim = make_browser(), make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.rm")
+    oim.login("oim")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "CAVD-CL-RM")),
+                                              "fundamento": "Indicadores claros."}))
+    ok(coordinator.submit(f"/casos/{reference}/consentimientos/nuevo", {
+        "given_by": "persona", "scope": "red", "given_on": "2026-11-18", "evidence": "firma"}))
+
+    # A residence request declaring grave danger on return is pending: closing as a return is blocked.
+    ok(lead.act(reference, "iniciar_residencia"))
+    ok(lead.submit(f"/casos/{reference}/formularios/solicitud_residencia/editar", residencia_post()))
+    ok(lead.act(reference, "presentar_residencia"))
+    closing = {"motivo": "retorno_asistido", "retorno_voluntario": "y", "fecha_cierre": "2026-11-18"}
+    blocked = coordinator.post(f"/casos/{reference}/acciones/cerrar",
+                               {**closing, "case_version": coordinator.case_version(reference)})
+    assert blocked.status_code == 409 and "Retorno bloqueado (Ley 21.325" in blocked.text
+    # Nor may anyone refer her to IOM for a return she has not asked for.
+    oim_node = node_id(app, "OIM")
+    refused = coordinator.submit(f"/casos/{reference}/derivar/derivacion",
+                                 {"servicio": "retorno_asistido", "to_node": str(oim_node)})
+    assert refused.status_code != 303 and "registre primero que la persona pide retornar" in refused.text
+
+    # She asks to return. Her choice despite the declared danger must be explicit, else it stays blocked.
+    page = lead.get(f"/casos/{reference}/acciones/solicitar_retorno").text
+    assert "Alternativas de las que se le informó" in page and "aun así elige retornar" in page
+    unexplained = lead.submit(f"/casos/{reference}/acciones/solicitar_retorno", RETURN_REQUEST)
+    assert unexplained.status_code == 409 and "elige retornar de todos modos" in unexplained.text
+    assert "Quiero volver con mis hijos" in unexplained.text  # nothing typed is lost
+    ok(lead.act(reference, "solicitar_retorno", {**RETURN_REQUEST, "elige_pese_a_peligro": "y"}))
+    assert "Pedido por la persona" in lead.get(f"/casos/{reference}").text
+
+    # IOM is referred to and accepts; it reads the return forms, not the plan or the Informe Social.
+    ok(coordinator.submit(f"/casos/{reference}/derivar/derivacion",
+                          {"servicio": "retorno_asistido", "to_node": str(oim_node)}))
+    with app.app_context():
+        referral_id = database.session().scalar(select(Referral.id).where(Referral.to_node_id == oim_node))
+    ok(oim.submit(f"/casos/{reference}/derivaciones/{referral_id}/aceptar", {}))
+    assert oim.get(f"/casos/{reference}/formularios/retorno_solicitud").status_code == 200
+    assert oim.get(f"/casos/{reference}/formularios/informe_social").status_code == 403
+
+    # Documents and the consulate, then the travel coordinated with IOM.
+    ok(lead.act(reference, "preparar_retorno"))
+    travel = {"organizacion_retorno": str(oim_node), "fecha_viaje": "2026-11-25", "recepcion_coordinada": "y",
+              "organizacion_reintegracion": "OIM Caracas"}
+    early = lead.post(f"/casos/{reference}/acciones/programar_viaje",
+                      {**travel, "case_version": lead.case_version(reference)})
+    assert early.status_code == 409 and "Complete la lista de documentos" in early.text
+    ok(lead.submit(f"/casos/{reference}/formularios/retorno_documentos/editar", {
+        "documento_viaje": "en_tramite", "consulado": "Consulado de Venezuela en Santiago"}))
+    early = lead.post(f"/casos/{reference}/acciones/programar_viaje",
+                      {**travel, "case_version": lead.case_version(reference)})
+    assert early.status_code == 409 and "aún no tiene documento de viaje" in early.text
+    ok(lead.submit(f"/casos/{reference}/formularios/retorno_documentos/editar", {
+        "documento_viaje": "salvoconducto", "consulado": "Consulado de Venezuela en Santiago",
+        "certificados": ["nacimiento", "salud"]}))
+    ok(lead.act(reference, "programar_viaje", travel))
+    ok(lead.act(reference, "registrar_llegada", {"fecha_llegada": "2026-11-18",
+                                                  "llegada_confirmada_por": "organizacion_retorno"}))
+
+    # Reintegration follow-up: a clock, contacts as records, then its conclusion.
+    case_page = lead.get(f"/casos/{reference}").text
+    assert "Retornó: seguimiento de la reintegración" in case_page
+    assert "Seguimiento de la reintegración tras el retorno" in case_page  # the clock
+    premature = lead.post(f"/casos/{reference}/acciones/concluir_reintegracion",
+                          {"resultado": "reintegrada", "fecha": "2026-11-18", "case_version": lead.case_version(reference)})
+    assert premature.status_code == 409 and "al menos un contacto" in premature.text
+    ok(lead.act(reference, "registrar_contacto_reintegracion", {
+        "fecha_contacto": "2026-11-18", "con_quien": "organizacion_reintegracion", "situacion": "estable",
+        "apoyos_recibidos": ["apoyo_economico"], "notas": "Vive con su familia."}))
+    ok(lead.act(reference, "concluir_reintegracion", {"resultado": "reintegrada", "fecha": "2026-11-18"}))
+
+    # The return was hers: the case closes as an assisted return, residence request still pending.
+    ok(coordinator.act(reference, "cerrar", closing))
+    assert state_of(coordinator, reference) == "Cerrado"
+    assert "Reintegración concluida" in coordinator.get(f"/casos/{reference}").text

@@ -205,16 +205,18 @@ def show(reference: str) -> Any:
 @bp.get("/casos/<reference>/formularios/<form_key>")
 @needs("case_access")
 def view_form(reference: str, form_key: str) -> Any:
-    from ..referrals.reading import refer_links
+    from ..referrals.reading import refer_links, row_states
 
     revision = request.args.get("revision", type=int)
     case, form_view = form_revision(current_ctx(), current_user, reference, form_key, revision, language())
     links = refer_links(current_ctx(), current_user, reference, form_key, language()) \
         if form_view is not None and revision is None else ()
+    states = row_states(current_ctx(), current_user, reference, form_key, language()) \
+        if form_view is not None and revision is None else ()
     if form_view is not None:
         audit_read(current_ctx(), current_user, case.id, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
-                           form_key=form_key, refer_links=links)
+                           form_key=form_key, refer_links=links, row_states=states)
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>/comparar")

@@ -31,13 +31,14 @@ from .people import Person, PersonFactory
 STAGES = (
     "detectado", "en_evaluacion", "informacion_solicitada", "no_activado", "activado", "informe_borrador",
     "informe_enviado", "plan_en_elaboracion", "plan_en_ejecucion", "residencia_presentada", "seguimiento",
-    "residencia_otorgada", "cerrado",
+    "residencia_otorgada", "cerrado", "retorno_voluntario",
 )
-FOREIGN_STAGES = {"residencia_presentada", "residencia_otorgada"}
+FOREIGN_STAGES = {"residencia_presentada", "residencia_otorgada", "retorno_voluntario"}
 STAGE_STEPS = {
     "detectado": 0, "en_evaluacion": 1, "informacion_solicitada": 2, "no_activado": 2, "activado": 2,
     "informe_borrador": 4, "informe_enviado": 6, "plan_en_elaboracion": 7, "plan_en_ejecucion": 10,
     "residencia_presentada": 14, "seguimiento": 11, "residencia_otorgada": 16, "cerrado": 12,
+    "retorno_voluntario": 20,
 }
 # The causa penal of some demo cases [fuente: seed 001, one causa with 64 workers]: the victims of cases in
 # follow-up share one labour-trafficking causa (their cases are linked); a case with its plan in progress has
@@ -177,12 +178,14 @@ class DemoCases:
         self._tick()
         self._refer(worker, case, "derivacion", "salud_mental", f"MINSAL-{region}",
                     answer=self.rng.choice([None, "aceptar", "aceptar"]), due=self.rng.randint(10, 40))
-        if stage in FOREIGN_STAGES:
+        if stage in FOREIGN_STAGES - {"retorno_voluntario"}:
             self._residence(case, person, worker, granted=stage == "residencia_otorgada")
         if stage in ("plan_en_ejecucion", "residencia_presentada"):
             return
         self._tick()
         self._fire(worker, case, "iniciar_seguimiento")
+        if stage == "retorno_voluntario":
+            self._return(case, person, worker)
         if stage != "cerrado":
             return
         self._tick()
@@ -212,6 +215,37 @@ class DemoCases:
             self._fire(worker, case, step, {"fecha": self._local_date(), "imputados": 4,
                                             "tribunal": "Juzgado de Garantía" if step != "iniciar_juicio_oral"
                                             else "Tribunal de Juicio Oral en lo Penal"})
+
+    def _return(self, case: Case, person: Person, worker: User) -> None:
+        """A voluntary return the person asked for: documents, IOM, travel and reintegration follow-up."""
+        self._tick()
+        self._fire(worker, case, "solicitar_retorno", {
+            "pedido_por_la_persona": True, "fecha_solicitud": self._local_date(),
+            "en_sus_palabras": "Quiero volver con mi madre y mis hijos; allá tengo dónde vivir.",
+            "pais_destino": person.nationality, "consentimiento_de": "persona",
+            "forma_consentimiento": "firma", "informado_por": "Trabajadora social del CAVD",
+            "alternativas_informadas": ["residencia_temporal", "permanecer_proceso", "riesgos_retorno",
+                                        "apoyo_reintegracion", "desistir"],
+            "riesgo_retorno": "bajo", "riesgo_fundamento": "La red de explotación operaba en Chile."})
+        self._tick()
+        self._refer(worker, case, "derivacion", "retorno_asistido", "OIM", answer="aceptar")
+        self._fire(worker, case, "preparar_retorno")
+        self._tick()
+        self._save(worker, case, "retorno_documentos", {
+            "documento_viaje": "salvoconducto", "consulado": "Consulado en Santiago",
+            "consulado_fecha": self._local_date(), "certificados": ["nacimiento", "salud"]})
+        self._tick()
+        self._fire(worker, case, "programar_viaje", {
+            "organizacion_retorno": self._node_id("OIM"), "fecha_viaje": self._local_date(),
+            "recepcion_coordinada": True, "organizacion_reintegracion": "Oficina de la OIM en el país de origen",
+            "apoyos_reintegracion": ["apoyo_economico", "insercion_laboral"]})
+        self._tick()
+        self._fire(worker, case, "registrar_llegada", {"fecha_llegada": self._local_date(),
+                                                       "llegada_confirmada_por": "organizacion_retorno"})
+        self._tick()
+        self._fire(worker, case, "registrar_contacto_reintegracion", {
+            "fecha_contacto": self._local_date(), "con_quien": "persona", "situacion": "estable",
+            "apoyos_recibidos": ["apoyo_economico"], "notas": "Vive con su familia; busca trabajo."})
 
     def _consent(self, coordinator: User, case: Case, child: bool) -> None:
         record_consent(self.ctx, coordinator, case.reference, scope="red",
@@ -286,8 +320,17 @@ class DemoCases:
                             "nodo_responsable": self._node_id("SERMIG"), "plazo": "largo",
                             "fecha_compromiso": due + dt.timedelta(days=60), "estado": "pendiente",
                             "notas_seguimiento": None})
+        if person.nationality != "CL" or self.rng.random() < 0.5:
+            actions.append({"necesidad": "reparacion", "servicio": "reparacion_pecuniaria",
+                            "nodo_responsable": self._node_id(f"CAJ-{region}"), "plazo": "largo",
+                            "fecha_compromiso": due + dt.timedelta(days=90), "estado": "pendiente",
+                            "notas_seguimiento": None})
         return {"objetivos_corto_plazo": "Protección inmediata, salud y alojamiento seguro.",
-                "objetivos_largo_plazo": "Reinserción laboral y regularización migratoria.", "acciones": actions}
+                "objetivos_largo_plazo": "Reinserción laboral y regularización migratoria.", "acciones": actions,
+                "acuerdo": self.rng.choice(["si", "si", "parcial"]),
+                "opinion": "Está de acuerdo con empezar por la salud; prefiere esperar para decidir la querella.",
+                "acuerdo_fecha": self._local_date(), "explicado_por": "Trabajadora social del CAVD",
+                "interprete": False}
 
 
 def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], None] = print) -> str:

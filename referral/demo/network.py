@@ -44,6 +44,7 @@ NAMED_USERS = (
     ("policia.ta", "PDI-BITRAP-CL-TA", "deteccion", "BITRAP PDI, Tarapacá"),
     ("trabajo.rm", "DT-CL-RM", "deteccion", "Inspección del Trabajo, Metropolitana"),
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
+    ("oim", "OIM", "gestor", "Retorno voluntario asistido OIM"),
     ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
     ("auditor", "SERMIG", "auditor", "Secretaría Técnica de la Mesa, SERMIG (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),

@@ -385,6 +385,59 @@ class ReferLink:
     node: str  # node id, or ""
 
 
+def _row_referral(referrals: list[Referral], kind: str, service: Any, node: str) -> Referral | None:
+    """The newest referral of this kind and service (to the row's node, when the row names one)."""
+    return next((r for r in referrals if r.kind == kind and r.service == service
+                 and (not node or str(r.to_node_id) == node)), None)
+
+
+@dataclass(frozen=True)
+class RowState:
+    label: str  # «Alojamiento o casa de acogida · SERNAMEG»
+    state: str  # the referral's state, or the typed one, or «Sin derivar»
+    referred: bool  # True: the state is the referral's
+
+
+NOT_REFERRED = Text("Sin derivar y sin estado registrado", "Not referred and no state recorded")
+
+
+def row_states(ctx: Context, user: User, reference: str, form_key: str, language: str) -> tuple[RowState, ...]:
+    """For each row of the form's current revision that asks for a service, its state: the state of the
+    newest referral made for it (same kind, service and node), else the state typed into the row. Only
+    the case team sees them (a node that takes part through one referral sees that referral alone)."""
+    from ..cases.records import current_records, open_values
+
+    r = ctx.definition.network.referrals
+    source = r.from_forms.get(form_key) if r else None
+    if source is None:
+        return ()
+    case, actor = open_case(ctx, user, reference)
+    record = current_records(ctx, case).get(form_key)
+    if record is None or not is_team(ctx, actor.relations):
+        return ()
+    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                         .order_by(Referral.created_at.desc())))
+    services = ctx.definition.network.services
+    group = next((f for f in ctx.definition.form(record.form_key, record.form_version).fields()
+                  if f.key == source.group), None)
+    typed = next((f for f in group.fields if f.key == source.state), None) if group and source.state else None
+    rows = []
+    for row in open_values(ctx, case, record).get(source.group) or []:
+        service = row.get(source.service)
+        node_raw = str(row.get(source.node) or "") if source.node else ""
+        node = ctx.session.get(Node, int(node_raw)) if node_raw.isdigit() else None
+        label = " · ".join([services[service].label.get(language) if service in services else str(service)]
+                           + ([node.short_name] if node else []))
+        referral = _row_referral(referrals, source.kind, service, node_raw)
+        if referral is not None:
+            rows.append(RowState(label, r.states[referral.state].label.get(language), True))
+            continue
+        value = row.get(source.state) if source.state else None
+        choice = next((c for c in (typed.choices if typed else ()) if c.value == value), None)
+        rows.append(RowState(label, choice.label.get(language) if choice else NOT_REFERRED.get(language), False))
+    return tuple(rows)
+
+
 def refer_links(ctx: Context, user: User, reference: str, form_key: str, language: str) -> tuple[ReferLink, ...]:
     """For each row of the form's current revision that asks for a referable service, a link to the
     finder with its service, date and node filled in, if the user may send that referral now."""
@@ -400,9 +453,14 @@ def refer_links(ctx: Context, user: User, reference: str, form_key: str, languag
         return ()
     facts = facts_for(ctx, case)
     services = ctx.definition.network.services
+    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                         .order_by(Referral.created_at.desc())))
     links = []
     for row in open_values(ctx, case, record).get(source.group) or []:
         service = row.get(source.service)
+        earlier = _row_referral(referrals, source.kind, service, str(row.get(source.node) or "") if source.node else "")
+        if earlier is not None and r.states[earlier.state].live:
+            continue  # already referred and under way: its state is shown instead
         try:
             check_send(ctx.definition, source.kind, service, facts, user.role, actor.relations)
         except TransitionRefused:

@@ -34,6 +34,8 @@ class Service:
     relation: str | None = None  # what a receiving node holds while a referral for it is live; None: not referable
     capacity: bool = False  # the directory counts places (shelter beds) for nodes offering it
     aliases: tuple[str, ...] = ()  # other codes for it in directory files
+    when: Predicate | None = None  # a condition on the case for referring to this service at all
+    refused: Text | None = None  # what the user reads when `when` does not hold
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class FormSource:
     kind: str  # the kind of referral it becomes
     due: str | None = None  # its field holding the committed date
     node: str | None = None  # its field naming the node (source: node), preselected
+    state: str | None = None  # its typed state: shown only while the row has no referral (else the referral's)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,10 @@ def check_send(d: WorkflowDefinition, kind_key: str, service: str | None, facts:
     if not kind.transfers and service not in net.kind_services(kind):
         raise TransitionRefused("guard", Text(
             f"«{kind.label.es}» no incluye ese servicio.", f"«{kind.label.get('en')}» does not include that service."))
+    wanted = net.services.get(service or "")
+    if wanted is not None and wanted.when is not None and wanted.when.evaluate(facts, None) is not True:
+        raise TransitionRefused("guard", wanted.refused or Text("El servicio no corresponde a este caso.",
+                                                                 "The service does not apply to this case."))
     return kind
 
 
@@ -259,10 +266,16 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
 
     services = {}
     for key, value in (raw.get("services") or {}).items():
-        value = _shape(value, f"{where}.services.{key}", {"label", "relation", "capacity", "aliases"}, ("label",))
+        value = _shape(value, f"{where}.services.{key}", {"label", "relation", "capacity", "aliases", "when", "refused"},
+                       ("label",))
+        if ("when" in value) != ("refused" in value):
+            raise DefinitionError(f"{where}.services.{key}: 'when' and 'refused' (the message) go together")
         services[str(key)] = Service(str(key), text_from(value["label"], f"{where}.services.{key}.label"),
                                      value.get("relation"), bool(value.get("capacity", False)),
-                                     _names(value.get("aliases"), f"{where}.services.{key}.aliases"))
+                                     _names(value.get("aliases"), f"{where}.services.{key}.aliases"),
+                                     parse(value["when"], f"{where}.services.{key}.when") if value.get("when") else None,
+                                     text_from(value["refused"], f"{where}.services.{key}.refused")
+                                     if value.get("refused") else None)
     referrals = None
     if raw.get("referrals"):
         at = f"{where}.referrals"
@@ -297,10 +310,10 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
         reasons = {k: _labels(v, f"{at}.reasons.{k}") for k, v in (r.get("reasons") or {}).items()}
         sources = {}
         for key, value in (r.get("from_forms") or {}).items():
-            value = _shape(value, f"{at}.from_forms.{key}", {"group", "service", "kind", "due", "node"},
+            value = _shape(value, f"{at}.from_forms.{key}", {"group", "service", "kind", "due", "node", "state"},
                            ("group", "service", "kind"))
             sources[str(key)] = FormSource(str(value["group"]), str(value["service"]), str(value["kind"]),
-                                           value.get("due"), value.get("node"))
+                                           value.get("due"), value.get("node"), value.get("state"))
         referrals = ReferralsDef(kinds, states, transitions, reasons, sources)
     consent = None
     if raw.get("consent"):
@@ -332,6 +345,10 @@ def network_problems(d: WorkflowDefinition) -> Iterator[str]:
     for service in net.services.values():
         if service.relation and service.relation not in d.relations:
             yield f"service '{service.key}': unknown relation '{service.relation}'"
+        if service.when is not None:
+            from .definition import _predicate_problems
+
+            yield from _predicate_problems(d, service.when, f"service '{service.key}'", None, in_transition=False)
     if net.referrals is not None:
         yield from _referral_problems(d, net.referrals)
     if net.consent is not None:
@@ -394,7 +411,7 @@ def _referral_problems(d: WorkflowDefinition, r: ReferralsDef) -> Iterator[str]:
             yield f"{where}: '{source.group}' is not a repeated group of the form"
             continue
         names = {f.key for f in group.fields}
-        for name in (source.service, source.due, source.node):
+        for name in (source.service, source.due, source.node, source.state):
             if name is not None and name not in names:
                 yield f"{where}: '{name}' is not a field of the group '{source.group}'"
         if source.kind not in r.kinds:

@@ -54,6 +54,8 @@ def plan(node: int) -> dict[str, Any]:
         "objetivos_largo_plazo": "Regularización y trabajo.",
         "acciones": [{"necesidad": "alojamiento", "servicio": "alojamiento", "nodo_responsable": str(node),
                       "plazo": "corto", "fecha_compromiso": dt.date(2026, 12, 1), "estado": "pendiente"}],
+        "acuerdo": "si", "opinion": "Quiere empezar por un lugar seguro donde dormir.",
+        "acuerdo_fecha": dt.date(2026, 11, 18), "explicado_por": "Trabajadora social",
     }
 
 

@@ -29,7 +29,8 @@ SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
 ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
-              "prorroga_permiso", "cedula", "respuesta_derivacion", "respuesta_emergencia", "accion_derivada"}
+              "prorroga_permiso", "cedula", "respuesta_derivacion", "respuesta_emergencia", "accion_derivada",
+              "reintegracion"}
 
 
 

@@ -204,14 +204,15 @@ def test_the_institutions_file_and_the_demos_corrections_import_into_the_same_di
         ctx: Context) -> None:
     shared = import_csv(ctx.session, ctx.definition, DEMO_FILE.read_bytes(), ctx.now())
     assert shared.ok, shared.errors
-    # MITP-ST comes back: the demo retires it (no separate technical-secretary node, brief section 8)
-    assert shared.created == 1 and shared.updated == 18  # LIBERA, SERMIG and the 16 Carabineros offices
+    # MITP-ST comes back: the demo retires it (no separate technical-secretary node, brief section 8);
+    # updated: LIBERA, SERMIG, the 16 Carabineros offices and the 32 CAVD and CAJ offices (reparation services)
+    assert shared.created == 1 and shared.updated == 50
     corrections = import_csv(ctx.session, ctx.definition, CORRECTIONS_FILE.read_bytes(), ctx.now())
     assert corrections.ok, corrections.errors
     assert corrections.created == 0 and corrections.updated == shared.updated  # corrected again, nothing new
     nodes = ctx.session.scalar(select(func.count()).select_from(Node))
     assert shared.unchanged + shared.updated + shared.created + 2 == nodes  # the demo adds CARABINEROS-OS9 and SUBINTERIOR
-    assert import_csv(ctx.session, ctx.definition, CORRECTIONS_FILE.read_bytes(), ctx.now()).unchanged == 20
+    assert import_csv(ctx.session, ctx.definition, CORRECTIONS_FILE.read_bytes(), ctx.now()).unchanged == 52
 
 
 def test_the_institutions_format_makes_one_office_per_region(ctx: Context) -> None:

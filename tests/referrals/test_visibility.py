@@ -151,7 +151,8 @@ def test_referral_nodes_do_not_read_the_case_decisions(app: Any, network: dict[s
     for who in ("ong.incami", "ong", "coordinador.ta", "policia.rm"):
         assert denied(app, who, reference, "decision_activacion"), who
         assert denied(app, who, reference, "comunicacion_nna"), who
-    assert sections(app, "coordinador.rm", reference, "plan") == ["Objetivos", "Acciones", "Observaciones"]
+    assert sections(app, "coordinador.rm", reference, "plan") == ["Objetivos", "Acciones", "Acuerdo de la persona",
+                                                                  "Observaciones"]
     assert sections(app, "coordinador.rm", reference, "informe_social") == WHOLE_INFORME
 
 

@@ -21,7 +21,8 @@ from referral.workflow import (
 from referral.workflow.definition import Permit, Transition
 from referral.workflow.forms import NOT_FUTURE, REQUIRED
 from referral.workflow.predicates import (
-    AllOf, AnyOf, Comparison, FieldIs, FlagIs, FormIs, InputIs, Not, Predicate, StateIs, TrackIs,
+    AllOf, AnyOf, Comparison, FieldIs, FlagIs, FormIs, InputIs, Not, Predicate, ReferralFacts, ReferralIs, StateIs,
+    TrackIs,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,8 @@ class FactsBuilder:
             self.set(("input", predicate.path), value_making(predicate.comparison, want))
         elif isinstance(predicate, FlagIs):
             self.set(("flag", predicate.flag), want)
+        elif isinstance(predicate, ReferralIs):
+            self.set(("referral", predicate), want)  # true: build() adds one referral that matches it
         else:
             raise TypeError(f"the test solver does not know {predicate!r}")
 
@@ -160,7 +163,13 @@ class FactsBuilder:
         for key, value in self.assigned.items():
             if key[0] == "input":
                 put(inputs, key[1], value)
-        return CaseFacts(state, tracks, flags, forms), (inputs if inputs or with_form else None)
+        referrals = tuple(
+            ReferralFacts(key[1].kinds[0] if key[1].kinds else "derivacion",
+                          key[1].services[0] if key[1].services else None,
+                          key[1].states[0] if key[1].states else "pendiente", frozenset(key[1].to[:1]))
+            for key, value in self.assigned.items() if key[0] == "referral" and value)
+        return (CaseFacts(state, tracks, flags, forms, referrals=referrals),
+                (inputs if inputs or with_form else None))
 
 
 def put(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -401,14 +410,16 @@ def test_follow_up_is_allowed_once_the_plan_is_approved() -> None:
     assert ENGINE.check("iniciar_seguimiento", case, FOCAL_POINT).key == "iniciar_seguimiento"
 
 
-def closing(track: str | None, grave_danger: bool) -> CaseFacts:
+def closing(track: str | None, grave_danger: bool, retorno: str | None = "concluido") -> CaseFacts:
+    """A case in follow-up; by default the person's own return (track `retorno`) is on record, concluded."""
     request = FormFacts("submitted", True, {"peligro_grave": grave_danger})
-    return facts("seguimiento", tracks={"residencia": track} if track else {}, solicitud_residencia=request)
+    tracks = {**({"residencia": track} if track else {}), **({"retorno": retorno} if retorno else {})}
+    return facts("seguimiento", tracks=tracks, solicitud_residencia=request)
 
 
 @pytest.mark.parametrize("track", ["preparando", "presentada", "en_tramite"])
 def test_assisted_return_is_refused_while_a_residence_request_declaring_grave_danger_is_pending(track: str) -> None:
-    refused = refusal("cerrar", closing(track, True), LEAD, {"motivo": "retorno_asistido"})
+    refused = refusal("cerrar", closing(track, True, retorno=None), LEAD, {"motivo": "retorno_asistido"})
     assert refused.code == "guard"
     assert refused.reason == guard_message("cerrar")
     assert "Ley 21.325" in refused.reason.es and "Ley 21.325" in refused.reason.en  # the law, no unverified article
@@ -425,13 +436,23 @@ def test_assisted_return_is_allowed_when_no_residence_request_is_pending(track: 
     assert ENGINE.check("cerrar", closing(track, True), LEAD, {"motivo": "retorno_asistido"}).key == "cerrar"
 
 
+@pytest.mark.parametrize("retorno", [None, "solicitado", "preparando", "viaje_programado", "en_reintegracion",
+                                     "desistido"])
+def test_closing_as_a_return_is_refused_unless_her_own_return_is_concluded(retorno: str | None) -> None:
+    """Issue 15 item 4: a return is hers or none; without a pending dangerous request only this rule holds."""
+    refused = refusal("cerrar", closing(None, False, retorno=retorno), LEAD, {"motivo": "retorno_asistido"})
+    assert refused.code == "guard"
+    assert refused.reason.es.startswith("El retorno asistido es voluntario")
+    assert "Ley 21.325" not in refused.reason.es
+
+
 @pytest.mark.parametrize("reason", ["objetivos_cumplidos", "traslado", "desiste", "perdida_contacto", "fallecimiento"])
 def test_closing_for_another_reason_is_allowed_while_a_dangerous_request_is_pending(reason: str) -> None:
-    assert ENGINE.check("cerrar", closing("presentada", True), LEAD, {"motivo": reason}).key == "cerrar"
+    assert ENGINE.check("cerrar", closing("presentada", True, retorno=None), LEAD, {"motivo": reason}).key == "cerrar"
 
 
 def test_the_return_rule_is_left_open_while_the_closing_form_is_not_typed() -> None:
-    case = closing("presentada", True)
+    case = closing("presentada", True, retorno=None)
     options = {o.transition.key: o for o in ENGINE.options(case, LEAD)}
     assert "cerrar" in options and options["cerrar"].refusal is None
     assert ENGINE.check("cerrar", case, LEAD, None).key == "cerrar"
@@ -478,16 +499,17 @@ CAUSA = {"registrar_causa"}  # the criminal case may be recorded on any open cas
                      id="lead on an activated Chilean case"),
         pytest.param(facts("informe_social", nationality="CL"), LEAD, {"enviar_informe", "cerrar"} | CAUSA,
                      id="lead writing the report for a Chilean"),
-        pytest.param(facts("informe_social"), LEAD, {"enviar_informe", "cerrar", "iniciar_residencia"} | CAUSA,
+        pytest.param(facts("informe_social"), LEAD, {"enviar_informe", "cerrar", "iniciar_residencia", "solicitar_retorno"} | CAUSA,
                      id="lead writing the report for a foreign national"),
         pytest.param(facts("informe_social"), FOCAL_POINT,
-                     {"aprobar_informe", "devolver_informe", "cerrar", "iniciar_residencia"} | CAUSA,
+                     {"aprobar_informe", "devolver_informe", "cerrar", "iniciar_residencia", "solicitar_retorno"} | CAUSA,
                      id="focal point reviewing the report"),
         pytest.param(facts("plan_en_ejecucion", tracks={"residencia": "otorgada"}), FOCAL_POINT,
-                     {"aprobar_revision_plan", "devolver_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"} | CAUSA,
+                     {"aprobar_revision_plan", "devolver_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga",
+                      "solicitar_retorno"} | CAUSA,
                      id="focal point on a plan in progress with residence granted"),
         pytest.param(facts("plan_en_ejecucion", tracks={"residencia": "otorgada"}), LEAD,
-                     {"enviar_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga"} | CAUSA,
+                     {"enviar_plan", "iniciar_seguimiento", "cerrar", "solicitar_prorroga", "solicitar_retorno"} | CAUSA,
                      id="lead on a plan in progress with residence granted"),
         pytest.param(facts("seguimiento", tracks={"residencia": "presentada"}), MIGRATION,
                      {"registrar_tramite", "otorgar_residencia", "rechazar_residencia"},
@@ -495,7 +517,7 @@ CAUSA = {"registrar_causa"}  # the criminal case may be recorded on any open cas
         pytest.param(facts("seguimiento", tracks={"residencia": "otorgada"}), MIGRATION, {"otorgar_definitiva"},
                      id="migration service on a granted residence"),
         pytest.param(facts("seguimiento", tracks={"residencia": "preparando"}), LEAD,
-                     {"enviar_plan", "reanudar_plan", "cerrar", "presentar_residencia"} | CAUSA,
+                     {"enviar_plan", "reanudar_plan", "cerrar", "presentar_residencia", "solicitar_retorno"} | CAUSA,
                      id="lead in follow-up preparing a residence request"),
         pytest.param(facts("cerrado"), NATIONAL, {"reabrir", "reabrir_sin_plan"},
                      id="national coordination on a closed case"),
@@ -602,7 +624,8 @@ def test_a_node_reads_a_form_if_any_of_its_relations_may() -> None:
 
 def test_the_engine_decrypts_only_the_forms_its_conditions_read() -> None:
     # causa_penal: the non-punishment notice; causa_termino: reopening only a provisional filing
-    assert ENGINE.fact_forms == {"ficha", "solicitud_residencia", "causa_penal", "causa_termino"}
+    assert ENGINE.fact_forms == {"ficha", "solicitud_residencia", "causa_penal", "causa_termino", "retorno_documentos",
+                                 "retorno_solicitud"}
 
 
 # -- flags ------------------------------------------------------------------------------------------------
