@@ -116,6 +116,7 @@ def load_network(session: Session, password_profile: str = "standard",
         assign(session, "proteccion_especializada", nodes[f"MEJOR-NINEZ-{region.code}"], region.code)
     assign(session, "coordinacion_nacional", nodes["PAV"])
     assign(session, "servicio_migraciones", nodes["SERMIG"])
+    assign(session, "servicio_consular", nodes["MINREL"])
     network = DemoNetwork(regions, nodes)
     password = hash_password(DEMO_PASSWORD, password_profile)
     specs = list(NAMED_USERS)
