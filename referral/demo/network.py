@@ -44,6 +44,7 @@ NAMED_USERS = (
     ("trabajo.rm", "DT-CL-RM", "deteccion", "Inspección del Trabajo, Metropolitana"),
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
     ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
+    ("consulado", "MINREL", "gestor", "Consulados de Chile (MINREL, DIGECONSU)"),
     ("auditor", "MITP-ST", "auditor", "Secretaría Técnica de la Mesa (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
