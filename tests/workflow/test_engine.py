@@ -1126,3 +1126,16 @@ def test_labels_fall_back_to_spanish_when_english_is_missing() -> None:
     assert Text("Cerrado").get("en") == "Cerrado"
     assert Text("Cerrado", "Closed").get("en") == "Closed"
     assert str(Text("Cerrado", "Closed")) == "Cerrado"
+
+
+def test_a_statistics_dimension_counts_the_qualification_when_given_else_the_ficha() -> None:
+    """`prefer` (issue 15): the focal point's type of trafficking counts over the Ficha's; blank falls back."""
+    dimension = DEFINITION.statistics.dimensions["tipo_trata"]
+    assert dimension.prefer == ("decision_activacion.tipo_trata",)
+    ficha = {"ficha": {"tipo_trata": "sin_informacion"}}
+    assert dimension.category(ficha, {}) == "sin_informacion"  # «sin información» is a countable category
+    assert dimension.category({**ficha, "decision_activacion": {"tipo_trata": "laboral"}}, {}) == "laboral"
+    assert dimension.category({**ficha, "decision_activacion": {"tipo_trata": None}}, {}) == "sin_informacion"
+    assert dimension.category({"ficha": {"tipo_trata": "sexual"}, "decision_activacion": {}}, {}) == "sexual"
+    assert dimension.category({}, {}) == "sin_informacion"
+    assert "decision_activacion" in DEFINITION.statistics.forms()
