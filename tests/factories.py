@@ -14,8 +14,9 @@ VICTIM_PHONE = "+56 9 8123 4477"
 def ficha_post(**changes: Any) -> dict[str, Any]:
     """The Ficha as typed into the web form (strings, lists for checkboxes)."""
     data: dict[str, Any] = {
-        "fecha_deteccion": "2026-11-18T09:30", "region": "CL-RM", "comuna": "Estación Central",
-        "contexto": "centro_salud", "funcionario_cargo": "Enfermera", "solicitante": "institucion",
+        "fecha_deteccion": "2026-11-18T09:30", "lugar_deteccion": "chile", "region": "CL-RM",
+        "comuna": "Estación Central", "contexto": "centro_salud", "funcionario_cargo": "Enfermera",
+        "funcionario_contacto": "+56 2 2574 0000", "solicitante": "institucion",
         "nombres": VICTIM_GIVEN, "apellidos": VICTIM_SURNAMES, "sexo": "F", "edad_tipo": "fecha_nacimiento",
         "fecha_nacimiento": "1996-04-02", "nacionalidad": "VE", "idiomas": ["es"],
         "documentos_identidad": ["pasaporte"], "numero_documento": VICTIM_DOCUMENT,
@@ -33,12 +34,13 @@ def ficha_post(**changes: Any) -> dict[str, Any]:
 def ficha_values(**changes: Any) -> dict[str, Any]:
     """The same Ficha as service-level values (typed)."""
     values: dict[str, Any] = {
-        "fecha_deteccion": dt.datetime(2026, 11, 18, 9, 30), "region": "CL-RM", "comuna": "Estación Central",
-        "contexto": "centro_salud", "solicitante": "institucion", "nombres": VICTIM_GIVEN,
+        "fecha_deteccion": dt.datetime(2026, 11, 18, 9, 30), "lugar_deteccion": "chile", "region": "CL-RM",
+        "comuna": "Estación Central", "contexto": "centro_salud", "funcionario_contacto": "+56 2 2574 0000",
+        "solicitante": "institucion", "nombres": VICTIM_GIVEN,
         "apellidos": VICTIM_SURNAMES, "sexo": "F", "edad_tipo": "fecha_nacimiento",
         "fecha_nacimiento": dt.date(1996, 4, 2), "nacionalidad": "VE", "numero_documento": VICTIM_DOCUMENT,
         "telefono_seguro": VICTIM_PHONE, "acciones": ["captacion"], "medios": ["engano"],
-        "fines": ["explotacion_sexual"], "tipo_trata": "sexual", "ambito": "internacional",
+        "fines": ["explotacion_sexual"], "indicadores": ["deuda"], "tipo_trata": "sexual", "ambito": "internacional",
         "riesgos_inmediatos": [], "denuncia_realizada": "no", "consentimiento": "si", "consentimiento_de": "persona",
         "nna": False,
     }
@@ -85,8 +87,10 @@ def residencia_post(**changes: Any) -> dict[str, Any]:
 
 # A complaint already made: the mandatory-complaint clock (CPP art. 175) does not start. The clock
 # tests use it to watch one clock at a time; tests/clocks/test_service.py covers that clock itself.
-COMPLAINT_MADE = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 18)}
-COMPLAINT_MADE_POST = {"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": "2026-11-18"}
+COMPLAINT_MADE = {"denuncia_realizada": "si", "denuncia_por": "victima_asistida", "denuncia_ante": "fiscalia",
+                  "denuncia_fecha": dt.date(2026, 11, 18)}
+COMPLAINT_MADE_POST = {"denuncia_realizada": "si", "denuncia_por": "victima_asistida", "denuncia_ante": "fiscalia",
+                       "denuncia_fecha": "2026-11-18"}
 
 
 # One causa penal (RUC of the Fiscalía): personal-adjacent, sealed like every form, never in a URL or a log.

@@ -278,13 +278,16 @@ def writing_informe(app: Any, team: Team) -> str:
 def test_a_ficha_missing_required_fields_is_refused_with_a_message_beside_each_and_keeps_what_was_typed(
         app: Any, team: Team) -> None:
     before = totals(app)
-    typed = ficha_post(comuna="", sexo=None, nacionalidad="", fines=None, tipo_trata="", consentimiento=None)
+    # Ficha v2 (issue 15): the legal elements and the nationality may stay blank; where, a contact, what was
+    # observed, sex, consent may not.
+    typed = ficha_post(region="", sexo=None, funcionario_contacto="", indicadores=None, nacionalidad="", fines=None,
+                       tipo_trata="", consentimiento=None)
 
     response = team.health.submit("/fichas/nueva", typed)
 
     assert response.status_code == 400
     assert NOT_SENT in response.text
-    missing = ("comuna", "sexo", "nacionalidad", "fines", "tipo_trata", "consentimiento")
+    missing = ("region", "sexo", "funcionario_contacto", "indicadores", "consentimiento")
     for key in missing:
         assert_field_error(response.text, key, REQUIRED)
     assert set(errors_in(response.text)) == set(missing)  # and no other field is blamed
@@ -301,8 +304,8 @@ def test_a_ficha_missing_required_fields_is_refused_with_a_message_beside_each_a
                  id="detected later today in Santiago"),
     pytest.param({"fecha_deteccion": "1999-12-31T23:00"}, "fecha_deteccion",
                  "La fecha no puede ser anterior a 01-01-2000.", id="detected last century"),
-    pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": "2026-12-01"},
-                 "denuncia_fecha", NOT_FUTURE, id="complaint made next month"),
+    pytest.param({"denuncia_realizada": "si", "denuncia_por": "victima", "denuncia_ante": "fiscalia",
+                  "denuncia_fecha": "2026-12-01"}, "denuncia_fecha", NOT_FUTURE, id="complaint made next month"),
 ])
 def test_a_ficha_with_an_impossible_date_is_refused_with_the_reason_beside_the_date_and_keeps_what_was_typed(
         app: Any, team: Team, changes: dict[str, str], key: str, message: str) -> None:
@@ -372,18 +375,13 @@ def test_a_childs_ficha_is_accepted_without_means_and_the_case_is_marked_nna(
     pytest.param({"edad_tipo": "estimada", "fecha_nacimiento": "", "edad_estimada": "18"}, id="estimated 18"),
     pytest.param({"edad_tipo": "desconocida", "fecha_nacimiento": ""}, id="age unknown, not marked NNA"),
 ])
-def test_an_adults_ficha_without_means_is_refused_with_a_message_on_means(
+def test_an_adults_ficha_without_means_or_any_legal_element_is_accepted_for_the_focal_point_to_qualify(
         app: Any, team: Team, changes: dict[str, str]) -> None:
-    before = totals(app)
-    typed = ficha_post(medios=None, **changes)
+    """Ficha v2 (issue 15): detection rests on indicators; version 1 refused an adult's Ficha without means."""
+    reference = filed(team, medios=None, acciones=None, fines=None, tipo_trata="", ambito="", **changes)
 
-    response = team.health.submit("/fichas/nueva", typed)
-
-    assert response.status_code == 400
-    assert_field_error(response.text, "medios", REQUIRED)
-    assert list(errors_in(response.text)) == ["medios"]
-    assert_kept(response.text, typed)
-    assert totals(app) == before
+    assert stored(app, reference)["flags"]["nna"] is False
+    assert team.health.get(f"/casos/{reference}").status_code == 200
 
 
 # -- tampered requests: refused with 400, 403, 404 or 409, never 500 -----------------------------

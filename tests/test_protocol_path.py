@@ -13,7 +13,9 @@ from flask import request
 from sqlalchemy import select
 
 from referral.extensions import database
+from referral.cases.models import Case
 from referral.network.models import Node
+from referral.stats.models import CaseStat
 
 from .backends import both_backends
 from .browser import Browser
@@ -41,6 +43,18 @@ def state_of(browser: Browser, reference: str) -> str:
     return re.search(r'<p class="state[^"]*">([^<]+)</p>', page.text).group(1)
 
 
+INDICATORS_ONLY = {"acciones": ["sin_informacion"], "medios": [], "fines": [], "tipo_trata": "sin_informacion",
+                   "ambito": "sin_informacion", "indicadores": ["documentos_retenidos", "aislamiento"]}
+
+
+def stat_type(app: Any, reference: str) -> str:
+    """The type of trafficking the statistics projection counts for the case."""
+    with app.app_context():
+        session = database.session()
+        case_id = session.scalar(select(Case.id).where(Case.reference == reference))
+        return str(session.get(CaseStat, case_id).attributes["tipo_trata"])
+
+
 def ok(response: Any) -> None:
     assert response.status_code == 303, (response.status_code, re.findall(r'class="(?:error|flash error)"[^>]*>([^<]+)', response.text))
 
@@ -62,9 +76,10 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
     lead.login("gestor.rm")
     migration.login("migraciones")
 
-    # 1. A health worker files the Ficha.
-    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    # 1. A health worker files the Ficha on what she saw: indicators, the legal elements «sin información».
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post(**INDICATORS_ONLY)))
     assert state_of(health, reference) == "Detectado"
+    assert "Sin información" in health.get(f"/casos/{reference}/formularios/ficha").text
 
     # 2. The regional focal point sees it in triage, takes it, asks for more, then activates.
     assert reference in coordinator.get("/bandeja/triaje").text
@@ -75,8 +90,14 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
     ok(health.act(reference, "responder_informacion", {"respuesta": "Sí, en un albergue municipal."}))
     assert state_of(coordinator, reference) == "En evaluación"
     cavd = node_id(app, "CAVD-CL-RM")
-    ok(coordinator.act(reference, "activar", {"nodo_lider": str(cavd), "fundamento": "Indicadores claros."}))
+    assert stat_type(app, reference) == "sin_informacion"  # counted, as «sin información», before triage
+    # The focal point qualifies the case as she activates it; the statistics count her qualification.
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(cavd), "fundamento": "Indicadores claros.",
+                                              "tipo_trata": "sexual", "ambito": "internacional",
+                                              "acciones": ["captacion", "traslado"], "medios": ["engano"],
+                                              "fines": ["explotacion_sexual"]}))
     assert state_of(coordinator, reference) == "Activado (ingresado al Protocolo)"
+    assert stat_type(app, reference) == "sexual"
 
     # 3. The lead node writes the Informe Social; the focal point returns it, then approves it.
     ok(lead.act(reference, "iniciar_informe"))
@@ -273,3 +294,41 @@ def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(ap
     ok(coordinator.act(reference, "cerrar", closing))
     assert state_of(coordinator, reference) == "Cerrado"
     assert "Reintegración concluida" in coordinator.get(f"/casos/{reference}").text
+
+
+@both_backends
+def test_a_chilean_victim_detected_abroad_is_filed_without_a_region_and_the_consulate_joins_on_activation(
+        app: Any, make_browser: Any) -> None:
+    ngo, coordinator, consulate = make_browser(), make_browser(), make_browser()
+    ngo.login("ong")
+    coordinator.login("coordinador.rm")
+    consulate.login("consulado")
+    abroad = ficha_post(lugar_deteccion="extranjero", region="", comuna="", pais_deteccion="AR",
+                        ciudad_extranjero="Mendoza", pais_explotacion="AR", contexto="consulado", nacionalidad="CL",
+                        situacion_migratoria="chilena", forma_ingreso="no_aplica", **INDICATORS_ONLY)
+    missing = ngo.submit("/fichas/nueva", {**abroad, "pais_deteccion": ""})
+    assert missing.status_code == 400 and "Mendoza" in missing.text  # the country is required; nothing lost
+    reference = reference_of(ngo.submit("/fichas/nueva", abroad))
+    assert reference in coordinator.get("/bandeja/triaje").text  # routed to the fallback region's focal point
+    view = coordinator.get(f"/casos/{reference}/formularios/ficha").text
+    assert "Argentina" in view and "Mendoza" in view
+    assert consulate.get(f"/casos/{reference}").status_code in (403, 404)  # not before activation
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "CAVD-CL-RM")),
+                                              "fundamento": "Chilena explotada en el extranjero.",
+                                              "tipo_trata": "laboral", "ambito": "internacional"}))
+    assert consulate.get(f"/casos/{reference}").status_code == 200
+    assert "Mendoza" in consulate.get(f"/casos/{reference}/formularios/ficha").text
+    assert stat_type(app, reference) == "laboral"
+
+
+@both_backends
+def test_a_ficha_detected_in_chile_activates_without_the_consulate(app: Any, make_browser: Any) -> None:
+    health, coordinator, consulate = make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    consulate.login("consulado")
+    refused = health.submit("/fichas/nueva", ficha_post(region=""))  # detected in Chile: the region is required
+    assert refused.status_code == 400 and "Estación Central" in refused.text
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "CAVD-CL-RM")), "fundamento": "Sí."}))
+    assert consulate.get(f"/casos/{reference}").status_code in (403, 404)

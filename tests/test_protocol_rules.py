@@ -57,17 +57,21 @@ def test_a_child_case_cannot_be_activated_on_the_childs_own_consent_until_the_fi
     assert "La propia persona" in first and "El organismo de protección" in second
 
 
+FICHA_NOW = max(int(p.name.split(".v")[1].split(".")[0]) for p in (
+    Path(__file__).resolve().parents[1] / "workflows" / "chile" / "forms").glob("ficha.v*.yaml"))
+
+
 def _workflows_with_ficha_v2(tmp_path: Path) -> Path:
-    """A copy of the Chilean workflow where the Ficha has a version 2 with one more field."""
+    """A copy of the Chilean workflow where the Ficha has a next version with one more field."""
     root = tmp_path / "workflows"
     shutil.copytree(Path(__file__).resolve().parents[1] / "workflows" / "chile", root / "chile")
-    v1 = root / "chile" / "forms" / "ficha.v1.yaml"
-    form = yaml.safe_load(v1.read_text(encoding="utf-8"))
-    form["version"] = 2
+    current = root / "chile" / "forms" / f"ficha.v{FICHA_NOW}.yaml"
+    form = yaml.safe_load(current.read_text(encoding="utf-8"))
+    form["version"] = FICHA_NOW + 1
     form["label"] = {"es": "Ficha de Detección Temprana (2027)", "en": "Ficha de Detección Temprana (2027)"}
     form["sections"][0]["fields"].append(
         {"key": "via_contacto", "type": "text", "label": {"es": "Vía de contacto", "en": "Contact channel"}})
-    (root / "chile" / "forms" / "ficha.v2.yaml").write_text(yaml.safe_dump(form, allow_unicode=True), encoding="utf-8")
+    (root / "chile" / "forms" / f"ficha.v{FICHA_NOW + 1}.yaml").write_text(yaml.safe_dump(form, allow_unicode=True), encoding="utf-8")
     return root
 
 
@@ -77,7 +81,7 @@ def test_a_submitted_form_keeps_the_definition_version_it_was_filled_in(
     before.login("salud.rm")
     old_case = reference_of(before.submit("/fichas/nueva", ficha_post()))
 
-    # The protocol gains a Ficha version 2; the same database is served by the new definition.
+    # The protocol gains a next Ficha version; the same database is served by the new definition.
     settings = _settings(tmp_path / "upgraded", database_url, clock)
     upgraded = create_app({**settings, "WORKFLOWS_DIR": str(_workflows_with_ficha_v2(tmp_path))})
     after = Browser(upgraded, "demo-protocolo-2026")
@@ -87,8 +91,8 @@ def test_a_submitted_form_keeps_the_definition_version_it_was_filled_in(
 
     old_view = after.get(f"/casos/{old_case}/formularios/ficha").text
     new_view = after.get(f"/casos/{new_case}/formularios/ficha").text
-    assert "versión del formulario 1" in old_view and "Vía de contacto" not in old_view
-    assert "versión del formulario 2" in new_view and "WhatsApp de una amiga" in new_view
+    assert f"versión del formulario {FICHA_NOW}" in old_view and "Vía de contacto" not in old_view
+    assert f"versión del formulario {FICHA_NOW + 1}" in new_view and "WhatsApp de una amiga" in new_view
     with unit_of_work(upgraded) as ctx:
         versions = sorted(ctx.session.scalars(select(FormRecord.form_version).where(FormRecord.form_key == "ficha")))
-    assert versions == [1, 2]
+    assert versions == [FICHA_NOW, FICHA_NOW + 1]

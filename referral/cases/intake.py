@@ -18,9 +18,10 @@ from ..keys.store import create_case_key, sync_wraps
 from ..network.models import Assignment
 from ..workflow.clocks import Occurrence
 from ..workflow.definition import ACTOR_NODE
+from ..workflow.forms import REQUIRED
 from .access import has_capability, may_open_cases
 from .duplicates import index_case
-from .errors import AccessDenied, DuplicateSubmission
+from .errors import AccessDenied, DuplicateSubmission, InvalidInput
 from .models import Case, CaseTombstone, Participant
 from .records import new_record, refresh_derived
 from .timeline import append_event
@@ -51,12 +52,15 @@ def file_intake(ctx: Context, user: User, values: Mapping[str, Any], intake_toke
     existing = ctx.session.scalar(select(Case.reference).where(Case.intake_token == intake_token))
     if existing is not None:
         raise DuplicateSubmission(existing)
+    region_code = values.get(definition.intake.region_field) or definition.intake.region_fallback
+    if not region_code:
+        raise InvalidInput({definition.intake.region_field: [REQUIRED]})
     ctx.act_as(user.node_id)
     now = ctx.now()
     case = Case(
         id=uuid.uuid4(), reference=_unused_reference(ctx), workflow=definition.key,
         workflow_version=definition.version, state=definition.intake.state,
-        region_code=values[definition.intake.region_field], detecting_node_id=user.node_id,
+        region_code=region_code, detecting_node_id=user.node_id,
         intake_token=intake_token, flags={}, priority=0, version=1, created_at=now, updated_at=now, state_changed_at=now,
     )
     try:

@@ -22,7 +22,7 @@ from .errors import InvalidInput, StaleCase
 from .intake import assigned_node
 from .links import index_links
 from .models import Case, CaseEvent, FormRecord, Participant, Track
-from .records import current_records, facts_for, new_record
+from .records import current_records, facts_for, new_record, refresh_derived
 from .timeline import append_event
 from .validation import checked_values
 
@@ -46,7 +46,12 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
         record = _record_input(ctx, case, user, transition.form, clean)
         index_links(ctx, case, transition.form, clean)
     for effect in transition.effects:
+        if effect.when is not None and effect.when.evaluate(facts, clean) is not True:
+            continue
         _apply(ctx, case, effect, clean, records)
+    if record is not None and transition.form in ctx.definition.statistics.forms():
+        # the step's own form is counted (e.g. a qualification recorded at triage): project it now
+        refresh_derived(ctx, case, {**current_records(ctx, case), transition.form: record})
     if any(effect.kind == "add_participant" for effect in transition.effects):
         sync_wraps(ctx, case)  # a node that joined gets the case key
     from_state, to_state = _move(ctx, case, transition)

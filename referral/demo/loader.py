@@ -7,6 +7,7 @@ demo shows real timelines, real encryption and only states the protocol can reac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import secrets
@@ -34,6 +35,11 @@ STAGES = (
     "residencia_otorgada", "cerrado", "retorno_voluntario",
 )
 FOREIGN_STAGES = {"residencia_presentada", "residencia_otorgada", "retorno_voluntario"}
+# Fichas of the kinds the network finds hard to file (issue 15): a Chilean detected abroad (index 4, activated
+# with MINREL's consular service), and Fichas with indicators only, the legal elements «sin información», that
+# the focal point qualifies when she activates them (every fifth case from index 5).
+ABROAD_INDEX = 4
+ABROAD_REGION = "CL-RM"  # the workflow's region_fallback: where a case detected abroad without a region goes
 STAGE_STEPS = {
     "detectado": 0, "en_evaluacion": 1, "informacion_solicitada": 2, "no_activado": 2, "activado": 2,
     "informe_borrador": 4, "informe_enviado": 6, "plan_en_elaboracion": 7, "plan_en_ejecucion": 10,
@@ -69,6 +75,7 @@ class DemoCases:
         self.people = PersonFactory(seed, [r.code for r in network.regions])
         self.real_now = dt.datetime.now(dt.UTC)
         self.moment = self.real_now
+        self._kind = "full"  # the kind of Ficha the current case files (see ABROAD_INDEX)
         ctx.clock = lambda: self.moment
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -102,6 +109,10 @@ class DemoCases:
         span = (self.real_now - dt.timedelta(hours=2) - start)
         self._times = iter([start + span * gap for gap in gaps])
         person = self.people.draw(self._local_date(), foreign=stage in FOREIGN_STAGES)
+        abroad = index == ABROAD_INDEX
+        if abroad:
+            person = dataclasses.replace(person, nationality="CL", region=ABROAD_REGION)
+        self._kind = "abroad" if abroad else "indicators" if index % 5 == 0 and index else "full"
         case = self._intake(person, declined=stage == "no_activado" and self.rng.random() < 0.4)
         self._advance(case, person, stage)
         if stage in CAUSA_STAGES:
@@ -119,7 +130,8 @@ class DemoCases:
         return file_intake(self.ctx, user, values, secrets.token_urlsafe(16))
 
     def _ficha(self, person: Person, declined: bool) -> dict[str, Any]:
-        return demo_ficha(self.rng, person, self.ctx.local_now(), declined=declined)
+        return demo_ficha(self.rng, person, self.ctx.local_now(), declined=declined,
+                          abroad=self._kind == "abroad", indicators_only=self._kind == "indicators")
 
     def _advance(self, case: Case, person: Person, stage: str) -> None:
         region = person.region
@@ -150,8 +162,7 @@ class DemoCases:
                 "fecha": self.ctx.local_now().replace(tzinfo=None, second=0, microsecond=0), "medio": "oficio"})
         elif case.flags.get("urgente") and self.rng.random() < 0.5:
             self._refer(coordinator, case, "emergencia", "alojamiento", "SERNAMEG", answer="aceptar")
-        self._fire(coordinator, case, "activar", {"nodo_lider": self._node_id(f"CAVD-{region}"),
-                                                  "fundamento": "Se configuran indicadores de trata."})
+        self._fire(coordinator, case, "activar", self._activation(person, region))
         if stage == "activado":
             return
         self._tick()
@@ -246,6 +257,16 @@ class DemoCases:
         self._fire(worker, case, "registrar_contacto_reintegracion", {
             "fecha_contacto": self._local_date(), "con_quien": "persona", "situacion": "estable",
             "apoyos_recibidos": ["apoyo_economico"], "notas": "Vive con su familia; busca trabajo."})
+
+    def _activation(self, person: Person, region: str) -> dict[str, Any]:
+        """The focal point activates and qualifies the case (decision_activacion v2)."""
+        sexual = person.trafficking_type == "sexual"
+        return {"nodo_lider": self._node_id(f"CAVD-{region}"), "fundamento": "Se configuran indicadores de trata.",
+                "tipo_trata": person.trafficking_type,
+                "ambito": "internacional" if self._kind == "abroad" or person.nationality != "CL" else "interna",
+                "acciones": ["captacion", "traslado"] if self._kind == "abroad" else ["sin_informacion"],
+                "medios": [] if person.minor else ["engano"],
+                "fines": ["explotacion_sexual"] if sexual else ["trabajos_forzados"]}
 
     def _consent(self, coordinator: User, case: Case, child: bool) -> None:
         record_consent(self.ctx, coordinator, case.reference, scope="red",
@@ -360,8 +381,10 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
             "Coordinators, migration, auditor and administrator also need a code: flask --app wsgi demo code EMAIL")
 
 
-def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, declined: bool = False) -> dict[str, Any]:
-    """A realistic Ficha for `person`, detected a few hours before `local_now` (local wall-clock time)."""
+def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, declined: bool = False,
+               abroad: bool = False, indicators_only: bool = False) -> dict[str, Any]:
+    """A realistic Ficha (version 2) for `person`, detected a few hours before `local_now` (local wall-clock
+    time); `abroad`: a Chilean detected abroad (no region); `indicators_only`: the legal elements unknown."""
     sexual = person.trafficking_type == "sexual"
     detected = local_now.replace(second=0, microsecond=0) - dt.timedelta(hours=rng.randint(1, 30))
     edad_tipo = "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age else "desconocida")
@@ -369,8 +392,9 @@ def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, de
     risks = rng.sample(["peligro_inminente", "necesidad_medica_urgente", "sin_alojamiento_seguro",
                         "tratante_busca"], rng.choice([0, 0, 0, 1, 2]))
     complaint = rng.choice(["si", "si", "no", "sin_informacion"])
-    return {
-        "fecha_deteccion": detected, "region": person.region, "comuna": rng.choice(
+    values = {
+        "fecha_deteccion": detected, "lugar_deteccion": "chile", "funcionario_contacto": "+56 2 2000 0000",
+        "region": person.region, "comuna": rng.choice(
             ["Santiago", "Estación Central", "Iquique", "Alto Hospicio", "Arica", "Rancagua", "Talca", "Calama"]),
         "contexto": rng.choice(["lugar_trabajo", "centro_salud", "paso_fronterizo", "albergue", "consulado"]),
         "solicitante": rng.choice(["victima", "tercero", "institucion"]),
@@ -400,3 +424,13 @@ def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, de
         "consentimiento_de": "persona" if consent == "si" else None,
         "consentimiento_motivo": "Persona menor de edad; se informa a Mejor Niñez." if person.minor else None,
     }
+    if complaint == "si":
+        values["denuncia_por"] = "victima_asistida"
+    if abroad:  # a Chilean detected by a consulate abroad: no region, the countries instead
+        values.update({"lugar_deteccion": "extranjero", "region": None, "comuna": None, "pais_deteccion": "AR",
+                       "ciudad_extranjero": "Mendoza", "pais_explotacion": "AR", "contexto": "consulado",
+                       "situacion_migratoria": "chilena", "forma_ingreso": "no_aplica", "ambito": "internacional"})
+    if indicators_only:  # a health worker who only saw indicators: the legal elements are the focal point's
+        values.update({"acciones": ["sin_informacion"], "medios": [], "fines": [], "tipo_trata": "sin_informacion",
+                       "ambito": "sin_informacion", "contexto": "centro_salud"})
+    return values

@@ -46,6 +46,7 @@ NAMED_USERS = (
     ("gestor.sernameg", "SERNAMEG", "gestor", "Casa de acogida SernamEG"),
     ("oim", "OIM", "gestor", "Retorno voluntario asistido OIM"),
     ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
+    ("consulado", "MINREL", "gestor", "Consulados de Chile (MINREL, DIGECONSU)"),
     ("auditor", "SERMIG", "auditor", "Secretaría Técnica de la Mesa, SERMIG (auditoría)"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
@@ -125,6 +126,7 @@ def load_network(session: Session, password_profile: str = "standard",
         assign(session, "proteccion_especializada", nodes[f"MEJOR-NINEZ-{region.code}"], region.code)
     assign(session, "coordinacion_nacional", nodes["PAV"])
     assign(session, "servicio_migraciones", nodes["SERMIG"])
+    assign(session, "servicio_consular", nodes["MINREL"])
     network = DemoNetwork(regions, nodes)
     password = hash_password(DEMO_PASSWORD, password_profile)
     specs = list(NAMED_USERS)

@@ -106,6 +106,7 @@ def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactio
         clock.key for clock in definition.clocks.values()
         if not closing and matches(clock.starts_on, occurrence)
         and (not clock.started_by or occurrence.actor_org_type in clock.started_by)
+        and occurrence.actor_org_type not in clock.not_started_by
     )
     return Reactions(starts, stops)
 

@@ -72,6 +72,7 @@ class Effect:
     relation: str = ""
     assignment: str = ""
     node_input: str = ""
+    when: Predicate | None = None  # add_participant only when this holds of the case (and the step's input)
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class Intake:
     state: str
     region_field: str
     participants: tuple[ParticipantRule, ...]
+    region_fallback: str | None = None  # the region a case is routed to when the form leaves region_field blank
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class Clock:
     started_by: tuple[str, ...] = ()  # only when the node taking the starting step has one of these org types
     when: Predicate | None = None  # only when this holds of the case at the starting step
     notify_on_start: bool = False  # tell `remind` at once when it starts (a referral that just arrived)
+    not_started_by: tuple[str, ...] = ()  # only when it has none of these (or no org type at all)
 
 
 @dataclass(frozen=True)
@@ -567,11 +570,13 @@ def _effect(raw: Any, where: str) -> Effect:
     if kind not in EFFECT_KINDS:
         raise DefinitionError(f"{where}: unknown effect '{kind}'; known: {sorted(EFFECT_KINDS)}")
     if kind == "add_participant":
-        value = _shape(value, f"{where}.add_participant", {"relation", "node_input", "assignment"}, ("relation",))
+        value = _shape(value, f"{where}.add_participant", {"relation", "node_input", "assignment", "when"},
+                       ("relation",))
         if bool(value.get("node_input")) == bool(value.get("assignment")):
             raise DefinitionError(f"{where}: add_participant needs node_input or assignment (one)")
+        when = parse(value["when"], f"{where}.add_participant.when") if value.get("when") is not None else None
         return Effect(kind, relation=str(value["relation"]), assignment=str(value.get("assignment", "")),
-                      node_input=str(value.get("node_input", "")))
+                      node_input=str(value.get("node_input", "")), when=when)
     if not isinstance(value, str):
         raise DefinitionError(f"{where}: {kind} names a form, got {value!r}")
     return Effect(kind, form=value)
@@ -593,8 +598,11 @@ def _form_use(key: str, raw: Any, where: str) -> FormUse:
 
 
 def _intake(raw: Any, where: str) -> Intake:
-    raw = _shape(raw, where, {"form", "state", "region_field", "participants"},
+    raw = _shape(raw, where, {"form", "state", "region_field", "region_fallback", "participants"},
                  ("form", "state", "region_field", "participants"))
+    fallback = raw.get("region_fallback")
+    if fallback is not None and not (isinstance(fallback, str) and fallback):
+        raise DefinitionError(f"{where}.region_fallback: expected a region code, got {fallback!r}")
     if not isinstance(raw["participants"], list):
         raise DefinitionError(f"{where}.participants: expected a list")
     participants = []
@@ -604,7 +612,8 @@ def _intake(raw: Any, where: str) -> Intake:
             raise DefinitionError(f"{where}.participants[{i}]: needs node: actor or an assignment (one)")
         participants.append(ParticipantRule(str(item["relation"]), str(item.get("node", "")),
                                             str(item.get("assignment", ""))))
-    return Intake(str(raw["form"]), str(raw["state"]), str(raw["region_field"]), tuple(participants))
+    return Intake(str(raw["form"]), str(raw["state"]), str(raw["region_field"]), tuple(participants),
+                  fallback)
 
 
 def _flag(key: str, raw: Any, where: str) -> Flag:
@@ -628,7 +637,7 @@ def _duration(raw: Any, where: str) -> Duration:
 
 
 _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
-               "repeats", "deadline_from", "started_by", "when", "notify_on_start"}
+               "repeats", "deadline_from", "started_by", "not_started_by", "when", "notify_on_start"}
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
@@ -675,7 +684,8 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
                  escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before, deadline_from,
                  _names(raw.get("started_by"), f"{where}.started_by"),
                  parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
-                 bool(raw.get("notify_on_start", False)))
+                 bool(raw.get("notify_on_start", False)),
+                 _names(raw.get("not_started_by"), f"{where}.not_started_by"))
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -813,6 +823,10 @@ def _effect_problems(d: WorkflowDefinition, effect: Effect, t: Transition, where
                 yield f"{where}: effect add_participant reads '{effect.node_input}', not a field of its form"
             elif d.form(t.form).field(effect.node_input).source != "node":
                 yield f"{where}: field '{effect.node_input}' must be a node choice (source: node)"
+    if effect.when is not None:
+        if effect.kind != "add_participant":
+            yield f"{where}: only add_participant takes a condition (when)"
+        yield from _predicate_problems(d, effect.when, where, t.form)
 
 
 def _operand_problems(d: WorkflowDefinition, predicate: Predicate, where: str,
@@ -913,6 +927,9 @@ def _intake_problems(d: WorkflowDefinition) -> Iterator[str]:
     region = fields.get(intake.region_field)
     if region is None or region.source != "region":
         yield f"intake: region_field '{intake.region_field}' must be a field of '{intake.form}' with source: region"
+    elif not region.required and intake.region_fallback is None:
+        yield (f"intake: region_field '{intake.region_field}' may be left blank; declare region_fallback, the region "
+               "such a case is routed to")
     for rule in intake.participants:
         if rule.relation not in d.relations:
             yield f"intake: participant relation '{rule.relation}' is not declared"
@@ -943,6 +960,8 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"{where}: a reminder before the deadline must be shorter than the clock"
         if clock.when is not None:
             yield from _predicate_problems(d, clock.when, where, None, in_transition=False)
+        if clock.started_by and clock.not_started_by:
+            yield f"{where}: give started_by or not_started_by, not both"
         if clock.deadline_from is not None:
             yield from _deadline_problems(d, clock, transitions, where)
         if clock.repeats and clock.escalate:

@@ -198,4 +198,6 @@ def _forms_read_by_conditions(d: WorkflowDefinition) -> frozenset[str]:
     predicates += [m.available_when for m in d.machines() if m.available_when is not None]
     predicates += [u.editable_when for u in d.form_uses.values() if u.editable_when is not None]
     predicates += [c.when for c in d.clocks.values() if c.when is not None]
+    predicates += [e.when for m in d.machines() for t in m.transitions.values() for e in t.effects
+                   if e.when is not None]
     return frozenset(name.split(".")[0] for p in predicates for kind, name in p.references() if kind == "field")

@@ -71,14 +71,20 @@ class Dimension:
     flag: str | None = None  # yes / no from a flag of the case
     htcds: str | None = None  # the HTCDS field name it exports as (timeline export)
     htcds_values: Mapping[str, str] = dataclasses.field(default_factory=dict)  # category code -> HTCDS value name
+    # form.field paths read before `field`: the first one holding a value is the category (e.g. a focal
+    # point's qualification of the case counts instead of what the detecting node could tell)
+    prefer: tuple[str, ...] = ()
 
     def category(self, values: Mapping[str, Mapping[str, Any]], flags: Mapping[str, bool]) -> str:
         if self.flag is not None:
             return "si" if flags.get(self.flag) else "no"
         if self.age is not None:
             return self.age.group(values)
-        value = _value(values, self.field or "")
-        return str(value) if isinstance(value, str) and value else UNKNOWN
+        for path in (*self.prefer, self.field or ""):
+            value = _value(values, path)
+            if isinstance(value, str) and value:
+                return value
+        return UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class StatisticsDef:
     def forms(self) -> set[str]:
         """Forms whose values the projection reads."""
         names = {d.field for d in self.dimensions.values() if d.field}
+        names |= {path for d in self.dimensions.values() for path in d.prefer}
         for d in self.dimensions.values():
             if d.age is not None:
                 names |= {d.age.birth_date, d.age.estimated, d.age.at}
@@ -161,9 +168,12 @@ def parse_statistics(raw: Mapping[str, Any], where: str) -> StatisticsDef:
     dimensions = {}
     for key, value in s["dimensions"].items():
         here = f"{at}.dimensions.{key}"
-        value = _shape(value, here, {"label", "field", "age", "flag", "htcds"}, ("label",))
+        value = _shape(value, here, {"label", "field", "prefer", "age", "flag", "htcds"}, ("label",))
         if sum(1 for k in ("field", "age", "flag") if value.get(k)) != 1:
             raise DefinitionError(f"{here}: declare exactly one of field, age, flag")
+        prefer = value.get("prefer") or []
+        if not isinstance(prefer, list) or not all(isinstance(p, str) for p in prefer) or (prefer and not value.get("field")):
+            raise DefinitionError(f"{here}.prefer: a list of form.field paths read before field (needs field)")
         age = None
         if value.get("age"):
             a = _shape(value["age"], f"{here}.age", {"birth_date", "estimated", "at", "brackets"},
@@ -173,7 +183,8 @@ def parse_statistics(raw: Mapping[str, Any], where: str) -> StatisticsDef:
         htcds = _shape(value.get("htcds") or {}, f"{here}.htcds", {"field", "values"})
         dimensions[str(key)] = Dimension(str(key), text_from(value["label"], f"{here}.label"),
                                          value.get("field"), age, value.get("flag"), htcds.get("field"),
-                                         {str(k): str(v) for k, v in (htcds.get("values") or {}).items()})
+                                         {str(k): str(v) for k, v in (htcds.get("values") or {}).items()},
+                                         tuple(prefer))
     milestones = {}
     for key, value in s["milestones"].items():
         here = f"{at}.milestones.{key}"
@@ -230,6 +241,8 @@ def statistics_problems(d: WorkflowDefinition) -> Iterator[str]:
                 yield f"statistics.dimensions.{dim.key}: no age brackets"
         for path in paths:
             yield from _field_problem(d, path, f"statistics.dimensions.{dim.key}")
+        for path in dim.prefer:
+            yield from _prefer_problem(d, dim, path, f"statistics.dimensions.{dim.key}.prefer")
         if dim.flag is not None and dim.flag not in d.flags:
             yield f"statistics.dimensions.{dim.key}: unknown flag '{dim.flag}'"
     if s.closing:
@@ -254,6 +267,24 @@ def _field_problem(d: WorkflowDefinition, path: str, where: str) -> Iterator[str
         d.form(form).field(name)
     except KeyError:
         yield f"{where}: form '{form}' has no field '{name}'"
+
+
+def _prefer_problem(d: WorkflowDefinition, dim: Dimension, path: str, where: str) -> Iterator[str]:
+    """A preferred field counts in the categories of `field`: its choices must be among them."""
+    problems = list(_field_problem(d, path, where))
+    if problems or not dim.field:
+        yield from problems
+        return
+    form, _, name = path.partition(".")
+    main_form, _, main_name = dim.field.partition(".")
+    try:
+        main = d.form(main_form).field(main_name)
+    except KeyError:
+        return  # reported for field
+    mine = {c.value for c in d.form(form).field(name).choices}
+    extra = sorted(mine - {c.value for c in main.choices})
+    if not mine or extra:
+        yield f"{where}: '{path}' must be a choice field whose choices are among those of '{dim.field}' (extra: {extra})"
 
 
 def category_label(d: WorkflowDefinition, dimension: Dimension, code: str, language: str) -> str:

@@ -29,8 +29,8 @@ SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
 ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
-              "prorroga_permiso", "cedula", "respuesta_derivacion", "respuesta_emergencia", "accion_derivada",
-              "reintegracion"}
+              "denuncia_obligatoria_punto_focal", "prorroga_permiso", "cedula", "respuesta_derivacion",
+              "respuesta_emergencia", "accion_derivada", "reintegracion"}
 
 
 
@@ -70,9 +70,23 @@ W = lambda n: Duration(n, "working_days")  # noqa: E731
 # -- which events start and stop which clocks -----------------------------------------------------------
 
 def test_filing_the_ficha_enters_the_initial_state_and_starts_triage(chile: WorkflowDefinition) -> None:
-    r = reactions(chile, Occurrence("", None, "detectado"))
-    assert r.starts == ("triaje",)
+    r = reactions(chile, Occurrence("", None, "detectado", actor_org_type="LawEnforcement"))
+    assert r.starts == ("triaje", "denuncia_obligatoria")  # the complaint clock then checks the Ficha (service)
     assert dict(r.stops) == {}
+
+
+@pytest.mark.parametrize(("org_type", "complaint_clock"), [
+    ("LawEnforcement", "denuncia_obligatoria"),  # a public filer holds the CPP art. 175 duty itself
+    ("HealthServiceOrganisation", "denuncia_obligatoria"),
+    ("NonGovernmentalOrganisation", "denuncia_obligatoria_punto_focal"),  # an NGO: the public focal point does
+    ("InternationalOrganisation", "denuncia_obligatoria_punto_focal"),
+    (None, "denuncia_obligatoria_punto_focal"),  # a node with no organisation type is not presumed public
+])
+def test_the_complaint_duty_falls_on_the_public_filer_or_else_on_the_focal_point(
+        chile: WorkflowDefinition, org_type: str | None, complaint_clock: str) -> None:
+    r = reactions(chile, Occurrence("", None, "detectado", actor_org_type=org_type))
+    assert r.starts == ("triaje", complaint_clock)
+    assert chile.clocks["denuncia_obligatoria_punto_focal"].remind == ("punto_focal",)
 
 
 def test_activation_stops_triage_by_its_stop_event_and_starts_the_informe_social(chile: WorkflowDefinition) -> None:
@@ -400,6 +414,12 @@ INVALID = [
     pytest.param(setter("clocks", "denuncia_obligatoria", "started_by", value="LawEnforcement"),
                  ["clocks.denuncia_obligatoria.started_by", "list of names"],
                  id="started_by that is not a list"),
+    pytest.param(setter("clocks", "denuncia_obligatoria_punto_focal", "started_by", value=["LawEnforcement"]),
+                 ["clock 'denuncia_obligatoria_punto_focal'", "started_by or not_started_by, not both"],
+                 id="started_by and not_started_by together"),
+    pytest.param(setter("clocks", "denuncia_obligatoria_punto_focal", "not_started_by", value="NGO"),
+                 ["clocks.denuncia_obligatoria_punto_focal.not_started_by", "list of names"],
+                 id="not_started_by that is not a list"),
 ]
 
 

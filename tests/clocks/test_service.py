@@ -546,10 +546,26 @@ def test_the_complaint_clock_starts_only_for_obliged_nodes_when_no_complaint_is_
     assert "denuncia_obligatoria" in {r.clock for r in clocks_of(app, file_case(app, denuncia_realizada="sin_informacion"))}
     made = file_case(app)  # COMPLAINT_MADE: a complaint was made
     assert "denuncia_obligatoria" not in {r.clock for r in clocks_of(app, made)}
-    by_ngo = file_case(app, by="ong", denuncia_realizada="no")  # an NGO is not obliged to report
-    assert {r.clock for r in clocks_of(app, by_ngo)} == {"triaje"}
+    by_ngo = file_case(app, by="ong", denuncia_realizada="no")  # an NGO is not obliged to report...
+    # ...but the public focal point that receives its Ficha learns of the crime: the 24 hours are hers
+    assert {r.clock for r in clocks_of(app, by_ngo)} == {"triaje", "denuncia_obligatoria_punto_focal"}
     by_police = file_case(app, by="policia.rm", denuncia_realizada="no")
     assert {r.clock for r in clocks_of(app, by_police)} == {"triaje", "denuncia_obligatoria"}
+    ngo_made = file_case(app, by="ong")  # a complaint already made: no clock for anyone
+    assert {r.clock for r in clocks_of(app, ngo_made)} == {"triaje"}
+
+
+@both_backends
+def test_when_an_ngo_files_the_focal_point_alone_is_reminded_of_the_complaint(app: Any) -> None:
+    reference = file_case(app, by="ong", denuncia_realizada="no")
+    clock = clock_of(app, reference, "denuncia_obligatoria_punto_focal")
+    assert clock.due_at - clock.started_at == dt.timedelta(hours=24)
+    tick(app, clock.due_at - dt.timedelta(hours=6))  # the reminder 6 hours before
+    tick(app, clock.due_at)
+    told = {(who, kind) for who, clock_key, kind, *_ in notified(app, reference)
+            if clock_key == "denuncia_obligatoria_punto_focal"}
+    assert {who for who, _ in told} == set(FOCAL_POINT)  # the NGO's staff are never told
+    assert {kind for _, kind in told} == {"reminder", "due"}
 
 
 # -- the permit extension window (art. 37): a deadline typed into a form -----------------------------------

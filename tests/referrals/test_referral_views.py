@@ -511,7 +511,7 @@ def test_a_shelter_reads_the_person_but_not_the_offence_nor_the_complaint(app: F
     assert page.status_code == 200
     assert "<h2>Persona</h2>" in page.text and VICTIM_GIVEN in page.text
     assert "<h2>Riesgos inmediatos</h2>" in page.text
-    assert "Elementos del delito" not in page.text
+    assert "Elementos del delito" not in page.text and "Indicadores observados" not in page.text
     assert "<h2>Denuncia</h2>" not in page.text and "Denuncia" not in page.text
     assert "<h2>Detección</h2>" not in page.text
 

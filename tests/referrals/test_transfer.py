@@ -254,7 +254,7 @@ def test_the_proposed_node_reads_the_case_it_may_take_over(app: Any) -> None:
         _, ficha = form_revision(ctx, user(ctx, "gestor.ta"), reference, "ficha", None, "es")
     assert ficha is not None
     assert [s.label for s in ficha.sections] == [
-        "Detección", "Persona", "Elementos del delito (art. 411 quáter Código Penal)", "Riesgos inmediatos",
+        "Detección", "Persona", "Indicadores observados", "Elementos del delito (art. 411 quáter Código Penal)", "Riesgos inmediatos",
         "Denuncia", "Co-víctimas y relato", "Consentimiento"]
     with unit_of_work(app) as ctx:  # and it is not in the case's team actions as lead
         with pytest.raises(TransitionRefused):

@@ -28,10 +28,10 @@ from ..steps import activate, file_case, user
 from ..units import unit_of_work
 from . import answer, consent, refer
 
-DETECCION, PERSONA, DELITO, RIESGOS, DENUNCIA, OTROS, CONSENTIMIENTO = (
-    "Detección", "Persona", "Elementos del delito (art. 411 quáter Código Penal)", "Riesgos inmediatos",
-    "Denuncia", "Co-víctimas y relato", "Consentimiento")
-WHOLE_FICHA = [DETECCION, PERSONA, DELITO, RIESGOS, DENUNCIA, OTROS, CONSENTIMIENTO]
+DETECCION, PERSONA, INDICADORES, DELITO, RIESGOS, DENUNCIA, OTROS, CONSENTIMIENTO = (
+    "Detección", "Persona", "Indicadores observados", "Elementos del delito (art. 411 quáter Código Penal)",
+    "Riesgos inmediatos", "Denuncia", "Co-víctimas y relato", "Consentimiento")
+WHOLE_FICHA = [DETECCION, PERSONA, INDICADORES, DELITO, RIESGOS, DENUNCIA, OTROS, CONSENTIMIENTO]
 WHOLE_INFORME = ["Caracterización", "Necesidades por área", "Seguridad", "Proyecto de vida y evaluación profesional",
                  "Firma"]
 

@@ -94,6 +94,7 @@ def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol
     assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador"}
     assert set(chile.relations) == {
         "nodo_detector", "punto_focal", "coordinacion_nacional", "nodo_lider", "servicio_migraciones",
+        "servicio_consular",  # Chilean victims abroad: joins on activation (issue 15)
         # held only while a referral, a pending transfer or an emergency access is live
         "derivacion_alojamiento", "derivacion_salud", "derivacion_juridica", "derivacion_policial",
         "derivacion_social", "derivacion_nna", "derivacion_retorno", "nodo_lider_propuesto", "acceso_emergencia",
@@ -123,8 +124,9 @@ def test_every_form_the_chilean_workflow_names_has_a_definition(chile: WorkflowD
     named = {t.form for m in chile.machines() for t in m.transitions.values() if t.form}
     named |= set(chile.form_uses) | {chile.intake.form}
     assert named <= set(chile.forms)
-    # the Plan has a version 2 (issue 15 item 6); records filled in version 1 keep it
-    assert {key: list(versions) for key, versions in chile.forms.items() if list(versions) != [1]} == {"plan": [1, 2]}
+    # versions count from 1 without gaps; older versions stay so records filled in them still open
+    assert all(sorted(versions) == list(range(1, len(versions) + 1)) for versions in chile.forms.values())
+    assert {key for key, versions in chile.forms.items() if len(versions) > 1} == {"ficha", "decision_activacion", "plan"}
 
 
 def test_every_chilean_label_has_spanish_and_english(chile: WorkflowDefinition) -> None:
@@ -345,6 +347,30 @@ INVALID = [
     pytest.param(deleter("intake"),
                  ["workflow.yaml", "missing 'intake'"],
                  id="a definition without intake"),
+    # issue 15: the engine's additions are checked like the rest
+    pytest.param(deleter("intake", "region_fallback"),
+                 ["intake: region_field 'region' may be left blank", "region_fallback"],
+                 id="an optional region with nowhere to route the case"),
+    pytest.param(setter("intake", "region_fallback", value=""),
+                 ["intake.region_fallback", "expected a region code"],
+                 id="an empty region fallback"),
+    pytest.param(setter("transitions", "activar", "effects", 1, "add_participant", "when",
+                        value={"field": "ficha.lugar_detectado", "equals": "extranjero"}),
+                 ["transition 'activar'", "unknown field 'lugar_detectado'"],
+                 id="a participant added on a condition over an unknown field"),
+    pytest.param(setter("transitions", "activar", "effects", 1, "add_participant", "when",
+                        value={"input": "pais", "equals": "AR"}),
+                 ["transition 'activar'", "unknown field 'pais' of form 'decision_activacion'"],
+                 id="a participant added on an input its form does not have"),
+    pytest.param(setter("statistics", "dimensions", "tipo_trata", "prefer", value=["decision_activacion.tipo"]),
+                 ["statistics.dimensions.tipo_trata.prefer", "has no field 'tipo'"],
+                 id="a preferred statistics field that does not exist"),
+    pytest.param(setter("statistics", "dimensions", "tipo_trata", "prefer", value=["decision_activacion.ambito"]),
+                 ["statistics.dimensions.tipo_trata.prefer", "choices are among those of 'ficha.tipo_trata'"],
+                 id="a preferred statistics field with other categories"),
+    pytest.param(setter("statistics", "dimensions", "tipo_trata", "prefer", value="decision_activacion.tipo_trata"),
+                 ["statistics.dimensions.tipo_trata.prefer", "list of form.field paths"],
+                 id="a preferred statistics field not in a list"),
 ]
 
 

@@ -664,9 +664,12 @@ def test_a_birth_date_under_eighteen_makes_a_child_case() -> None:
 # -- the forms layer ------------------------------------------------------------------------------------
 
 FICHA = DEFINITION.form("ficha")
+FICHA_V1 = DEFINITION.form("ficha", 1)
+# Version 2 (issue 15): only what routing needs, what was observed, consent and the complaint question; no
+# element of the offence is required (the focal point qualifies the case).
 FICHA_REQUIRED = {
-    "fecha_deteccion", "region", "comuna", "contexto", "solicitante", "sexo", "edad_tipo", "nacionalidad",
-    "acciones", "medios", "fines", "tipo_trata", "ambito", "denuncia_realizada", "consentimiento",
+    "fecha_deteccion", "lugar_deteccion", "contexto", "funcionario_contacto", "solicitante", "sexo", "edad_tipo",
+    "indicadores", "denuncia_realizada", "consentimiento",
 }
 
 
@@ -677,6 +680,7 @@ def complete_ficha(**changes: Any) -> dict[str, Any]:
         "edad_estimada": 30, "nacionalidad": "VE", "acciones": ["captacion", "traslado"], "medios": ["engano"],
         "fines": ["trabajos_forzados"], "tipo_trata": "laboral", "ambito": "internacional",
         "denuncia_realizada": "no", "consentimiento": "si", "consentimiento_de": "persona",
+        "lugar_deteccion": "chile", "funcionario_contacto": "+56 2 2574 0000", "indicadores": ["deuda"],
     }
     values.update(changes)
     return {key: value for key, value in values.items() if value is not None}
@@ -704,12 +708,43 @@ def test_each_required_ficha_field_is_reported_when_missing(key: str) -> None:
     assert FICHA.problems(values, NOW, final=False) == {}
 
 
-def test_the_means_of_trafficking_are_required_for_an_adult() -> None:
-    assert FICHA.problems(complete_ficha(medios=None, nna=False), NOW, final=True) == {"medios": [REQUIRED]}
+def test_version_1_required_the_means_of_trafficking_for_an_adult() -> None:
+    assert FICHA_V1.problems(complete_ficha(medios=None, nna=False), NOW, final=True) == {"medios": [REQUIRED]}
 
 
-def test_the_means_of_trafficking_are_not_required_for_a_child() -> None:
-    assert FICHA.problems(complete_ficha(medios=None, nna=True), NOW, final=True) == {}
+def test_version_1_did_not_require_the_means_of_trafficking_for_a_child() -> None:
+    assert FICHA_V1.problems(complete_ficha(medios=None, nna=True), NOW, final=True) == {}
+
+
+def test_a_ficha_on_indicators_alone_with_every_legal_element_unknown_is_complete() -> None:
+    """Issue 15: a health worker who only saw indicators can file; the elements are the focal point's."""
+    unknown = complete_ficha(acciones=None, medios=None, fines=None, tipo_trata=None, ambito=None, nacionalidad=None,
+                             comuna=None)
+    assert FICHA.problems(unknown, NOW, final=True) == {}
+    marked = complete_ficha(acciones=["sin_informacion"], medios=["sin_informacion"], fines=["sin_informacion"],
+                            tipo_trata="sin_informacion", ambito="sin_informacion")
+    assert FICHA.problems(marked, NOW, final=True) == {}
+
+
+@pytest.mark.parametrize(("changes", "missing"), [
+    pytest.param({"lugar_deteccion": "chile", "region": None}, {"region"}, id="in Chile: the region"),
+    pytest.param({"lugar_deteccion": "extranjero", "region": None}, {"pais_deteccion"},
+                 id="abroad: the country, not the region"),
+    pytest.param({"lugar_deteccion": "extranjero", "region": None, "pais_deteccion": "AR"}, set(),
+                 id="abroad with its country"),
+    pytest.param({"contexto": "fiscalizacion"}, {"organismo_fiscalizador"}, id="an inspection names its body"),
+    pytest.param({"indicadores": ["otro"]}, {"indicador_otro"}, id="another indicator is described"),
+    pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 17)},
+                 {"denuncia_por"}, id="a complaint says who made it"),
+    pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 17),
+                  "denuncia_por": "institucional"}, {"victima_informada"},
+                 id="an institutional complaint says whether the person was told first"),
+    pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 17),
+                  "denuncia_por": "institucional", "victima_informada": "si", "denuncia_ruc": "2400123456-7"}, set(),
+                 id="an institutional complaint the person knew of, with its RUC"),
+])
+def test_what_the_version_2_ficha_requires_depends_on_where_and_what(changes: dict[str, Any], missing: set[str]) -> None:
+    assert set(FICHA.problems(complete_ficha(**changes), NOW, final=True)) == missing
 
 
 @pytest.mark.parametrize(
@@ -726,10 +761,11 @@ def test_the_means_of_trafficking_are_not_required_for_a_child() -> None:
     ],
 )
 def test_a_child_derived_from_the_age_needs_no_means_of_trafficking(changes: dict[str, Any], child: bool) -> None:
-    values = FICHA.normalise(complete_ficha(medios=None, **changes), TODAY)
+    values = FICHA_V1.normalise(complete_ficha(medios=None, **changes), TODAY)  # version 1 required them of adults
     assert bool(values.get("nna")) is child
     expected = {} if child else {"medios": [REQUIRED]}
-    assert FICHA.problems(values, NOW, final=True) == expected
+    assert FICHA_V1.problems(values, NOW, final=True) == expected
+    assert FICHA.problems(FICHA.normalise(complete_ficha(medios=None, **changes), TODAY), NOW, final=True) == {}
 
 
 def test_a_detection_in_the_future_is_refused() -> None:
@@ -778,9 +814,10 @@ def test_a_birth_date_is_required_when_the_ficha_says_it_is_known() -> None:
         pytest.param({"contexto": "otro"}, {"contexto_otro"}, id="other setting needs a description"),
         pytest.param({"contexto": "otro", "contexto_otro": "feria libre"}, set(), id="other setting described"),
         pytest.param({"contexto": "albergue"}, set(), id="a listed setting needs no description"),
-        pytest.param({"denuncia_realizada": "si"}, {"denuncia_ante", "denuncia_fecha"}, id="complaint made"),
-        pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 1)},
-                     set(), id="complaint made and described"),
+        pytest.param({"denuncia_realizada": "si"}, {"denuncia_ante", "denuncia_fecha", "denuncia_por"},
+                     id="complaint made"),
+        pytest.param({"denuncia_realizada": "si", "denuncia_ante": "fiscalia", "denuncia_fecha": dt.date(2026, 11, 1),
+                      "denuncia_por": "victima_asistida"}, set(), id="complaint made and described"),
         pytest.param({"denuncia_realizada": "sin_informacion"}, set(), id="complaint unknown"),
         pytest.param({"idiomas": ["es", "otro"]}, {"idioma_otro"}, id="other language needs naming"),
         pytest.param({"consentimiento": "no_consultado_nna", "nna": True}, {"consentimiento_motivo"},
@@ -1115,3 +1152,16 @@ def test_labels_fall_back_to_spanish_when_english_is_missing() -> None:
     assert Text("Cerrado").get("en") == "Cerrado"
     assert Text("Cerrado", "Closed").get("en") == "Closed"
     assert str(Text("Cerrado", "Closed")) == "Cerrado"
+
+
+def test_a_statistics_dimension_counts_the_qualification_when_given_else_the_ficha() -> None:
+    """`prefer` (issue 15): the focal point's type of trafficking counts over the Ficha's; blank falls back."""
+    dimension = DEFINITION.statistics.dimensions["tipo_trata"]
+    assert dimension.prefer == ("decision_activacion.tipo_trata",)
+    ficha = {"ficha": {"tipo_trata": "sin_informacion"}}
+    assert dimension.category(ficha, {}) == "sin_informacion"  # «sin información» is a countable category
+    assert dimension.category({**ficha, "decision_activacion": {"tipo_trata": "laboral"}}, {}) == "laboral"
+    assert dimension.category({**ficha, "decision_activacion": {"tipo_trata": None}}, {}) == "sin_informacion"
+    assert dimension.category({"ficha": {"tipo_trata": "sexual"}, "decision_activacion": {}}, {}) == "sexual"
+    assert dimension.category({}, {}) == "sin_informacion"
+    assert "decision_activacion" in DEFINITION.statistics.forms()
