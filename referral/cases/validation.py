@@ -17,26 +17,24 @@ UNKNOWN_CHOICE = Text("Opción no válida.", "Not a valid choice.")
 def checked_values(ctx: Context, form: FormDef, values: Mapping[str, Any], *, final: bool) -> dict[str, Any]:
     """Values normalised by the form's rules; InvalidInput lists every problem by field."""
     values = form.normalise(values, ctx.local_now().date())
-    errors = form.problems(values, ctx.local_now(), final=final)
+    _refuse(ctx, form, values, form.problems(values, ctx.local_now(), final=final))
+    return values
+
+
+def _refuse(ctx: Context, form: FormDef, values: Mapping[str, Any], errors: dict[str, list[Text]]) -> None:
+    """Raise InvalidInput with `errors` and every value that is not among the choices offered, if any."""
     provider = ChoiceProvider(ctx.session)
     for fdef in form.fields():
         if any(True for _ in _bad_choices(provider, fdef, values.get(fdef.key))):
             errors.setdefault(fdef.key, []).append(UNKNOWN_CHOICE)
     if errors:
         raise InvalidInput(errors)
-    return values
 
 
 def draft_values(ctx: Context, form: FormDef, values: Mapping[str, Any]) -> dict[str, Any]:
     """What an unfinished draft may hold: anything of the right type and size, from the lists offered.
     Missing required fields and broken date or cross-field rules are accepted (sending checks them)."""
-    errors = form.shape_problems(values)
-    provider = ChoiceProvider(ctx.session)
-    for fdef in form.fields():
-        if any(True for _ in _bad_choices(provider, fdef, values.get(fdef.key))):
-            errors.setdefault(fdef.key, []).append(UNKNOWN_CHOICE)
-    if errors:
-        raise InvalidInput(errors)
+    _refuse(ctx, form, values, form.shape_problems(values))
     return {fdef.key: values[fdef.key] for fdef in form.fields() if fdef.key in values}
 
 

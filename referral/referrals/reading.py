@@ -17,8 +17,8 @@ from sqlalchemy import select
 from ..auth.models import User
 from ..cases.access import open_case
 from ..cases.errors import AccessDenied
-from ..cases.models import Case
-from ..cases.records import details_cell, facts_for
+from ..cases.models import Case, FormRecord
+from ..cases.records import current_records, details_cell, facts_for, open_values
 from ..clocks.models import RUNNING, CaseClock
 from ..clocks.wording import time_left, urgency
 from ..context import Context
@@ -26,7 +26,7 @@ from ..keys.store import open_cell
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..workflow import Actor, CaseFacts, Text, TransitionRefused
-from ..workflow.network import check_send, options, permitted
+from ..workflow.network import FormSource, ReferralsDef, check_send, options, permitted
 from .consent import live_consents
 from .models import Consent, EmergencyAccess, Referral
 from .service import open_details, party_of
@@ -398,6 +398,32 @@ class RowState:
     referred: bool  # True: the state is the referral's
 
 
+@dataclass(frozen=True)
+class _FormRows:
+    referrals_def: ReferralsDef
+    source: FormSource
+    case: Case
+    actor: Actor
+    record: FormRecord
+    referrals: list[Referral]
+
+
+def _form_rows(ctx: Context, user: User, reference: str, form_key: str) -> _FormRows | None:
+    """The case, the current record of a form whose rows ask for referrals, and the case's referrals
+    (newest first); None when the form's rows refer nothing or the form has no record yet."""
+    r = ctx.definition.network.referrals
+    source = r.from_forms.get(form_key) if r else None
+    if source is None:
+        return None
+    case, actor = open_case(ctx, user, reference)
+    record = current_records(ctx, case).get(form_key)
+    if record is None:
+        return None
+    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                         .order_by(Referral.created_at.desc())))
+    return _FormRows(r, source, case, actor, record, referrals)
+
+
 NOT_REFERRED = Text("Sin derivar y sin estado registrado", "Not referred and no state recorded")
 
 
@@ -405,18 +431,10 @@ def row_states(ctx: Context, user: User, reference: str, form_key: str, language
     """For each row of the form's current revision that asks for a service, its state: the state of the
     newest referral made for it (same kind, service and node), else the state typed into the row. Only
     the case team sees them (a node that takes part through one referral sees that referral alone)."""
-    from ..cases.records import current_records, open_values
-
-    r = ctx.definition.network.referrals
-    source = r.from_forms.get(form_key) if r else None
-    if source is None:
+    found = _form_rows(ctx, user, reference, form_key)
+    if found is None or not is_team(ctx, found.actor.relations):
         return ()
-    case, actor = open_case(ctx, user, reference)
-    record = current_records(ctx, case).get(form_key)
-    if record is None or not is_team(ctx, actor.relations):
-        return ()
-    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
-                                         .order_by(Referral.created_at.desc())))
+    r, source, case, record, referrals = found.referrals_def, found.source, found.case, found.record, found.referrals
     services = ctx.definition.network.services
     group = next((f for f in ctx.definition.form(record.form_key, record.form_version).fields()
                   if f.key == source.group), None)
@@ -441,20 +459,13 @@ def row_states(ctx: Context, user: User, reference: str, form_key: str, language
 def refer_links(ctx: Context, user: User, reference: str, form_key: str, language: str) -> tuple[ReferLink, ...]:
     """For each row of the form's current revision that asks for a referable service, a link to the
     finder with its service, date and node filled in, if the user may send that referral now."""
-    from ..cases.records import current_records, open_values
-
-    r = ctx.definition.network.referrals
-    source = r.from_forms.get(form_key) if r else None
-    if source is None:
+    found = _form_rows(ctx, user, reference, form_key)
+    if found is None:
         return ()
-    case, actor = open_case(ctx, user, reference)
-    record = current_records(ctx, case).get(form_key)
-    if record is None:
-        return ()
+    r, source, case, record, referrals = found.referrals_def, found.source, found.case, found.record, found.referrals
+    actor = found.actor
     facts = facts_for(ctx, case)
     services = ctx.definition.network.services
-    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
-                                         .order_by(Referral.created_at.desc())))
     links = []
     for row in open_values(ctx, case, record).get(source.group) or []:
         service = row.get(source.service)
