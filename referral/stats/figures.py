@@ -132,8 +132,10 @@ PERSONS_RULE = T("Personas ingresadas al Protocolo: cada caso activado cuenta un
                  "Persons entered into the Protocol: each activated case counts one person, once, in the year of its "
                  "first activation (reopening does not count it again). Categories as in the Ficha de Detección "
                  "Temprana; age at the detection date.")
-REGION_RULE = T("Región de detección: la región de la Ficha (no la de la fiscalía ni la del nodo líder).",
-                "Region of detection: the Ficha's region (not the prosecutor's nor the lead node's).")
+REGION_RULE = T("Región de detección: la región de la Ficha (no la de la fiscalía ni la del nodo líder); una Ficha "
+                "detectada fuera del país cuenta en la región a la que se dirigió (vea la tabla por lugar de detección).",
+                "Region of detection: the Ficha's region (not the prosecutor's nor the lead node's); a Ficha detected "
+                "outside the country counts in the region it was routed to (see the table by place of detection).")
 STATES_RULE = T("Todos los casos (activados o no), por su estado actual, en el año en que se recibió la Ficha.",
                 "Every case (activated or not), by its current state, in the year its Ficha was filed.")
 CLOSING_RULE = T("Casos cerrados hoy, por tipo de término, en el año de su cierre (un caso reabierto deja de contar).",

@@ -77,7 +77,7 @@ def test_intake_creates_a_row_with_the_log_pseudonym_and_the_fichas_categories(a
         assert row.pseudonym == pseudonym(ctx, case_id(app, reference))
     assert reference not in row.pseudonym and len(row.pseudonym) == 24
     assert row.attributes == {"sexo": "F", "grupo_edad": "30-45", "nacionalidad": "PE", "tipo_trata": "laboral",
-                              "nna": "no"}
+                              "nna": "no", "lugar_deteccion": "chile"}
     assert row.region_code == "CL-RM" and row.detecting_org_type
     assert row.state == "detectado" and row.tracks == {}
     assert row.detected_at == clock.now
@@ -131,7 +131,7 @@ def test_editing_the_ficha_updates_the_categories(app: Flask) -> None:
     after = stat(app, reference)
     assert after is not None
     assert after.attributes == {"sexo": "M", "grupo_edad": "60+", "nacionalidad": "BO", "tipo_trata": "laboral",
-                                "nna": "no"}
+                                "nna": "no", "lugar_deteccion": "chile"}
     assert after.state == "informacion_solicitada"
 
 

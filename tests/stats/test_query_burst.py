@@ -142,7 +142,7 @@ def test_the_burst_is_listed_under_exceptions_and_the_page_speaks_english(limite
         auditor.get("/auditoria/estadisticas")
     page = html.unescape(auditor.get("/auditoria/excepciones").text)
     rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r'<tr class="burst">[\s\S]*?</tr>', page)]
-    assert rows == [["18-11-2026 12:00", "Auditor/a", "Gobierno central", "Estadísticas",
+    assert rows == [["18-11-2026 12:00", "Auditor/a", "Servicio de migraciones", "Estadísticas",
                      f"<code>{BREACHED}</code>"]], rows
 
     auditor.post("/idioma", {"lang": "en"})
