@@ -200,3 +200,16 @@ def test_the_definition_refuses_unknown_note_types_and_relations(tmp_path: Path)
         (tmp_path / "workflow.yaml").write_text(wrong)
         with pytest.raises(DefinitionError, match=message):
             load_definition(tmp_path)
+
+
+def test_a_case_key_rotation_reseals_the_notes(app: Any) -> None:
+    from referral.keys.rotation import rotate_case
+    from referral.vault.cells import sealed_version
+
+    reference = file_case(app)
+    activate(app, reference)
+    write(app, "gestor.sernameg", reference, note())
+    rotate_case(lambda: unit_of_work(app), reference)
+    with unit_of_work(app) as ctx:
+        assert sealed_version(ctx.session.scalar(select(CaseNote.data))) == 2
+    assert readable(app, "gestor.sernameg", reference) == [NARRATIVE]
