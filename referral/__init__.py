@@ -79,6 +79,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .auth.views import bp as auth_bp
     from .auth.views import load_signed_in
     from .cases.views import bp as cases_bp
+    from .cases.note_views import bp as notes_bp
     from .clocks.views import bp as clocks_bp
     from .main.views import bp as main_bp
     from .network.views import bp as network_bp
@@ -99,7 +100,8 @@ def _init_web(app: Flask, instance: Path) -> None:
     # The session cookie names a server-side session (referral/auth/sessions.py), never the account.
     login_manager.user_loader(load_signed_in)
 
-    for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp):
+    for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp,
+                      notes_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

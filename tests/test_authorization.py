@@ -367,6 +367,13 @@ MATRIX = """
   GET  /casos/{libera}/formularios/ficha                               302  403  200  200  200  403  403  403  403  200  403  403  403
   GET  /casos/{libera}/acciones/responder_informacion                  302  403  403  403  403  403  403  403  403  303  403  403  403
   GET  /casos/{libera}/acciones/tomar_caso                             302  403  200  403  200  403  403  403  403  403  403  403  403
+# -- case notes (issue 16): every node with a relation that writes notes opens «Nueva atención» (the lead once it
+# -- leads, the migration service once the request is presented); an empty POST is 400; no relation is 403
+  GET  /casos/{detectado}/atenciones/nueva                             302  200  200  200  200  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/atenciones/nueva                             401  400  400  400  400  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/atenciones/nueva                            302  200  200  200  200  200  200  403  403  403  403  403  403
+  POST /casos/{presentada}/atenciones/nueva                            401  400  400  400  400  400  400  403  403  403  403  403  403
+  GET  /casos/{libera}/atenciones/nueva                                302  403  200  200  200  403  403  403  403  200  403  403  403
 # -- administration: only the administrator (erasure); a permitted POST of an empty form is 400
   GET  /administracion/casos-eliminados                                302  403  403  403  403  403  403  403  403  403  403  403  200
   GET  /administracion/eliminar-caso                                   302  403  403  403  403  403  403  403  403  403  403  403  200

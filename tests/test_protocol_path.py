@@ -332,3 +332,28 @@ def test_a_ficha_detected_in_chile_activates_without_the_consulate(app: Any, mak
     reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
     ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "CAVD-CL-RM")), "fundamento": "Sí."}))
     assert consulate.get(f"/casos/{reference}").status_code in (403, 404)
+
+
+def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser: Any) -> None:
+    """Issue 16 item 2: «Nueva atención» as the lead node; shown newest first to the team it is shared with."""
+    health, coordinator, lead = make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.rm")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "CAVD-CL-RM")),
+                                              "fundamento": "Indicadores claros."}))
+    assert f'href="/casos/{reference}/atenciones/nueva"' in lead.get(f"/casos/{reference}").text
+    ok(lead.submit(f"/casos/{reference}/atenciones/nueva", {
+        "type": "entrevista", "date": "2026-11-18", "participants": "Dupla psicosocial",
+        "narrative": "Primera entrevista en el centro.", "next_steps": "Control de salud.",
+        "shared_with": ["punto_focal", "coordinacion_nacional"]}))
+    ok(lead.submit(f"/casos/{reference}/atenciones/nueva", {
+        "type": "llamada", "date": "2026-11-18", "narrative": "Llamada de control."}))
+    page = coordinator.get(f"/casos/{reference}").text
+    assert page.index("Llamada de control.") < page.index("Primera entrevista en el centro.")  # newest first
+    assert "Primera entrevista" not in health.get(f"/casos/{reference}").text  # not shared with the detecting node
+    national = make_browser()
+    national.login("coordinacion.nacional")
+    page = national.get(f"/casos/{reference}").text
+    assert "Primera entrevista en el centro." in page and "Llamada de control." not in page  # shared with no one

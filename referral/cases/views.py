@@ -26,6 +26,7 @@ from ..audit.reads import audit_read
 from .compare import compare_revisions
 from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
+from .notes import case_notes
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
 from .reading import case_page, editable_values, form_revision, prefill_values, return_comments
@@ -198,8 +199,9 @@ def my_cases() -> Any:
 def show(reference: str) -> Any:
     ctx = current_ctx()
     view = case_page(ctx, current_user, reference, language())
+    notes = case_notes(ctx, current_user, reference, language())  # its read event is committed by audit_read
     audit_read(ctx, current_user, view.case_id, "case")
-    return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm())
+    return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm(), notes=notes)
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>")

@@ -30,8 +30,8 @@ from ..keys.store import NoKeyAccess
 from ..network.models import Node
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
-    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, Occurrence, Step, deadline_given, due_time, of_referral,
-    reactions, schedule,
+    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, STOP_EVENT, Occurrence, Step, deadline_given, due_time,
+    of_referral, reactions, restarted_by_note, schedule,
 )
 from ..workflow.network import PARTIES as REFERRAL_PARTIES
 from ..workflow.network import RECEIVER, SENDER
@@ -91,6 +91,26 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
             continue  # no date typed, or already past: nothing left to remind of
         running[key] = start_clock(ctx, case.id, clock, now, calendar, deadline=deadline,
                                    subject=occurrence.subject if of_referral(clock) else "")
+
+
+def on_note(ctx: Context, case: Case, note_type: str, relations: frozenset[str]) -> list[str]:
+    """A note was recorded (same transaction): each running clock it restarts ends met (or late) and a
+    new period starts now. A clock that is not running (the case is not in its state) is left alone.
+    Returns the keys of the clocks restarted."""
+    keys = restarted_by_note(ctx.definition, note_type, relations)
+    if not keys:
+        return []
+    now = ctx.now()
+    rows = list(ctx.session.scalars(select(CaseClock).where(
+        CaseClock.case_id == case.id, CaseClock.status == RUNNING, CaseClock.subject == "",
+        CaseClock.clock.in_(keys))))
+    for row in rows:
+        row.status, row.stopped_at, row.stop_reason, row.next_at = STOPPED, now, STOP_EVENT, None
+    ctx.session.flush()  # the stopped period leaves "running" before the next one is added
+    calendar = calendar_of(ctx)
+    for row in rows:
+        start_clock(ctx, case.id, ctx.definition.clocks[row.clock], now, calendar, period=row.period + 1)
+    return [row.clock for row in rows]
 
 
 def start_clock(ctx: Context, case_id: uuid.UUID, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,

@@ -24,6 +24,8 @@ from ..cases.drafts import draft_master_keys, rewrap_drafts
 from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
 from ..cases.records import data_cell, details_cell, summary_cell
+from ..cases.note_models import CaseNote
+from ..cases.notes import note_cell
 from ..referrals.models import Consent, EmergencyAccess, Referral
 from ..context import Context
 from ..vault import CaseCipher, Cell, sealed_version
@@ -252,6 +254,10 @@ def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, byte
                                       .order_by(FormRecord.created_at, FormRecord.id)).all():
         if sealed_version(record.data) != case.key_version:
             stale.append((FormRecord, record.id, "data", record.data, data_cell(record)))
+    for note_id, blob in ctx.session.execute(select(CaseNote.id, CaseNote.data).where(CaseNote.case_id == case.id)
+                                             .order_by(CaseNote.created_at, CaseNote.id)).all():
+        if sealed_version(blob) != case.key_version:
+            stale.append((CaseNote, note_id, "data", blob, note_cell(note_id)))
     for model in (Referral, Consent, EmergencyAccess):  # the typed notes of the referral network
         for row_id, blob in ctx.session.execute(select(model.id, model.details).where(
                 model.case_id == case.id, model.details.is_not(None)).order_by(model.id)).all():

@@ -111,6 +111,15 @@ def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactio
     return Reactions(starts, stops)
 
 
+def restarted_by_note(definition: WorkflowDefinition, note_type: str, relations: frozenset[str]) -> tuple[str, ...]:
+    """Clocks whose running period a note of `note_type`, written by a node holding `relations`, restarts."""
+    return tuple(
+        clock.key for clock in definition.clocks.values()
+        if clock.restarts_on and note_type in clock.restarts_on["note_recorded"]
+        and relations & set(clock.restarts_on["by"])
+    )
+
+
 def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
              deadline: dt.datetime | None = None) -> dt.datetime:
     """The deadline: the duration after the start, or, for a clock whose deadline is a typed date,

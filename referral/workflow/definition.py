@@ -22,6 +22,7 @@ from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
 from .statistics import StatisticsDef, parse_statistics, statistics_problems
+from .notes import NotesDef, notes_problems, parse_notes
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
@@ -183,6 +184,9 @@ class Clock:
     when: Predicate | None = None  # only when this holds of the case at the starting step
     notify_on_start: bool = False  # tell `remind` at once when it starts (a referral that just arrived)
     not_started_by: tuple[str, ...] = ()  # only when it has none of these (or no org type at all)
+    # a running period ends (met) and a new one starts when a note of these types is recorded by a node
+    # holding one of these relations: {"note_recorded": (types...), "by": (relations...)}
+    restarts_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ class WorkflowDefinition:
     network: NetworkDef = field(default_factory=NetworkDef)
     statistics: StatisticsDef = field(default_factory=StatisticsDef)
     source: str = ""
+    notes: NotesDef | None = None
 
     def machines(self) -> Iterator[Machine]:
         yield self.main
@@ -380,7 +385,7 @@ def _names(raw: Any, where: str) -> tuple[str, ...]:
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
         "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
-        "emergency_access", "statistics"}
+        "emergency_access", "statistics", "notes"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -408,6 +413,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         network=parse_network(raw, where),
         statistics=parse_statistics(raw, where),
         source=where,
+        notes=parse_notes(raw.get("notes"), f"{where}.notes"),
     )
 
 
@@ -637,7 +643,8 @@ def _duration(raw: Any, where: str) -> Duration:
 
 
 _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
-               "repeats", "deadline_from", "started_by", "not_started_by", "when", "notify_on_start"}
+               "repeats", "deadline_from", "started_by", "not_started_by", "when", "notify_on_start",
+               "restarts_on"}
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
@@ -685,7 +692,17 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
                  _names(raw.get("started_by"), f"{where}.started_by"),
                  parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
                  bool(raw.get("notify_on_start", False)),
-                 _names(raw.get("not_started_by"), f"{where}.not_started_by"))
+                 _names(raw.get("not_started_by"), f"{where}.not_started_by"),
+                 _restarts(raw.get("restarts_on"), f"{where}.restarts_on"))
+
+
+def _restarts(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """`restarts_on: {note_recorded: [types], by: [relations]}` (a contact recorded restarts the period)."""
+    if raw is None:
+        return {}
+    raw = _shape(raw, where, {"note_recorded", "by"}, ("note_recorded", "by"))
+    return {"note_recorded": _names(raw["note_recorded"], f"{where}.note_recorded"),
+            "by": _names(raw["by"], f"{where}.by")}
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -741,6 +758,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from _link_problems(d)
     yield from network_problems(d)
     yield from statistics_problems(d)
+    yield from notes_problems(d.notes, d.relations)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     yield from _notice_problems(d)
@@ -964,6 +982,16 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
             yield f"{where}: give started_by or not_started_by, not both"
         if clock.deadline_from is not None:
             yield from _deadline_problems(d, clock, transitions, where)
+        if clock.restarts_on:
+            types = d.notes.types if d.notes is not None else {}
+            for item in clock.restarts_on["note_recorded"]:
+                if item not in types:
+                    yield f"{where}: restarts_on names unknown note type '{item}' (declare it under notes.types)"
+            for relation in clock.restarts_on["by"]:
+                if relation not in d.relations:
+                    yield f"{where}: restarts_on.by names unknown relation '{relation}'"
+            if "referral_state" in clock.starts_on:
+                yield f"{where}: a referral's clock cannot be restarted by a note"
         if clock.repeats and clock.escalate:
             yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
         if (clock.duration is not None and clock.duration.unit == "working_days") or any(

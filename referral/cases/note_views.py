@@ -1,0 +1,82 @@
+"""«Nueva atención»: write a case note. Thin: referral/cases/notes.py decides."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..web.access import needs
+from ..web.context import current_ctx, language
+from ..workflow import Text
+from .errors import InvalidInput
+from .notes import NoteAlreadyRecorded, NoteInput, form_choices, open_for_writing, record_note
+
+bp = Blueprint("notes", __name__)
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class NoteForm(FlaskForm):
+    token = HiddenField()
+    type = SelectField(validate_choice=False)
+    date = DateField(validators=[Optional()])
+    participants = StringField()
+    narrative = TextAreaField()
+    next_steps = TextAreaField()
+    shared_with = _Checkboxes(validate_choice=False)
+
+
+def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
+    lang = language()
+    for key, messages in errors.items():
+        target = getattr(form, key, None)
+        if target is not None:
+            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
+
+
+@bp.route("/casos/<reference>/atenciones/nueva", methods=["GET", "POST"])
+@needs("case_access")
+def new(reference: str) -> Any:
+    ctx, lang = current_ctx(), language()
+    case, _relations = open_for_writing(ctx, current_user, reference)
+    form = NoteForm()
+    types, sharing, ticked = form_choices(ctx, lang)
+    form.type.choices = [("", _("Elija"))] + types
+    form.shared_with.choices = sharing
+    status = 200
+    if form.is_submitted():
+        if form.validate():
+            values = NoteInput(type=form.type.data or "", date=form.date.data,
+                               participants=form.participants.data or "", narrative=form.narrative.data or "",
+                               next_steps=form.next_steps.data or "", shared_with=tuple(form.shared_with.data or ()))
+            try:
+                record_note(ctx, current_user, reference, values, form.token.data or "")
+            except InvalidInput as invalid:
+                ctx.session.rollback()
+                _apply_errors(form, invalid.errors)
+            except NoteAlreadyRecorded:  # a second click: the first one recorded it
+                ctx.session.rollback()
+                flash(_("Esta atención ya había sido registrada."), "info")
+                return redirect(url_for("cases.show", reference=case.reference), 303)
+            else:
+                ctx.session.commit()
+                flash(_("Atención registrada, cifrada."), "success")
+                return redirect(url_for("cases.show", reference=case.reference), 303)
+        flash(_("No se registró la atención: revise los campos marcados. Lo escrito se conserva."), "error")
+        status = 400
+    else:
+        form.token.data = secrets.token_urlsafe(24)
+        form.date.data = ctx.now().astimezone(ctx.timezone).date()
+        form.shared_with.data = list(ticked)
+    return render_template("cases/note_new.html", form=form, reference=case.reference), status
