@@ -19,6 +19,8 @@ Then, alternating encrypted and plaintext call by call (after warm-up), it times
   (cycling over 25 cases spread across the inbox);
 - inbox: HTTP GET /bandeja/triaje, page 1 (25 rows) of the inbox holding the N cases;
 - Ficha: one unit of work at service level: a new session, the filing user loaded, `file_intake`, commit.
+- search (`search_ms`, encrypted only): HTTP POST /buscar by the names and date of birth of one loaded person,
+  through the blind indexes, the access rule and the decryption of the matching rows (target ≤ 50 ms).
 
 Each is reported as the median in milliseconds for both variants and their ratio (encrypted / plain).
 Alongside, the number of sealed cells opened and case keys unwrapped by one request of each page (with
@@ -46,9 +48,12 @@ from sqlalchemy import select
 from referral.cases.inbox import PAGE_SIZE
 from referral.cases.intake import file_intake
 from referral.cases.models import Case
+from referral.cases.search import parse_query, search_cases
 from referral.extensions import database
 from referral.units import unit_of_work
 from referral.vault import CaseCipher, Vault
+
+from tests.browser import hidden_inputs
 
 from .plain import PlainVault
 from .support import (
@@ -126,6 +131,9 @@ def _measure(apps: dict[str, Flask], clock: Clock, size: Size, progress: Progres
     _report(metrics, "inbox", inboxes, progress)
     metrics.update(_decryptions(clients["encrypted"], pages))
 
+    progress(f"search: {size.inbox_repetitions} searches by names and date of birth among {size.cases} cases")
+    metrics.update(_search(clients["encrypted"], apps["encrypted"], filings, size))
+
     progress(f"Ficha: {size.ficha_repetitions} filings per variant (service level, one commit each)")
     extra = [maker.filing(END, FICHA_USER) for _ in range(size.warmup + size.ficha_repetitions)]
     fichas = interleaved({name: _filer(app, extra, size.warmup) for name, app in apps.items()},
@@ -193,6 +201,41 @@ def _decryptions(client: FlaskClient, pages: dict[str, str]) -> Metrics:
         metrics[f"{page}_key_unwraps_count"] = counts["Vault.unwrap_case_key"]
         metrics[f"{page}_node_key_opens_count"] = counts["Vault.open_node_key"]
     return metrics
+
+
+def _search(client: FlaskClient, app: Flask, filings: list[Filing], size: Size) -> Metrics:
+    """POST /buscar by names and date of birth (encrypted database): the blind-index lookup, the access rule,
+    the matching rows decrypted and the audit event committed; the median over the repetitions. Beside it,
+    `search_service_ms`: the search service alone in a unit of work (no page, no header counts)."""
+    values = next(f.values for f in filings[len(filings) // 2:] + filings
+                  if f.values.get("apellidos") and isinstance(f.values.get("fecha_nacimiento"), dt.date))
+    data = {"csrf_token": hidden_inputs(client.get(INBOX_URL).text)["csrf_token"],
+            "q": f"{values['nombres']} {values['apellidos']}", "nacimiento": values["fecha_nacimiento"].isoformat()}
+    rows = 0
+
+    def search() -> None:
+        nonlocal rows
+        answer = client.post("/buscar", data=data)
+        rows = answer.text.count('class="ref"')
+        if answer.status_code != 200 or rows == 0:
+            raise RuntimeError(f"/buscar answered {answer.status_code} with {rows} rows")
+
+    for _ in range(size.warmup):
+        search()
+    samples = [timed_ms(search) for _ in range(size.inbox_repetitions)]
+    query = parse_query(data["q"], values["fecha_nacimiento"])
+
+    def service() -> None:
+        with unit_of_work(app) as ctx:
+            if not search_cases(ctx, user_named(ctx, COORDINATOR), query, "es").rows:
+                raise RuntimeError("the search service found nothing")
+            ctx.session.commit()
+
+    for _ in range(size.warmup):
+        service()
+    alone = [timed_ms(service) for _ in range(size.inbox_repetitions)]
+    return {"search_ms": round(median(samples), 3), "search_service_ms": round(median(alone), 3),
+            "search_rows_count": rows}
 
 
 def _sampled_references(app: Flask, count: int) -> list[str]:

@@ -399,6 +399,13 @@ MATRIX = """
   GET  /administracion/nodos/solicitudes                               302  403  403  403  403  403  403  403  403  403  403  403  200
   GET  /administracion/solicitudes-acceso                              302  403  403  403  200  403  403  403  403  403  403  403  403
   POST /administracion/solicitudes-acceso/00000000-0000-4000-8000-000000000000  401  403  403  403  400  403  403  403  403  403  403  403  403
+# -- finding a case (issue 16): whoever may open cases; an empty search is 400; the worklists' text filter is a
+# -- POST to the worklist (an empty text is no filter: 200); which cases a search shows: tests/test_search.py
+  GET  /buscar                                                         302  200  200  200  200  200  200  200  200  200  200  403  403
+  POST /buscar                                                         401  400  400  400  400  400  400  400  400  400  400  403  403
+  POST /casos                                                          401  200  200  200  200  200  200  200  200  200  200  403  403
+  POST /bandeja/triaje                                                 401  404  200  404  200  404  404  200  404  404  404  403  403
+  POST /bandeja/no_existe                                              401  404  404  404  404  404  404  404  404  404  404  403  403
 """
 
 # Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action

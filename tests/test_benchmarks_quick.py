@@ -109,6 +109,7 @@ def encryption_targets(metrics: Metrics) -> None:
     assert metrics["case_page_key_unwraps_count"] == 1
     assert metrics["case_page_node_key_opens_count"] == 1
     assert metrics["case_page_cell_opens_count"] >= 1
+    assert metrics["search_rows_count"] >= 1 and metrics["search_ms"] > 0  # the person searched for is found
 
 
 TARGETS: dict[str, Callable[[Metrics], None]] = {

@@ -200,6 +200,50 @@ def test_a_case_travels_from_ficha_to_closure_and_is_reopened(app: Any, make_bro
         assert secret not in elsewhere and quote(secret) not in elsewhere
 
 
+@both_backends
+def test_the_lead_node_searches_for_the_person_by_name_from_the_header(app: Any, make_browser: Any,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 16: the header's search box finds the person by names and date of birth (through the blind indexes)
+    for the nodes of her case, and tells any other node nothing; the names never reach a URL or a log."""
+    caplog.set_level(logging.DEBUG)
+    addresses: list[str] = []
+
+    @app.after_request
+    def remember(response: Any) -> Any:
+        addresses.extend((request.full_path, response.headers.get("Location", "")))
+        return response
+
+    health, coordinator, lead, outsider = make_browser(), make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.sernameg")
+    outsider.login("coordinador.ta")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "SERNAMEG")),
+                                              "fundamento": "Indicadores claros."}))
+    typed = f"{VICTIM_SURNAMES.lower()} {VICTIM_GIVEN} 02-04-1996"  # any order, any case, the date in the box
+
+    worklist = lead.get("/bandeja/casos_liderados")
+    assert 'role="search"' in worklist.text and 'action="/buscar"' in worklist.text
+    results = lead.submit("/buscar", {"q": typed}, page_url="/bandeja/casos_liderados")
+    assert results.status_code == 200
+    assert f'<a href="/casos/{reference}" class="ref">{reference}</a>' in results.text
+    assert VICTIM_SURNAMES in results.text  # her summary, decrypted for the row
+    assert lead.get(f"/casos/{reference}").status_code == 200
+    assert lead.submit("/buscar", {"q": reference}).headers["Location"] == f"/casos/{reference}"
+
+    nothing = outsider.submit("/buscar", {"q": typed}, page_url="/bandeja/triaje")
+    assert nothing.status_code == 200 and reference not in nothing.text
+    assert "No se encontraron casos que usted pueda abrir." in nothing.text
+
+    logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
+    elsewhere = "\n".join(addresses)
+    assert reference in elsewhere  # the addresses were recorded
+    for secret in (*VICTIM_GIVEN.split(), *VICTIM_SURNAMES.split(), "1996", VICTIM_DOCUMENT):
+        assert secret not in logged and secret.lower() not in elsewhere.lower() and quote(secret) not in elsewhere
+
+
 RETURN_REQUEST = {
     "pedido_por_la_persona": "y", "fecha_solicitud": "2026-11-18",
     "en_sus_palabras": "Quiero volver con mis hijos; allá tengo dónde vivir.", "pais_destino": "VE",

@@ -33,13 +33,22 @@ class DuplicateNotice:
     elsewhere: int  # matches outside the viewer's scope (0 unless the viewer may be told)
 
 
+def _document_parts(raw: object) -> list[str] | None:
+    number = normalise_document(raw) if isinstance(raw, str) else ""
+    # "sin documento", "no tiene": placeholder text without a digit would link unrelated people
+    return [number] if len(number) >= MIN_DOCUMENT and any(c.isdigit() for c in number) else None
+
+
+def _name_parts(words: list[str], dates: list[str]) -> list[str] | None:
+    if len(words) < MIN_NAME_WORDS:
+        return None
+    return [" ".join(sorted(words)), *dates]
+
+
 def _parts(index: BlindIndexDef, form_fields: Mapping[str, str], values: Mapping[str, Any]) -> list[str] | None:
     """The normalised parts of one index, or None if the values are too thin to identify anyone."""
     if index.normalise == "document":
-        raw = values.get(index.fields[0])
-        number = normalise_document(raw) if isinstance(raw, str) else ""
-        # "sin documento", "no tiene": placeholder text without a digit would link unrelated people
-        return [number] if len(number) >= MIN_DOCUMENT and any(c.isdigit() for c in number) else None
+        return _document_parts(values.get(index.fields[0]))
     words: list[str] = []
     dates: list[str] = []
     for key in index.fields:
@@ -52,9 +61,7 @@ def _parts(index: BlindIndexDef, form_fields: Mapping[str, str], values: Mapping
             dates.append(value.isoformat())
         else:
             dates.append(str(value))
-    if len(words) < MIN_NAME_WORDS:
-        return None
-    return [" ".join(sorted(words)), *dates]
+    return _name_parts(words, dates)
 
 
 def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
@@ -66,6 +73,29 @@ def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     found = []
     for index in spec.indexes.values():
         parts = _parts(index, form_fields, values)
+        if parts is not None:
+            found.append((index.key, indexer.digest(index.key, parts)))
+    return found
+
+
+def query_digests(ctx: Context, text: str, date: dt.date | None) -> list[tuple[str, bytes]]:
+    """The digests a search for a person looks up: `text` as a document number, and `text` as the names
+    of a name index whose one other field is `date` (the date of birth). The same normalisation and keys
+    as the digests written at filing, so a search finds exactly what the duplicate check would."""
+    spec = ctx.definition.duplicates
+    if spec is None:
+        return []
+    form_fields = {f.key: f.type for f in ctx.definition.form(spec.form).fields()}
+    indexer = blind_indexer(ctx)
+    found = []
+    for index in spec.indexes.values():
+        if index.normalise == "document":
+            parts = _document_parts(text)
+        else:
+            others = [key for key in index.fields if form_fields[key] != "text"]
+            if date is None or len(others) != 1 or form_fields[others[0]] != "date":
+                continue
+            parts = _name_parts(normalise_name(text).split(), [date.isoformat()])
         if parts is not None:
             found.append((index.key, indexer.digest(index.key, parts)))
     return found

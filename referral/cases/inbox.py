@@ -25,6 +25,7 @@ from ..workflow.definition import Inbox
 from .access import may_open_cases
 from .models import Case, FormRecord, Participant, Track, live_participant
 from .reading import Reader
+from .search import MAX_FILTER, matches
 
 PAGE_SIZE = 25
 MY_CASES = Text("Casos de mi nodo", "My node's cases")
@@ -80,6 +81,8 @@ class InboxPage:
     filters: Filters = field(default_factory=Filters)
     states: tuple[StateCount, ...] = ()  # how many of the filtered cases are in each state
     pager_query: str = ""  # the filters, for the pager's links
+    text: str = ""  # the text filter over this page's decrypted rows (never in a URL, never stored)
+    on_page: int = 0  # rows of this page before the text filter
 
 
 def inboxes_for(ctx: Context, user: User) -> list[Inbox]:
@@ -138,20 +141,20 @@ def parse_filters(ctx: Context, region: str | None, state: str | None, flags: li
 
 
 def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1,
-               filters: Filters | None = None) -> InboxPage | None:
+               filters: Filters | None = None, text: str = "") -> InboxPage | None:
     """One page of a worklist, or None if this user has no such worklist."""
     inbox = next((i for i in inboxes_for(ctx, user) if i.key == key), None)
     if inbox is None:
         return None
     return _page(ctx, user, _inbox_query(inbox, user, ctx.now()), key, inbox.label.get(language), language, page,
-                 filters or Filters(), _needs_action(ctx, user.role, inbox.relations))
+                 filters or Filters(), _needs_action(ctx, user.role, inbox.relations), text)
 
 
 def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
-                  filters: Filters | None = None) -> InboxPage:
+                  filters: Filters | None = None, text: str = "") -> InboxPage:
     """Every case the user's node holds a live relation to, filtered."""
     return _page(ctx, user, _my_cases(user, None, ctx.now()), "mis_casos", MY_CASES.get(language), language, page,
-                 filters or Filters())
+                 filters or Filters(), None, text)
 
 
 def _deadline_clocks(ctx: Context) -> list[str]:
@@ -205,7 +208,7 @@ def _needs_action(ctx: Context, role: str, relations: tuple[str, ...]) -> Column
 
 
 def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: str, language: str,
-          page: int, filters: Filters, mine: ColumnElement[bool] | None = None) -> InboxPage:
+          page: int, filters: Filters, mine: ColumnElement[bool] | None = None, text: str = "") -> InboxPage:
     now = ctx.now()
     query = _filtered(ctx, base, filters, now)
     total = ctx.session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -242,6 +245,10 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
         )
         for case in cases
     )
+    on_page = len(rows)
+    text = " ".join(text.split())[:MAX_FILTER]
+    if text:  # in memory, over the rows just decrypted for display: no index of the summary exists
+        rows = tuple(row for row in rows if matches((row.reference, row.person), text))
     by_state = _state_counts(ctx, base, filters, now)
     states = tuple(
         StateCount(state, reader.t(d.main.states[state].label), count, state == filters.state,
@@ -250,7 +257,7 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
         if state in d.main.states
     )
     return InboxPage(key=key, label=label, rows=rows, total=total, page=page, pages=pages, filters=filters,
-                     states=states, pager_query=filters.query())
+                     states=states, pager_query=filters.query(), text=text, on_page=on_page)
 
 
 def _state_counts(ctx: Context, base: Select[tuple[Case]], filters: Filters, now: dt.datetime) -> dict[str, int]:

@@ -11,7 +11,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
+from wtforms import DateField, HiddenField, StringField
+from wtforms.validators import Optional
 
 from ..choices import ChoiceProvider
 from ..web.access import needs
@@ -29,6 +30,7 @@ from .editing import save_form
 from .notes import case_notes
 from .errors import DuplicateSubmission, InvalidInput
 from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
+from .search import parse_query, search_cases
 from .reading import case_page, editable_values, form_revision, prefill_values, return_comments
 from .transitions import check_transition, fire_transition
 
@@ -174,24 +176,29 @@ def _filters() -> Filters:
 def _render_worklist(page: Any) -> Any:
     ctx, lang = current_ctx(), language()
     return render_template("cases/inbox.html", page=page, inboxes=inboxes_for(ctx, current_user), lang=lang,
-                           options=filter_options(ctx, lang))
+                           options=filter_options(ctx, lang), text_action=request.full_path.rstrip("?"))
 
 
-@bp.get("/bandeja/<key>")
+def _text_filter() -> str:
+    """The worklist's text filter: posted (with CSRF), never in the query string, never kept."""
+    return request.form.get("texto", "") if request.method == "POST" else ""
+
+
+@bp.route("/bandeja/<key>", methods=["GET", "POST"])
 @needs("case_access")
 def inbox(key: str) -> Any:
     page = inbox_page(current_ctx(), current_user, key, language(), request.args.get("pagina", 1, type=int),
-                      _filters())
+                      _filters(), _text_filter())
     if page is None:
         abort(404)
     return _render_worklist(page)
 
 
-@bp.get("/casos")
+@bp.route("/casos", methods=["GET", "POST"])
 @needs("case_access")
 def my_cases() -> Any:
     return _render_worklist(my_cases_page(current_ctx(), current_user, language(),
-                                          request.args.get("pagina", 1, type=int), _filters()))
+                                          request.args.get("pagina", 1, type=int), _filters(), _text_filter()))
 
 
 @bp.get("/casos/<reference>")
@@ -323,3 +330,33 @@ def _render_action(form: FormDef | None, wtform: FlaskForm, errors: dict[str, li
         return render_template("cases/action.html", wtform=wtform, sections=[], problems=[], form_def_label="",
                                description="", **extra), status
     return _render_form("cases/action.html", form, wtform, errors, status, **extra)
+
+
+# -- finding a case (issue 16): the query travels in a POST body only, and is never logged nor kept --------
+
+
+class SearchForm(FlaskForm):
+    q = StringField()
+    nacimiento = DateField(validators=[Optional()])
+
+
+@bp.route("/buscar", methods=["GET", "POST"])
+@needs("case_access")
+def search() -> Any:
+    form = SearchForm()
+    if request.method == "GET":
+        return render_template("cases/search.html", form=form, result=None, problem=None)
+    problem = None
+    if not form.validate():
+        problem = _("La fecha de nacimiento no es válida.")
+    elif not (form.q.data or "").strip():
+        problem = _("Escriba una referencia, un número de documento, o nombres y apellidos con la fecha de "
+                    "nacimiento.")
+    if problem is not None:
+        return render_template("cases/search.html", form=form, result=None, problem=problem), 400
+    ctx = current_ctx()
+    result = search_cases(ctx, current_user, parse_query(form.q.data or "", form.nacimiento.data), language())
+    ctx.session.commit()  # the audit event of the search, the only thing written
+    if result.redirect_to is not None:
+        return redirect(url_for("cases.show", reference=result.redirect_to), 303)
+    return render_template("cases/search.html", form=form, result=result, problem=None)

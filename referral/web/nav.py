@@ -93,5 +93,10 @@ def who_am_i() -> str:
     return f"{current_user.display_name} · {role_label} · {current_user.node.short_name}"
 
 
+def may_search() -> bool:
+    """Whether the header shows the case search box (issue 16): whoever may open cases."""
+    return bool(current_user.is_authenticated and may_open_cases(current_ctx(), current_user))
+
+
 def template_globals() -> dict[str, object]:
-    return {"nav_items": nav_items, "who_am_i": who_am_i, "current_language": language}
+    return {"nav_items": nav_items, "who_am_i": who_am_i, "current_language": language, "may_search": may_search}
