@@ -53,15 +53,18 @@ def readable(app: Any, who: str, reference: str) -> list[str]:
         return [n.narrative for n in section.notes]
 
 
-def test_the_lead_writes_and_each_relation_reads_what_is_shared_with_it(app: Any) -> None:
+def test_the_lead_writes_and_each_relation_reads_what_is_shared_with_it(app: Any, clock: Any) -> None:
     reference = file_case(app)
     activate(app, reference)  # SERNAMEG leads
     consent(app, reference)
     refer(app, reference, "INCAMI")  # a shelter, while the referral is live (derivacion_alojamiento)
     write(app, "gestor.sernameg", reference, note(narrative="Para el equipo."))
+    clock.advance(minutes=1)  # newest first needs times that differ
     write(app, "gestor.sernameg", reference, note(narrative="Solo para el nodo líder.", shared=()))
+    clock.advance(minutes=1)
     write(app, "gestor.sernameg", reference, note(narrative="Para el albergue.",
                                                   shared=("derivacion_alojamiento",)))
+    clock.advance(minutes=1)
     write(app, "ong.incami", reference, note(type_="acompanamiento", narrative="Nota propia del albergue.",
                                              shared=()))
     # newest first; the author's node reads all of its own

@@ -98,6 +98,7 @@ def _workflows_before_ficha_v2(tmp_path: Any) -> Any:
     raw["transitions"]["activar"]["effects"] = [e for e in raw["transitions"]["activar"]["effects"]
                                                 if e["add_participant"]["relation"] != "servicio_consular"]
     raw["statistics"]["dimensions"]["tipo_trata"].pop("prefer")
+    raw["statistics"]["dimensions"].pop("lugar_deteccion")
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return root
 
