@@ -22,7 +22,7 @@ from ..auth.models import User
 from ..context import Context
 from ..workflow import Text
 from .access import has_capability, may_open_cases, open_case
-from .errors import AccessDenied, InvalidInput
+from .errors import AccessDenied, InvalidInput, StaleCase
 from .models import Case, CaseAssignment
 from .reading import Reader
 from .transitions import claim_version
@@ -92,6 +92,8 @@ def assign(ctx: Context, user: User, reference: str, assignee_id: int, reason: s
     current = current_assignment(ctx, case.id, node_id)
     if not may_assign(ctx, user) and (assignee_id != user.id or current is not None):
         raise AccessDenied()
+    if case.version != expected_version:  # a second click finds the case changed by the first: 409
+        raise StaleCase()
     assignee = ctx.session.scalar(_eligible(ctx, node_id).where(User.id == assignee_id))
     if assignee is None:
         raise InvalidInput({"responsable": [NOT_ELIGIBLE]})
