@@ -40,7 +40,8 @@ CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "c
                "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets",
                "referrals", "consents", "emergency_accesses", "audit_events", "case_stat_steps", "case_stats",
                "user_sessions", "account_tokens", "access_notices", "access_grants", "login_failures",
-               "verifications", "recovery_codes", "second_factors", "intake_drafts", "case_links")
+               "verifications", "recovery_codes", "second_factors", "intake_drafts", "case_links",
+               "case_assignments")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 

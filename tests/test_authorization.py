@@ -374,6 +374,14 @@ MATRIX = """
   GET  /casos/{presentada}/atenciones/nueva                            302  200  200  200  200  200  200  403  403  403  403  403  403
   POST /casos/{presentada}/atenciones/nueva                            401  400  400  400  400  400  400  403  403  403  403  403  403
   GET  /casos/{libera}/atenciones/nueva                                302  403  200  200  200  403  403  403  403  200  403  403  403
+# -- the responsible person at one's node (issue 16): «Mis casos» for whoever may open cases; naming or taking a
+# -- case's responsable for whoever's node takes part in it (an empty form: 400); another node's case: 403
+  GET  /mis-casos                                                      302  200  200  200  200  200  200  200  200  200  200  403  403
+  GET  /casos/{detectado}/responsable                                  405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /casos/{detectado}/responsable                                  401  400  400  400  400  403  403  403  403  403  403  403  403
+  POST /casos/{activado}/responsable                                   401  400  400  400  400  400  403  403  403  403  403  403  403
+  POST /casos/{libera}/responsable                                     401  403  400  400  400  403  403  403  403  400  403  403  403
+  POST /casos/TP-0000-0000/responsable                                 401  404  404  404  404  404  404  404  404  404  404  403  403
 # -- administration: only the administrator (erasure); a permitted POST of an empty form is 400
   GET  /administracion/casos-eliminados                                302  403  403  403  403  403  403  403  403  403  403  403  200
   GET  /administracion/eliminar-caso                                   302  403  403  403  403  403  403  403  403  403  403  403  200

@@ -12,6 +12,7 @@ from flask import request
 
 from sqlalchemy import select
 
+from referral.auth.models import User
 from referral.extensions import database
 from referral.cases.models import Case
 from referral.network.models import Node
@@ -19,6 +20,7 @@ from referral.stats.models import CaseStat
 
 from .backends import both_backends
 from .browser import Browser
+from .units import unit_of_work
 from .factories import (
     CAUSA_RUC, VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, causa_post, ficha_post, informe_post,
     plan_post, residencia_post,
@@ -401,3 +403,45 @@ def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser
     national.login("coordinacion.nacional")
     page = national.get(f"/casos/{reference}").text
     assert "Primera entrevista en el centro." in page and "Llamada de control." not in page  # shared with no one
+
+
+@both_backends
+def test_a_case_worker_is_made_responsible_takes_her_case_and_it_is_reassigned_with_a_reason(
+        app: Any, make_browser: Any) -> None:
+    """Issue 16 item 4: the lead node's case worker takes the case; at the focal point the node's manager
+    names a coordinator, then hands the case to herself with a reason; «Mis casos» follows each of them."""
+    health, coordinator, manager, lead = make_browser(), make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    manager.login("gestor.rm")
+    lead.login("gestor.sernameg")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "SERNAMEG")),
+                                              "fundamento": "Indicadores claros.", "tipo_trata": "laboral",
+                                              "ambito": "internacional"}))
+    url = f"/casos/{reference}/responsable"
+
+    # The lead node: nobody is responsible yet; its case worker takes the case for herself.
+    page = lead.get(f"/casos/{reference}").text
+    assert "sin asignar" in page and "Tomar el caso" in page
+    assert reference not in lead.get("/mis-casos").text
+    ok(lead.submit(url, page_url=f"/casos/{reference}"))
+    assert "(usted)" in lead.get(f"/casos/{reference}").text
+    assert reference in lead.get("/mis-casos").text
+
+    # The focal point (another node, its own responsable): the manager names the coordinator...
+    with unit_of_work(app) as ctx:
+        names = {u.email.split("@")[0]: u.id for u in ctx.session.scalars(select(User))}
+    ok(manager.submit(url, {"responsable": str(names["coordinador.rm"])}, page_url=f"/casos/{reference}"))
+    assert reference in coordinator.get("/mis-casos").text
+    assert "Casa de acogida SernamEG" in lead.get(f"/casos/{reference}").text  # the lead node's stays hers
+    # ...then takes it herself: a reassignment without a reason is refused, keeping what was chosen.
+    refused = manager.submit(url, {"responsable": str(names["gestor.rm"])}, page_url=f"/casos/{reference}")
+    assert refused.status_code == 400 and "Indique el motivo" in refused.text
+    assert f'<option value="{names["gestor.rm"]}" selected>' in refused.text
+    ok(manager.submit(url, {"responsable": str(names["gestor.rm"]), "motivo": "carga_de_trabajo"},
+                      page_url=f"/casos/{reference}"))
+    assert reference in manager.get("/mis-casos").text
+    assert reference not in coordinator.get("/mis-casos").text
+    assert reference in coordinator.get("/casos").text  # «Casos de mi nodo» still lists the node's cases

@@ -29,6 +29,7 @@ from .search import MAX_FILTER, matches
 
 PAGE_SIZE = 25
 MY_CASES = Text("Casos de mi nodo", "My node's cases")
+RESPONSIBLE_CASES = Text("Mis casos", "My cases")  # [producto] issue 16: where she is «responsable»
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,16 @@ def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
     """Every case the user's node holds a live relation to, filtered."""
     return _page(ctx, user, _my_cases(user, None, ctx.now()), "mis_casos", MY_CASES.get(language), language, page,
                  filters or Filters(), None, text)
+
+
+def responsible_cases_page(ctx: Context, user: User, language: str, page: int = 1,
+                           filters: Filters | None = None) -> InboxPage:
+    """«Mis casos»: the cases the user is responsible for at her node, while her node takes part in them."""
+    from .assignment import responsible_filter  # (assignment imports the case services)
+
+    base = _my_cases(user, None, ctx.now()).where(responsible_filter(user))
+    return _page(ctx, user, base, "responsable", RESPONSIBLE_CASES.get(language), language, page,
+                 filters or Filters())
 
 
 def _deadline_clocks(ctx: Context) -> list[str]:

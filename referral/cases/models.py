@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
-    JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid, or_,
+    JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid, or_, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -235,3 +235,26 @@ class IntakeDraft(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CaseAssignment(Base):
+    """Who at one node is responsible for a case («responsable»), and since when. One row per
+    assignment; the current one has no `ended_at`. In clear: ids, moments and a reason code only.
+    [producto] issue 16 item 4."""
+
+    __tablename__ = "case_assignments"
+    __table_args__ = (
+        # At most one current responsible person per case and node, even if two writers race.
+        Index("uq_case_assignments_current", "case_id", "node_id", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        Index("ix_case_assignments_user", "user_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    assigned_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(String(40))  # a code; None for a first assignment
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

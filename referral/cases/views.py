@@ -29,7 +29,9 @@ from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_
 from .editing import save_form
 from .notes import case_notes
 from .errors import DuplicateSubmission, InvalidInput
-from .inbox import Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters
+from .assignment import assign, assignment_panel, check_assign
+from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
+                    responsible_cases_page)
 from .search import parse_query, search_cases
 from .reading import case_page, editable_values, form_revision, prefill_values, return_comments
 from .transitions import check_transition, fire_transition
@@ -201,14 +203,61 @@ def my_cases() -> Any:
                                           request.args.get("pagina", 1, type=int), _filters(), _text_filter()))
 
 
+@bp.get("/mis-casos")
+@needs("case_access")
+def responsible_cases() -> Any:
+    """«Mis casos»: the cases the user is responsible for at her node (issue 16)."""
+    return _render_worklist(responsible_cases_page(current_ctx(), current_user, language(),
+                                                   request.args.get("pagina", 1, type=int), _filters()))
+
+
 @bp.get("/casos/<reference>")
 @needs("case_access")
 def show(reference: str) -> Any:
+    return _render_case(reference, 200)
+
+
+def _render_case(reference: str, status: int, chosen: dict[str, str] | None = None) -> Any:
     ctx = current_ctx()
     view = case_page(ctx, current_user, reference, language())
     notes = case_notes(ctx, current_user, reference, language())  # its read event is committed by audit_read
     audit_read(ctx, current_user, view.case_id, "case")
-    return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm(), notes=notes)
+    assignment = assignment_panel(ctx, current_user, view.case_id, view.version, language())
+    return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm(), notes=notes,
+                           assignment=assignment, assignment_chosen=chosen or {}), status
+
+
+class _AssignForm(FlaskForm):
+    case_version = HiddenField()
+    responsable = HiddenField()
+    motivo = HiddenField()
+
+
+@bp.post("/casos/<reference>/responsable")
+@needs("case_access")
+def assign_responsible(reference: str) -> Any:
+    """Name the person responsible for the case at the user's node, or take it for herself (issue 16).
+    Who may is decided before the form is read; the service checks the person and the reason code."""
+    ctx = current_ctx()
+    check_assign(ctx, current_user, reference)
+    wtform = _AssignForm()
+    person, reason = str(wtform.responsable.data or ""), str(wtform.motivo.data or "")
+    chosen = {"responsable": person, "motivo": reason}
+    if not wtform.validate() or not re.fullmatch(r"[0-9]{1,9}", person):
+        flash(_("No se cambió el responsable: elija a una persona de la lista."), "error")
+        return _render_case(reference, 400, chosen)
+    version = _version(wtform)
+    try:
+        assign(ctx, current_user, reference, int(person), reason or None, version)
+    except InvalidInput as invalid:
+        ctx.session.rollback()
+        for messages in invalid.errors.values():
+            for message in messages:
+                flash(message.get(language()), "error")
+        return _render_case(reference, 400, chosen)
+    ctx.session.commit()
+    flash(_("Responsable del caso actualizado."), "success")
+    return redirect(url_for("cases.show", reference=reference), 303)
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>")

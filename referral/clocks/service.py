@@ -24,13 +24,13 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, func, or_, select, update
 
 from ..auth.models import User
-from ..cases.models import Case, CaseEvent, Participant, live_participant
+from ..cases.models import Case, CaseAssignment, CaseEvent, Participant, live_participant
 from ..context import Context
 from ..keys.store import NoKeyAccess
 from ..network.models import Node
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
-    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, STOP_EVENT, Occurrence, Step, deadline_given, due_time,
+    CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, STARTED, STOP_EVENT, Occurrence, Step, deadline_given, due_time,
     of_referral, reactions, restarted_by_note, schedule,
 )
 from ..workflow.network import PARTIES as REFERRAL_PARTIES
@@ -255,12 +255,14 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
               if relation not in REFERRAL_PARTIES}
     people = recipients(ctx, wanted)
     parties = party_recipients(ctx, {row.subject for row, _ in claimed if row.subject})
+    responsible = responsible_people(ctx, {row.case_id for row, _ in claimed})
     created: list[uuid.UUID] = []
     for row, progress in claimed:
         for period, index, step, due in progress.told:
             users = {u.id: u for relation in step.relations for u in (
                 parties.get((row.subject, relation), []) if relation in REFERRAL_PARTIES
                 else people.get((row.case_id, relation), []))}
+            users = {u.id: u for u in responsible_first(users, responsible.get(row.case_id, {}), step.kind)}
             if not users:
                 offices = contact_nodes(ctx, row, step.relations) if email else []
                 for node in offices:  # a node without staff accounts is reached at its institutional address
@@ -282,6 +284,38 @@ def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: boo
                 created.append(note.id)
     ctx.session.flush()
     return created
+
+
+# [producto] issue 16: a prompt (a step has started, a reminder, a periodic follow-up) goes to the person
+# responsible for the case at a node alone; the deadline and escalations go to her first, then to the rest
+# of her node. A node with no responsible person (or whose responsible person may no longer open cases) is
+# told as a whole, as before.
+PROMPTS = (STARTED, REMINDER, PERIODIC)
+
+
+def responsible_people(ctx: Context, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[int, int]]:
+    """case -> node -> the user id of the person responsible for the case at that node."""
+    found: dict[uuid.UUID, dict[int, int]] = defaultdict(dict)
+    ids = sorted(case_ids)
+    for start in range(0, len(ids), CHUNK):
+        for case_id, node_id, user_id in ctx.session.execute(
+                select(CaseAssignment.case_id, CaseAssignment.node_id, CaseAssignment.user_id).where(
+                    CaseAssignment.case_id.in_(ids[start:start + CHUNK]), CaseAssignment.ended_at.is_(None))):
+            found[case_id][node_id] = user_id
+    return found
+
+
+def responsible_first(users: dict[int, User], responsible: dict[int, int], kind: str) -> list[User]:
+    """The recipients of one step, the responsible person of each node first; a prompt skips the rest of a
+    node that has one. `users` are already the active staff who may open the case."""
+    holders = {node_id: user_id for node_id, user_id in responsible.items()
+               if user_id in users and users[user_id].node_id == node_id}
+    first = [users[user_id] for user_id in holders.values()]
+    if kind in PROMPTS:
+        rest = [u for u in users.values() if u.node_id not in holders]
+    else:
+        rest = [u for u in users.values() if u.id not in set(holders.values())]
+    return first + rest
 
 
 def contact_nodes(ctx: Context, row: CaseClock, relations: Sequence[str]) -> list[Node]:

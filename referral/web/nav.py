@@ -39,6 +39,9 @@ def nav_items() -> list[NavItem]:
     for inbox in inboxes_for(ctx, current_user):
         url = url_for("cases.inbox", key=inbox.key)
         items.append(NavItem(inbox.label.get(lang), url, request.path == url, counts.get(inbox.key)))
+    if may_open_cases(ctx, current_user):  # [producto] issue 16: the cases she is responsible for
+        url = url_for("cases.responsible_cases")
+        items.append(NavItem(_("Mis casos"), url, request.path == url))
     if may_open_cases(ctx, current_user):
         url = url_for("cases.my_cases")
         items.append(NavItem(_("Casos de mi nodo"), url, request.path == url))
