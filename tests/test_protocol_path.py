@@ -380,7 +380,7 @@ def test_a_ficha_detected_in_chile_activates_without_the_consulate(app: Any, mak
     assert consulate.get(f"/casos/{reference}").status_code in (403, 404)
 
 
-def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser: Any) -> None:
+def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser: Any, clock: Any) -> None:
     """Issue 16 item 2: «Nueva atención» as the lead node; shown newest first to the team it is shared with."""
     health, coordinator, lead = make_browser(), make_browser(), make_browser()
     health.login("salud.rm")
@@ -394,6 +394,7 @@ def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser
         "type": "entrevista", "date": "2026-11-18", "participants": "Dupla psicosocial",
         "narrative": "Primera entrevista en el centro.", "next_steps": "Control de salud.",
         "shared_with": ["punto_focal", "coordinacion_nacional"]}))
+    clock.advance(minutes=5)  # newest first: the second note is written later
     ok(lead.submit(f"/casos/{reference}/atenciones/nueva", {
         "type": "llamada", "date": "2026-11-18", "narrative": "Llamada de control."}))
     page = coordinator.get(f"/casos/{reference}").text
