@@ -199,6 +199,10 @@ def test_the_case_page_shows_the_responsable_and_assigns_once_on_a_double_click(
     assert "(usted)" in taken.get(f"/casos/{reference}").text
     listed = taken.get("/mis-casos")
     assert listed.status_code == 200 and reference in listed.text and VICTIM_SURNAMES.split()[0] in listed.text
+    # the page's text filter posts to «Mis casos» itself, like every worklist (never in the URL)
+    assert re.search(r'<form method="post" action="/mis-casos"', listed.text)
+    assert reference in taken.post("/mis-casos", {"texto": VICTIM_SURNAMES.split()[0].lower()}).text
+    assert reference not in taken.post("/mis-casos", {"texto": "nadie-con-este-nombre"}).text
 
 
 def test_a_forged_post_naming_another_nodes_user_or_a_stranger_case_changes_nothing(app: Any) -> None:

@@ -159,13 +159,13 @@ def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
 
 
 def responsible_cases_page(ctx: Context, user: User, language: str, page: int = 1,
-                           filters: Filters | None = None) -> InboxPage:
+                           filters: Filters | None = None, text: str = "") -> InboxPage:
     """«Mis casos»: the cases the user is responsible for at her node, while her node takes part in them."""
     from .assignment import responsible_filter  # (assignment imports the case services)
 
     base = _my_cases(user, None, ctx.now()).where(responsible_filter(user))
     return _page(ctx, user, base, "responsable", RESPONSIBLE_CASES.get(language), language, page,
-                 filters or Filters())
+                 filters or Filters(), None, text)
 
 
 def _deadline_clocks(ctx: Context) -> list[str]:

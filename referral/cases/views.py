@@ -203,12 +203,13 @@ def my_cases() -> Any:
                                           request.args.get("pagina", 1, type=int), _filters(), _text_filter()))
 
 
-@bp.get("/mis-casos")
+@bp.route("/mis-casos", methods=["GET", "POST"])
 @needs("case_access")
 def responsible_cases() -> Any:
     """«Mis casos»: the cases the user is responsible for at her node (issue 16)."""
     return _render_worklist(responsible_cases_page(current_ctx(), current_user, language(),
-                                                   request.args.get("pagina", 1, type=int), _filters()))
+                                                   request.args.get("pagina", 1, type=int), _filters(),
+                                                   _text_filter()))
 
 
 @bp.get("/casos/<reference>")
