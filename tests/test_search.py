@@ -47,8 +47,9 @@ def found(html: str) -> list[str]:
 
 
 def bare(html: str) -> str:
-    """The page without its CSRF tokens (signed with the time), the only part that varies between requests."""
-    return re.sub(r'name="csrf_token" value="[^"]*"', 'name="csrf_token"', html)
+    """The page without its CSRF tokens (signed with the time, so they differ once a second has passed), the
+    only part that varies between requests: the header's inputs and WTForms' hidden_tag (id, name, type, value)."""
+    return re.sub(r'(<input[^>]*\bname="csrf_token"[^>]*\bvalue=")[^"]*"', r'\1"', html)
 
 
 # -- the scheme: the duplicate check's own normalisation and keys ------------------------------------------
