@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from referral.auth.models import User
-from referral.cases.models import Case, CaseLink, FormRecord, Track
+from referral.cases.models import Case, CaseAssignment, CaseLink, FormRecord, Track
+from referral.cases.note_models import CaseNote
 from referral.cases.records import open_values
 from referral.context import Context
 from referral.demo.loader import load_demo
@@ -52,6 +53,15 @@ def test_demo_cases_cover_every_state_and_the_residence_track(app: Any, ctx: Con
     assert "en_reintegracion" in set(ctx.session.scalars(select(Track.state).where(Track.track == "retorno")))
     # plans are filled in version 2, with the person's agreement (issue 15 item 6)
     assert set(ctx.session.scalars(select(FormRecord.form_version).where(FormRecord.form_key == "plan"))) == {2}
+    # the daily work (issue 16): every case past its Informe's start has a responsible case worker at the lead
+    # node and the worker's notes; a case in follow-up also the follow-up call that restarted its clock
+    written = set(ctx.session.scalars(select(Case.state).where(Case.id.in_(select(CaseNote.case_id)))))
+    assert {"informe_social", "plan_en_ejecucion", "seguimiento", "cerrado"} <= written
+    assert "activado" not in written and "detectado" not in written
+    assigned = set(ctx.session.scalars(select(CaseAssignment.case_id).where(CaseAssignment.ended_at.is_(None))))
+    assert assigned == set(ctx.session.scalars(select(CaseNote.case_id)))
+    follow_up = ctx.session.scalars(select(Case).where(Case.state == "seguimiento")).first()
+    assert ctx.session.scalar(select(func.count()).select_from(CaseNote).where(CaseNote.case_id == follow_up.id)) == 2
 
 
 def test_the_same_seed_gives_the_same_people_and_another_seed_others(app: Any, ctx: Context) -> None:

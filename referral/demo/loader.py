@@ -17,9 +17,11 @@ from typing import Any
 from flask import Flask
 
 from ..auth.models import User
+from ..cases.assignment import assign
 from ..cases.editing import save_form
 from ..cases.intake import file_intake
 from ..cases.models import Case
+from ..cases.notes import NoteInput, record_note
 from ..cases.transitions import fire_transition
 from ..referrals.consent import record_consent
 from ..referrals.service import answer_referral, send_referral
@@ -63,6 +65,19 @@ TEXTS = (
     "Se evalúa alojamiento transitorio y apoyo económico para subsistencia.",
     "Se orienta sobre derechos y sobre la posibilidad de solicitar residencia temporal.",
 )
+# Case notes (atenciones) the lead node's case worker writes: (type, who took part, narrative, next steps).
+NOTES = {
+    "entrevista": (
+        "Trabajadora social del nodo líder; la persona; intérprete",
+        "Primera entrevista en un espacio reservado. La persona relata su situación con calma y pide que no se "
+        "contacte a su empleador. Se explican sus derechos y el Protocolo.",
+        "Coordinar alojamiento seguro y hora de salud mental; agendar segunda entrevista."),
+    "llamada": (
+        "Trabajadora social del nodo líder; la persona",
+        "Llamada de seguimiento: la persona asiste a sus controles y mantiene el alojamiento. Refiere sentirse "
+        "más tranquila.",
+        "Nueva llamada en dos semanas; revisar el avance del Plan con el punto focal."),
+}
 
 
 class DemoCases:
@@ -72,6 +87,7 @@ class DemoCases:
         self.ctx = ctx
         self.network = network
         self.rng = random.Random(seed)
+        self.seed = seed
         self.people = PersonFactory(seed, [r.code for r in network.regions])
         self.real_now = dt.datetime.now(dt.UTC)
         self.moment = self.real_now
@@ -167,6 +183,8 @@ class DemoCases:
             return
         self._tick()
         self._fire(worker, case, "iniciar_informe")
+        self._take(worker, case)
+        self._note(worker, case, "entrevista")
         self._tick()
         partial = stage == "informe_borrador"
         self._save(worker, case, "informe_social", self._informe(person, partial))
@@ -195,6 +213,7 @@ class DemoCases:
             return
         self._tick()
         self._fire(worker, case, "iniciar_seguimiento")
+        self._note(worker, case, "llamada")
         if stage == "retorno_voluntario":
             self._return(case, person, worker)
         if stage != "cerrado":
@@ -203,6 +222,18 @@ class DemoCases:
         self._fire(coordinator, case, "cerrar", {
             "motivo": self.rng.choice(["objetivos_cumplidos", "desiste", "perdida_contacto", "traslado"]),
             "fecha_cierre": self._local_date(), "observaciones": self._text(1)})
+
+    def _take(self, worker: User, case: Case) -> None:
+        """The lead node's case worker becomes the case's responsible person («Mis casos»)."""
+        assign(self.ctx, worker, case.reference, worker.id, None, case.version)
+
+    def _note(self, worker: User, case: Case, kind: str) -> None:
+        """One case note by the lead node, shared as the form suggests (no draw from the main generator: the
+        people and the other cases of a seed stay as they were)."""
+        participants, narrative, next_steps = NOTES[kind]
+        values = NoteInput(type=kind, date=self._local_date(), participants=participants, narrative=narrative,
+                           next_steps=next_steps, shared_with=("nodo_lider", "punto_focal"))
+        record_note(self.ctx, worker, case.reference, values, secrets.token_urlsafe(16))
 
     def _causa(self, case: Case, person: Person, index: int, status: str) -> None:
         """The lead node records the causa penal and its steps up to `status` (no random draws: the people
