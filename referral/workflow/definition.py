@@ -17,7 +17,7 @@ import holidays
 import yaml
 
 from .errors import DefinitionError
-from .forms import BASES, FormDef, basis_of, parse_form
+from .forms import BASES, FormDef, basis_of, names_of, parse_form
 from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
@@ -375,15 +375,6 @@ def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _names(raw: Any, where: str) -> tuple[str, ...]:
-    """A list of plain names (roles, relations, states)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise DefinitionError(f"{where}: expected a list of names, got {raw!r}")
-    return tuple(raw)
-
-
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
         "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
         "emergency_access", "statistics", "notes"}
@@ -420,7 +411,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
 
 def _role(key: str, raw: Any, where: str) -> Role:
     raw = _shape(raw, where, {"label", "capabilities", "held_at", "second_factor"}, ("label",))
-    capabilities = frozenset(_names(raw.get("capabilities"), f"{where}.capabilities"))
+    capabilities = frozenset(names_of(raw.get("capabilities"), f"{where}.capabilities"))
     if capabilities - CAPABILITIES:
         raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
     held = raw.get("held_at") or {}
@@ -465,8 +456,8 @@ def _permits(raw: Any, where: str) -> tuple[Permit, ...]:
         if not isinstance(item, Mapping) or not item.get("role") or not item.get("relation"):
             raise DefinitionError(f"{where}[{i}]: each entry needs a role and a relation")
         _shape(item, f"{where}[{i}]", {"role", "relation"})
-        roles = _names(item["role"] if isinstance(item["role"], list) else [item["role"]], f"{where}[{i}].role")
-        relations = _names(item["relation"] if isinstance(item["relation"], list) else [item["relation"]],
+        roles = names_of(item["role"] if isinstance(item["role"], list) else [item["role"]], f"{where}[{i}].role")
+        relations = names_of(item["relation"] if isinstance(item["relation"], list) else [item["relation"]],
                            f"{where}[{i}].relation")
         permits.extend(Permit(role, rel) for role in roles for rel in relations)
     return tuple(permits)
@@ -527,7 +518,7 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
     if not starts and "from" not in raw:
         raise DefinitionError(f"{where}: missing 'from'")
     sources = raw.get("from")
-    source_list: tuple[str | None, ...] = (None,) if starts else _names(
+    source_list: tuple[str | None, ...] = (None,) if starts else names_of(
         sources if isinstance(sources, list) else [sources], f"{where}.from")
     if not raw.get("by"):
         raise DefinitionError(f"{where}: no role may fire this transition; add 'by'")
@@ -598,9 +589,9 @@ def _form_use(key: str, raw: Any, where: str) -> FormUse:
         key=key,
         editors=_permits(edit["by"], f"{where}.edit.by") if "by" in edit else (),
         editable_when=parse(when, f"{where}.edit.when") if when else None,
-        readers=_names(raw.get("readers"), f"{where}.readers"),
-        summary_fields=_names(raw.get("summary_fields"), f"{where}.summary_fields"),
-        sections={k: _names(v, f"{where}.sections.{k}") for k, v in sections.items()},
+        readers=names_of(raw.get("readers"), f"{where}.readers"),
+        summary_fields=names_of(raw.get("summary_fields"), f"{where}.summary_fields"),
+        sections={k: names_of(v, f"{where}.sections.{k}") for k, v in sections.items()},
     )
 
 
@@ -632,7 +623,7 @@ def _flag(key: str, raw: Any, where: str) -> Flag:
 def _notice(key: str, raw: Any, where: str) -> Notice:
     raw = _shape(raw, where, {"message", "when", "relations", "basis"}, ("message", "when", "relations"))
     return Notice(key, text_from(raw["message"], f"{where}.message"), parse(raw["when"], f"{where}.when"),
-                  _names(raw["relations"], f"{where}.relations"), basis_of(raw, where))
+                  names_of(raw["relations"], f"{where}.relations"), basis_of(raw, where))
 
 
 def _duration(raw: Any, where: str) -> Duration:
@@ -688,12 +679,12 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
     before = tuple(_duration(item, f"{where}.remind_before[{i}]") for i, item in enumerate(raw.get("remind_before", [])))
     duration = _duration(raw["duration"], f"{where}.duration") if "duration" in raw else None
     return Clock(key, text_from(raw["label"], f"{where}.label"), duration,
-                 dict(starts), dict(stops), _names(raw.get("remind"), f"{where}.remind"),
+                 dict(starts), dict(stops), names_of(raw.get("remind"), f"{where}.remind"),
                  escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before, deadline_from,
-                 _names(raw.get("started_by"), f"{where}.started_by"),
+                 names_of(raw.get("started_by"), f"{where}.started_by"),
                  parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
                  bool(raw.get("notify_on_start", False)),
-                 _names(raw.get("not_started_by"), f"{where}.not_started_by"),
+                 names_of(raw.get("not_started_by"), f"{where}.not_started_by"),
                  _restarts(raw.get("restarts_on"), f"{where}.restarts_on"))
 
 
@@ -702,8 +693,8 @@ def _restarts(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     raw = _shape(raw, where, {"note_recorded", "by"}, ("note_recorded", "by"))
-    return {"note_recorded": _names(raw["note_recorded"], f"{where}.note_recorded"),
-            "by": _names(raw["by"], f"{where}.by")}
+    return {"note_recorded": names_of(raw["note_recorded"], f"{where}.note_recorded"),
+            "by": names_of(raw["by"], f"{where}.by")}
 
 
 def _inbox(key: str, raw: Any, where: str) -> Inbox:
@@ -713,11 +704,11 @@ def _inbox(key: str, raw: Any, where: str) -> Inbox:
     return Inbox(
         key=key,
         label=text_from(raw["label"], f"{where}.label"),
-        roles=_names(raw.get("roles"), f"{where}.roles"),
-        relations=_names(raw.get("relations"), f"{where}.relations"),
-        states=_names(raw.get("states"), f"{where}.states"),
-        tracks={k: _names(v, f"{where}.tracks.{k}") for k, v in tracks.items()},
-        forms={k: _names(v, f"{where}.forms.{k}") for k, v in forms.items()},
+        roles=names_of(raw.get("roles"), f"{where}.roles"),
+        relations=names_of(raw.get("relations"), f"{where}.relations"),
+        states=names_of(raw.get("states"), f"{where}.states"),
+        tracks={k: names_of(v, f"{where}.tracks.{k}") for k, v in tracks.items()},
+        forms={k: names_of(v, f"{where}.forms.{k}") for k, v in forms.items()},
     )
 
 
@@ -727,14 +718,14 @@ def _duplicates(raw: Any, where: str) -> Duplicates:
     built = {}
     for key, spec in indexes.items():
         spec = _shape(spec, f"{where}.indexes.{key}", {"fields", "normalise"}, ("fields", "normalise"))
-        built[key] = BlindIndexDef(key, _names(spec["fields"], f"{where}.indexes.{key}.fields"), str(spec["normalise"]))
-    return Duplicates(str(raw["form"]), built, _names(raw.get("visible_to"), f"{where}.visible_to"))
+        built[key] = BlindIndexDef(key, names_of(spec["fields"], f"{where}.indexes.{key}.fields"), str(spec["normalise"]))
+    return Duplicates(str(raw["form"]), built, names_of(raw.get("visible_to"), f"{where}.visible_to"))
 
 
 def _link(key: str, raw: Any, where: str) -> LinkDef:
     raw = _shape(raw, where, {"label", "form", "field", "count_visible_to"}, ("label", "form", "field"))
     return LinkDef(key, text_from(raw["label"], f"{where}.label"), str(raw["form"]), str(raw["field"]),
-                   _names(raw.get("count_visible_to"), f"{where}.count_visible_to"))
+                   names_of(raw.get("count_visible_to"), f"{where}.count_visible_to"))
 
 
 # -- validation ---------------------------------------------------------------------------------

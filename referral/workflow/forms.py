@@ -324,6 +324,15 @@ def parse_form(raw: Mapping[str, Any], where: str) -> FormDef:
     return form
 
 
+def names_of(raw: Any, where: str) -> tuple[str, ...]:
+    """A list of plain names (roles, relations, states); absent is empty."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise DefinitionError(f"{where}: expected a list of names, got {raw!r}")
+    return tuple(raw)
+
+
 def basis_of(raw: Mapping[str, Any], where: str) -> str | None:
     """A form's or a guard's `basis`: law, source (the Protocol, official sources) or product (ours)."""
     basis = raw.get("basis")

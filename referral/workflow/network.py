@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import DefinitionError, TransitionRefused
+from .forms import names_of
 from .predicates import CaseFacts, Predicate, parse
 from .text import Text, text_from
 
@@ -262,7 +263,7 @@ def _labels(raw: Any, where: str) -> dict[str, Text]:
 
 
 def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
-    from .definition import _duration, _names, _permits
+    from .definition import _duration, _permits
 
     services = {}
     for key, value in (raw.get("services") or {}).items():
@@ -272,7 +273,7 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
             raise DefinitionError(f"{where}.services.{key}: 'when' and 'refused' (the message) go together")
         services[str(key)] = Service(str(key), text_from(value["label"], f"{where}.services.{key}.label"),
                                      value.get("relation"), bool(value.get("capacity", False)),
-                                     _names(value.get("aliases"), f"{where}.services.{key}.aliases"),
+                                     names_of(value.get("aliases"), f"{where}.services.{key}.aliases"),
                                      parse(value["when"], f"{where}.services.{key}.when") if value.get("when") else None,
                                      text_from(value["refused"], f"{where}.services.{key}.refused")
                                      if value.get("refused") else None)
@@ -288,8 +289,8 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
                            ("label", "from_states", "by"))
             kinds[key] = ReferralKind(
                 key, text_from(value["label"], f"{at}.kinds.{key}.label"),
-                _names(value["from_states"], f"{at}.kinds.{key}.from_states"), _permits(value["by"], f"{at}.kinds.{key}.by"),
-                _names(value.get("services"), f"{at}.kinds.{key}.services"),
+                names_of(value["from_states"], f"{at}.kinds.{key}.from_states"), _permits(value["by"], f"{at}.kinds.{key}.by"),
+                names_of(value.get("services"), f"{at}.kinds.{key}.services"),
                 parse(value["when"], f"{at}.kinds.{key}.when") if value.get("when") else None,
                 value.get("transfers"), value.get("relation"), bool(value.get("needs_consent", True)),
                 text_from(value["help"], f"{at}.kinds.{key}.help") if value.get("help") else None)
@@ -304,9 +305,9 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
                            ("label", "from", "to", "by"))
             transitions[key] = ReferralTransition(
                 key, text_from(value["label"], f"{at}.transitions.{key}.label"),
-                _names(value["from"], f"{at}.transitions.{key}.from"), str(value["to"]),
+                names_of(value["from"], f"{at}.transitions.{key}.from"), str(value["to"]),
                 _permits(value["by"], f"{at}.transitions.{key}.by"), value.get("reasons"),
-                _names(value.get("kinds"), f"{at}.transitions.{key}.kinds"), str(value.get("style", "primary")))
+                names_of(value.get("kinds"), f"{at}.transitions.{key}.kinds"), str(value.get("style", "primary")))
         reasons = {k: _labels(v, f"{at}.reasons.{k}") for k, v in (r.get("reasons") or {}).items()}
         sources = {}
         for key, value in (r.get("from_forms") or {}).items():
@@ -322,7 +323,7 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
                                         "override_by", "override_reasons"},
                    ("given_by", "scopes", "evidence", "by", "override_by", "override_reasons"))
         consent = ConsentDef(_labels(c["given_by"], f"{at}.given_by"), c.get("child_flag"),
-                             _names(c.get("child_given_by"), f"{at}.child_given_by"), _labels(c["scopes"], f"{at}.scopes"),
+                             names_of(c.get("child_given_by"), f"{at}.child_given_by"), _labels(c["scopes"], f"{at}.scopes"),
                              _labels(c["evidence"], f"{at}.evidence"), _permits(c["by"], f"{at}.by"),
                              _permits(c["override_by"], f"{at}.override_by"),
                              _labels(c["override_reasons"], f"{at}.override_reasons"))
@@ -331,7 +332,7 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
         at = f"{where}.emergency_access"
         e = _shape(raw["emergency_access"], at, {"relation", "roles", "duration", "max_hours", "reasons"},
                    ("relation", "roles", "duration", "reasons"))
-        emergency = EmergencyAccessDef(str(e["relation"]), _names(e["roles"], f"{at}.roles"),
+        emergency = EmergencyAccessDef(str(e["relation"]), names_of(e["roles"], f"{at}.roles"),
                                        _duration(e["duration"], f"{at}.duration"), int(e.get("max_hours", 24)),
                                        _labels(e["reasons"], f"{at}.reasons"))
     return NetworkDef(services, referrals, consent, emergency)

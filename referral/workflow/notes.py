@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DefinitionError
-from .forms import basis_of
+from .forms import basis_of, names_of
 from .text import Text, text_from
 
 _KEYS = {"label", "basis", "types", "writers", "share_with", "default_share", "always_read_by"}
@@ -34,14 +34,6 @@ class NotesDef:
         return node == author_node or bool(relations & (set(shared) | set(self.always_read_by)))
 
 
-def _names(raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise DefinitionError(f"{where}: expected a list of names, got {raw!r}")
-    return tuple(raw)
-
-
 def parse_notes(raw: Any, where: str) -> NotesDef | None:
     if raw is None:
         return None
@@ -59,10 +51,10 @@ def parse_notes(raw: Any, where: str) -> NotesDef | None:
     return NotesDef(
         label=text_from(raw["label"], f"{where}.label"),
         types={str(k): text_from(v, f"{where}.types.{k}") for k, v in types.items()},
-        writers=_names(raw["writers"], f"{where}.writers"),
-        share_with=_names(raw.get("share_with"), f"{where}.share_with"),
-        default_share=_names(raw.get("default_share"), f"{where}.default_share"),
-        always_read_by=_names(raw.get("always_read_by"), f"{where}.always_read_by"),
+        writers=names_of(raw["writers"], f"{where}.writers"),
+        share_with=names_of(raw.get("share_with"), f"{where}.share_with"),
+        default_share=names_of(raw.get("default_share"), f"{where}.default_share"),
+        always_read_by=names_of(raw.get("always_read_by"), f"{where}.always_read_by"),
         basis=basis_of(raw, where),
     )
 
