@@ -10,7 +10,7 @@ in cases outside their scope, without their references.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,8 @@ def _parts(index: BlindIndexDef, form_fields: Mapping[str, str], values: Mapping
     return _name_parts(words, dates)
 
 
-def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def _digests_by(ctx: Context, parts_of: Callable[[BlindIndexDef, dict[str, str]], list[str] | None]) -> list[tuple[str, bytes]]:
+    """(index key, digest) for every declared index whose `parts_of(index, form field types)` is not None."""
     spec = ctx.definition.duplicates
     if spec is None:
         return []
@@ -72,33 +73,29 @@ def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     indexer = blind_indexer(ctx)
     found = []
     for index in spec.indexes.values():
-        parts = _parts(index, form_fields, values)
+        parts = parts_of(index, form_fields)
         if parts is not None:
             found.append((index.key, indexer.digest(index.key, parts)))
     return found
+
+
+def digests(ctx: Context, values: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    return _digests_by(ctx, lambda index, form_fields: _parts(index, form_fields, values))
 
 
 def query_digests(ctx: Context, text: str, date: dt.date | None) -> list[tuple[str, bytes]]:
     """The digests a search for a person looks up: `text` as a document number, and `text` as the names
     of a name index whose one other field is `date` (the date of birth). The same normalisation and keys
     as the digests written at filing, so a search finds exactly what the duplicate check would."""
-    spec = ctx.definition.duplicates
-    if spec is None:
-        return []
-    form_fields = {f.key: f.type for f in ctx.definition.form(spec.form).fields()}
-    indexer = blind_indexer(ctx)
-    found = []
-    for index in spec.indexes.values():
+    def parts_of(index: BlindIndexDef, form_fields: dict[str, str]) -> list[str] | None:
         if index.normalise == "document":
-            parts = _document_parts(text)
-        else:
-            others = [key for key in index.fields if form_fields[key] != "text"]
-            if date is None or len(others) != 1 or form_fields[others[0]] != "date":
-                continue
-            parts = _name_parts(normalise_name(text).split(), [date.isoformat()])
-        if parts is not None:
-            found.append((index.key, indexer.digest(index.key, parts)))
-    return found
+            return _document_parts(text)
+        others = [key for key in index.fields if form_fields[key] != "text"]
+        if date is None or len(others) != 1 or form_fields[others[0]] != "date":
+            return None
+        return _name_parts(normalise_name(text).split(), [date.isoformat()])
+
+    return _digests_by(ctx, parts_of)
 
 
 def index_case(ctx: Context, case: Case, form_key: str, values: Mapping[str, Any]) -> None:
