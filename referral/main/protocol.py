@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..workflow import Text, WorkflowDefinition
-from ..workflow.definition import Clock, Machine, Permit, Transition
+from ..workflow.definition import Clock, LinkDef, Machine, Permit, Transition
 
 UNITS = {
     "hours": Text("horas", "hours"),
@@ -66,6 +66,20 @@ class KindRow:
 
 
 @dataclass(frozen=True)
+class LinkRow:
+    label: str
+    field: str  # the form and the field whose value links cases
+    counted_for: str  # relations told how many linked cases lie outside their scope
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    message: str
+    shown_to: str
+    basis: str
+
+
+@dataclass(frozen=True)
 class ProtocolView:
     label: str
     version: int
@@ -73,6 +87,8 @@ class ProtocolView:
     clocks: tuple[ClockRow, ...]
     referrals: MachineView | None = None
     referral_kinds: tuple[KindRow, ...] = ()
+    links: tuple[LinkRow, ...] = ()
+    notices: tuple[NoticeRow, ...] = ()
 
 
 LIVE = Text("el nodo que recibe accede al caso", "the receiving node has access to the case")
@@ -86,7 +102,21 @@ def protocol_view(d: WorkflowDefinition, language: str) -> ProtocolView:
         machines=tuple(_machine(d, m, language) for m in d.machines()),
         clocks=tuple(_clock(d, c, language) for c in d.clocks.values()),
         referrals=_referrals(d, language), referral_kinds=_kinds(d, language),
+        links=tuple(_link(d, link, language) for link in d.links.values()),
+        notices=tuple(NoticeRow(n.message.get(language), _relations(d, n.relations, language), _basis(n.basis, language))
+                      for n in d.notices.values()),
     )
+
+
+def _relations(d: WorkflowDefinition, relations: tuple[str, ...], language: str) -> str:
+    return ", ".join(d.relation_label(r).get(language) for r in relations)
+
+
+def _link(d: WorkflowDefinition, link: LinkDef, language: str) -> LinkRow:
+    form = d.form(link.form)
+    field = next(f for f in form.fields() if f.key == link.field)
+    return LinkRow(link.label.get(language), f"{form.label.get(language)}: {field.label.get(language)}",
+                   _relations(d, link.count_visible_to, language))
 
 
 def _who(d: WorkflowDefinition, permits: tuple[Permit, ...], language: str) -> str:
