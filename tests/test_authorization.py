@@ -224,6 +224,7 @@ MATRIX = """
   GET  /bandeja/casos_liderados                                        302  404  404  200  404  200  404  404  200  404  404  403  403
   GET  /bandeja/informacion_pendiente                                  302  200  200  200  200  200  404  200  200  200  200  403  403
   GET  /bandeja/residencias                                            302  404  404  404  404  404  200  404  404  404  404  403  403
+  GET  /bandeja/retornos                                               302  404  404  200  404  200  404  404  200  404  404  403  403
   GET  /bandeja/no_existe                                              302  404  404  404  404  404  404  404  404  404  404  403  403
   GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403  403
   POST /fichas/nueva                                                   401  400  400  400  400  400  403  400  400  400  400  403  403

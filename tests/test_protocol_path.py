@@ -302,6 +302,7 @@ def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(ap
     with app.app_context():
         referral_id = database.session().scalar(select(Referral.id).where(Referral.to_node_id == oim_node))
     ok(oim.submit(f"/casos/{reference}/derivaciones/{referral_id}/aceptar", {}))
+    assert reference in oim.get("/bandeja/retornos").text  # IOM's list of the returns in progress
     assert oim.get(f"/casos/{reference}/formularios/retorno_solicitud").status_code == 200
     assert oim.get(f"/casos/{reference}/formularios/informe_social").status_code == 403
 
@@ -340,6 +341,7 @@ def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(ap
     ok(coordinator.act(reference, "cerrar", closing))
     assert state_of(coordinator, reference) == "Cerrado"
     assert "Reintegración concluida" in coordinator.get(f"/casos/{reference}").text
+    assert reference not in oim.get("/bandeja/retornos").text  # concluded: no longer in progress
 
 
 @both_backends
