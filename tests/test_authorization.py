@@ -375,6 +375,17 @@ MATRIX = """
   GET  /casos/{presentada}/atenciones/nueva                            302  200  200  200  200  200  200  403  403  403  403  403  403
   POST /casos/{presentada}/atenciones/nueva                            401  400  400  400  400  400  400  403  403  403  403  403  403
   GET  /casos/{libera}/atenciones/nueva                                302  403  200  200  200  403  403  403  403  200  403  403  403
+# -- printing an instrument (issue 16): exactly the readers of the form view; a form not yet written or a missing
+# -- revision is 404 to its readers; a revision that is not a number is 400; which sections a relation prints
+# -- (a shelter: some sections only): tests/test_print_instrument.py
+  GET  /casos/{detectado}/formularios/ficha/imprimir                   302  200  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/informe_social/imprimir          302  403  404  404  404  403  403  403  403  403  403  403  403
+  GET  /casos/{detectado}/formularios/no_existe/imprimir               302  404  404  404  404  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/informe_social/imprimir?revision=1  302  403  200  200  200  200  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia/imprimir   302  403  200  200  200  200  200  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/solicitud_residencia/imprimir?revision=9  302  403  404  404  404  404  404  403  403  403  403  403  403
+  GET  /casos/{presentada}/formularios/ficha/imprimir?revision=x       302  400  400  400  400  400  400  400  400  400  400  403  403
+  GET  /casos/{libera}/formularios/ficha/imprimir                      302  403  200  200  200  403  403  403  403  200  403  403  403
 # -- the responsible person at one's node (issue 16): «Mis casos» for whoever may open cases; naming or taking a
 # -- case's responsable for whoever's node takes part in it (an empty form: 400); another node's case: 403
   GET  /mis-casos                                                      302  200  200  200  200  200  200  200  200  200  200  403  403

@@ -28,6 +28,7 @@ from .compare import compare_revisions
 from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
 from .notes import case_notes
+from .printing import print_view
 from .errors import DuplicateSubmission, InvalidInput
 from .assignment import assign, assignment_panel, check_assign
 from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
@@ -276,6 +277,20 @@ def view_form(reference: str, form_key: str) -> Any:
         audit_read(current_ctx(), current_user, case.id, f"form:{form_key}", revision=form_view.revision)
     return render_template("cases/form_view.html", reference=case.reference, form_view=form_view,
                            form_key=form_key, refer_links=links, row_states=states)
+
+
+@bp.get("/casos/<reference>/formularios/<form_key>/imprimir")
+@needs("case_access")
+def print_form(reference: str, form_key: str) -> Any:
+    """A revision of an instrument as a clean document to print (issue 16): what the form view shows this
+    reader and nothing more, with the case reference, the revision and the reader's node."""
+    raw = request.args.get("revision")
+    if raw is not None and not re.fullmatch(r"[1-9][0-9]{0,8}", raw):
+        abort(400)
+    ctx = current_ctx()
+    view = print_view(ctx, current_user, reference, form_key, int(raw) if raw else None, language())
+    audit_read(ctx, current_user, view.case_id, f"print:{form_key}", revision=view.form.revision)
+    return render_template("cases/form_print.html", doc=view, form_key=form_key)
 
 
 @bp.get("/casos/<reference>/formularios/<form_key>/comparar")

@@ -11,3 +11,9 @@ document.addEventListener("submit", function (event) {
     form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
   }, 0);
 });
+
+// «Imprimir» on an instrument's print page; without JavaScript the browser's own print command does the same.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("[data-print]") : null;
+  if (button) { window.print(); }
+});
