@@ -385,3 +385,61 @@ def test_the_definition_refuses_unknown_relations_and_types(tmp_path: Path) -> N
         (tmp_path / "workflow.yaml").write_text(wrong)
         with pytest.raises(DefinitionError, match=message):
             load_definition(tmp_path)
+
+
+def test_a_25_mb_upload_and_download_stream_within_64_mb_of_memory(app: Any, make_browser: Any,
+                                                                   tmp_path: Path) -> None:
+    """Measured with tracemalloc, the peak of Python-heap allocations above the baseline while the request
+    runs: every buffer on this path (the parser's parts, each chunk's plaintext and ciphertext, which
+    `cryptography` returns as Python bytes) is allocated there, and it excludes what the interpreter and
+    the test harness already hold. The request body is read from a file on disk, and the download is
+    consumed chunk by chunk, so neither side of the test holds the file in memory either."""
+    import hashlib
+    import tracemalloc
+
+    reference = file_case(app)
+    activate(app, reference)
+    lead = make_browser()
+    lead.login(LEAD)
+    fields = hidden_inputs(lead.get(f"/casos/{reference}/documentos/nuevo").text)
+    size = 25 * 1024 * 1024
+    boundary = "frontera" + uuid.uuid4().hex
+    body = tmp_path / "body"
+    digest = hashlib.sha256()
+    with body.open("wb") as out:
+        for key, value in {**fields, "kind": "informe_medico"}.items():
+            out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="grande.pdf"\r\n'
+                  "Content-Type: application/pdf\r\n\r\n".encode())
+        block = pdf(CHUNK)
+        for _ in range(size // CHUNK):
+            out.write(block)
+            digest.update(block)
+        out.write(f"\r\n--{boundary}--\r\n".encode())
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        with body.open("rb") as stream:
+            answer = lead.client.post(f"/casos/{reference}/documentos/nuevo", input_stream=stream,
+                                      content_length=body.stat().st_size,
+                                      content_type=f"multipart/form-data; boundary={boundary}")
+        upload_peak = tracemalloc.get_traced_memory()[1] - baseline
+        assert answer.status_code == 303, answer.status_code
+        with unit_of_work(app) as ctx:
+            attachment_id = ctx.session.scalar(select(CaseAttachment.id))
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        response = lead.client.get(f"/casos/{reference}/documentos/{attachment_id}", buffered=False)
+        received, got = 0, hashlib.sha256()
+        for chunk in response.response:
+            received += len(chunk)
+            got.update(chunk)
+        response.close()
+        download_peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    assert received == size and got.digest() == digest.digest()
+    assert upload_peak < 64 * 1024 * 1024, upload_peak
+    assert download_peak < 64 * 1024 * 1024, download_peak
+    assert upload_peak < 8 * 1024 * 1024 and download_peak < 8 * 1024 * 1024, (upload_peak, download_peak)
