@@ -155,7 +155,7 @@ def _measure(apps: dict[str, Flask], clock: Clock, size: Size, progress: Progres
 def _attachments(size: Size, progress: Progress) -> Metrics:
     """Seal + store + read back a document, against a plain copy + read back, alternated, in one folder."""
     megabytes = 5 if size is QUICK else 25
-    repetitions = max(5, size.ficha_repetitions // 10)
+    repetitions = max(11, size.ficha_repetitions // 10)
     progress(f"attachment: {megabytes} MB, {repetitions} runs per variant (sealed in chunks / plain copy)")
     with tempfile.TemporaryDirectory(prefix="referral-bench-attachments-") as folder:
         source = Path(folder) / "source.pdf"

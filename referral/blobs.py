@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
+WRITE_BUFFER = 1024 * 1024  # whole pages to the file system, whatever the size of the parts
 
 
 class BlobMissing(Exception):
@@ -54,7 +55,7 @@ class LocalFolderStore:
         written = 0
         try:
             descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
+            with os.fdopen(descriptor, "wb", buffering=WRITE_BUFFER) as handle:
                 for part in parts:
                     handle.write(part)
                     written += len(part)

@@ -60,9 +60,11 @@ class FileCipher:
     def __init__(self, file_id: uuid.UUID, key_version: int, key: bytes):
         self.file_id, self.key_version = file_id, key_version
         self._aead = AESGCM(key)
+        self._prefix = f"attachment|v1|{file_id}|".encode()
 
     def _associated(self, index: int, final: bool) -> bytes:
-        return f"attachment|v1|{self.file_id}|{index}|{self.key_version}|{int(final)}".encode()
+        """file id | chunk index | file key version | last chunk or not"""
+        return self._prefix + f"{index}|{self.key_version}|{int(final)}".encode()
 
     def seal_chunk(self, index: int, plain: bytes, final: bool) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -70,7 +72,8 @@ class FileCipher:
 
     def open_chunk(self, index: int, record: bytes, final: bool) -> bytes:
         try:
-            return self._aead.decrypt(record[:NONCE_BYTES], record[NONCE_BYTES:], self._associated(index, final))
+            view = memoryview(record)
+            return self._aead.decrypt(view[:NONCE_BYTES], view[NONCE_BYTES:], self._associated(index, final))
         except (InvalidTag, ValueError):
             raise DecryptionFailed(f"chunk {index} of a file did not authenticate") from None
 
