@@ -22,6 +22,12 @@ Then, alternating encrypted and plaintext call by call (after warm-up), it times
 - search (`search_ms`, encrypted only): HTTP POST /buscar by the names and date of birth of one loaded person,
   through the blind indexes, the access rule and the decryption of the matching rows (target ≤ 50 ms).
 
+- attachment (`attachment_mb_per_s`): a case document of 25 MB (5 MB with --quick) sealed in 64 KiB AES-256-GCM
+  chunks under a fresh file key, written to the local-folder blob store (synced, renamed), then opened and
+  read back to the end; against `attachment_plain_mb_per_s`, the same bytes copied into a file of the same
+  folder the same way (synced, renamed) and read back. `attachment_ratio` is sealed seconds / plain seconds;
+  target ≤ 1.5.
+
 Each is reported as the median in milliseconds for both variants and their ratio (encrypted / plain).
 Alongside, the number of sealed cells opened and case keys unwrapped by one request of each page (with
 the real vault) shows whether the inbox decrypts only the rows it shows.
@@ -31,9 +37,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,9 +57,10 @@ from referral.cases.inbox import PAGE_SIZE
 from referral.cases.intake import file_intake
 from referral.cases.models import Case
 from referral.cases.search import parse_query, search_cases
+from referral.blobs import LocalFolderStore, new_blob_id
 from referral.extensions import database
 from referral.units import unit_of_work
-from referral.vault import CaseCipher, Vault
+from referral.vault import CHUNK, CaseCipher, FileCipher, Vault, new_file_key
 
 from tests.browser import hidden_inputs
 
@@ -139,6 +148,49 @@ def _measure(apps: dict[str, Flask], clock: Clock, size: Size, progress: Progres
     fichas = interleaved({name: _filer(app, extra, size.warmup) for name, app in apps.items()},
                          size.ficha_repetitions, size.warmup)
     _report(metrics, "ficha", fichas, progress)
+    metrics.update(_attachments(size, progress))
+    return metrics
+
+
+def _attachments(size: Size, progress: Progress) -> Metrics:
+    """Seal + store + read back a document, against a plain copy + read back, alternated, in one folder."""
+    megabytes = 5 if size is QUICK else 25
+    repetitions = max(11, size.ficha_repetitions // 10)
+    progress(f"attachment: {megabytes} MB, {repetitions} runs per variant (sealed in chunks / plain copy)")
+    with tempfile.TemporaryDirectory(prefix="referral-bench-attachments-") as folder:
+        source = Path(folder) / "source.pdf"
+        with source.open("wb") as out:
+            for _ in range(megabytes * 16):
+                out.write(b"%PDF" + os.urandom(CHUNK - 4))
+        store = LocalFolderStore(Path(folder) / "store")
+
+        def sealed(_repetition: int) -> None:
+            file_id, blob_id = uuid.uuid4(), new_blob_id()
+            cipher = FileCipher(file_id, 1, new_file_key())
+            with source.open("rb") as plain:
+                store.put(blob_id, cipher.seal(plain.read))
+            with store.open(blob_id) as stored:
+                for _chunk in cipher.open(stored.read):
+                    pass
+            store.delete(blob_id)
+
+        def copied(_repetition: int) -> None:
+            blob_id = new_blob_id()
+            with source.open("rb") as plain:
+                store.put(blob_id, iter(functools.partial(plain.read, CHUNK), b""))
+            with store.open(blob_id) as stored:
+                for _chunk in iter(functools.partial(stored.read, CHUNK), b""):
+                    pass
+            store.delete(blob_id)
+
+        samples = interleaved({"sealed": sealed, "plain": copied}, repetitions, 2)
+    seconds = {name: median(values) / 1000 for name, values in samples.items()}
+    metrics: Metrics = {"attachment_mb_per_s": round(megabytes / seconds["sealed"], 1),
+                        "attachment_plain_mb_per_s": round(megabytes / seconds["plain"], 1),
+                        "attachment_ratio": round(seconds["sealed"] / seconds["plain"], 3),
+                        "attachment_bytes": megabytes * 1024 * 1024}
+    progress(f"  sealed {metrics['attachment_mb_per_s']} MB/s, plain {metrics['attachment_plain_mb_per_s']} MB/s, "
+             f"ratio {metrics['attachment_ratio']}")
     return metrics
 
 

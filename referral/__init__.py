@@ -12,12 +12,14 @@ from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import PROJECT_ROOT, StartupError, load_settings
+from .blobs import LocalFolderStore
 from .context import Protocol
 from .db import utcnow
 from .extensions import babel, csrf, database, login_manager
 from .i18n import compile_catalogs
 from .queue import celery_init_app
 from .vault import MasterKeyMissing, Vault, load_master_keyring
+from .web.uploads import UploadRequest
 from .workflow import DefinitionError, load_definition
 
 __all__ = ["StartupError", "create_app"]
@@ -26,6 +28,7 @@ __all__ = ["StartupError", "create_app"]
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; raise StartupError with a clear message if it cannot run."""
     app = Flask(__name__, instance_relative_config=True, template_folder=str(PROJECT_ROOT / "templates"))
+    app.request_class = UploadRequest  # uploads spooled encrypted; a large body on the upload page only
     if test_config and "INSTANCE_PATH" in test_config:
         app.instance_path = str(test_config["INSTANCE_PATH"])
     elif os.environ.get("REFERRAL_INSTANCE_PATH"):  # local config, database and keys kept elsewhere
@@ -39,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _trust_proxies(app)
     _init_protocol(app)
     _init_vault(app)
+    app.extensions["referral.blobs"] = LocalFolderStore(app.config["ATTACHMENTS_DIR"])
     _init_web(app, instance)
     celery_init_app(app)
     return app
@@ -80,6 +84,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .auth.views import load_signed_in
     from .cases.views import bp as cases_bp
     from .cases.note_views import bp as notes_bp
+    from .cases.attachment_views import bp as attachments_bp
     from .clocks.views import bp as clocks_bp
     from .main.views import bp as main_bp
     from .network.views import bp as network_bp
@@ -101,7 +106,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     login_manager.user_loader(load_signed_in)
 
     for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp,
-                      notes_bp):
+                      notes_bp, attachments_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

@@ -94,6 +94,7 @@ class EnvironmentSettings(BaseSettings):
     mail_from: str = Field("protocolo-trata@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
     base_url: str = "http://127.0.0.1:5000"
     trusted_proxies: int = Field(0, ge=0, le=10)  # reverse proxies in front of the app (ProxyFix hops)
+    attachments_dir: str | None = None  # where sealed case documents are kept (default instance/attachments)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], *args: Any, **kwargs: Any
@@ -316,7 +317,9 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         # How many reverse proxies stand in front of the app: their X-Forwarded-* headers are believed
         # (ProxyFix, in create_app); with 0 they are ignored, so nobody can claim another address.
         "TRUSTED_PROXIES": settings.trusted_proxies,
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,  # the upload page alone takes more (referral/web/uploads.py)
+        # Sealed case documents (ciphertext only, random names): a folder, behind referral/blobs.py's interface.
+        "ATTACHMENTS_DIR": settings.attachments_dir or str(instance / "attachments"),
         # Celery runs the clocks. Redis is broker and result store when REDIS_URL is set; otherwise a
         # broker inside a SQLite file in instance/ (kombu's SQLAlchemy transport): no server needed.
         # (Not CELERY_BROKER_URL in the environment: Celery itself would read that one and bypass these.)

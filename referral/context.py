@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from .blobs import BlobStore
 from .db import utcnow
 from .vault import CaseCipher, Vault
 from .workflow import Engine, WorkflowDefinition
@@ -40,6 +41,7 @@ class Context:
     keyholder: int | None = None  # the node whose key pair opens case keys in this unit of work
     ciphers: dict[tuple[uuid.UUID, int], CaseCipher] = field(default_factory=dict)  # opened, this unit only
     keycache: dict[str, Any] = field(default_factory=dict)  # opened node keys and secrets, this unit only
+    blobs: BlobStore | None = None  # where sealed case documents are kept (referral/blobs.py)
 
     @property
     def definition(self) -> WorkflowDefinition:

@@ -18,6 +18,6 @@ def unit_of_work(app: Flask) -> Iterator[Context]:
     try:
         yield Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
-                      clock=app.config["CLOCK"])
+                      clock=app.config["CLOCK"], blobs=app.extensions["referral.blobs"])
     finally:
         session.close()

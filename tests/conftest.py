@@ -41,7 +41,7 @@ CASE_TABLES = ("case_clocks", "notifications", "case_events", "form_records", "c
                "referrals", "consents", "emergency_accesses", "audit_events", "case_stat_steps", "case_stats",
                "user_sessions", "account_tokens", "access_notices", "access_grants", "login_failures",
                "verifications", "recovery_codes", "second_factors", "intake_drafts", "case_links",
-               "case_assignments", "case_notes")
+               "case_assignments", "case_notes", "case_attachments")
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 

@@ -16,6 +16,7 @@ own case with the function-scoped fixtures.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -167,6 +168,17 @@ def version_of(app: Flask, reference: str) -> int:
         return Steps(ctx).version(reference)
 
 
+def attach(app: Flask, reference: str, kind: str) -> str:
+    from referral.cases.attachments import UploadInput, record_attachment
+
+    with services(app) as ctx:
+        row = record_attachment(ctx, Steps(ctx).user("gestor.sernameg"), reference,
+                                UploadInput(kind, (), "documento.pdf", io.BytesIO(b"%PDF-1.7\n" * 50).read),
+                                uuid.uuid4().hex)
+        ctx.session.commit()
+        return str(row.id)
+
+
 @pytest.fixture(scope="module")
 def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("authorization")
@@ -174,6 +186,8 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
     cases = {stage: build_case(app, stage) for stage in STAGES}
     cases["libera"] = build_case(app, "detectado", filed_by="ong", **ONG_VICTIM)
+    for kind in ("informe_medico", "copia_denuncia"):  # documents the lead attached to «presentada»
+        cases[kind] = attach(app, cases["presentada"], kind)
     yield World(app, cases)
     database.engine(app).dispose()
 
@@ -386,6 +400,18 @@ MATRIX = """
   GET  /casos/{presentada}/formularios/solicitud_residencia/imprimir?revision=9  302  403  404  404  404  404  404  403  403  403  403  403  403
   GET  /casos/{presentada}/formularios/ficha/imprimir?revision=x       302  400  400  400  400  400  400  400  400  400  400  403  403
   GET  /casos/{libera}/formularios/ficha/imprimir                      302  403  200  200  200  403  403  403  403  200  403  403  403
+# -- case documents (issue 16): every node with a relation that uploads opens the upload page (an empty POST is
+# -- 400); a document is read by its uploader's node and the relations its kind names: a medical report by the
+# -- lead node (and health referrals) only, a copy of the complaint also by the focal point and national
+# -- coordination; a relation that may not read the kind gets 404 (as if it did not exist); no relation is 403
+  GET  /casos/{detectado}/documentos/nuevo                             302  200  200  200  200  403  403  403  403  403  403  403  403
+  POST /casos/{detectado}/documentos/nuevo                             401  400  400  400  400  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/documentos/nuevo                            302  200  200  200  200  200  200  403  403  403  403  403  403
+  POST /casos/{presentada}/documentos/nuevo                            401  400  400  400  400  400  400  403  403  403  403  403  403
+  GET  /casos/{presentada}/documentos/{informe_medico}                 302  404  404  404  404  200  404  403  403  403  403  403  403
+  GET  /casos/{presentada}/documentos/{copia_denuncia}                 302  404  200  200  200  200  404  403  403  403  403  403  403
+  GET  /casos/{detectado}/documentos/{copia_denuncia}                  302  404  404  404  404  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/documentos/00000000-0000-4000-8000-000000000000  302  404  404  404  404  404  404  403  403  403  403  403  403
 # -- the responsible person at one's node (issue 16): «Mis casos» for whoever may open cases; naming or taking a
 # -- case's responsable for whoever's node takes part in it (an empty form: 400); another node's case: 403
   GET  /mis-casos                                                      302  200  200  200  200  200  200  200  200  200  200  403  403

@@ -110,6 +110,9 @@ def encryption_targets(metrics: Metrics) -> None:
     assert metrics["case_page_node_key_opens_count"] == 1
     assert metrics["case_page_cell_opens_count"] >= 1
     assert metrics["search_rows_count"] >= 1 and metrics["search_ms"] > 0  # the person searched for is found
+    # a case document sealed in chunks, stored and read back costs at most half again a plain file copy
+    assert metrics["attachment_mb_per_s"] > 0 and metrics["attachment_plain_mb_per_s"] > 0
+    assert metrics["attachment_ratio"] <= 1.5
 
 
 TARGETS: dict[str, Callable[[Metrics], None]] = {

@@ -75,3 +75,26 @@ def test_a_form_ciphertext_copied_into_another_case_or_row_does_not_open(app: An
     with pytest.raises(DecryptionFailed):  # same case key, another row
         cipher_for(ctx, first_case).open(stolen, Cell("form_records", "data", second.id))
     assert open_values(ctx, first_case, first)["nombres"]  # the original still opens where it belongs
+
+
+@both_backends
+def test_a_document_name_and_content_are_never_stored_in_clear(app: Any) -> None:
+    """Case documents (issue 16 item 3): a marker in the file name and one in the content reach neither the
+    database nor the documents folder (its file names included); the audit events carry ids only."""
+    from referral.audit.models import AuditEvent
+
+    from .test_case_attachments import CONTENT_MARKER, FILE_MARKER, LEAD, blobs, download, pdf, upload
+    from .steps import activate, file_case
+
+    reference = file_case(app)
+    activate(app, reference)
+    attachment = upload(app, LEAD, reference, pdf(300_000))
+    assert download(app, LEAD, reference, attachment) == pdf(300_000)
+    stored, files = database_bytes(app), b"".join(p.read_bytes() for p in blobs(app))
+    paths = " ".join(str(p) for p in Path(app.config["ATTACHMENTS_DIR"]).rglob("*"))
+    for marker in (FILE_MARKER.encode(), CONTENT_MARKER, FILE_MARKER.lower().encode()):
+        assert marker not in stored and marker not in files, marker
+    assert FILE_MARKER not in paths and reference not in paths and str(attachment) not in paths
+    with database.factory(app)() as session:
+        payloads = " ".join(f"{e.subject} {e.details}" for e in session.scalars(select(AuditEvent)))
+    assert FILE_MARKER not in payloads and "informe_medico" not in payloads

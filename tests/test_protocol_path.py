@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from urllib.parse import quote
@@ -406,6 +407,32 @@ def test_the_lead_node_records_a_case_note_the_team_reads(app: Any, make_browser
     national.login("coordinacion.nacional")
     page = national.get(f"/casos/{reference}").text
     assert "Primera entrevista en el centro." in page and "Llamada de control." not in page  # shared with no one
+
+
+def test_the_lead_node_attaches_a_pdf_the_focal_point_reads_and_the_detecting_node_does_not(
+        app: Any, make_browser: Any) -> None:
+    """Issue 16 item 3: the lead node attaches the copy of the complaint; the focal point (a reader of that
+    kind) downloads it; the detecting node, whose relation does not read it, neither sees nor gets it."""
+    health, coordinator, lead = make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.sernameg")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "SERNAMEG")),
+                                              "fundamento": "Indicadores claros."}))
+    assert f'href="/casos/{reference}/documentos/nuevo"' in lead.get(f"/casos/{reference}").text
+    content = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" * 200
+    ok(lead.submit(f"/casos/{reference}/documentos/nuevo", {
+        "kind": "copia_denuncia", "file": (io.BytesIO(content), "denuncia-fiscalia.pdf", "application/pdf")}))
+    page = coordinator.get(f"/casos/{reference}").text
+    assert "denuncia-fiscalia.pdf" in page and "Copia de la denuncia" in page
+    link = re.search(rf'href="(/casos/{reference}/documentos/[0-9a-f-]{{36}})"', page)
+    assert link is not None
+    got = coordinator.get(link.group(1))
+    assert got.status_code == 200 and got.data == content and got.headers["Content-Type"] == "application/pdf"
+    assert "denuncia-fiscalia.pdf" not in health.get(f"/casos/{reference}").text
+    assert health.get(link.group(1)).status_code == 404
 
 
 @both_backends

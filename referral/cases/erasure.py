@@ -20,6 +20,8 @@ from ..keys.models import CaseKeyWrap
 from ..workflow import Text
 from .access import has_capability
 from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from .attachment_models import CaseAttachment
+from .attachments import blob_store, blobs_of_case, delete_after_commit
 from .note_models import CaseNote
 from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track
 
@@ -33,7 +35,7 @@ REASONS: dict[str, Text] = {
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
 ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "case_events",
-                 "case_notes", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
+                 "case_notes", "case_attachments", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
                              "Type the case reference exactly to confirm.")
@@ -72,11 +74,14 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
     except IntegrityError:
         raise AlreadyErased() from None
     record(ctx, "case.erase", role=user.role, node_id=user.node_id, case_id=case.id, details={"reason": reason})
+    # The documents' blobs go once this erasure commits (their keys, sealed under the case key, go now).
+    delete_after_commit(ctx.session, blob_store(ctx), blobs_of_case(ctx, case.id))
     # Keys first: from this statement on, nothing of the case can be decrypted.
     for model, column in ((CaseKeyWrap, CaseKeyWrap.case_id), (CaseKey, CaseKey.case_id),
                           (BlindIndex, BlindIndex.case_id), (CaseLink, CaseLink.case_id),
                           (Notification, Notification.case_id),
                           (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id), (CaseNote, CaseNote.case_id),
+                          (CaseAttachment, CaseAttachment.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),
                           (Consent, Consent.case_id), (Participant, Participant.case_id)):

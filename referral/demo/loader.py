@@ -398,7 +398,8 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
                                masters=app.extensions["referral.vault"].masters)
         session.commit()
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
-                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"])
+                      vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
+                      blobs=app.extensions["referral.blobs"])
         generator = DemoCases(ctx, network, seed)
         for index in range(cases):
             generator.create(index)

@@ -24,6 +24,9 @@ from ..cases.drafts import draft_master_keys, rewrap_drafts
 from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
 from ..cases.records import data_cell, details_cell, summary_cell
+from ..cases.attachment_models import CaseAttachment
+from ..cases.attachments import data_cell as attachment_data_cell
+from ..cases.attachments import key_cell as attachment_key_cell
 from ..cases.note_models import CaseNote
 from ..cases.notes import note_cell
 from ..referrals.models import Consent, EmergencyAccess, Referral
@@ -258,6 +261,13 @@ def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, byte
                                              .order_by(CaseNote.created_at, CaseNote.id)).all():
         if sealed_version(blob) != case.key_version:
             stale.append((CaseNote, note_id, "data", blob, note_cell(note_id)))
+    for row_id, data, file_key in ctx.session.execute(  # documents: their metadata and the file's own key
+            select(CaseAttachment.id, CaseAttachment.data, CaseAttachment.file_key)
+            .where(CaseAttachment.case_id == case.id).order_by(CaseAttachment.created_at, CaseAttachment.id)).all():
+        if sealed_version(data) != case.key_version:
+            stale.append((CaseAttachment, row_id, "data", data, attachment_data_cell(row_id)))
+        if sealed_version(file_key) != case.key_version:
+            stale.append((CaseAttachment, row_id, "file_key", file_key, attachment_key_cell(row_id)))
     for model in (Referral, Consent, EmergencyAccess):  # the typed notes of the referral network
         for row_id, blob in ctx.session.execute(select(model.id, model.details).where(
                 model.case_id == case.id, model.details.is_not(None)).order_by(model.id)).all():

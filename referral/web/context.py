@@ -20,6 +20,7 @@ def current_ctx() -> Context:
             vault=app.extensions["referral.vault"],
             timezone=app.extensions["referral.timezone"],
             clock=app.config["CLOCK"],
+            blobs=app.extensions["referral.blobs"],
         )
     return g.referral_ctx
 

@@ -23,6 +23,7 @@ from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
 from .statistics import StatisticsDef, parse_statistics, statistics_problems
 from .notes import NotesDef, notes_problems, parse_notes
+from .attachments import AttachmentsDef, attachments_problems, parse_attachments
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
@@ -265,6 +266,7 @@ class WorkflowDefinition:
     statistics: StatisticsDef = field(default_factory=StatisticsDef)
     source: str = ""
     notes: NotesDef | None = None
+    attachments: AttachmentsDef | None = None
 
     def machines(self) -> Iterator[Machine]:
         yield self.main
@@ -377,7 +379,7 @@ def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
         "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
-        "emergency_access", "statistics", "notes"}
+        "emergency_access", "statistics", "notes", "attachments"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -406,6 +408,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         statistics=parse_statistics(raw, where),
         source=where,
         notes=parse_notes(raw.get("notes"), f"{where}.notes"),
+        attachments=parse_attachments(raw.get("attachments"), f"{where}.attachments"),
     )
 
 
@@ -751,6 +754,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from network_problems(d)
     yield from statistics_problems(d)
     yield from notes_problems(d.notes, d.relations)
+    yield from attachments_problems(d.attachments, d.relations)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     yield from _notice_problems(d)
