@@ -20,7 +20,7 @@ from ..cases.errors import AccessDenied
 from ..cases.models import Case, FormRecord
 from ..cases.records import current_records, details_cell, facts_for, open_values
 from ..clocks.models import RUNNING, CaseClock
-from ..clocks.wording import time_left, urgency
+from ..clocks.wording import deadline, time_left, urgency
 from ..context import Context
 from ..keys.store import open_cell
 from ..network.directory import ORG_TYPES
@@ -306,7 +306,7 @@ def my_referrals(ctx: Context, user: User, language: str) -> MyReferrals:
 def _with_deadline(row: ReferralRow, ctx: Context, clock: CaseClock, now: dt.datetime, language: str) -> ReferralRow:
     from dataclasses import replace
 
-    return replace(row, deadline=f"{_local(ctx, clock.due_at)} · {time_left(clock.due_at, now).get(language)}",
+    return replace(row, deadline=f"{deadline(clock.due_at, ctx.timezone)} · {time_left(clock.due_at, now).get(language)}",
                    deadline_urgency=urgency(clock.started_at, clock.due_at, now))
 
 
