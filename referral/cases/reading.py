@@ -146,6 +146,11 @@ class CasePage:
     network: Any = None  # the referrals section (referral/referrals/reading.py: CaseNetwork)
     steps: tuple[StepView, ...] = ()  # «Acciones disponibles»: the user's steps, her next one first
     blocked: tuple[BlockedView, ...] = ()  # her steps not possible yet, each with all that is missing
+
+    @property
+    def blocked_open(self) -> bool:
+        """Show what is missing unfolded when the user has no step of her own, or her steps clear the way."""
+        return not any(step.primary for step in self.steps) or any(step.needed_for for step in self.steps)
     case_id: Any = None  # for the audit event of this read
 
 
