@@ -319,3 +319,19 @@ def test_no_page_of_the_path_shows_24_00_for_a_deadline_at_the_end_of_a_day(app:
     assert any("23:59" in text for key, text in later.items() if "/notificaciones" in key)
     for key, text in {**first, **later}.items():
         assert "24:00" not in text, key
+
+
+def test_a_refused_step_says_every_guard_that_refuses_what_was_typed(app: Flask, make_browser: Any) -> None:
+    reference = file_case(app)
+    activate(app, reference)
+    lead, focal = signed_in(make_browser, LEAD), signed_in(make_browser, FOCAL)
+    ok(lead.act(reference, "iniciar_residencia"))
+    ok(lead.submit(f"/casos/{reference}/formularios/solicitud_residencia/editar", residencia_post()))  # grave danger
+    ok(lead.act(reference, "presentar_residencia"))
+    before = state_of(app, reference)
+    refused = focal.submit(f"/casos/{reference}/acciones/cerrar",
+                           {"motivo": "retorno_asistido", "retorno_voluntario": "y", "fecha_cierre": "2026-11-18"})
+    assert refused.status_code == 409
+    assert "Retorno bloqueado (Ley 21.325" in refused.text  # the law
+    assert "para cerrar por retorno asistido, registre" in refused.text  # and the person's own request, both at once
+    assert state_of(app, reference) == before

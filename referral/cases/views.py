@@ -367,7 +367,8 @@ def act(reference: str, key: str) -> Any:
             ctx.session.rollback()
             if refused.code == "forbidden":
                 raise
-            flash(refused.reason.get(language()), "error")
+            for reason in refused.reasons:  # every guard that refuses what was typed, not only the first
+                flash(reason.get(language()), "error")
             return _render_action(form, wtform, {}, 409, extra)
         else:
             ctx.session.commit()
