@@ -123,10 +123,15 @@ class Browser:
 
     def submit(self, url: str, data: dict[str, Any] | None = None, *, page_url: str | None = None,
                **overrides: Any) -> TestResponse:
-        """Open the page with the form (default: `url`), fill in `data`, and post it to `url`."""
+        """Open the page with the form (default: `url`), fill in `data`, and post it to `url`.
+
+        A destructive step's page asks to tick «Confirmo»; the person doing the step ticks it, so this
+        does too unless `data` says `confirmo=None` (the tests of that protection)."""
         page = self.client.get(page_url or url)
         assert page.status_code == 200, f"{page_url or url} answered {page.status_code}"
         fields = hidden_inputs(page.text)
+        if 'name="confirmo"' in page.text:
+            fields["confirmo"] = "si"
         fields.update(data or {})
         fields.update(overrides)
         return self.client.post(url, data={k: v for k, v in fields.items() if v is not None})

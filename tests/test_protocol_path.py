@@ -280,7 +280,7 @@ def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(ap
     ok(lead.act(reference, "presentar_residencia"))
     closing = {"motivo": "retorno_asistido", "retorno_voluntario": "y", "fecha_cierre": "2026-11-18"}
     blocked = coordinator.post(f"/casos/{reference}/acciones/cerrar",
-                               {**closing, "case_version": coordinator.case_version(reference)})
+                               {**closing, "confirmo": "si", "case_version": coordinator.case_version(reference)})
     assert blocked.status_code == 409 and "Retorno bloqueado (Ley 21.325" in blocked.text
     # Nor may anyone refer her to IOM for a return she has not asked for.
     oim_node = node_id(app, "OIM")

@@ -17,7 +17,8 @@ from ..choices import ChoiceProvider
 from ..clocks.reading import CaseClocks, case_clocks
 from ..context import Context
 from ..network.models import Region
-from ..workflow import Actor, Text
+from ..workflow import Actor, Option, Text
+from ..workflow.guidance import TRANSITION, next_steps
 from ..workflow.definition import Transition
 from ..workflow.forms import FieldDef, FormDef
 from .access import open_case
@@ -86,6 +87,29 @@ class ActionView:
 
 
 @dataclass(frozen=True)
+class StepView:
+    """One of the user's steps in «Acciones disponibles», ranked (referral/workflow/guidance.py)."""
+
+    kind: str  # transition, edit, answer, refer
+    key: str
+    label: str
+    primary: bool  # the user's own next step: the one primary button
+    confirm: bool  # destructive: a secondary button to a page that asks to confirm
+    one_click: bool  # a transition with no form and no confirmation, posted from the case page
+    subject: str = ""  # an answer's referral id
+    needed_for: str = ""  # the blocked steps it clears the way for
+
+
+@dataclass(frozen=True)
+class BlockedView:
+    """A step the user may take once every one of its missing prerequisites (`reasons`) is met."""
+
+    key: str
+    label: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EventView:
     when: str
     actor: str
@@ -120,6 +144,13 @@ class CasePage:
     notices: tuple[str, ...] = ()  # warnings for the user's relations, shown on top
     clocks: CaseClocks = field(default_factory=lambda: CaseClocks((), ()))
     network: Any = None  # the referrals section (referral/referrals/reading.py: CaseNetwork)
+    steps: tuple[StepView, ...] = ()  # «Acciones disponibles»: the user's steps, her next one first
+    blocked: tuple[BlockedView, ...] = ()  # her steps not possible yet, each with all that is missing
+
+    @property
+    def blocked_open(self) -> bool:
+        """Show what is missing unfolded when the user has no step of her own, or her steps clear the way."""
+        return not any(step.primary for step in self.steps) or any(step.needed_for for step in self.steps)
     case_id: Any = None  # for the audit event of this read
 
 
@@ -228,13 +259,16 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         (reader.t(d.tracks[row.track].label), reader.t(d.tracks[row.track].states[row.state].label))
         for row in ctx.session.scalars(select(Track).where(Track.case_id == case.id)) if row.track in d.tracks
     )
+    options = ctx.engine.options(facts, actor)
     actions = tuple(
         ActionView(o.transition.key, reader.t(o.transition.label), o.transition.style,
                    reader.t(o.refusal.reason) if o.refusal else None, o.transition.form is not None)
-        for o in ctx.engine.options(facts, actor)
+        for o in options
     )
     from ..referrals.reading import case_network  # (referrals read cases)
 
+    network = case_network(ctx, user, case, actor, language, facts)
+    steps, blocked = _steps(ctx, user, case, actor, facts, options, network, reader)
     return CasePage(
         header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
         forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
@@ -243,8 +277,30 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         links=linked_cases(ctx, user, case, actor.relations, frozenset(
             link.form for link in d.links.values() if ctx.engine.can_read(link.form, actor.relations))),
         notices=tuple(reader.t(notice.message) for notice in ctx.engine.notices(facts, actor.relations)),
-        network=case_network(ctx, user, case, actor, language, facts), case_id=case.id,
+        network=network, case_id=case.id, steps=steps, blocked=blocked,
     )
+
+
+def _steps(ctx: Context, user: User, case: Case, actor: Actor, facts: Any, options: list[Option], network: Any,
+           reader: Reader) -> tuple[tuple[StepView, ...], tuple[BlockedView, ...]]:
+    """The user's steps ranked, her next one first and primary; and her blocked steps with every reason."""
+    from ..referrals.reading import pending_answers
+
+    d = ctx.definition
+    editable = [key for key in d.form_uses if ctx.engine.edit_refusal(key, facts, actor) is None]
+    ranked = next_steps(d, options, facts, editable, pending_answers(ctx, user, case, actor),
+                        [kind.key for kind in network.kinds])
+    lead = next((step for step in ranked if step.leads), None)
+    steps = tuple(
+        StepView(step.kind, step.key, reader.t(step.label), primary=step is lead, confirm=step.confirm is not None,
+                 one_click=step.kind == TRANSITION and not step.has_form and step.confirm is None,
+                 subject=step.subject, needed_for=", ".join(f"«{reader.t(label)}»" for label in step.needed_for))
+        for step in ranked
+    )
+    blocked = tuple(BlockedView(o.transition.key, reader.t(o.transition.label),
+                                tuple(reader.t(guard.message) for guard in o.failing))
+                    for o in options if o.failing)
+    return steps, blocked
 
 
 def _form_slots(ctx: Context, case: Case, actor: Actor, records: Mapping[str, FormRecord], facts: Any,

@@ -16,6 +16,7 @@ from wtforms.validators import Optional
 
 from ..choices import ChoiceProvider
 from ..web.access import needs
+from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
 from ..web.errors import on_conflict
 from ..web.dynamic_forms import (
@@ -360,11 +361,17 @@ def act(reference: str, key: str) -> Any:
     wtform = _form_for(form, region=case.region_code, hidden=("case_version",),
                        data=initial_data(form, prefill) if prefill else None) if form else _VersionForm()
     extra = {"reference": case.reference, "action_label": transition.label.get(language()),
-             "action_help": transition.help.get(language()) if transition.help else "", "style": transition.style}
+             "action_help": transition.help.get(language()) if transition.help else "", "style": transition.style,
+             "confirm": transition.confirm.get(language()) if transition.confirm else "", "confirm_missing": False}
     if request.method == "GET":
         wtform.case_version.data = str(case.version)
         return _render_action(form, wtform, {}, 200, extra)
     errors: dict[str, list[Text]] = {}
+    if transition.confirm is not None and not confirmed():
+        extra["confirm_missing"] = True  # a destructive step: nothing is done until the user confirms it
+        wtform.validate()
+        flash(_("No se registró: esta acción pide confirmación. Marque «Confirmo» para hacerla."), "error")
+        return _render_action(form, wtform, {}, 400, extra)
     if wtform.validate():
         values = values_of(form, wtform) if form else None
         on_conflict(lambda status: _render_action(form, wtform, {}, status, extra))
@@ -377,7 +384,8 @@ def act(reference: str, key: str) -> Any:
             ctx.session.rollback()
             if refused.code == "forbidden":
                 raise
-            flash(refused.reason.get(language()), "error")
+            for reason in refused.reasons:  # every guard that refuses what was typed, not only the first
+                flash(reason.get(language()), "error")
             return _render_action(form, wtform, {}, 409, extra)
         else:
             ctx.session.commit()

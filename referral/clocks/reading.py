@@ -25,7 +25,7 @@ from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock
 from .models import STOPPED, CaseClock, Notification
 from .service import running_clocks
-from .wording import SOON, URGENCY_WORDS, local, notification_message, span, time_left, urgency
+from .wording import SOON, URGENCY_WORDS, deadline, local, notification_message, span, time_left, urgency
 
 STOPPED_SHOWN = 5  # the case page lists this many of the latest stopped clocks
 PAGE_SIZE = 50  # notifications per page
@@ -113,7 +113,7 @@ def clock_row(ctx: Context, row: CaseClock, language: str, now: dt.datetime) -> 
     else:
         level, left = urgency(row.started_at, row.due_at, now), time_left(row.due_at, now).get(language)
     return ClockRow(
-        key=row.clock, label=_label(d, row.clock).get(language), due_at=local(row.due_at, ctx.timezone),
+        key=row.clock, label=_label(d, row.clock).get(language), due_at=deadline(row.due_at, ctx.timezone),
         time_left=left, urgency=level, urgency_label=URGENCY_WORDS[level].get(language),
         escalation=row.escalation, escalation_label=_escalation(d, clock, row.escalation, language),
         basis=LAW.get(language) if clock is not None and clock.basis == "law" else "",
@@ -143,7 +143,7 @@ def _stopped_row(ctx: Context, row: CaseClock, language: str) -> StoppedClockRow
     else:
         outcome, met = Text(LATE.es.format(span=late.es), LATE.en.format(span=late.en)).get(language), False
     return StoppedClockRow(key=row.clock, label=_label(ctx.definition, row.clock).get(language),
-                           due_at=local(row.due_at, ctx.timezone), stopped_at=local(stopped, ctx.timezone),
+                           due_at=deadline(row.due_at, ctx.timezone), stopped_at=local(stopped, ctx.timezone),
                            outcome=outcome, met=met)
 
 

@@ -54,11 +54,16 @@ URGENCY_WORDS = {
 
 
 def local(moment: dt.datetime, timezone: ZoneInfo) -> str:
-    """Local wall-clock time; a deadline at midnight reads as the end of its day ("04-12-2026 24:00"),
-    as day-limits are stated, not as the first minute of the next day."""
+    """Local wall-clock time of a moment (when something happened)."""
+    return moment.astimezone(timezone).strftime("%d-%m-%Y %H:%M")
+
+
+def deadline(moment: dt.datetime, timezone: ZoneInfo) -> str:
+    """Local wall-clock time of a deadline; one at midnight reads as the last minute of its day
+    ("04-12-2026 23:59"), as day-limits are stated: never as "24:00", nor as 00:00 of the next day."""
     wall = moment.astimezone(timezone)
     if (wall.hour, wall.minute, wall.second, wall.microsecond) == (0, 0, 0, 0):
-        return (wall - dt.timedelta(days=1)).strftime("%d-%m-%Y 24:00")
+        return (wall - dt.timedelta(minutes=1)).strftime("%d-%m-%Y %H:%M")
     return wall.strftime("%d-%m-%Y %H:%M")
 
 
@@ -71,7 +76,7 @@ class Message:
 def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, reference: str, level: int = 0,
             relation: Text | None = None) -> Message:
     """The words of one reminder or escalation (in-app and e-mail alike)."""
-    when = local(due, timezone)
+    when = deadline(due, timezone)
     es, en = f"«{label.es}»", f"“{label.get('en')}”"
     if kind == STARTED:
         title = Text("Nuevo plazo", "New deadline")

@@ -20,13 +20,14 @@ from ..cases.errors import AccessDenied
 from ..cases.models import Case, FormRecord
 from ..cases.records import current_records, details_cell, facts_for, open_values
 from ..clocks.models import RUNNING, CaseClock
-from ..clocks.wording import time_left, urgency
+from ..clocks.wording import deadline, time_left, urgency
 from ..context import Context
 from ..keys.store import open_cell
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..workflow import Actor, CaseFacts, Text, TransitionRefused
-from ..workflow.network import FormSource, ReferralsDef, check_send, options, permitted
+from ..workflow.guidance import PendingAnswer
+from ..workflow.network import RECEIVER, FormSource, ReferralsDef, check_send, options, permitted
 from .consent import live_consents
 from .models import Consent, EmergencyAccess, Referral
 from .service import open_details, party_of
@@ -40,6 +41,7 @@ class ActionLink:
     label: str
     style: str
     needs_reason: bool
+    confirm: str = ""  # destructive: the consequence its page asks to confirm
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,8 @@ def referral_row(ctx: Context, case: Case, referral: Referral, user: User, actor
             texts.append(((label or Text(key)).get(language), str(value)))
     party = party_of(user, actor, referral)
     actions = () if referral.ended_at is not None else tuple(
-        ActionLink(t.key, t.label.get(language), t.style, t.reasons is not None)
+        ActionLink(t.key, t.label.get(language), "secondary destructive" if t.confirm else t.style,
+                   t.reasons is not None, t.confirm.get(language) if t.confirm else "")
         for t in options(d, referral.kind, referral.state, party))
     return ReferralRow(
         id=str(referral.id), reference=case.reference, kind_label=kind.label.get(language) if kind else referral.kind,
@@ -306,7 +309,7 @@ def my_referrals(ctx: Context, user: User, language: str) -> MyReferrals:
 def _with_deadline(row: ReferralRow, ctx: Context, clock: CaseClock, now: dt.datetime, language: str) -> ReferralRow:
     from dataclasses import replace
 
-    return replace(row, deadline=f"{_local(ctx, clock.due_at)} · {time_left(clock.due_at, now).get(language)}",
+    return replace(row, deadline=f"{deadline(clock.due_at, ctx.timezone)} · {time_left(clock.due_at, now).get(language)}",
                    deadline_urgency=urgency(clock.started_at, clock.due_at, now))
 
 
@@ -484,3 +487,25 @@ def refer_links(ctx: Context, user: User, reference: str, form_key: str, languag
         links.append(ReferLink(" · ".join(parts), source.kind, service,
                                due.isoformat() if isinstance(due, dt.date) else "", str(node.id) if node else ""))
     return tuple(links)
+
+
+def pending_answers(ctx: Context, user: User, case: Case, actor: Actor) -> list[PendingAnswer]:
+    """The moves the user's node may make, as the receiving end, on live referrals sent to it (its
+    answer, then its follow-through): what the case page's «Acciones disponibles» offers it."""
+    d = ctx.definition
+    r = d.network.referrals
+    if r is None:
+        return []
+    found = []
+    for referral in ctx.session.scalars(select(Referral).where(
+            Referral.case_id == case.id, Referral.to_node_id == user.node_id, Referral.ended_at.is_(None),
+            Referral.state.in_(r.live_states())).order_by(Referral.created_at)):
+        kind = r.kinds.get(referral.kind)
+        service = d.network.services.get(referral.service or "")
+        what = kind.label if kind else Text(referral.kind)
+        if service is not None:
+            what = Text(f"{what.es} ({service.label.es})", f"{what.get('en')} ({service.label.get('en')})")
+        found += [PendingAnswer(str(referral.id), t, referral.state, what)
+                  for t in options(d, referral.kind, referral.state, party_of(user, actor, referral))
+                  if any(p.relation == RECEIVER for p in t.by)]
+    return found

@@ -24,6 +24,7 @@ from ..cases.errors import AccessDenied, CaseError, InvalidInput
 from ..context import Context
 from ..auth.fresh import recently_verified
 from ..web.access import needs
+from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
 from ..workflow import Text
 from ..workflow.network import check_send, permitted
@@ -193,6 +194,12 @@ def answer(reference: str, referral_id: uuid.UUID, key: str) -> Any:
         return redirect(url_for("referrals.show", reference=reference, referral_id=referral_id), 303)
     form = _answer_form(key)
     status = 200
+    missing = request.method == "POST" and bool(action.confirm) and not confirmed()
+    if missing:  # a destructive answer: nothing is done until the user confirms it
+        form.validate()
+        flash(_("No se registró: esta acción pide confirmación. Marque «Confirmo» para hacerla."), "error")
+        return render_template("referrals/answer.html", row=row, reference=case.reference, action=action, form=form,
+                               confirm_missing=True), 400
     if request.method == "POST":
         if form.validate():
             try:
@@ -214,7 +221,8 @@ def answer(reference: str, referral_id: uuid.UUID, key: str) -> Any:
         status = 400
     else:
         form.case_version.data = str(version)
-    return render_template("referrals/answer.html", row=row, reference=case.reference, action=action, form=form), status
+    return render_template("referrals/answer.html", row=row, reference=case.reference, action=action, form=form,
+                           confirm_missing=False), status
 
 
 # -- consent ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DefinitionError
-from .forms import basis_of
+from .forms import basis_of, names_of
 from .text import Text, text_from
 
 _KEYS = {"label", "basis", "kinds", "uploaders", "share_with", "always_read_by", "content_types", "max_mb"}
@@ -53,18 +53,10 @@ class AttachmentsDef:
         return node == author_node or bool(relations & (set(shared) | set(self.always_read_by)))
 
 
-def _names(raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise DefinitionError(f"{where}: expected a list of names, got {raw!r}")
-    return tuple(raw)
-
-
 def _kind(raw: Any, where: str) -> AttachmentKind:
     if not isinstance(raw, Mapping) or "label" not in raw or set(raw) - {"label", "readers"}:
         raise DefinitionError(f"{where}: expected {{label: {{es, en}}, readers: [relations]}}")
-    return AttachmentKind(text_from(raw["label"], f"{where}.label"), _names(raw.get("readers"), f"{where}.readers"))
+    return AttachmentKind(text_from(raw["label"], f"{where}.label"), names_of(raw.get("readers"), f"{where}.readers"))
 
 
 def parse_attachments(raw: Any, where: str) -> AttachmentsDef | None:
@@ -84,13 +76,13 @@ def parse_attachments(raw: Any, where: str) -> AttachmentsDef | None:
     max_mb = raw.get("max_mb", DEFAULT_MAX_MB)
     if not isinstance(max_mb, int) or isinstance(max_mb, bool) or not 1 <= max_mb <= 1024:
         raise DefinitionError(f"{where}.max_mb: a whole number of megabytes between 1 and 1024")
-    types = _names(raw.get("content_types"), f"{where}.content_types") or tuple(KNOWN_TYPES)
+    types = names_of(raw.get("content_types"), f"{where}.content_types") or tuple(KNOWN_TYPES)
     return AttachmentsDef(
         label=text_from(raw["label"], f"{where}.label"),
         kinds={str(k): _kind(v, f"{where}.kinds.{k}") for k, v in kinds.items()},
-        uploaders=_names(raw["uploaders"], f"{where}.uploaders"),
-        share_with=_names(raw.get("share_with"), f"{where}.share_with"),
-        always_read_by=_names(raw.get("always_read_by"), f"{where}.always_read_by"),
+        uploaders=names_of(raw["uploaders"], f"{where}.uploaders"),
+        share_with=names_of(raw.get("share_with"), f"{where}.share_with"),
+        always_read_by=names_of(raw.get("always_read_by"), f"{where}.always_read_by"),
         content_types=types, max_mb=max_mb, basis=basis_of(raw, where),
     )
 

@@ -94,6 +94,13 @@ class Transition:
     stays: bool = False  # fires without leaving the current state (e.g. submit a form for review)
     available_when: Predicate | None = None  # not offered at all unless this holds (e.g. child cases only)
     prefill: bool = False  # its form opens filled with the current revision of the same form (an update)
+    # destructive or final (close, refuse, withdraw): never the primary step, and fired only after the
+    # user confirms on its own page, which tells this consequence. `style: danger` requires it.
+    confirm: Text | None = None
+
+    @property
+    def destructive(self) -> bool:
+        return self.confirm is not None
 
 
 @dataclass(frozen=True)
@@ -505,7 +512,7 @@ def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machi
 
 
 _TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style",
-                    "available_when", "prefill"}
+                    "available_when", "prefill", "confirm"}
 STYLES = ("primary", "secondary", "danger")
 
 
@@ -531,6 +538,7 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
     style = str(raw.get("style", "primary"))
     if style not in STYLES:
         raise DefinitionError(f"{where}: style is one of {STYLES}")
+    confirm = confirmation(raw, style, where)
     return Transition(
         key=key,
         machine=machine,
@@ -546,7 +554,22 @@ def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
         stays=bool(raw.get("stay")),
         available_when=parse(raw["available_when"], f"{where}.available_when") if raw.get("available_when") else None,
         prefill=_prefill(raw, where),
+        confirm=confirm,
     )
+
+
+def confirmation(raw: Mapping[str, Any], style: str, where: str) -> Text | None:
+    """The `confirm` text of a destructive step (what it does, that the user must confirm); a step
+    styled `danger` must have one."""
+    if "confirm" not in raw:
+        if style == "danger":
+            raise DefinitionError(f"{where}: a step with style 'danger' is destructive: add 'confirm' "
+                                  "(es/en: the consequence the user confirms)")
+        return None
+    text = text_from(raw["confirm"], f"{where}.confirm")
+    if not isinstance(raw["confirm"], Mapping) or not text.es.strip() or not str(raw["confirm"].get("en", "")).strip():
+        raise DefinitionError(f"{where}.confirm: the consequence, in Spanish and English")
+    return text
 
 
 def _prefill(raw: Mapping[str, Any], where: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .definition import Machine, Notice, Transition, WorkflowDefinition
+from .definition import Guard, Machine, Notice, Transition, WorkflowDefinition
 from .errors import TransitionRefused
 from .predicates import CaseFacts
 from .text import Text
@@ -27,10 +27,12 @@ class Actor:
 
 @dataclass(frozen=True)
 class Option:
-    """A transition the actor is permitted to fire from the current state; `refusal` if a guard fails."""
+    """A transition the actor is permitted to fire from the current state; `refusal` if a guard fails
+    (the first), `failing` every guard that fails now (all the prerequisites missing, at once)."""
 
     transition: Transition
     refusal: TransitionRefused | None
+    failing: tuple[Guard, ...] = ()
 
 
 class Engine:
@@ -67,13 +69,17 @@ class Engine:
             for transition in machine.transitions.values():
                 if not self._permitted(transition, actor) or not self._source_ok(transition, facts):
                     continue
-                try:
-                    self._check_guards(transition, facts, None)
-                except TransitionRefused as refusal:
-                    found.append(Option(transition, refusal))
-                else:
-                    found.append(Option(transition, None))
+                failing = self.failing_guards(transition, facts, None)
+                refusal = TransitionRefused("guard", failing[0].message) if failing else None
+                found.append(Option(transition, refusal, failing))
         return found
+
+    @staticmethod
+    def failing_guards(transition: Transition, facts: CaseFacts,
+                       values: Mapping[str, Any] | None) -> tuple[Guard, ...]:
+        """Every guard of the transition that fails now, in the definition's order (not only the first):
+        what is missing before it may fire. A guard on input not typed yet is open, not failing."""
+        return tuple(guard for guard in transition.guards if guard.check.evaluate(facts, values) is False)
 
     def edit_refusal(self, form_key: str, facts: CaseFacts, actor: Actor) -> TransitionRefused | None:
         """None if the actor may edit the form now, else why not."""
@@ -183,11 +189,12 @@ class Engine:
             f"«{label.get('en')}» is not possible while {where.get('en')} is «{state.get('en')}».",
         ))
 
-    @staticmethod
-    def _check_guards(transition: Transition, facts: CaseFacts, values: Mapping[str, Any] | None) -> None:
-        for guard in transition.guards:
-            if guard.check.evaluate(facts, values) is False:
-                raise TransitionRefused("guard", guard.message)
+    def _check_guards(self, transition: Transition, facts: CaseFacts, values: Mapping[str, Any] | None) -> None:
+        failing = self.failing_guards(transition, facts, values)
+        if failing:
+            refused = TransitionRefused("guard", failing[0].message)
+            refused.reasons = tuple(guard.message for guard in failing)
+            raise refused
 
 
 def _forms_read_by_conditions(d: WorkflowDefinition) -> frozenset[str]:

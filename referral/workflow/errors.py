@@ -16,3 +16,4 @@ class TransitionRefused(Exception):
         super().__init__(f"{code}: {reason.es}")
         self.code = code
         self.reason = reason
+        self.reasons: tuple[Text, ...] = (reason,)  # every reason, when several guards fail at once

@@ -71,6 +71,11 @@ class ReferralTransition:
     reasons: str | None = None  # a key of `reasons`: the answer needs one
     kinds: tuple[str, ...] = ()  # empty: every kind
     style: str = "primary"
+    confirm: Text | None = None  # destructive or final (refuse, revoke): asks the user to confirm this consequence
+
+    @property
+    def destructive(self) -> bool:
+        return self.confirm is not None
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,7 @@ def _labels(raw: Any, where: str) -> dict[str, Text]:
 
 
 def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
-    from .definition import _duration, _permits
+    from .definition import _duration, _permits, confirmation
 
     services = {}
     for key, value in (raw.get("services") or {}).items():
@@ -301,13 +306,15 @@ def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
                                         bool(value.get("live", False)), bool(value.get("initial", False)))
         transitions = {}
         for key, value in r["transitions"].items():
-            value = _shape(value, f"{at}.transitions.{key}", {"label", "from", "to", "by", "reasons", "kinds", "style"},
-                           ("label", "from", "to", "by"))
+            value = _shape(value, f"{at}.transitions.{key}", {"label", "from", "to", "by", "reasons", "kinds", "style",
+                                                               "confirm"}, ("label", "from", "to", "by"))
+            style = str(value.get("style", "primary"))
             transitions[key] = ReferralTransition(
                 key, text_from(value["label"], f"{at}.transitions.{key}.label"),
                 names_of(value["from"], f"{at}.transitions.{key}.from"), str(value["to"]),
                 _permits(value["by"], f"{at}.transitions.{key}.by"), value.get("reasons"),
-                names_of(value.get("kinds"), f"{at}.transitions.{key}.kinds"), str(value.get("style", "primary")))
+                names_of(value.get("kinds"), f"{at}.transitions.{key}.kinds"), style,
+                confirmation(value, style, f"{at}.transitions.{key}"))
         reasons = {k: _labels(v, f"{at}.reasons.{k}") for k, v in (r.get("reasons") or {}).items()}
         sources = {}
         for key, value in (r.get("from_forms") or {}).items():

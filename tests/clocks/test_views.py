@@ -21,7 +21,7 @@ from referral.auth.models import User
 from referral.cases.models import Case
 from referral.clocks.models import Notification
 from referral.clocks.service import run_clocks, sweep
-from referral.clocks.wording import local
+from referral.clocks.wording import deadline
 from referral.extensions import database
 from referral.network.models import Node
 
@@ -189,9 +189,9 @@ def test_the_case_page_lists_every_running_clock_with_due_time_urgency_escalatio
     page = lead.get(f"/casos/{reference}").text
     assert clock_items(page) == [
         # 10 working days after Friday 20 November: the end of Friday 4 December (midnight, local)
-        "on_time| Informe Social 04-12-2026 24:00 Vence en 14 días En plazo Sin escalar",
+        "on_time| Informe Social 04-12-2026 23:59 Vence en 14 días En plazo Sin escalar",
         # 60 working days, skipping 8 and 25 December and 1 January: the end of Wednesday 17 February
-        "on_time| Estado de la solicitud de residencia (art. 37) Ley 17-02-2027 24:00 Vence en 89 días En plazo "
+        "on_time| Estado de la solicitud de residencia (art. 37) Ley 17-02-2027 23:59 Vence en 89 días En plazo "
         "Sin escalar",
     ]
     stopped = re.search(r'<details class="stopped-clocks">([\s\S]*?)</details>', page)
@@ -397,18 +397,18 @@ def test_a_periodic_clock_is_due_now_never_overdue_and_starts_its_next_period(
     to_follow_up(app, reference)
     lead = signed_in(make_browser, "gestor.sernameg")
     assert clock_items(lead.get(f"/casos/{reference}").text) == [
-        "on_time| Contacto de seguimiento 18-12-2026 24:00 Vence en 30 días En plazo Sin escalar"]  # end of 18 Dec
+        "on_time| Contacto de seguimiento 18-12-2026 23:59 Vence en 30 días En plazo Sin escalar"]  # end of 18 Dec
 
     clock.advance(days=30, hours=14)  # 02:00 on 19 December: the period ended; the sweep has not come yet
     assert clock_items(lead.get(f"/casos/{reference}").text) == [
-        "soon| Contacto de seguimiento 18-12-2026 24:00 Corresponde ahora Por vencer Sin escalar"]
+        "soon| Contacto de seguimiento 18-12-2026 23:59 Corresponde ahora Por vencer Sin escalar"]
     run_due_clocks(app, clock)
     second = clock_of(app, reference, "seguimiento")
     assert second.period == 2
-    due = local(second.due_at, ZoneInfo("America/Santiago"))
-    assert due == "17-01-2027 24:00"  # thirty days on: 19 December to the end of 17 January
+    due = deadline(second.due_at, ZoneInfo("America/Santiago"))
+    assert due == "17-01-2027 23:59"  # thirty days on: 19 December to the end of 17 January
     (shown,) = clock_items(lead.get(f"/casos/{reference}").text)
     assert re.fullmatch(rf"on_time\| Contacto de seguimiento {due} Vence en (29|30) días En plazo Sin escalar", shown), shown
     page = lead.get("/notificaciones").text
     assert "Acción periódica" in page
-    assert f"Caso {reference}: corresponde «Contacto de seguimiento» (plazo del 18-12-2026 24:00)." in page
+    assert f"Caso {reference}: corresponde «Contacto de seguimiento» (plazo del 18-12-2026 23:59)." in page

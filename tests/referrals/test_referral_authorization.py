@@ -304,8 +304,8 @@ def test_the_permitted_users_answers_go_through(app: Flask) -> None:
     sender = Client(app, "gestor.rm")  # the sending node's case worker (CAVD-CL-RM sent it)
     version = str(case_version(app, reference))
     revoked = sender.request("POST", f"/casos/{reference}/derivaciones/{rid}/revocar",
-                             {"case_version": version, "reason": "ya_no_necesaria"})
-    assert revoked.status_code == 303
+                             {"case_version": version, "reason": "ya_no_necesaria", "confirmo": "si"})
+    assert revoked.status_code == 303  # revoking is destructive: its form carries the ticked «Confirmo»
     assert state_of(app, rid) == "revocada"
     with unit_of_work(app) as ctx:
         assert ctx.session.scalar(select(func.count()).select_from(Referral)) == 1

@@ -265,8 +265,8 @@ def test_my_referrals_lists_the_pending_first_with_their_deadline_and_a_badge(ap
     assert len(rows) == 2
     pending, taken = rows
     assert newer in pending and "Pendiente de respuesta" in pending
-    # two working days to answer: up to the end of Friday 20 November (shown as 00:00 of the next day)
-    assert re.search(r"<td[^>]*>21-11-2026 00:00 · Vence en 2 días</td>", pending), pending
+    # two working days to answer: up to the end of Friday 20 November (its last minute, not 00:00 of the 21st)
+    assert re.search(r"<td[^>]*>20-11-2026 23:59 · Vence en 2 días</td>", pending), pending
     assert older in taken and "Aceptada" in taken
     assert "Aceptar" in pending and "Rechazar" in pending
     assert re.search(r'href="/derivaciones"[^>]*>Derivaciones <span class="count">1</span></a>', page.text)
