@@ -59,6 +59,8 @@ def primary(page: str) -> str | None:
     """The label of the panel's primary button, or None; there is never more than one."""
     found = [label for css, label in buttons(page) if css.split() == ["primary"]]
     assert len(found) <= 1, found
+    # nor does another panel of the page (the responsable's «Tomar el caso», say) compete with it
+    assert len(re.findall(r'class="(?:button )?primary"', page)) == len(found), "a second primary button"
     return found[0] if found else None
 
 
