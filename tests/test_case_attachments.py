@@ -305,6 +305,37 @@ def test_the_upload_spool_holds_ciphertext_only(app: Any) -> None:
     spool.close()
 
 
+def test_a_web_upload_leaves_no_plaintext_in_any_temporary_file(app: Any, make_browser: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every temporary file the process opens while a 2 MB document is uploaded (Werkzeug's parser, our spool,
+    anything else) is kept on disk for the test to read: none holds the content in clear."""
+    import tempfile
+
+    kept: list[Path] = []
+
+    def keeping(*args: Any, **kwargs: Any) -> Any:
+        kwargs.update(dir=tmp_path, delete=False)
+        handle = tempfile.NamedTemporaryFile(*args, **kwargs)  # noqa: SIM115 (closed by its owner)
+        kept.append(Path(handle.name))
+        return handle
+
+    reference = file_case(app)
+    activate(app, reference)
+    lead = make_browser()
+    lead.login(LEAD)
+    fields = hidden_inputs(lead.get(f"/casos/{reference}/documentos/nuevo").text)
+    content = pdf(2 * 1024 * 1024)
+    monkeypatch.setattr(tempfile, "TemporaryFile", keeping)
+    answer = send(lead, f"/casos/{reference}/documentos/nuevo", {**fields, "kind": "documento_identidad"}, content,
+                  f"{FILE_MARKER}.pdf")
+    monkeypatch.undo()
+    assert answer.status_code == 303
+    spooled = [path.read_bytes() for path in kept]
+    assert any(len(data) >= len(content) for data in spooled), "the upload was not spooled to a file at all"
+    for data in spooled:
+        assert CONTENT_MARKER not in data and content[-4096:] not in data
+
+
 def test_documents_are_shredded_with_the_case(app: Any) -> None:
     from referral.cases.erasure import erase_case
 
