@@ -28,6 +28,7 @@ from .compare import compare_revisions
 from .drafts import RETENTION, discard_draft, draft_form, draft_values_of, file_from_page, my_drafts, save_draft, send_draft
 from .editing import save_form
 from .notes import case_notes
+from .meetings import case_meetings
 from .errors import DuplicateSubmission, InvalidInput
 from .assignment import assign, assignment_panel, check_assign
 from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
@@ -222,9 +223,11 @@ def _render_case(reference: str, status: int, chosen: dict[str, str] | None = No
     ctx = current_ctx()
     view = case_page(ctx, current_user, reference, language())
     notes = case_notes(ctx, current_user, reference, language())  # its read event is committed by audit_read
+    meetings = case_meetings(ctx, current_user, reference, language())
     audit_read(ctx, current_user, view.case_id, "case")
     assignment = assignment_panel(ctx, current_user, view.case_id, view.version, language())
     return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm(), notes=notes,
+                           meetings=meetings,
                            assignment=assignment, assignment_chosen=chosen or {}), status
 
 
