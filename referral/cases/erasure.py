@@ -20,6 +20,7 @@ from ..keys.models import CaseKeyWrap
 from ..workflow import Text
 from .access import has_capability
 from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from .meeting_models import CaseAgreement, CaseMeeting
 from .note_models import CaseNote
 from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track
 
@@ -33,7 +34,7 @@ REASONS: dict[str, Text] = {
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
 ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "case_events",
-                 "case_notes", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
+                 "case_notes", "case_agreements", "case_meetings", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
                              "Type the case reference exactly to confirm.")
@@ -77,6 +78,7 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
                           (BlindIndex, BlindIndex.case_id), (CaseLink, CaseLink.case_id),
                           (Notification, Notification.case_id),
                           (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id), (CaseNote, CaseNote.case_id),
+                          (CaseAgreement, CaseAgreement.case_id), (CaseMeeting, CaseMeeting.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),
                           (Consent, Consent.case_id), (Participant, Participant.case_id)):

@@ -25,6 +25,8 @@ from ..cases.errors import CaseNotFound
 from ..cases.models import Case, CaseKey, FormRecord
 from ..cases.records import data_cell, details_cell, summary_cell
 from ..cases.note_models import CaseNote
+from ..cases.meeting_models import CaseAgreement, CaseMeeting
+from ..cases.meetings import agreement_cell, meeting_cell
 from ..cases.notes import note_cell
 from ..referrals.models import Consent, EmergencyAccess, Referral
 from ..context import Context
@@ -258,6 +260,13 @@ def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, byte
                                              .order_by(CaseNote.created_at, CaseNote.id)).all():
         if sealed_version(blob) != case.key_version:
             stale.append((CaseNote, note_id, "data", blob, note_cell(note_id)))
+    for model, column, cell in ((CaseMeeting, "data", meeting_cell), (CaseMeeting, "minutes", meeting_cell),
+                                (CaseAgreement, "data", agreement_cell), (CaseAgreement, "done_note", agreement_cell)):
+        blobs = getattr(model, column)
+        for row_id, blob in ctx.session.execute(select(model.id, blobs).where(
+                model.case_id == case.id, blobs.is_not(None)).order_by(model.created_at, model.id)).all():
+            if sealed_version(blob) != case.key_version:
+                stale.append((model, row_id, column, blob, cell(row_id, column)))
     for model in (Referral, Consent, EmergencyAccess):  # the typed notes of the referral network
         for row_id, blob in ctx.session.execute(select(model.id, model.details).where(
                 model.case_id == case.id, model.details.is_not(None)).order_by(model.id)).all():
