@@ -221,7 +221,8 @@ def test_the_forms_keep_what_was_typed_and_a_double_click_acts_once(app: Any, cl
     done_url = f"/casos/{reference}/acuerdos/{agreement}/cumplido"
     token = hidden_inputs(case_page.text)["csrf_token"]
     for _ in range(2):
-        assert shelter.client.post(done_url, data={"csrf_token": token, "note": DONE_NOTE}).status_code == 303
+        assert shelter.client.post(done_url, data={"csrf_token": token, "agreement": str(agreement),
+                                                     "note": DONE_NOTE}).status_code == 303
     with unit_of_work(app) as ctx:
         actions = [e.action for e in ctx.session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
     assert actions.count("meeting.acuerdo.cumplir") == 1 and actions.count("meeting.mesa.convocar") == 1

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -25,7 +25,8 @@ from ..workflow import Text
 from .errors import InvalidInput
 from .meetings import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingInput, MinutesAlreadyRecorded, MinutesInput,
-    complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_for_convening,
+    complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,
+    open_for_convening,
     record_minutes,
 )
 
@@ -61,6 +62,7 @@ class MinutesForm(FlaskForm):
 
 
 class DoneForm(FlaskForm):
+    agreement = HiddenField()  # the agreement the page showed: a form posted elsewhere is refused
     note = StringField()
 
 
@@ -164,10 +166,10 @@ def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
 @needs("case_access")
 def done(reference: str, agreement_id: uuid.UUID) -> Any:
     ctx = current_ctx()
+    open_agreement(ctx, current_user, reference, agreement_id)  # AccessDenied / CaseNotFound before anything
     form = DoneForm()
-    if not form.validate():
-        flash(_("No se marcó el acuerdo: vuelva a intentarlo desde la página del caso."), "error")
-        return _back(reference)
+    if not form.validate() or form.agreement.data != str(agreement_id):
+        abort(400)
     try:
         complete_agreement(ctx, current_user, reference, agreement_id, form.note.data or "")
     except AgreementAlreadyDone:

@@ -284,17 +284,25 @@ def _agreement(ctx: Context, case: Case, meeting: CaseMeeting, position: int, it
     return row
 
 
-def complete_agreement(ctx: Context, user: User, reference: str, agreement_id: uuid.UUID, note: str) -> CaseAgreement:
-    """The responsible node marks its agreement done (an optional sealed note); its clocks stop. Raise
-    AccessDenied, InvalidInput, AgreementAlreadyDone (sent twice). Flushes; the caller commits."""
+def open_agreement(ctx: Context, user: User, reference: str, agreement_id: uuid.UUID, *,
+                   lock: bool = False) -> tuple[Case, CaseAgreement]:
+    """The case and one of its agreements the user's node is responsible for; AccessDenied if it is another
+    node's, CaseNotFound if the node may not even read it."""
     meetings_def(ctx)
     case, actor = open_case(ctx, user, reference)
-    agreement = ctx.session.scalar(select(CaseAgreement).where(
-        CaseAgreement.id == agreement_id, CaseAgreement.case_id == case.id).with_for_update())
+    query = select(CaseAgreement).where(CaseAgreement.id == agreement_id, CaseAgreement.case_id == case.id)
+    agreement = ctx.session.scalar(query.with_for_update() if lock else query)
     if agreement is None or not _readable(ctx, user, _meeting_of(ctx, case, agreement.meeting_id), actor):
         raise CaseNotFound()
     if agreement.responsible_node_id != user.node_id:
         raise AccessDenied()
+    return case, agreement
+
+
+def complete_agreement(ctx: Context, user: User, reference: str, agreement_id: uuid.UUID, note: str) -> CaseAgreement:
+    """The responsible node marks its agreement done (an optional sealed note); its clocks stop. Raise
+    AccessDenied, InvalidInput, AgreementAlreadyDone (sent twice). Flushes; the caller commits."""
+    case, agreement = open_agreement(ctx, user, reference, agreement_id, lock=True)
     if agreement.status == DONE:
         raise AgreementAlreadyDone()
     if len(note) > MAX_LINE:
