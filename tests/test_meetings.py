@@ -34,7 +34,6 @@ from .browser import hidden_inputs
 from .clocks import clocks_of, file_case, notified, tick
 from .referrals import consent, refer
 from .steps import activate, node_id, user
-from .test_encryption_at_rest import database_bytes
 from .units import unit_of_work
 
 UTC = dt.UTC

@@ -48,9 +48,6 @@ class MeetingsDef:
     def may_convene(self, relations: frozenset[str]) -> bool:
         return bool(relations & set(self.conveners))
 
-    def may_attend(self, relations: frozenset[str] | set[str]) -> bool:
-        return bool(set(relations) & set(self.attendees))
-
     def readable_by(self, convener: int, invited: list[int] | tuple[int, ...], node: int,
                     relations: frozenset[str]) -> bool:
         """Whether a node holding `relations` to the case reads a meeting, its minutes and agreements."""
