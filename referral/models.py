@@ -8,6 +8,7 @@ def import_all() -> None:
     from .cases import models as case_models  # noqa: F401
     from .cases import note_models  # noqa: F401
     from .cases import attachment_models  # noqa: F401
+    from .cases import meeting_models  # noqa: F401
     from .network import models as network_models  # noqa: F401
     from .keys import models as key_models  # noqa: F401
     from .clocks import models as clock_models  # noqa: F401

@@ -32,6 +32,7 @@ from referral import create_app
 from referral.auth.models import User
 from referral.cases.editing import save_form
 from referral.cases.intake import file_intake
+from referral.cases.meetings import AgreementInput, MeetingInput, MinutesInput, convene, record_minutes
 from referral.cases.models import Case
 from referral.cases.transitions import fire_transition
 from referral.context import Context
@@ -163,6 +164,21 @@ def build_case(app: Flask, stage: str, filed_by: str = "salud.rm", **ficha_chang
         return case_at(ctx, stage, filed_by, **ficha_changes)
 
 
+def meetings_in(app: Flask, reference: str) -> dict[str, str]:
+    """In the «presentada» case the lead node convenes two meetings with the focal point (CAVD-CL-RM) only: one
+    waits for its minutes ({mesa}); the other's minutes give the focal point an open agreement ({acuerdo})."""
+    with services(app) as ctx:
+        do = Steps(ctx)
+        lead, focal = do.user("gestor.sernameg"), do.node_id("CAVD-CL-RM")
+        meeting = MeetingInput(dt.datetime(2026, 11, 25, 10, 0), "presencial", "", "", (focal,))
+        waiting = convene(ctx, lead, reference, meeting, uuid.uuid4().hex)
+        held = convene(ctx, lead, reference, meeting, uuid.uuid4().hex)
+        (agreement,) = record_minutes(ctx, lead, reference, held.id, MinutesInput(
+            (focal,), "Acta.", (AgreementInput("Acuerdo.", focal, dt.date(2026, 12, 15)),)))
+        ctx.session.commit()
+        return {"mesa": str(waiting.id), "acuerdo": str(agreement.id)}
+
+
 def version_of(app: Flask, reference: str) -> int:
     with services(app) as ctx:
         return Steps(ctx).version(reference)
@@ -188,6 +204,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     cases["libera"] = build_case(app, "detectado", filed_by="ong", **ONG_VICTIM)
     for kind in ("informe_medico", "copia_denuncia"):  # documents the lead attached to «presentada»
         cases[kind] = attach(app, cases["presentada"], kind)
+    cases.update(meetings_in(app, cases["presentada"]))
     yield World(app, cases)
     database.engine(app).dispose()
 
@@ -412,6 +429,18 @@ MATRIX = """
   GET  /casos/{presentada}/documentos/{copia_denuncia}                 302  404  200  200  200  200  404  403  403  403  403  403  403
   GET  /casos/{detectado}/documentos/{copia_denuncia}                  302  404  404  404  404  403  403  403  403  403  403  403  403
   GET  /casos/{presentada}/documentos/00000000-0000-4000-8000-000000000000  302  404  404  404  404  404  404  403  403  403  403  403  403
+# -- case meetings (issue 16): the lead node, the focal point and national coordination convene (an empty form:
+# -- 400); the detecting node, the migration service and nodes without a relation may not. In «presentada» the lead
+# -- convened {mesa} and {acuerdo}'s meeting with the focal point only: the lead alone records {mesa}'s minutes (the
+# -- invited focal point: 403; a node of the case not invited does not learn it exists: 404); the focal point alone
+# -- marks its agreement done (an empty form: 400; the convener: 403)
+  GET  /casos/{detectado}/mesas/nueva                                  302  403  200  200  200  403  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/mesas/nueva                                 302  403  200  200  200  200  403  403  403  403  403  403  403
+  POST /casos/{presentada}/mesas/nueva                                 401  403  400  400  400  400  403  403  403  403  403  403  403
+  GET  /casos/{presentada}/mesas/{mesa}/acta                           302  404  403  403  404  200  404  403  403  403  403  403  403
+  POST /casos/{presentada}/mesas/{mesa}/acta                           401  404  403  403  404  400  404  403  403  403  403  403  403
+  GET  /casos/{presentada}/acuerdos/{acuerdo}/cumplido                 405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /casos/{presentada}/acuerdos/{acuerdo}/cumplido                 401  404  400  400  404  403  404  403  403  403  403  403  403
 # -- the responsible person at one's node (issue 16): «Mis casos» for whoever may open cases; naming or taking a
 # -- case's responsable for whoever's node takes part in it (an empty form: 400); another node's case: 403
   GET  /mis-casos                                                      302  200  200  200  200  200  200  200  200  200  200  403  403

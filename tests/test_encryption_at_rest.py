@@ -98,3 +98,27 @@ def test_a_document_name_and_content_are_never_stored_in_clear(app: Any) -> None
     with database.factory(app)() as session:
         payloads = " ".join(f"{e.subject} {e.details}" for e in session.scalars(select(AuditEvent)))
     assert FILE_MARKER not in payloads and "informe_medico" not in payloads
+def test_nothing_of_a_case_meeting_is_stored_logged_or_audited_in_clear(app: Any, clock: Any,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 16 item 5: the place and purpose of a mesa de caso, its minutes, its agreements and the note that
+    closes one are sealed; none reaches the database, a log line or the audit log in clear."""
+    import logging
+
+    from referral.audit.models import AuditEvent
+
+    from .clocks import tick
+    from .test_meetings import AGREEMENT, DONE_NOTE, NARRATIVE, PLACE, PURPOSE, hold, mark_done, record, setup_case
+    from .units import unit_of_work
+
+    caplog.set_level(logging.DEBUG)
+    reference = setup_case(app)
+    (agreement,) = record(app, reference, hold(app, reference))
+    mark_done(app, reference, agreement)
+    tick(app, clock.now)
+    stored = database_bytes(app)
+    with unit_of_work(app) as ctx:
+        audit_text = " ".join(f"{e.action} {e.subject} {e.details}" for e in ctx.session.scalars(select(AuditEvent)))
+    for secret in (PLACE, PURPOSE, NARRATIVE, AGREEMENT, DONE_NOTE, "Agustinas", "Quilicura", "Maipú", "Marisol"):
+        assert secret.encode() not in stored, secret
+        assert secret not in caplog.text, secret
+        assert secret not in audit_text, secret

@@ -475,3 +475,54 @@ def test_a_case_worker_is_made_responsible_takes_her_case_and_it_is_reassigned_w
     assert reference in manager.get("/mis-casos").text
     assert reference not in coordinator.get("/mis-casos").text
     assert reference in coordinator.get("/casos").text  # «Casos de mi nodo» still lists the node's cases
+
+
+@both_backends
+def test_the_lead_node_holds_a_case_meeting_whose_agreement_is_a_task_on_the_clocks(
+        app: Any, make_browser: Any, clock: Any) -> None:
+    """Issue 16 item 5: the lead node convenes the focal point to a mesa de caso; its minutes give the focal point
+    an agreement, a task with a clock (reminded to the focal point) that stops when the focal point marks it done."""
+    from .clocks import tick
+
+    health, coordinator, lead = make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.sernameg")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "SERNAMEG")),
+                                              "fundamento": "Indicadores claros.", "tipo_trata": "laboral",
+                                              "ambito": "internacional"}))
+    focal = str(node_id(app, "CAVD-CL-RM"))
+    ok(lead.submit(f"/casos/{reference}/mesas/nueva", {
+        "date": "2026-11-20", "time": "10:30", "modality": "videollamada", "place": "Sala virtual del equipo",
+        "purpose": "Plan de alojamiento.", "invited": [focal]}))
+    tick(app, clock.now)
+    notices = coordinator.get("/notificaciones").text
+    assert "Mesa de caso (reunión y acta)" in notices and "Sala virtual" not in notices  # nothing of its content
+    meeting_page = coordinator.get(f"/casos/{reference}").text
+    assert "Sala virtual del equipo" in meeting_page and "Registrar acta" not in meeting_page  # the lead records it
+    assert "Sala virtual" not in health.get(f"/casos/{reference}").text  # the detecting node was not invited
+    acta = re.search(rf'href="(/casos/{reference}/mesas/[0-9a-f-]+/acta)"', lead.get(f"/casos/{reference}").text)
+    assert acta
+    ok(lead.submit(acta.group(1), {
+        "attendees": [str(node_id(app, "SERNAMEG")), focal], "narrative": "Se revisó el alojamiento.",
+        "agreements-0-text": "Gestionar cupo en residencia.", "agreements-0-responsible": focal,
+        "agreements-0-due_on": "2026-12-01"}))
+    page = coordinator.get(f"/casos/{reference}").text
+    assert "Gestionar cupo en residencia." in page and "Marcar cumplido" in page
+    assert "Acuerdo de mesa de caso" in page  # its clock runs among the case's deadlines
+    tick(app, clock.now)
+    assert "Acuerdo de mesa de caso" in coordinator.get("/notificaciones").text
+    clock.advance(days=3)
+    ok(coordinator.submit(f"/casos/{reference}/acuerdos/{hidden_agreement(page)}/cumplido",
+                          {"note": "Cupo confirmado."}, page_url=f"/casos/{reference}"))
+    page = lead.get(f"/casos/{reference}").text
+    assert "Cupo confirmado." in page
+    assert "<strong>Acuerdo de mesa de caso</strong>: Cumplido a tiempo" in page  # its clock stopped, met
+
+
+def hidden_agreement(page: str) -> str:
+    match = re.search(r'name="agreement" value="([0-9a-f-]+)"', page)
+    assert match, "no agreement to mark done on the page"
+    return match.group(1)

@@ -22,6 +22,7 @@ from .access import has_capability
 from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
 from .attachment_models import CaseAttachment
 from .attachments import blob_store, blobs_of_case, delete_after_commit
+from .meeting_models import CaseAgreement, CaseMeeting
 from .note_models import CaseNote
 from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track
 
@@ -35,7 +36,7 @@ REASONS: dict[str, Text] = {
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
 ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "case_events",
-                 "case_notes", "case_attachments", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
+                 "case_notes", "case_attachments", "case_agreements", "case_meetings", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
                              "Type the case reference exactly to confirm.")
@@ -82,6 +83,7 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
                           (Notification, Notification.case_id),
                           (CaseClock, CaseClock.case_id), (CaseEvent, CaseEvent.case_id), (CaseNote, CaseNote.case_id),
                           (CaseAttachment, CaseAttachment.case_id),
+                          (CaseAgreement, CaseAgreement.case_id), (CaseMeeting, CaseMeeting.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),
                           (Consent, Consent.case_id), (Participant, Participant.case_id)):

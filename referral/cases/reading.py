@@ -374,6 +374,10 @@ def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
         from ..referrals.reading import event_text
 
         return event_text(ctx, event, reader.language)
+    if event.kind == "meeting":
+        from .meetings import event_text as meeting_text
+
+        return meeting_text(event.action, reader.language)
     if event.kind == "form_saved":
         revision = event.form_record.revision if event.form_record else 0
         return reader.t(Text("Guardó: {form} (revisión {revision})", "Saved: {form} (revision {revision})").format(

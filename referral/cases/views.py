@@ -31,6 +31,7 @@ from .editing import save_form
 from .notes import case_notes
 from .printing import print_view
 from .attachments import case_attachments
+from .meetings import case_meetings
 from .errors import DuplicateSubmission, InvalidInput
 from .assignment import assign, assignment_panel, check_assign
 from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
@@ -226,10 +227,12 @@ def _render_case(reference: str, status: int, chosen: dict[str, str] | None = No
     view = case_page(ctx, current_user, reference, language())
     notes = case_notes(ctx, current_user, reference, language())  # its read event is committed by audit_read
     attachments = case_attachments(ctx, current_user, reference, language())  # idem
+    meetings = case_meetings(ctx, current_user, reference, language())
     audit_read(ctx, current_user, view.case_id, "case")
     assignment = assignment_panel(ctx, current_user, view.case_id, view.version, language())
     return render_template("cases/case.html", view=view, network=view.network, action_form=FlaskForm(), notes=notes,
-                           attachments=attachments, assignment=assignment, assignment_chosen=chosen or {}), status
+                           attachments=attachments, meetings=meetings, assignment=assignment,
+                           assignment_chosen=chosen or {}), status
 
 
 class _AssignForm(FlaskForm):

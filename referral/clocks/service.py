@@ -31,14 +31,18 @@ from ..network.models import Node
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
     CASE_CLOSED, DUE, ESCALATION, PERIODIC, REMINDER, STARTED, STOP_EVENT, Occurrence, Step, deadline_given, due_time,
-    of_referral, reactions, restarted_by_note, schedule,
+    of_subject, reactions, restarted_by_note, schedule,
 )
-from ..workflow.network import PARTIES as REFERRAL_PARTIES
+from ..workflow.meetings import ALL_PARTIES as SUBJECT_PARTIES
+from ..workflow.meetings import CONVENER, INVITEE, RESPONSIBLE
+from ..workflow.network import PARTIES as REFERRAL_ENDS
 from ..workflow.network import RECEIVER, SENDER
 from ..workflow.definition import Clock
 from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
 
 log = logging.getLogger(__name__)
+
+REFERRAL_PARTIES = REFERRAL_ENDS | SUBJECT_PARTIES  # the parties of one referral, meeting or agreement
 
 CHUNK = 500  # rows per statement when handing out or updating many clocks
 
@@ -90,7 +94,7 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
         if clock.deadline_from is not None and (deadline is None or deadline <= now):
             continue  # no date typed, or already past: nothing left to remind of
         running[key] = start_clock(ctx, case.id, clock, now, calendar, deadline=deadline,
-                                   subject=occurrence.subject if of_referral(clock) else "")
+                                   subject=occurrence.subject if of_subject(clock) else "")
 
 
 def on_note(ctx: Context, case: Case, note_type: str, relations: frozenset[str]) -> list[str]:
@@ -325,36 +329,47 @@ def contact_nodes(ctx: Context, row: CaseClock, relations: Sequence[str]) -> lis
         Participant.case_id == row.case_id, Participant.relation.in_([r for r in relations if r not in REFERRAL_PARTIES]),
         live_participant(ctx.now()))))
     if row.subject:
-        wanted |= {node_id for (_, party), node_id in party_nodes(ctx, {row.subject}).items() if party in relations}
+        wanted |= {node_id for (_, party), node_ids in party_nodes(ctx, {row.subject}).items() if party in relations
+                   for node_id in node_ids}
     if not wanted:
         return []
     return list(ctx.session.scalars(select(Node).where(Node.id.in_(sorted(wanted)), Node.active,
                                                        Node.contact_email.is_not(None), Node.contact_email != "")))
 
 
-def party_nodes(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], int]:
-    """The receiving (receptor) and sending (emisor) node of each referral; the receiver only while the
-    referral is live (an ended referral's receiver has no access left and is told nothing)."""
+def party_nodes(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], tuple[int, ...]]:
+    """The nodes of each subject's parties: a referral's receiving (receptor, only while the referral is
+    live: an ended referral's receiver has no access left and is told nothing) and sending (emisor) node;
+    a meeting's convener and invited nodes; an agreement's responsible node and its meeting's convener."""
+    from ..cases.meeting_models import CaseAgreement, CaseMeeting  # (cases import the clock service)
     from ..referrals.models import Referral  # (referrals import the clock service)
 
     ids = [uuid.UUID(s) for s in subjects if _is_uuid(s)]
     if not ids:
         return {}
     live = ctx.definition.network.referrals.live_states() if ctx.definition.network.referrals else ()
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, str], tuple[int, ...]] = {}
     for referral in ctx.session.scalars(select(Referral).where(Referral.id.in_(ids))):
         if referral.state in live:
-            found[(str(referral.id), RECEIVER)] = referral.to_node_id
-        found[(str(referral.id), SENDER)] = referral.from_node_id
+            found[(str(referral.id), RECEIVER)] = (referral.to_node_id,)
+        found[(str(referral.id), SENDER)] = (referral.from_node_id,)
+    for meeting in ctx.session.scalars(select(CaseMeeting).where(CaseMeeting.id.in_(ids))):
+        found[(str(meeting.id), CONVENER)] = (meeting.convener_node_id,)
+        found[(str(meeting.id), INVITEE)] = tuple(meeting.invited)
+    for agreement, convener in ctx.session.execute(
+            select(CaseAgreement, CaseMeeting.convener_node_id).join(CaseMeeting, CaseMeeting.id == CaseAgreement.meeting_id)
+            .where(CaseAgreement.id.in_(ids))):
+        found[(str(agreement.id), RESPONSIBLE)] = (agreement.responsible_node_id,)
+        found[(str(agreement.id), CONVENER)] = (convener,)
     return found
 
 
 def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:
-    """Active staff who may open cases at each referral's receiving and sending node (`party_nodes`)."""
+    """Active staff who may open cases at each party's nodes (`party_nodes`)."""
     roles = ctx.definition.roles_with("case_access")
     return {key: list(ctx.session.scalars(
-        select(User).where(User.node_id == node_id, User.active, User.role.in_(roles)).order_by(User.id)))
-        for key, node_id in party_nodes(ctx, subjects).items()}
+        select(User).where(User.node_id.in_(node_ids), User.active, User.role.in_(roles)).order_by(User.id)))
+        for key, node_ids in party_nodes(ctx, subjects).items()}
 
 
 def _is_uuid(text: str) -> bool:

@@ -28,6 +28,8 @@ from ..cases.attachment_models import CaseAttachment
 from ..cases.attachments import data_cell as attachment_data_cell
 from ..cases.attachments import key_cell as attachment_key_cell
 from ..cases.note_models import CaseNote
+from ..cases.meeting_models import CaseAgreement, CaseMeeting
+from ..cases.meetings import agreement_cell, meeting_cell
 from ..cases.notes import note_cell
 from ..referrals.models import Consent, EmergencyAccess, Referral
 from ..context import Context
@@ -268,6 +270,13 @@ def _stale_cells(ctx: Context, case: Case) -> list[tuple[type, object, str, byte
             stale.append((CaseAttachment, row_id, "data", data, attachment_data_cell(row_id)))
         if sealed_version(file_key) != case.key_version:
             stale.append((CaseAttachment, row_id, "file_key", file_key, attachment_key_cell(row_id)))
+    for model, column, cell in ((CaseMeeting, "data", meeting_cell), (CaseMeeting, "minutes", meeting_cell),
+                                (CaseAgreement, "data", agreement_cell), (CaseAgreement, "done_note", agreement_cell)):
+        blobs = getattr(model, column)
+        for row_id, blob in ctx.session.execute(select(model.id, blobs).where(
+                model.case_id == case.id, blobs.is_not(None)).order_by(model.created_at, model.id)).all():
+            if sealed_version(blob) != case.key_version:
+                stale.append((model, row_id, column, blob, cell(row_id, column)))
     for model in (Referral, Consent, EmergencyAccess):  # the typed notes of the referral network
         for row_id, blob in ctx.session.execute(select(model.id, model.details).where(
                 model.case_id == case.id, model.details.is_not(None)).order_by(model.id)).all():

@@ -178,6 +178,11 @@ def _basis(basis: str | None, language: str) -> str:
 
 COMMITTED_DATE = Text("fecha comprometida de la derivación", "the referral's committed date")
 UNTIL_DATE = Text("hasta la fecha «{field}»", "until the date “{field}”")
+SUBJECT_DATES = {  # the deadlines of clocks of one referral, meeting or agreement
+    "referral": COMMITTED_DATE,
+    "meeting": Text("fecha y hora de la mesa de caso", "the case meeting's date and time"),
+    "agreement": Text("fecha comprometida del acuerdo", "the agreement's due date"),
+}
 REMINDERS_BEFORE = Text("recordatorios {before} antes", "reminders {before} before")
 
 
@@ -194,7 +199,7 @@ def _clock(d: WorkflowDefinition, clock: Clock, language: str) -> ClockRow:
         duration = _duration(clock.duration.value, clock.duration.unit, language)
     else:  # the deadline is a date typed into a form, or a referral's committed date
         form_key, _, field_key = str(clock.deadline_from).partition(".")
-        label = COMMITTED_DATE if form_key == "referral" else next(
+        label = SUBJECT_DATES[form_key] if form_key in SUBJECT_DATES else next(
             f for f in d.form(form_key).fields() if f.key == field_key).label
         duration = UNTIL_DATE.format(field=label.get(language)).get(language)
     if clock.remind_before:

@@ -14,6 +14,8 @@ from typing import Any
 
 from .calendar import WorkingCalendar
 from .definition import Clock, Transition, WorkflowDefinition
+from .meetings import MACHINES as SUBJECT_MACHINES
+from .meetings import subject_event
 
 REMINDER, DUE, PERIODIC, ESCALATION = "reminder", "due", "periodic", "escalation"
 STARTED = "started"  # the clock has just started (notify_on_start): e.g. a referral has arrived
@@ -41,6 +43,12 @@ class Occurrence:
                     inputs: Mapping[str, Any] | None = None) -> Occurrence:
         return cls(REFERRAL_MACHINE, from_state, to_state, referral_kind=kind, subject=subject,
                    inputs=dict(inputs or {}))
+
+    @classmethod
+    def of_subject(cls, event: str, from_state: str | None, to_state: str, subject: str,
+                   inputs: Mapping[str, Any] | None = None) -> Occurrence:
+        """A step of one meeting (`meeting_state`) or one agreement (`agreement_state`) of the case."""
+        return cls(SUBJECT_MACHINES[event], from_state, to_state, subject=subject, inputs=dict(inputs or {}))
 
     @classmethod
     def of_transition(cls, transition: Transition, from_state: str | None, to_state: str,
@@ -74,6 +82,10 @@ def matches(event: Mapping[str, Any], occurrence: Occurrence) -> bool:
             if kind == "referral_state" and moved and f"{o.referral_kind}.{o.to_state}" in values:
                 return True
             continue
+        if o.machine in _SUBJECT_EVENTS:  # a meeting's or agreement's step matches only its own events
+            if kind == _SUBJECT_EVENTS[o.machine] and moved and o.to_state in values:
+                return True
+            continue
         if kind == "enter_state" and o.machine == "" and moved and o.to_state in values:
             return True
         if kind == "leave_state" and o.machine == "" and moved and o.from_state in values:
@@ -87,9 +99,17 @@ def matches(event: Mapping[str, Any], occurrence: Occurrence) -> bool:
     return False
 
 
+_SUBJECT_EVENTS = {machine: event for event, machine in SUBJECT_MACHINES.items()}
+
+
 def of_referral(clock: Clock) -> bool:
     """A clock of one referral (one running period per referral, not per case)."""
     return "referral_state" in clock.starts_on
+
+
+def of_subject(clock: Clock) -> bool:
+    """A clock of one referral, meeting or agreement: its rows carry that one's id (`subject`)."""
+    return of_referral(clock) or subject_event(clock.starts_on) is not None
 
 
 def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactions:
@@ -132,11 +152,13 @@ def due_time(clock: Clock, started_at: dt.datetime, calendar: WorkingCalendar,
 
 
 def deadline_given(clock: Clock, inputs: Mapping[str, Any], calendar: WorkingCalendar) -> dt.datetime | None:
-    """For a deadline_from clock: the end of the day typed into the starting form, or the referral's
-    committed date (None if absent)."""
+    """For a deadline_from clock: the end of the day typed into the starting form, the referral's committed
+    date or the agreement's due date; or the moment given (a meeting's time, aware). None if absent."""
     if clock.deadline_from is None:
         return None
     value = inputs.get(clock.deadline_from.partition(".")[2])
+    if isinstance(value, dt.datetime):  # a moment (a meeting's time) is its own deadline
+        return value if value.tzinfo is not None else None
     return calendar.end_of(value) if isinstance(value, dt.date) else None
 
 

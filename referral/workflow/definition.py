@@ -22,6 +22,11 @@ from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
 from .statistics import StatisticsDef, parse_statistics, statistics_problems
+from .meetings import DUE_FIELDS as SUBJECT_DUE_FIELDS
+from .meetings import PARTIES as SUBJECT_PARTIES
+from .meetings import PARTY_LABELS as SUBJECT_PARTY_LABELS
+from .meetings import STATES as SUBJECT_STATES
+from .meetings import MeetingsDef, meetings_problems, parse_meetings, subject_event
 from .notes import NotesDef, notes_problems, parse_notes
 from .attachments import AttachmentsDef, attachments_problems, parse_attachments
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
@@ -274,6 +279,7 @@ class WorkflowDefinition:
     source: str = ""
     notes: NotesDef | None = None
     attachments: AttachmentsDef | None = None
+    meetings: MeetingsDef | None = None
 
     def machines(self) -> Iterator[Machine]:
         yield self.main
@@ -296,7 +302,7 @@ class WorkflowDefinition:
         """A relation's label; also the two ends of a referral (receptor, emisor) that clocks may name."""
         if key in self.relations:
             return self.relations[key].label
-        return PARTY_LABELS.get(key, Text(key, key))
+        return PARTY_LABELS.get(key) or SUBJECT_PARTY_LABELS.get(key, Text(key, key))
 
     def roles_with(self, capability: str) -> tuple[str, ...]:
         return tuple(key for key, role in self.roles.items() if capability in role.capabilities)
@@ -386,7 +392,7 @@ def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 
 _TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
         "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
-        "emergency_access", "statistics", "notes", "attachments"}
+        "emergency_access", "statistics", "notes", "attachments", "meetings"}
 
 
 def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
@@ -416,6 +422,7 @@ def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: 
         source=where,
         notes=parse_notes(raw.get("notes"), f"{where}.notes"),
         attachments=parse_attachments(raw.get("attachments"), f"{where}.attachments"),
+        meetings=parse_meetings(raw.get("meetings"), f"{where}.meetings"),
     )
 
 
@@ -778,6 +785,7 @@ def _problems(d: WorkflowDefinition) -> Iterator[str]:
     yield from statistics_problems(d)
     yield from notes_problems(d.notes, d.relations)
     yield from attachments_problems(d.attachments, d.relations)
+    yield from meetings_problems(d.meetings, d.relations)
     for flag in d.flags.values():
         yield from _predicate_problems(d, flag.when, f"flag '{flag.key}'", None, in_transition=False)
     yield from _notice_problems(d)
@@ -986,10 +994,14 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
         if clock.basis not in BASES:
             yield f"{where}: basis must be law, source or product (where the value comes from)"
         of_referral = "referral_state" in clock.starts_on
+        subject = subject_event(clock.starts_on)
+        parties = REFERRAL_PARTIES if of_referral else SUBJECT_PARTIES[subject] if subject else frozenset()
         for relation in clock.remind + tuple(rel for _, rel in clock.escalate):
-            if relation not in d.relations and not (of_referral and relation in REFERRAL_PARTIES):
+            if relation not in d.relations and relation not in parties:
                 yield f"{where}: relation '{relation}' is not declared" + (
-                    f" (a referral's clock may also name {sorted(REFERRAL_PARTIES)})" if of_referral else "")
+                    f" (this clock may also name {sorted(parties)})" if parties else "")
+        if subject and d.meetings is None:
+            yield f"{where}: starts on {subject}, but the workflow declares no meetings"
         if (clock.remind_before or clock.notify_on_start) and not clock.remind:
             yield f"{where}: remind_before and notify_on_start need relations in remind"
         for before in clock.remind_before:
@@ -1009,8 +1021,8 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
             for relation in clock.restarts_on["by"]:
                 if relation not in d.relations:
                     yield f"{where}: restarts_on.by names unknown relation '{relation}'"
-            if "referral_state" in clock.starts_on:
-                yield f"{where}: a referral's clock cannot be restarted by a note"
+            if "referral_state" in clock.starts_on or subject:
+                yield f"{where}: a referral's, meeting's or agreement's clock cannot be restarted by a note"
         if clock.repeats and clock.escalate:
             yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
         if (clock.duration is not None and clock.duration.unit == "working_days") or any(
@@ -1026,6 +1038,12 @@ def _deadline_problems(d: WorkflowDefinition, clock: Clock, transitions: set[str
         if field_key != REFERRAL_DUE_FIELD or set(clock.starts_on) != {"referral_state"}:
             yield (f"{where}: deadline_from referral.{REFERRAL_DUE_FIELD} is for clocks that start on a "
                    "referral_state")
+        return
+    subject = subject_event(clock.starts_on)
+    if form_key in ("meeting", "agreement") or subject:  # the date of the meeting, the agreement's due date
+        if subject is None or clock.deadline_from != SUBJECT_DUE_FIELDS[subject] or len(clock.starts_on) != 1:
+            yield (f"{where}: deadline_from {sorted(SUBJECT_DUE_FIELDS.values())} is for clocks that start on "
+                   "meeting_state or agreement_state respectively")
         return
     fields = {f.key: f for f in d.form(form_key).fields()} if form_key in d.forms else {}
     if field_key not in fields or fields[field_key].type != "date":
@@ -1053,7 +1071,8 @@ def _not_shorter(before: Duration, clock: Duration) -> bool:
     return False  # working days against hours or calendar days depend on the dates; schedule() drops it
 
 
-_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "referral_state"}
+_EVENT_KINDS = {"enter_state", "leave_state", "transition", "form_submitted", "track_state", "referral_state",
+                "meeting_state", "agreement_state"}
 REFERRAL_DUE_FIELD = "due_on"  # the committed date of a referred action (deadline_from: referral.due_on)
 
 
@@ -1080,6 +1099,8 @@ def _event_problems(d: WorkflowDefinition, event: Mapping[str, Any], transitions
                 r = d.network.referrals
                 if r is None or kind_key not in r.kinds or state not in r.states:
                     yield f"{where}: unknown referral state '{item}' (write kind.state)"
+            elif kind in SUBJECT_STATES and item not in SUBJECT_STATES[kind]:
+                yield f"{where}: unknown {kind} '{item}' (one of {list(SUBJECT_STATES[kind])})"
 
 
 def _inbox_problems(d: WorkflowDefinition) -> Iterator[str]:

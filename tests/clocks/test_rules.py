@@ -30,7 +30,7 @@ UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
 ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
               "denuncia_obligatoria_punto_focal", "prorroga_permiso", "cedula", "respuesta_derivacion",
-              "respuesta_emergencia", "accion_derivada", "reintegracion"}
+              "respuesta_emergencia", "accion_derivada", "reintegracion", "mesa_de_caso", "acuerdo_mesa"}
 
 
 
@@ -311,7 +311,7 @@ def test_a_day_reminder_before_a_deadline_at_the_daylight_saving_jump_is_kept(ca
 
 WITHOUT_WORKING_DAY_CLOCKS = both(deleter("clocks", "informe_social"), deleter("clocks", "plan"),
                                   deleter("clocks", "reporte_migraciones"), deleter("clocks", "respuesta_derivacion"),
-                                  deleter("clocks", "accion_derivada"))
+                                  deleter("clocks", "accion_derivada"), deleter("clocks", "acuerdo_mesa"))
 HOURS = {"value": 24, "unit": "hours"}
 
 INVALID = [

@@ -1,0 +1,185 @@
+"""«Mesa de caso»: convene a coordination meeting, record its minutes and agreements, mark an agreement
+done. Thin: referral/cases/meetings.py decides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField, FieldList, Form, FormField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField,
+    TimeField,
+)
+from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..web.access import needs
+from ..web.context import current_ctx, language
+from ..workflow import Text
+from .errors import InvalidInput
+from .meetings import (
+    AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingInput, MinutesAlreadyRecorded, MinutesInput,
+    complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,
+    open_for_convening,
+    record_minutes,
+)
+
+bp = Blueprint("meetings", __name__)
+AGREEMENT_ROWS = 4  # rows of the minutes form; blank ones are ignored
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class MeetingForm(FlaskForm):
+    token = HiddenField()
+    date = DateField(validators=[Optional()])
+    time = TimeField(validators=[Optional()])
+    modality = SelectField(validate_choice=False)
+    place = StringField()
+    purpose = TextAreaField()
+    invited = _Checkboxes(validate_choice=False)
+
+
+class AgreementRow(Form):
+    text = StringField()
+    responsible = SelectField(validate_choice=False)
+    due_on = DateField(validators=[Optional()])
+
+
+class MinutesForm(FlaskForm):
+    attendees = _Checkboxes(validate_choice=False)
+    narrative = TextAreaField()
+    agreements = FieldList(FormField(AgreementRow), min_entries=AGREEMENT_ROWS, max_entries=AGREEMENT_ROWS)
+
+
+class DoneForm(FlaskForm):
+    agreement = HiddenField()  # the agreement the page showed: a form posted elsewhere is refused
+    note = StringField()
+
+
+def _node_ids(raw: list[str] | None) -> tuple[int, ...]:
+    return tuple(int(v) for v in raw or () if v.isascii() and v.isdigit() and len(v) < 10)
+
+
+def _node_id(raw: str | None) -> int | None:
+    ids = _node_ids([raw or ""])
+    return ids[0] if ids else None
+
+
+def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
+    lang = language()
+    for key, messages in errors.items():
+        target: Any = form
+        for part in key.split("-"):  # agreements-0-text: a field of one agreement row
+            target = target.entries[int(part)].form if part.isdigit() else getattr(target, part, None)
+            if target is None:
+                break
+        if target is not None and hasattr(target, "errors"):
+            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
+
+
+def _back(reference: str) -> Any:
+    return redirect(url_for("cases.show", reference=reference, _anchor="mesas"), 303)
+
+
+@bp.route("/casos/<reference>/mesas/nueva", methods=["GET", "POST"])
+@needs("case_access")
+def new(reference: str) -> Any:
+    ctx, lang = current_ctx(), language()
+    case = open_for_convening(ctx, current_user, reference)
+    form = MeetingForm()
+    form.modality.choices = [("", _("Elija"))] + modality_choices(ctx, lang)
+    form.invited.choices = [(str(n), name) for n, name in node_choices(ctx, case) if n != current_user.node_id]
+    status = 200
+    if form.is_submitted():
+        if form.validate():
+            starts = dt.datetime.combine(form.date.data, form.time.data) if form.date.data and form.time.data else None
+            values = MeetingInput(starts_at=starts, modality=form.modality.data or "", place=form.place.data or "",
+                                  purpose=form.purpose.data or "", invited=_node_ids(form.invited.data))
+            try:
+                convene(ctx, current_user, reference, values, form.token.data or "")
+            except InvalidInput as invalid:
+                ctx.session.rollback()
+                _apply_errors(form, {"date" if k == "starts_at" else k: v for k, v in invalid.errors.items()})
+            except MeetingAlreadyConvened:  # a second click: the first one convened it
+                ctx.session.rollback()
+                flash(_("Esta mesa ya había sido convocada."), "info")
+                return _back(case.reference)
+            else:
+                ctx.session.commit()
+                flash(_("Mesa de caso convocada; los nodos invitados serán notificados."), "success")
+                return _back(case.reference)
+        flash(_("No se convocó la mesa: revise los campos marcados. Lo escrito se conserva."), "error")
+        status = 400
+    else:
+        form.token.data = secrets.token_urlsafe(24)
+    return render_template("cases/meeting_new.html", form=form, reference=case.reference), status
+
+
+@bp.route("/casos/<reference>/mesas/<uuid:meeting_id>/acta", methods=["GET", "POST"])
+@needs("case_access")
+def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
+    ctx, lang = current_ctx(), language()
+    case, meeting, present, responsible = minutes_form_context(ctx, current_user, reference, meeting_id, lang)
+    if not meeting.may_record_minutes:
+        flash(_("El acta de esta mesa ya había sido registrada."), "info")
+        return _back(case.reference)
+    form = MinutesForm()
+    form.attendees.choices = [(str(n), name) for n, name in present]
+    for row in form.agreements.entries:
+        row.form.responsible.choices = [("", _("Elija"))] + [(str(n), name) for n, name in responsible]
+    status = 200
+    if form.is_submitted():
+        if form.validate():
+            values = MinutesInput(
+                attendees=_node_ids(form.attendees.data), narrative=form.narrative.data or "",
+                agreements=tuple(AgreementInput(text=row.form.text.data or "", responsible=_node_id(row.form.responsible.data),
+                                                due_on=row.form.due_on.data) for row in form.agreements.entries))
+            try:
+                record_minutes(ctx, current_user, reference, meeting_id, values)
+            except InvalidInput as invalid:
+                ctx.session.rollback()
+                _apply_errors(form, invalid.errors)
+            except MinutesAlreadyRecorded:
+                ctx.session.rollback()
+                flash(_("El acta de esta mesa ya había sido registrada."), "info")
+                return _back(case.reference)
+            else:
+                ctx.session.commit()
+                flash(_("Acta registrada, cifrada; cada acuerdo tiene su plazo."), "success")
+                return _back(case.reference)
+        flash(_("No se registró el acta: revise los campos marcados. Lo escrito se conserva."), "error")
+        status = 400
+    return render_template("cases/meeting_minutes.html", form=form, meeting=meeting, reference=case.reference), status
+
+
+@bp.post("/casos/<reference>/acuerdos/<uuid:agreement_id>/cumplido")
+@needs("case_access")
+def done(reference: str, agreement_id: uuid.UUID) -> Any:
+    ctx = current_ctx()
+    open_agreement(ctx, current_user, reference, agreement_id)  # AccessDenied / CaseNotFound before anything
+    form = DoneForm()
+    if not form.validate() or form.agreement.data != str(agreement_id):
+        abort(400)
+    try:
+        complete_agreement(ctx, current_user, reference, agreement_id, form.note.data or "")
+    except AgreementAlreadyDone:
+        ctx.session.rollback()
+        flash(_("Este acuerdo ya había sido marcado como cumplido."), "info")
+        return _back(reference)
+    except InvalidInput:
+        ctx.session.rollback()
+        flash(_("La nota es demasiado larga; el acuerdo no se marcó."), "error")
+        return _back(reference)
+    ctx.session.commit()
+    flash(_("Acuerdo marcado como cumplido."), "success")
+    return _back(reference)
