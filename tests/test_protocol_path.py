@@ -526,3 +526,78 @@ def hidden_agreement(page: str) -> str:
     match = re.search(r'name="agreement" value="([0-9a-f-]+)"', page)
     assert match, "no agreement to mark done on the page"
     return match.group(1)
+
+
+@both_backends
+def test_a_case_workers_day_on_one_case_from_the_search_box_to_the_printed_informe(
+        app: Any, make_browser: Any, clock: Any) -> None:
+    """Issue 16, how it is proven: on one case, the lead node's case worker finds the person by name from the
+    header, takes the case, records a note, attaches a PDF, holds a meeting whose agreement becomes the focal
+    point's task on the clocks, writes the Informe Social and prints it; each step is read by whom it concerns and
+    by nobody else. (The inbox at 390 px is measured in a real Chromium: tests/browser_layout/.)"""
+    from .clocks import tick
+
+    health, coordinator, lead = make_browser(), make_browser(), make_browser()
+    health.login("salud.rm")
+    coordinator.login("coordinador.rm")
+    lead.login("gestor.sernameg")
+    reference = reference_of(health.submit("/fichas/nueva", ficha_post()))
+    ok(coordinator.act(reference, "tomar_caso"))
+    ok(coordinator.act(reference, "activar", {"nodo_lider": str(node_id(app, "SERNAMEG")),
+                                              "fundamento": "Indicadores claros.", "tipo_trata": "laboral",
+                                              "ambito": "internacional"}))
+    case_url = f"/casos/{reference}"
+
+    # 1. Search: names (any order) and date of birth in the header's box.
+    found = lead.submit("/buscar", {"q": f"{VICTIM_GIVEN} {VICTIM_SURNAMES} 02-04-1996"},
+                        page_url="/bandeja/casos_liderados")
+    assert found.status_code == 200 and f'href="{case_url}"' in found.text
+
+    # 2. The case worker takes the case: it is hers in «Mis casos».
+    ok(lead.submit(f"{case_url}/responsable", page_url=case_url))
+    assert reference in lead.get("/mis-casos").text
+
+    # 3. A note of the first interview, shared with the focal point.
+    clock.advance(minutes=5)
+    ok(lead.submit(f"{case_url}/atenciones/nueva", {
+        "type": "entrevista", "date": "2026-11-18", "participants": "Dupla psicosocial",
+        "narrative": "Entrevista de acogida en la casa.", "next_steps": "Coordinar mesa de caso.",
+        "shared_with": ["punto_focal"]}))
+    assert "Entrevista de acogida en la casa." in coordinator.get(case_url).text
+
+    # 4. A PDF: the copy of the complaint, read by the focal point, not by the detecting node.
+    content = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" * 100
+    ok(lead.submit(f"{case_url}/documentos/nuevo", {
+        "kind": "copia_denuncia", "file": (io.BytesIO(content), "denuncia.pdf", "application/pdf")}))
+    link = re.search(rf'href="({case_url}/documentos/[0-9a-f-]{{36}})"', coordinator.get(case_url).text)
+    assert link is not None and coordinator.get(link.group(1)).data == content
+    assert health.get(link.group(1)).status_code == 404
+
+    # 5. A meeting with the focal point; its agreement is the focal point's task with a clock, then done.
+    focal = str(node_id(app, "CAVD-CL-RM"))
+    ok(lead.submit(f"{case_url}/mesas/nueva", {
+        "date": "2026-11-19", "time": "09:00", "modality": "presencial", "place": "Oficina del CAVD",
+        "purpose": "Alojamiento y salud.", "invited": [focal]}))
+    acta = re.search(rf'href="({case_url}/mesas/[0-9a-f-]+/acta)"', lead.get(case_url).text)
+    assert acta is not None
+    ok(lead.submit(acta.group(1), {
+        "attendees": [str(node_id(app, "SERNAMEG")), focal], "narrative": "Se acordó la derivación a salud.",
+        "agreements-0-text": "Solicitar hora en salud mental.", "agreements-0-responsible": focal,
+        "agreements-0-due_on": "2026-11-27"}))
+    tick(app, clock.now)
+    page = coordinator.get(case_url).text
+    assert "Solicitar hora en salud mental." in page and "Acuerdo de mesa de caso" in page
+    ok(coordinator.submit(f"{case_url}/acuerdos/{hidden_agreement(page)}/cumplido", {"note": "Hora pedida."},
+                          page_url=case_url))
+    assert "Cumplido a tiempo" in lead.get(case_url).text
+
+    # 6. The Informe Social, written and printed: reference, revision, its content; no navigation.
+    ok(lead.act(reference, "iniciar_informe"))
+    ok(lead.submit(f"{case_url}/formularios/informe_social/editar",
+                   informe_post(red_familiar="Hermana en Antofagasta.")))
+    printed = lead.get(f"{case_url}/formularios/informe_social/imprimir")
+    assert printed.status_code == 200
+    for shown in (reference, "Informe Social", "Hermana en Antofagasta.", "Confidencial"):
+        assert shown in printed.text, shown
+    assert 'role="search"' not in printed.text and "Cerrar sesión" not in printed.text
+    assert health.get(f"{case_url}/formularios/informe_social/imprimir").status_code == 403
