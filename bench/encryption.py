@@ -183,15 +183,34 @@ def _attachments(size: Size, progress: Progress) -> Metrics:
                     pass
             store.delete(blob_id)
 
+        errors, in_clear = _check_round_trip(source, store)
         samples = interleaved({"sealed": sealed, "plain": copied}, repetitions, 2)
     seconds = {name: median(values) / 1000 for name, values in samples.items()}
     metrics: Metrics = {"attachment_mb_per_s": round(megabytes / seconds["sealed"], 1),
                         "attachment_plain_mb_per_s": round(megabytes / seconds["plain"], 1),
                         "attachment_ratio": round(seconds["sealed"] / seconds["plain"], 3),
-                        "attachment_bytes": megabytes * 1024 * 1024}
+                        "attachment_bytes": megabytes * 1024 * 1024,
+                        "attachment_round_trip_errors_count": errors, "attachment_plain_chunks_on_disk_count": in_clear}
     progress(f"  sealed {metrics['attachment_mb_per_s']} MB/s, plain {metrics['attachment_plain_mb_per_s']} MB/s, "
              f"ratio {metrics['attachment_ratio']}")
     return metrics
+
+
+def _check_round_trip(source: Path, store: LocalFolderStore) -> tuple[int, int]:
+    """Before timing, once: (1 if the document read back differs from the source else 0, how many of the source's
+    chunks the stored blob holds in clear)."""
+    file_id, blob_id = uuid.uuid4(), new_blob_id()
+    cipher = FileCipher(file_id, 1, new_file_key())
+    with source.open("rb") as plain:
+        store.put(blob_id, cipher.seal(plain.read))
+    with store.open(blob_id) as stored:
+        read_back = b"".join(cipher.open(stored.read))
+    with store.open(blob_id) as stored:
+        blob = stored.read()
+    store.delete(blob_id)
+    original = source.read_bytes()
+    chunks = [original[i:i + CHUNK] for i in range(0, len(original), CHUNK)]
+    return int(read_back != original), sum(1 for chunk in chunks if chunk in blob)
 
 
 def _load(app: Flask, clock: Clock, filings: list[Filing], name: str, progress: Progress) -> float:
