@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 
 from referral.auth.models import User
 from referral.cases.models import Case, CaseAssignment, CaseLink, FormRecord, Track
+from referral.cases.meeting_models import CaseAgreement
 from referral.cases.note_models import CaseNote
+from referral.clocks.models import CaseClock
 from referral.cases.records import open_values
 from referral.context import Context
 from referral.demo.loader import load_demo
@@ -60,6 +62,10 @@ def test_demo_cases_cover_every_state_and_the_residence_track(app: Any, ctx: Con
     assert "activado" not in written and "detectado" not in written
     assigned = set(ctx.session.scalars(select(CaseAssignment.case_id).where(CaseAssignment.ended_at.is_(None))))
     assert assigned == set(ctx.session.scalars(select(CaseNote.case_id)))
+    # a mesa de caso on every approved plan, its agreement the focal point's task on the clocks
+    met = set(ctx.session.scalars(select(Case.state).where(Case.id.in_(select(CaseAgreement.case_id)))))
+    assert {"plan_en_ejecucion", "seguimiento", "cerrado"} <= met and "plan_en_elaboracion" not in met
+    assert ctx.session.scalar(select(func.count()).select_from(CaseClock).where(CaseClock.clock == "acuerdo_mesa"))
     follow_up = ctx.session.scalars(select(Case).where(Case.state == "seguimiento")).first()
     assert ctx.session.scalar(select(func.count()).select_from(CaseNote).where(CaseNote.case_id == follow_up.id)) == 2
 
