@@ -32,7 +32,7 @@ from referral.workflow.errors import DefinitionError
 
 from .browser import hidden_inputs
 from .clocks import clocks_of, file_case, notified, tick
-from .referrals import consent, refer
+from .referrals import answer, consent, refer
 from .steps import activate, node_id, user
 from .units import unit_of_work
 
@@ -124,6 +124,20 @@ def test_convening_tells_the_invited_nodes_and_only_they_read_it(app: Any, clock
         record(app, reference, meeting, who="coordinador.rm")
     with pytest.raises(CaseNotFound):  # a node not invited does not even learn the meeting exists
         record(app, reference, meeting, who="salud.rm")
+
+
+def test_an_invited_node_whose_relation_ended_is_told_nothing_more(app: Any, clock: Any) -> None:
+    """INCAMI, invited while its referral was pending, refuses the referral: it leaves the case, and the
+    meeting's clock no longer tells its staff anything about the case."""
+    reference = file_case(app)
+    activate(app, reference)
+    consent(app, reference)
+    referral = refer(app, reference, "INCAMI")
+    hold(app, reference)
+    answer(app, reference, referral, "rechazar", "ong.incami", reason="sin_cupo")
+    tick(app, clock.now)
+    told = {who for who, _, _ in of(app, reference, "mesa_de_caso")}
+    assert told == {"coordinador.rm", "gestor.rm"}  # the focal point's staff; INCAMI no longer takes part
 
 
 def test_an_agreement_is_a_task_on_the_clocks_until_its_node_marks_it_done(app: Any, clock: Any) -> None:

@@ -353,14 +353,32 @@ def party_nodes(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], tuple
         if referral.state in live:
             found[(str(referral.id), RECEIVER)] = (referral.to_node_id,)
         found[(str(referral.id), SENDER)] = (referral.from_node_id,)
-    for meeting in ctx.session.scalars(select(CaseMeeting).where(CaseMeeting.id.in_(ids))):
-        found[(str(meeting.id), CONVENER)] = (meeting.convener_node_id,)
-        found[(str(meeting.id), INVITEE)] = tuple(meeting.invited)
-    for agreement, convener in ctx.session.execute(
-            select(CaseAgreement, CaseMeeting.convener_node_id).join(CaseMeeting, CaseMeeting.id == CaseAgreement.meeting_id)
-            .where(CaseAgreement.id.in_(ids))):
-        found[(str(agreement.id), RESPONSIBLE)] = (agreement.responsible_node_id,)
-        found[(str(agreement.id), CONVENER)] = (convener,)
+    meetings = list(ctx.session.scalars(select(CaseMeeting).where(CaseMeeting.id.in_(ids))))
+    agreements: list[tuple[CaseAgreement, int]] = [(row[0], row[1]) for row in ctx.session.execute(
+        select(CaseAgreement, CaseMeeting.convener_node_id).join(CaseMeeting, CaseMeeting.id == CaseAgreement.meeting_id)
+        .where(CaseAgreement.id.in_(ids)))]
+    # a meeting's or an agreement's parties are told only while their node still takes part in the case
+    taking_part = _live_nodes(ctx, {m.case_id for m in meetings} | {a.case_id for a, _ in agreements})
+
+    def live(case_id: uuid.UUID, node_ids: Sequence[int]) -> tuple[int, ...]:
+        return tuple(n for n in node_ids if n in taking_part.get(case_id, ()))
+
+    for meeting in meetings:
+        found[(str(meeting.id), CONVENER)] = live(meeting.case_id, (meeting.convener_node_id,))
+        found[(str(meeting.id), INVITEE)] = live(meeting.case_id, meeting.invited)
+    for agreement, convener in agreements:
+        found[(str(agreement.id), RESPONSIBLE)] = live(agreement.case_id, (agreement.responsible_node_id,))
+        found[(str(agreement.id), CONVENER)] = live(agreement.case_id, (convener,))
+    return found
+
+
+def _live_nodes(ctx: Context, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[int]]:
+    """The nodes holding a live relation to each case."""
+    found: dict[uuid.UUID, set[int]] = defaultdict(set)
+    if case_ids:
+        for case_id, node_id in ctx.session.execute(select(Participant.case_id, Participant.node_id).where(
+                Participant.case_id.in_(case_ids), live_participant(ctx.now()))):
+            found[case_id].add(node_id)
     return found
 
 
