@@ -20,7 +20,8 @@ from ..auth.models import User
 from ..cases.assignment import assign
 from ..cases.editing import save_form
 from ..cases.intake import file_intake
-from ..cases.meetings import AgreementInput, MeetingInput, MinutesInput, convene, record_minutes
+from ..cases.meetings import (AgreementInput, MeetingInput, MinutesInput, complete_agreement, convene,
+                             record_minutes)
 from ..cases.models import Case
 from ..cases.notes import NoteInput, record_note
 from ..cases.transitions import fire_transition
@@ -205,10 +206,10 @@ class DemoCases:
         self._fire(worker, case, "enviar_plan")
         self._tick()
         self._fire(coordinator, case, "aprobar_plan")
-        self._meeting(worker, coordinator, case)
         self._tick()
         self._refer(worker, case, "derivacion", "salud_mental", f"MINSAL-{region}",
                     answer=self.rng.choice([None, "aceptar", "aceptar"]), due=self.rng.randint(10, 40))
+        self._meeting(worker, case, f"MINSAL-{region}", done=stage != "plan_en_ejecucion")
         if stage in FOREIGN_STAGES - {"retorno_voluntario"}:
             self._residence(case, person, worker, granted=stage == "residencia_otorgada")
         if stage in ("plan_en_ejecucion", "residencia_presentada"):
@@ -237,19 +238,25 @@ class DemoCases:
                            next_steps=next_steps, shared_with=("nodo_lider", "punto_focal"))
         record_note(self.ctx, worker, case.reference, values, secrets.token_urlsafe(16))
 
-    def _meeting(self, worker: User, coordinator: User, case: Case) -> None:
-        """The lead node convenes the focal point to a mesa de caso on the approved plan; its minutes give the
-        focal point an agreement due ten days later (overdue in the older cases, as in a working network)."""
+    def _meeting(self, worker: User, case: Case, invited_code: str, *, done: bool) -> None:
+        """The lead node convenes the health service it referred to (a mesa de caso on the approved plan); its
+        minutes give the lead node an agreement, done a few days later, or, in a case still in its plan, open and
+        due next week (so the demo's clocks show tasks to do, not months-old failures)."""
+        invited = self.network.node(invited_code).id
         starts = self.ctx.local_now().replace(tzinfo=None, second=0, microsecond=0)
         meeting = convene(self.ctx, worker, case.reference, MeetingInput(
             starts_at=starts, modality="videollamada", place="Sala virtual del nodo líder",
-            purpose="Revisar el Plan aprobado y coordinar las derivaciones.", invited=(coordinator.node_id,)),
+            purpose="Revisar el Plan aprobado y coordinar la atención en salud mental.", invited=(invited,)),
             secrets.token_urlsafe(16))
-        record_minutes(self.ctx, worker, case.reference, meeting.id, MinutesInput(
-            attendees=(worker.node_id, coordinator.node_id),
+        due = (self._local_date() if done else self.real_now.astimezone(self.ctx.timezone).date()) + dt.timedelta(days=7)
+        (agreement,) = record_minutes(self.ctx, worker, case.reference, meeting.id, MinutesInput(
+            attendees=(worker.node_id, invited),
             narrative="Se revisan las acciones del Plan; la persona está de acuerdo con la derivación a salud mental.",
-            agreements=(AgreementInput("Gestionar cupo de atención en salud mental.", coordinator.node_id,
-                                       self._local_date() + dt.timedelta(days=10)),)))
+            agreements=(AgreementInput("Acompañar a la persona a su primera hora en salud mental.", worker.node_id,
+                                       due),)))
+        if done:
+            self._tick()
+            complete_agreement(self.ctx, worker, case.reference, agreement.id, "Acompañada a su primera atención.")
 
     def _causa(self, case: Case, person: Person, index: int, status: str) -> None:
         """The lead node records the causa penal and its steps up to `status` (no random draws: the people
