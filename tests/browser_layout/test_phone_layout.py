@@ -21,13 +21,16 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from sqlalchemy import select
+
+from referral.cases.models import Case
 from referral.demo.network import DEMO_PASSWORD
 
 from ..browser import DOMAIN, authenticator_code
 from ..clocks import to_follow_up
 from ..conftest import IN_CI
 from ..referrals import consent, refer
-from ..steps import activate, file_case
+from ..steps import activate, file_case, user
 
 PHONE = (390, 844)
 HEADER_LIMIT = PHONE[1] / 5  # 168.8 px: the header takes less than a fifth of the first screen
@@ -154,12 +157,28 @@ def assert_the_menu_opens(driver: Any) -> None:
 
 
 def lead_case(app: Any) -> str:
-    """A case SERNAMEG leads, in follow-up, with running clocks, a consent and a referral to a shelter."""
+    """A case SERNAMEG leads, in follow-up, with running clocks, a consent, a referral to a shelter, a responsible
+    person (so the page offers «Reasignar» with its long reasons), a document with a long name and a meeting whose
+    agreement is open: every panel of the case page, filled."""
+    from referral.cases.assignment import assign
+
+    from ..test_case_attachments import pdf, upload
+    from ..test_meetings import hold, record
+    from ..units import unit_of_work
+
     reference = file_case(app, **LONG)
     activate(app, reference, lead="SERNAMEG")
     to_follow_up(app, reference)
     consent(app, reference)
     refer(app, reference, "INCAMI", by="gestor.sernameg", service="alojamiento")
+    with unit_of_work(app) as ctx:  # the focal point's coordinator names its case worker
+        coordinator, worker = user(ctx, "coordinador.rm"), user(ctx, "gestor.rm")
+        assign(ctx, coordinator, reference, worker.id, None, ctx.session.scalar(select(Case.version).where(
+            Case.reference == reference)))
+        ctx.session.commit()
+    upload(app, "gestor.sernameg", reference, pdf(), kind="copia_denuncia",
+           name="Denuncia-ante-la-Fiscalia-Regional-Metropolitana-Centro-Norte-version-firmada.pdf")
+    record(app, reference, hold(app, reference))
     return reference
 
 
@@ -184,6 +203,17 @@ def test_the_node_inbox_lists_and_case_page_fit_a_phone(app: Any, live: str, dri
     for path in ("/bandeja/casos_liderados", "/casos", "/mis-casos", f"/casos/{reference}",
                  f"/casos/{reference}/formularios/informe_social", "/derivaciones"):
         assert_fits_a_phone(driver, live, path)
+
+
+def test_a_case_page_with_every_panel_filled_fits_a_phone(app: Any, live: str, driver: Any) -> None:
+    """The focal point's view: «Reasignar» with its long reasons, a document with a long name, a meeting with an
+    open agreement, deadlines, consents, referrals; none may widen the page."""
+    reference = lead_case(app)
+    phone(driver)
+    sign_in(driver, app, live, "coordinador.rm")
+    assert_fits_a_phone(driver, live, f"/casos/{reference}")
+    for shown in ("Reasignar", "Denuncia-ante-la-Fiscalia", "Mesas de caso", "gestiona el cupo"):
+        assert shown in driver.page_source, shown
     assert_the_menu_opens(driver)
 
 
