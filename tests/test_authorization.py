@@ -433,12 +433,14 @@ MATRIX = """
 # -- 400); the detecting node, the migration service and nodes without a relation may not. In «presentada» the lead
 # -- convened {mesa} and {acuerdo}'s meeting with the focal point only: the lead alone records {mesa}'s minutes (the
 # -- invited focal point: 403; a node of the case not invited does not learn it exists: 404); the focal point alone
-# -- marks its agreement done (an empty form: 400; the convener: 403)
+# -- marks its agreement done (an empty form: 400; the convener: 403); the lead alone calls {mesa} off (an empty form,
+# -- without reason or «Confirmo»: back to the case page with the reason, 303)
   GET  /casos/{detectado}/mesas/nueva                                  302  403  200  200  200  403  403  403  403  403  403  403  403
   GET  /casos/{presentada}/mesas/nueva                                 302  403  200  200  200  200  403  403  403  403  403  403  403
   POST /casos/{presentada}/mesas/nueva                                 401  403  400  400  400  400  403  403  403  403  403  403  403
   GET  /casos/{presentada}/mesas/{mesa}/acta                           302  404  403  403  404  200  404  403  403  403  403  403  403
   POST /casos/{presentada}/mesas/{mesa}/acta                           401  404  403  403  404  400  404  403  403  403  403  403  403
+  POST /casos/{presentada}/mesas/{mesa}/cancelar                       401  404  403  403  404  303  404  403  403  403  403  403  403
   GET  /casos/{presentada}/acuerdos/{acuerdo}/cumplido                 405  405  405  405  405  405  405  405  405  405  405  405  405
   POST /casos/{presentada}/acuerdos/{acuerdo}/cumplido                 401  404  400  400  404  403  404  403  403  403  403  403  403
 # -- the responsible person at one's node (issue 16): «Mis casos» for whoever may open cases; naming or taking a

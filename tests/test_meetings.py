@@ -11,6 +11,7 @@ INCAMI (ong.incami, derivacion_alojamiento). LIBERA (ong) and the Tarapacá node
 from __future__ import annotations
 
 import datetime as dt
+import html
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from referral.audit.models import AuditEvent
 from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
 from referral.cases.meeting_models import CaseAgreement, CaseMeeting
 from referral.cases.meetings import (
-    AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingInput, MinutesAlreadyRecorded, MinutesInput,
-    complete_agreement, convene, meetings_section, record_minutes,
+    AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingClosed, MeetingInput, MinutesAlreadyRecorded,
+    MinutesInput, cancel_meeting, complete_agreement, convene, meetings_section, record_minutes,
 )
 from referral.clocks.models import RUNNING, STOPPED
 from referral.workflow import load_definition
@@ -268,3 +269,80 @@ def test_the_definition_refuses_unknown_relations_and_parties(tmp_path: Path) ->
         (tmp_path / "workflow.yaml").write_text(wrong)
         with pytest.raises(DefinitionError, match=message):
             load_definition(tmp_path)
+
+
+def cancel(app: Any, reference: str, meeting: uuid.UUID, who: str = "gestor.sernameg",
+           reason: str = "reprogramada") -> None:
+    with unit_of_work(app) as ctx:
+        cancel_meeting(ctx, user(ctx, who), reference, meeting, reason)
+        ctx.session.commit()
+
+
+def test_the_convener_calls_a_meeting_off_and_its_invitees_are_reminded_no_more(app: Any, clock: Any) -> None:
+    reference = setup_case(app)
+    meeting = hold(app, reference)
+    tick(app, clock.now)
+    told_before = len(of(app, reference, "mesa_de_caso"))
+    for who in ("coordinador.rm", "ong.incami"):  # an invitee may not call it off
+        with pytest.raises(AccessDenied):
+            cancel(app, reference, meeting, who=who)
+    with pytest.raises(CaseNotFound):  # a node of the case not invited does not learn it exists
+        cancel(app, reference, meeting, who="salud.rm")
+    with pytest.raises(InvalidInput):  # a reason from the list is needed
+        cancel(app, reference, meeting, reason="porque si")
+    cancel(app, reference, meeting)
+    (row,) = [c for c in clocks_of(app, reference) if c.clock == "mesa_de_caso"]
+    assert row.status == STOPPED
+    tick(app, MEETING_AT.replace(tzinfo=SANTIAGO).astimezone(UTC) - dt.timedelta(hours=12))  # the day before
+    assert len(of(app, reference, "mesa_de_caso")) == told_before  # no reminder for a meeting called off
+    with pytest.raises(MeetingClosed):  # a second click changes nothing
+        cancel(app, reference, meeting)
+    with pytest.raises(MeetingClosed):  # nor may minutes be recorded afterwards
+        record(app, reference, meeting)
+    (view,) = [m for m in meetings_section_of(app, "coordinador.rm", reference)]
+    assert view.cancelled.endswith("Se convocará en otra fecha") and not view.may_cancel
+    with unit_of_work(app) as ctx:
+        actions = [e.action for e in ctx.session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    assert actions.count("meeting.mesa.cancelar") == 1
+
+
+def test_a_meeting_with_minutes_cannot_be_called_off(app: Any, clock: Any) -> None:
+    reference = setup_case(app)
+    meeting = hold(app, reference)
+    record(app, reference, meeting)
+    with pytest.raises(MeetingClosed):
+        cancel(app, reference, meeting)
+
+
+def test_calling_a_meeting_off_in_the_browser_asks_for_a_reason_and_confirmation(app: Any, make_browser: Any) -> None:
+    reference = setup_case(app)
+    meeting = hold(app, reference)
+    lead = make_browser()
+    lead.login("gestor.sernameg")
+    page = lead.get(f"/casos/{reference}").text
+    assert "Cancelar la mesa" in page and "Se convocará en otra fecha" in page
+    url = f"/casos/{reference}/mesas/{meeting}/cancelar"
+    token = hidden_inputs(page)["csrf_token"]
+    unconfirmed = lead.client.post(url, data={"csrf_token": token, "motivo": "reprogramada"})
+    assert unconfirmed.status_code == 303
+    assert "No se canceló la mesa: marque «Confirmo»" in html.unescape(lead.get(f"/casos/{reference}").text)
+    no_reason = lead.client.post(url, data={"csrf_token": token, "motivo": "", "confirmo": "si"})
+    assert no_reason.status_code == 303
+    assert "No se canceló la mesa: elija el motivo." in html.unescape(lead.get(f"/casos/{reference}").text)
+    with unit_of_work(app) as ctx:
+        assert ctx.session.get(CaseMeeting, meeting).cancelled_at is None  # neither did anything
+    for _ in range(2):  # a double click cancels once
+        assert lead.client.post(url, data={"csrf_token": token, "motivo": "reprogramada", "confirmo": "si"}
+                                ).status_code == 303
+    page = lead.get(f"/casos/{reference}").text
+    assert "Cancelada el" in page and "Registrar acta y acuerdos" not in page
+    with unit_of_work(app) as ctx:
+        actions = [e.action for e in ctx.session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    assert actions.count("meeting.mesa.cancelar") == 1
+
+
+def meetings_section_of(app: Any, who: str, reference: str) -> tuple[Any, ...]:
+    with unit_of_work(app) as ctx:
+        _, section = meetings_section(ctx, user(ctx, who), reference, "es")
+        assert section is not None
+        return section.meetings

@@ -36,6 +36,9 @@ class CaseMeeting(Base):
     minutes: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed JSON: nodes present, narrative
     minutes_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     minutes_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # called off by its convener
+    cancelled_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_case_meetings_cancelled_user"))
+    cancel_reason: Mapped[str | None] = mapped_column(String(40))  # a code of meetings.CANCEL_REASONS
 
     convener_node: Mapped[Node] = relationship()
 

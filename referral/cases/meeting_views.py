@@ -20,13 +20,14 @@ from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
+from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
 from ..workflow import Text
 from .errors import InvalidInput
 from .meetings import (
-    AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingInput, MinutesAlreadyRecorded, MinutesInput,
-    complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,
-    open_for_convening,
+    AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingClosed, MeetingInput, MinutesAlreadyRecorded,
+    MinutesInput, cancel_meeting, complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,
+    open_for_convening, open_meeting,
     record_minutes,
 )
 
@@ -59,6 +60,10 @@ class MinutesForm(FlaskForm):
     attendees = _Checkboxes(validate_choice=False)
     narrative = TextAreaField()
     agreements = FieldList(FormField(AgreementRow), min_entries=AGREEMENT_ROWS, max_entries=AGREEMENT_ROWS)
+
+
+class CancelForm(FlaskForm):
+    motivo = SelectField(validate_choice=False)  # checked by the service; «confirmo» by web.confirm
 
 
 class DoneForm(FlaskForm):
@@ -131,7 +136,8 @@ def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
     ctx, lang = current_ctx(), language()
     case, meeting, present, responsible = minutes_form_context(ctx, current_user, reference, meeting_id, lang)
     if not meeting.may_record_minutes:
-        flash(_("El acta de esta mesa ya había sido registrada."), "info")
+        flash(_("Esta mesa fue cancelada.") if meeting.cancelled else
+              _("El acta de esta mesa ya había sido registrada."), "info")
         return _back(case.reference)
     form = MinutesForm()
     form.attendees.choices = [(str(n), name) for n, name in present]
@@ -149,9 +155,9 @@ def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
             except InvalidInput as invalid:
                 ctx.session.rollback()
                 _apply_errors(form, invalid.errors)
-            except MinutesAlreadyRecorded:
+            except (MinutesAlreadyRecorded, MeetingClosed):
                 ctx.session.rollback()
-                flash(_("El acta de esta mesa ya había sido registrada."), "info")
+                flash(_("El acta de esta mesa ya había sido registrada o la mesa fue cancelada."), "info")
                 return _back(case.reference)
             else:
                 ctx.session.commit()
@@ -160,6 +166,33 @@ def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
         flash(_("No se registró el acta: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400
     return render_template("cases/meeting_minutes.html", form=form, meeting=meeting, reference=case.reference), status
+
+
+@bp.post("/casos/<reference>/mesas/<uuid:meeting_id>/cancelar")
+@needs("case_access")
+def cancel(reference: str, meeting_id: uuid.UUID) -> Any:
+    """«Cancelar la mesa»: the convener calls off a meeting without minutes; a reason and «Confirmo» are needed."""
+    ctx = current_ctx()
+    open_meeting(ctx, current_user, reference, meeting_id)  # AccessDenied / CaseNotFound before anything
+    form = CancelForm()
+    if not form.validate():
+        abort(400)
+    if not confirmed():
+        flash(_("No se canceló la mesa: marque «Confirmo» para cancelarla."), "error")
+        return _back(reference)
+    try:
+        cancel_meeting(ctx, current_user, reference, meeting_id, form.motivo.data or "")
+    except InvalidInput:
+        ctx.session.rollback()
+        flash(_("No se canceló la mesa: elija el motivo."), "error")
+        return _back(reference)
+    except MeetingClosed:
+        ctx.session.rollback()
+        flash(_("Esta mesa ya tiene acta o ya fue cancelada."), "info")
+        return _back(reference)
+    ctx.session.commit()
+    flash(_("Mesa cancelada; los nodos invitados ya no recibirán recordatorios."), "success")
+    return _back(reference)
 
 
 @bp.post("/casos/<reference>/acuerdos/<uuid:agreement_id>/cumplido")

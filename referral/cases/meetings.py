@@ -28,7 +28,7 @@ from ..network.models import Node
 from ..vault import Cell
 from ..workflow import Actor, Text
 from ..workflow.clocks import Occurrence
-from ..workflow.meetings import CONVENED, HELD, MeetingsDef
+from ..workflow.meetings import CANCELLED, CONVENED, HELD, MeetingsDef
 from ..workflow.meetings import DONE as DONE_STEP
 from ..workflow.meetings import OPEN as OPEN_STEP
 from .access import open_case
@@ -53,7 +53,17 @@ EVENT_TEXTS = {
     "mesa.acta": Text("Registró el acta y los acuerdos de una mesa de caso",
                       "Recorded the minutes and agreements of a case meeting"),
     "acuerdo.cumplir": Text("Marcó cumplido un acuerdo de mesa de caso", "Marked a case-meeting agreement done"),
+    "mesa.cancelar": Text("Canceló una mesa de caso", "Called off a case meeting"),
 }
+# Why a convener calls a meeting off [producto]: codes stored in clear (they say nothing of the person).
+CANCEL_REASONS = {
+    "reprogramada": Text("Se convocará en otra fecha", "It will be convened on another date"),
+    "persona_no_disponible": Text("La persona no puede asistir o no está disponible",
+                                  "The person cannot attend or is not available"),
+    "nodos_no_disponibles": Text("Los nodos invitados no pueden asistir", "The invited nodes cannot attend"),
+    "ya_no_necesaria": Text("Ya no es necesaria", "No longer needed"),
+}
+REASON_REQUIRED = Text("Elija el motivo de la cancelación.", "Choose why the meeting is called off.")
 
 
 class MeetingAlreadyConvened(CaseError):
@@ -64,6 +74,12 @@ class MeetingAlreadyConvened(CaseError):
 
 class MinutesAlreadyRecorded(CaseError):
     message = Text("El acta de esta mesa ya fue registrada.", "The minutes of this meeting were already recorded.")
+
+
+class MeetingClosed(CaseError):
+    """The meeting already has its minutes, or was already called off (a second click): nothing to cancel."""
+
+    message = Text("Esta mesa ya tiene acta o ya fue cancelada.", "This meeting already has minutes or was called off.")
 
 
 class AgreementAlreadyDone(CaseError):
@@ -258,6 +274,8 @@ def record_minutes(ctx: Context, user: User, reference: str, meeting_id: uuid.UU
     case, meeting = open_meeting(ctx, user, reference, meeting_id, lock=True)
     if meeting.minutes is not None:
         raise MinutesAlreadyRecorded()
+    if meeting.cancelled_at is not None:
+        raise MeetingClosed()
     errors = validate_minutes(ctx, case, meeting, values)
     if errors:
         raise InvalidInput(errors)
@@ -273,6 +291,26 @@ def record_minutes(ctx: Context, user: User, reference: str, meeting_id: uuid.UU
                                                  {"due_on": agreement.due_on}))
     ctx.session.flush()
     return agreements
+
+
+def cancel_meeting(ctx: Context, user: User, reference: str, meeting_id: uuid.UUID, reason: str) -> CaseMeeting:
+    """The convener calls off a meeting that has no minutes yet, with a reason from CANCEL_REASONS; its clock
+    stops (the invitees are reminded no more). Raise AccessDenied, CaseNotFound, InvalidInput, MeetingClosed
+    (minutes recorded, or called off already: a second click). Flushes; the caller commits."""
+    case, meeting = open_meeting(ctx, user, reference, meeting_id, lock=True)
+    if meeting.minutes is not None or meeting.cancelled_at is not None:
+        raise MeetingClosed()
+    if reason not in CANCEL_REASONS:
+        raise InvalidInput({"motivo": [REASON_REQUIRED]})
+    meeting.cancelled_at, meeting.cancelled_user_id, meeting.cancel_reason = ctx.now(), user.id, reason
+    append_event(ctx, case, user, kind=EVENT, action="mesa.cancelar", machine=EVENT, subject=str(meeting.id))
+    _clocks(ctx, case, Occurrence.of_subject("meeting_state", CONVENED, CANCELLED, str(meeting.id)))
+    ctx.session.flush()
+    return meeting
+
+
+def cancel_reason_choices(language: str) -> list[tuple[str, str]]:
+    return [(code, text.get(language)) for code, text in CANCEL_REASONS.items()]
 
 
 def _agreement(ctx: Context, case: Case, meeting: CaseMeeting, position: int, item: AgreementInput) -> CaseAgreement:
@@ -352,6 +390,9 @@ class MeetingView:
     minutes_at: str
     agreements: tuple[AgreementView, ...]
     may_record_minutes: bool
+    cancelled: str = ""  # «when · why» once its convener called it off
+    may_cancel: bool = False  # the reader's node convened it and it has neither minutes nor a cancellation
+    cancel_reasons: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -402,6 +443,8 @@ def _view(ctx: Context, case: Case, row: CaseMeeting, agreements: list[CaseAgree
         if row.minutes is not None else {}
     modality = meetings_def(ctx).modalities.get(row.modality)
     attendees = minutes.get("attendees") or []
+    open_, convener = row.minutes is None and row.cancelled_at is None, row.convener_node_id == user.node_id
+    reason = CANCEL_REASONS.get(row.cancel_reason or "") if row.cancelled_at is not None else None
     return MeetingView(
         id=str(row.id), starts_at=_when(ctx, row.starts_at), modality=modality.get(language) if modality else row.modality,
         place=str(data.get("place") or ""), purpose=str(data.get("purpose") or ""),
@@ -410,7 +453,10 @@ def _view(ctx: Context, case: Case, row: CaseMeeting, agreements: list[CaseAgree
         attendees=tuple(names.get(int(n), "") for n in attendees if isinstance(n, int)),
         narrative=str(minutes.get("narrative") or ""), minutes_at=_when(ctx, row.minutes_at),
         agreements=tuple(_agreement_view(ctx, case, a, user) for a in agreements),
-        may_record_minutes=row.minutes is None and row.convener_node_id == user.node_id,
+        may_record_minutes=open_ and convener,
+        cancelled=f"{_when(ctx, row.cancelled_at)} · {reason.get(language)}" if reason else "",
+        may_cancel=open_ and convener,
+        cancel_reasons=tuple(cancel_reason_choices(language)) if open_ and convener else (),
     )
 
 

@@ -21,9 +21,9 @@ from .text import Text, text_from
 _KEYS = {"label", "basis", "conveners", "attendees", "modalities", "always_read_by"}
 
 MEETING_MACHINE, AGREEMENT_MACHINE = "~meeting", "~agreement"  # never a track key
-CONVENED, HELD = "convocada", "realizada"  # a meeting's steps
+CONVENED, HELD, CANCELLED = "convocada", "realizada", "cancelada"  # a meeting's steps
 OPEN, DONE = "abierto", "cumplido"  # an agreement's steps
-STATES = {"meeting_state": (CONVENED, HELD), "agreement_state": (OPEN, DONE)}
+STATES = {"meeting_state": (CONVENED, HELD, CANCELLED), "agreement_state": (OPEN, DONE)}
 MACHINES = {"meeting_state": MEETING_MACHINE, "agreement_state": AGREEMENT_MACHINE}
 CONVENER, INVITEE, RESPONSIBLE = "convocante", "invitado", "responsable"
 PARTIES = {"meeting_state": frozenset({CONVENER, INVITEE}), "agreement_state": frozenset({CONVENER, RESPONSIBLE})}
