@@ -7,10 +7,11 @@ MinIO, Azure Blob) can implement the same three calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -31,6 +32,9 @@ class BlobStore(Protocol):
 
     def delete(self, blob_id: str) -> None:
         """Remove the blob if it exists."""
+
+    def stored_before(self, cutoff: dt.datetime) -> Iterator[str]:
+        """The ids of the blobs written before `cutoff` (the orphan sweep compares them with the database)."""
 
 
 def new_blob_id() -> str:
@@ -74,6 +78,27 @@ class LocalFolderStore:
 
     def delete(self, blob_id: str) -> None:
         self._path(blob_id).unlink(missing_ok=True)
+
+    def stored_before(self, cutoff: dt.datetime) -> Iterator[str]:
+        """Blobs last written before `cutoff`; a partial file left by a crash mid-write (`.…part`) older than it
+        is removed on the way, as nothing can ever read it."""
+        limit = cutoff.timestamp()
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                if modified >= limit:
+                    continue
+                if _BLOB_ID.fullmatch(path.name):
+                    yield path.name
+                elif path.name.endswith(".part"):
+                    path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"LocalFolderStore({self.root})"

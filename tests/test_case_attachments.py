@@ -474,3 +474,34 @@ def test_a_25_mb_upload_and_download_stream_within_64_mb_of_memory(app: Any, mak
     assert upload_peak < 64 * 1024 * 1024, upload_peak
     assert download_peak < 64 * 1024 * 1024, download_peak
     assert upload_peak < 8 * 1024 * 1024 and download_peak < 8 * 1024 * 1024, (upload_peak, download_peak)
+
+
+def test_orphan_files_older_than_a_day_are_found_and_deleted_and_nothing_else(app: Any) -> None:
+    """A crash between writing a blob and committing its row leaves unreadable ciphertext; `flask cases
+    orphan-files --delete` removes such files and stale partial writes, never a document's file or a fresh
+    upload still in flight."""
+    reference = file_case(app)
+    activate(app, reference)
+    kept = upload(app, LEAD, reference, pdf())
+    store = app.extensions["referral.blobs"]
+    old_orphan, fresh_orphan = "a" * 32, "b" * 32
+    store.put(old_orphan, [b"ciphertext"])
+    store.put(fresh_orphan, [b"ciphertext"])
+    stale_part = store.root / "aa" / f".{old_orphan}.deadbeef.part"
+    stale_part.write_bytes(b"half")
+    two_days_ago = app.config["CLOCK"]().timestamp() - 2 * 86400
+    for path in [store._path(old_orphan), stale_part, *blobs(app)]:
+        if path.name != fresh_orphan:
+            os.utime(path, (two_days_ago, two_days_ago))
+    runner = app.test_cli_runner()
+    counted = runner.invoke(args=["cases", "orphan-files"])
+    assert counted.exit_code == 0 and "1 orphan file(s) found" in counted.output, counted.output
+    assert store._path(old_orphan).exists()  # counting deletes nothing
+    deleted = runner.invoke(args=["cases", "orphan-files", "--delete"])
+    assert deleted.exit_code == 0 and "1 orphan file(s) deleted" in deleted.output, deleted.output
+    assert not store._path(old_orphan).exists() and not stale_part.exists()
+    assert store._path(fresh_orphan).exists()  # may be an upload in flight
+    assert download(app, LEAD, reference, kept) == pdf()  # the document's own file is untouched
+    with unit_of_work(app) as ctx:
+        (event,) = ctx.session.scalars(select(AuditEvent).where(AuditEvent.action == "attachments.orphans_deleted"))
+        assert event.details == {"count": 1}

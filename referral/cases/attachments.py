@@ -10,6 +10,8 @@ download is an audit event (ids only).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import base64
 import re
 import unicodedata
@@ -352,6 +354,22 @@ def kind_readers(ctx: Context, language: str) -> list[tuple[str, str]]:
     relations = ctx.definition.relations
     return [(kind.label.get(language), ", ".join(relations[r].label.get(language) for r in kind.readers
                                                   if r in relations)) for kind in attachments.kinds.values()]
+
+
+ORPHAN_BATCH = 500
+
+
+def orphan_blobs(ctx: Context, older_than: dt.timedelta) -> list[str]:
+    """Blobs in the store that no document row names, written more than `older_than` ago: left by a crash
+    between writing a blob and committing its row (its file key was never stored, so it is unreadable), or by
+    an erasure whose deletion did not finish. Younger blobs may be uploads in flight and are left alone."""
+    store = blob_store(ctx)
+    candidates = list(store.stored_before(ctx.now() - older_than))
+    known: set[str] = set()
+    for first in range(0, len(candidates), ORPHAN_BATCH):
+        batch = candidates[first:first + ORPHAN_BATCH]
+        known.update(ctx.session.scalars(select(CaseAttachment.blob_id).where(CaseAttachment.blob_id.in_(batch))))
+    return [blob_id for blob_id in candidates if blob_id not in known]
 
 
 def blobs_of_case(ctx: Context, case_id: uuid.UUID) -> list[str]:

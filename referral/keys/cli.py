@@ -6,6 +6,7 @@ command again and it resumes. The application keeps serving throughout.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from ..audit.service import record
 from ..auth.models import User
+from ..cases.attachments import blob_store, orphan_blobs
 from ..cases.erasure import ERASED_TABLES, REASONS, erase_case
 from ..cases.errors import CaseError, InvalidInput
 from ..cases.models import Case, CaseKey
@@ -182,6 +185,23 @@ def erase(reference: str, reason: str, email: str, yes: bool) -> None:
         ctx.session.commit()
     click.echo(f"{tombstone.reference} erased ({tombstone.reason}); its keys are destroyed")
     _scrub(app)
+
+
+@cases_cli.command("orphan-files")
+@click.option("--older-than-hours", type=click.IntRange(1, 24 * 365), default=24, show_default=True,
+              help="Only files written before this many hours ago (younger ones may be uploads in flight).")
+@click.option("--delete", is_flag=True, help="Delete them (without it, only count them).")
+def orphan_files(older_than_hours: int, delete: bool) -> None:
+    """Count (or delete) stored document files that no case document names: ciphertext nothing can read."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with unit_of_work(app) as ctx:
+        orphans = orphan_blobs(ctx, dt.timedelta(hours=older_than_hours))
+        if delete:
+            for blob_id in orphans:
+                blob_store(ctx).delete(blob_id)
+            record(ctx, "attachments.orphans_deleted", details={"count": len(orphans)})
+            ctx.session.commit()
+    click.echo(f"{len(orphans)} orphan file(s) {'deleted' if delete else 'found (run with --delete to remove them)'}")
 
 
 @cases_cli.command("scrub")
