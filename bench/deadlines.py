@@ -85,6 +85,7 @@ from sqlalchemy import bindparam, delete, distinct, func, insert, select, update
 
 from referral import create_app
 from referral.auth.models import User
+from referral.cases.meeting_models import CaseAgreement, CaseMeeting
 from referral.cases.models import Case, Participant
 from referral.clocks.models import RUNNING, CaseClock, Notification
 from referral.clocks.service import calendar_of, run_clocks, sweep
@@ -99,6 +100,7 @@ from referral.workflow.calendar import WorkingCalendar
 from referral.workflow.clocks import REMINDER, STARTED, Step, deadline_given, due_time, of_referral, schedule
 from referral.workflow.definition import Clock as ClockDefinition
 from referral.workflow.definition import WorkflowDefinition
+from referral.workflow.meetings import subject_event
 
 from .support import (
     PG_ADMIN_URL, Clock, Metrics, Progress, cli_environment, load_average, median, migrate_with_network,
@@ -249,7 +251,7 @@ def _measure(backend: Backend, folder: Path, size: Size, plan: Plan, shared: Met
         metrics[f"sweep_{n}_ms"] = round(sweep_ms, 1)
         metrics[f"inprocess_{n}_s"] = round(inprocess_s, 2)
         metrics["notifications_count"] = notes
-        metrics["notified_clocks_count"] = _notified_clocks(app)
+        metrics["notified_clocks_count"] = len(_notified_clocks(app))
         progress(f"  sweep handing out {n}: {sweep_ms:.0f} ms; all {n} handled in {inprocess_s:.2f} s "
                  f"({notes} notifications)")
 
@@ -311,7 +313,8 @@ def _load(app: Flask, size: Size, plan: Plan, progress: Progress) -> Loaded:
 
     began = time.perf_counter()
     for first in range(0, cases, CASES_PER_COMMIT):
-        rows: dict[str, list[dict[str, Any]]] = {"cases": [], "participants": [], "referrals": [], "clocks": []}
+        rows: dict[str, list[dict[str, Any]]] = {"cases": [], "participants": [], "referrals": [], "meetings": [],
+                                                 "agreements": [], "clocks": []}
         for index in range(first, min(cases, first + CASES_PER_COMMIT)):
             case = _case(index, definition, network, built_at, rng, rows)
             for offset, key in enumerate(keys):
@@ -322,7 +325,7 @@ def _load(app: Flask, size: Size, plan: Plan, progress: Progress) -> Loaded:
                 _clock(definition.clocks[key], placement, case, network, rng, rows)
         with engine.begin() as connection:
             for table, model in (("cases", Case), ("participants", Participant), ("referrals", Referral),
-                                 ("clocks", CaseClock)):
+                                 ("meetings", CaseMeeting), ("agreements", CaseAgreement), ("clocks", CaseClock)):
                 if rows[table]:
                     connection.execute(insert(model.__table__), rows[table])
         done = min(cases, first + CASES_PER_COMMIT)
@@ -417,6 +420,8 @@ def _clock(clock: ClockDefinition, placement: Placement, case: dict[str, Any], n
     subject = ""
     if of_referral(clock):
         subject = str(_referral(clock, placement, case, network, rng, rows))
+    elif subject_event(clock.starts_on) is not None:
+        subject = str(_meeting(clock, placement, case, network, rows))
     rows["clocks"].append({
         "case_id": case["id"], "clock": clock.key, "subject": subject, "period": 1, "status": RUNNING,
         "started_at": placement.started, "due_at": placement.due_at, "next_at": placement.next_at,
@@ -448,6 +453,37 @@ def _referral(clock: ClockDefinition, placement: Placement, case: dict[str, Any]
     })
     _participant(rows, case, receiver, relation, created)
     return referral_id
+
+
+def _meeting(clock: ClockDefinition, placement: Placement, case: dict[str, Any], network: Network,
+             rows: dict[str, list[dict[str, Any]]]) -> uuid.UUID:
+    """A case meeting the lead node (the focal point) convened with the detecting node (or, when it is the
+    same node or has no staff, national coordination) at the clock's deadline; for an agreement's clock, that meeting held
+    and its one open agreement, the invited node's task due on the typed date. Sealed columns hold a
+    placeholder: the clocks never open them."""
+    convener = network.focal[case["region_code"]]
+    detector = case["detecting_node_id"]
+    invited = detector if detector != convener and detector in network.staff else network.national
+    meeting_id, held = uuid.uuid4(), subject_event(clock.starts_on) == "agreement_state"
+    convened = placement.started - dt.timedelta(days=7) if held else placement.started
+    rows["meetings"].append({
+        "id": meeting_id, "case_id": case["id"], "convener_node_id": convener,
+        "convener_user_id": network.staff[convener], "invited": [invited],
+        "starts_at": placement.started - dt.timedelta(days=1) if held else placement.due_at,
+        "modality": "presencial", "token": meeting_id.hex, "data": b"-", "created_at": convened,
+        "minutes": b"-" if held else None, "minutes_at": placement.started if held else None,
+        "minutes_user_id": network.staff[convener] if held else None,
+        "cancelled_at": None, "cancelled_user_id": None, "cancel_reason": None,
+    })
+    if not held:
+        return meeting_id
+    agreement_id = uuid.uuid4()
+    rows["agreements"].append({
+        "id": agreement_id, "case_id": case["id"], "meeting_id": meeting_id, "position": 0,
+        "responsible_node_id": invited, "due_on": placement.typed, "data": b"-", "status": "abierto",
+        "created_at": placement.started, "done_at": None, "done_user_id": None, "done_note": None,
+    })
+    return agreement_id
 
 
 # -- where each clock stands at the build: the product's own schedule ----------------------------------
@@ -600,10 +636,10 @@ def _notifications(app: Flask) -> int:
         return int(connection.scalar(select(func.count()).select_from(Notification)) or 0)
 
 
-def _notified_clocks(app: Flask) -> int:
+def _notified_clocks(app: Flask) -> set[int]:
     """Clocks that wrote at least one notification."""
     with database.engine(app).connect() as connection:
-        return int(connection.scalar(select(func.count(distinct(Notification.clock_id)))) or 0)
+        return set(connection.scalars(select(distinct(Notification.clock_id))))
 
 
 def _check_handled(app: Flask, loaded: Loaded, name: str) -> None:
@@ -639,9 +675,11 @@ def _in_process(app: Flask, loaded: Loaded) -> tuple[float, float, int]:
     if created != _notifications(app) or not created:
         raise RuntimeError(f"run_clocks reported {created} notifications, the table holds {_notifications(app)}")
     told = _notified_clocks(app)
-    if told != len(loaded.due):
-        raise RuntimeError(f"{len(loaded.due) - told} of {len(loaded.due)} due clocks notified nobody "
-                           "(a relation, or a referral's receiver or sender, found no staff)")
+    if len(told) != len(loaded.due):
+        silent = sorted({row["clock"] for row in loaded.due if row["id"] not in told})
+        raise RuntimeError(f"{len(loaded.due) - len(told)} of {len(loaded.due)} due clocks notified nobody "
+                           f"(clocks {', '.join(silent)}: a relation, or a referral's, meeting's or agreement's "
+                           "party, found no staff)")
     return (swept - began) * 1000, ended - began, created
 
 

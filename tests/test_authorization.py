@@ -195,17 +195,23 @@ def attach(app: Flask, reference: str, kind: str) -> str:
         return str(row.id)
 
 
-@pytest.fixture(scope="module")
-def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("authorization")
-    shutil.copy(sqlite_template, folder / "world.db")
-    app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+def build_cases(app: Flask) -> dict[str, str]:
+    """The matrix's places: a case at every stage, one filed by an NGO, two documents and two meetings in
+    «presentada» (the fuzz of every form builds the same, so each path of the matrix has its values)."""
     cases = {stage: build_case(app, stage) for stage in STAGES}
     cases["libera"] = build_case(app, "detectado", filed_by="ong", **ONG_VICTIM)
     for kind in ("informe_medico", "copia_denuncia"):  # documents the lead attached to «presentada»
         cases[kind] = attach(app, cases["presentada"], kind)
     cases.update(meetings_in(app, cases["presentada"]))
-    yield World(app, cases)
+    return cases
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("authorization")
+    shutil.copy(sqlite_template, folder / "world.db")
+    app = create_app(_settings(folder / "instance", f"sqlite:///{folder / 'world.db'}", Clock()))
+    yield World(app, build_cases(app))
     database.engine(app).dispose()
 
 

@@ -253,8 +253,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     db = folder / "world.db"
     shutil.copy(sqlite_template, db)
     app = create_app(_settings(folder / "instance", f"sqlite:///{db}", Clock()))
-    values = {stage: main_matrix.build_case(app, stage) for stage in main_matrix.STAGES}
-    values["libera"] = main_matrix.build_case(app, "detectado", filed_by="ong", **main_matrix.ONG_VICTIM)
+    values = main_matrix.build_cases(app)
     values.update(referral_matrix.build_world(app))
     values.update(network_matrix.build_places(app))
     pages = pages_of_the_matrices(values)
