@@ -43,6 +43,20 @@ def demo_load(count: int, seed: int) -> None:
     click.echo(summary)
 
 
+@demo_cli.command("scale")
+@click.option("--cases", "count", type=click.IntRange(1, 1_000_000), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=2013, show_default=True, help="Same seed, same people.")
+def demo_scale(count: int, seed: int) -> None:
+    """(Re)create a national-scale demo: ~400 nodes, ~3,000 users and COUNT cases (a few prototypes through
+    the services, cloned with fresh keys and bulk inserts); progress on stderr."""
+    from .demo.scale import load_scale
+
+    if current_app.config["REFERRAL_ENV"] == "production":
+        raise click.ClickException("refusing to load demo data with REFERRAL_ENV=production")
+    migrate.upgrade(database.engine(current_app))
+    click.echo(load_scale(current_app, cases=count, seed=seed))
+
+
 @demo_cli.command("code")
 @click.argument("email")
 def demo_code(email: str) -> None:
