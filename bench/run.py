@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "deadlines": "bench.deadlines:run",
     "disclosure": "bench.disclosure:run",
     "encryption": "bench.encryption:run",
+    "web": "bench.web:run",
 }
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|bytes|count)")
 

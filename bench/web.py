@@ -1,0 +1,417 @@
+"""Pages under load: the application behind gunicorn on PostgreSQL, driven by wrk as several users of several nodes.
+
+`python bench/run.py web` builds a throw-away PostgreSQL database with `flask demo scale --cases N` (100,000 cases;
+10,000 with --quick): real encryption, real key wraps, the demo network grown to a national one. It then starts
+gunicorn as the README's production section does (`gunicorn -c gunicorn.conf.py wsgi:app` when that file exists,
+with 2 workers), signs in over HTTP (password and second factor, as a person would) as:
+
+- the focal-point coordinators of several regions (the triage inbox `/bandeja/triaje`, page 1);
+- a case worker of each of several lead nodes, each with the cases her node leads (the case page `/casos/<ref>`);
+- the intake users of the Metropolitana region (a Ficha filed with POST `/fichas/nueva`, each with a fresh
+  intake token, so each request files a new case);
+
+and drives each page with wrk (Debian's package: `apt-get install wrk`), `WRK_THREADS` threads and `CLIENTS`
+connections for `DURATION` seconds after a short warm-up, the requests cycling over those users and cases. The
+floor is a signed-in request that only redirects (GET `/ingresar`: 302 to the user's start page): what the
+stack costs before any page's work, measured in the same run. Every answer's status is checked (200 for pages,
+302 for the floor, 303 for a Ficha filed): a page that answered a redirect to the sign-in page would count as
+`*_wrong_count`, and the benchmark fails if any answer is wrong, so a fast figure cannot come from an error page.
+
+Metrics: `<page>_rps` (requests per second), `<page>_p50_ms`, `<page>_p95_ms`, `<page>_p99_ms` for
+`floor`, `case_page`, `inbox` and `ficha_post`; `<page>_ratio` = the page's req/s over the floor's;
+`build_s` (the database build). Targets (issue 17): case page and inbox ≥ 200 req/s with 2 workers on 2 cores,
+p95 < 50 ms at 4 concurrent clients. Needs PostgreSQL (`BENCH_POSTGRES_URL`) and wrk; it fails without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from referral import create_app
+from referral.auth.models import User
+from referral.cases.models import Case, Participant
+from referral.db import utcnow
+from referral.demo.loader import INTAKE_USERS
+from referral.demo.network import DEMO_PASSWORD, DOMAIN
+from referral.extensions import database
+from tests.browser import complete_sign_in, hidden_inputs
+from tests.factories import ficha_post
+
+from .support import (
+    PG_ADMIN_URL, Metrics, Progress, cli_environment, postgres_database, postgres_reachable, refresh_statistics,
+    settings,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = 2
+CLIENTS = 4  # concurrent connections
+WRK_THREADS = 2
+LEADS = 6  # lead nodes whose case workers open case pages
+CASES_PER_LEAD = 40
+COORDINATORS = 6  # regions whose focal point opens the triage inbox
+SEED = 2026
+
+
+@dataclass(frozen=True)
+class Size:
+    cases: int
+    duration_s: int
+    warmup_s: int
+
+
+FULL = Size(cases=100_000, duration_s=20, warmup_s=5)
+QUICK = Size(cases=10_000, duration_s=5, warmup_s=3)
+
+
+def run(quick: bool, progress: Progress) -> Metrics:
+    size = QUICK if quick else FULL
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk): the web benchmark drives gunicorn with it")
+    if not postgres_reachable():
+        raise RuntimeError(f"PostgreSQL does not answer at {PG_ADMIN_URL} (BENCH_POSTGRES_URL): the web benchmark "
+                           "measures on PostgreSQL")
+    metrics: Metrics = {"cases_count": size.cases, "workers_count": WORKERS, "clients_count": CLIENTS}
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as temporary, \
+            postgres_database(progress, "referral_bench_web") as url:
+        folder = Path(temporary)
+        instance = folder / "instance"
+        environment = cli_environment(url, instance)
+        began = time.perf_counter()
+        progress(f"building {size.cases} cases with `flask demo scale` (PostgreSQL)")
+        _command(["flask", "--app", "wsgi", "demo", "scale", "--cases", str(size.cases), "--seed", str(SEED)],
+                 environment, progress)
+        metrics["build_s"] = round(time.perf_counter() - began, 1)
+        app = create_app({**settings(instance, url, utcnow), "TESTING": False})
+        refresh_statistics(database.engine(app))
+        cast = _cast(app)
+        progress(f"{len(cast.leads)} case workers with {sum(len(r) for r in cast.leads.values())} cases, "
+                 f"{len(cast.coordinators)} coordinators, {len(cast.filers)} intake users")
+        with _gunicorn(environment, folder, progress) as port:
+            sessions = {name: _signed_in(app, port, name) for name in cast.everyone()}
+            database.engine(app).dispose()
+            scenarios = _scenarios(cast, sessions)
+            for name, scenario in scenarios.items():
+                progress(f"{name}: {len(scenario.requests)} requests to cycle over, {size.duration_s}s "
+                         f"at {CLIENTS} clients")
+                figures = _drive(wrk, port, folder, name, scenario, size, progress)
+                metrics.update({f"{name}_{key}": value for key, value in figures.items()})
+    for name in ("case_page", "inbox", "ficha_post"):
+        metrics[f"{name}_ratio"] = round(metrics[f"{name}_rps"] / metrics["floor_rps"], 3)
+    return metrics
+
+
+# -- who takes part -------------------------------------------------------------------------------
+
+
+@dataclass
+class Cast:
+    leads: dict[str, list[str]] = field(default_factory=dict)  # user name -> references her node leads
+    coordinators: list[str] = field(default_factory=list)
+    filers: list[str] = field(default_factory=list)
+
+    def everyone(self) -> list[str]:
+        return list(dict.fromkeys([*self.leads, *self.coordinators, *self.filers]))
+
+
+def _name(user: User) -> str:
+    return user.email.removesuffix(f"@{DOMAIN}")
+
+
+def _cast(app: Flask) -> Cast:
+    """Users of several nodes, read from the built database: a case worker at each of the LEADS nodes leading the
+    most cases (each with CASES_PER_LEAD of them), the focal-point coordinators of COORDINATORS regions, and the
+    Metropolitana region's intake users."""
+    cast = Cast()
+    session = database.factory(app)()
+    try:
+        roles = app.extensions["referral.protocol"].definition.roles_with("case_access")
+        rows = session.execute(select(Participant.node_id, Case.reference).join(Case, Case.id == Participant.case_id)
+                               .where(Participant.relation == "nodo_lider", Participant.active)
+                               .order_by(Case.reference)).tuples().all()
+        by_node: dict[int, list[str]] = {}
+        for node_id, reference in rows:
+            by_node.setdefault(node_id, []).append(reference)
+        rng = random.Random(SEED)
+        for node_id in sorted(by_node, key=lambda n: -len(by_node[n]))[:LEADS]:
+            user = session.scalars(select(User).where(User.node_id == node_id, User.active, User.role.in_(roles))
+                                   .order_by(User.id)).first()
+            if user is not None:
+                cast.leads[_name(user)] = rng.sample(by_node[node_id], min(CASES_PER_LEAD, len(by_node[node_id])))
+        names = [_name(u) for u in session.scalars(select(User).where(User.email.like(f"coordinador.%@{DOMAIN}"),
+                                                                    User.active).order_by(User.email))]
+        cast.coordinators = names[:COORDINATORS]
+        cast.filers = [name for name in INTAKE_USERS["CL-RM"] if name != "ong"]
+    finally:
+        session.close()
+    if not cast.leads or not cast.coordinators:
+        raise RuntimeError("the built database has no lead node with staff, or no focal-point coordinator")
+    return cast
+
+
+# -- HTTP as a browser does it --------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+
+
+class HttpClient:
+    """Just enough of a browser for signing in: cookies kept, redirects not followed (the test client's interface,
+    so `tests.browser.complete_sign_in` types the second factor's code here too)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def _send(self, method: str, url: str, body: str | None = None) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Cookie": self.cookie_header()}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, url, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        answer = Answer(response.status, {k: v for k, v in response.getheaders()}, text)
+        connection.close()
+        location = answer.headers.get("Location", "")
+        if location.startswith("http"):  # the test client's Location is a path: make ours one too
+            parts = urllib.parse.urlsplit(location)
+            answer.headers["Location"] = parts.path + (f"?{parts.query}" if parts.query else "")
+        return answer
+
+    def get(self, url: str) -> Answer:
+        return self._send("GET", url)
+
+    def post(self, url: str, data: dict[str, Any]) -> Answer:
+        return self._send("POST", url, urllib.parse.urlencode(data, doseq=True))
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+
+@dataclass(frozen=True)
+class Session:
+    cookie: str
+    csrf: str
+
+
+def _signed_in(app: Flask, port: int, name: str) -> Session:
+    client = HttpClient(port)
+    email = f"{name}@{DOMAIN}"
+    page = client.get("/ingresar")
+    answer = client.post("/ingresar", {**hidden_inputs(page.text), "email": email, "password": DEMO_PASSWORD})
+    answer = complete_sign_in(app, client, email, answer)  # type: ignore[arg-type]  # our Answer is enough
+    if answer.status_code not in (200, 302) or "/ingresar" in answer.headers.get("Location", ""):
+        raise RuntimeError(f"signing in as {name} failed ({answer.status_code})")
+    home = client.get("/fichas/nueva")
+    token = hidden_inputs(home.text).get("csrf_token", "")
+    return Session(client.cookie_header(), token)
+
+
+# -- the scenarios --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    cookie: str
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    expected: int  # the status every answer must have
+    requests: list[Request]
+    fresh_token: bool = False  # append a unique intake token to each body (each POST files a new case)
+
+
+def _scenarios(cast: Cast, sessions: dict[str, Session]) -> dict[str, Scenario]:
+    everyone = cast.everyone()
+    floor = [Request("GET", "/ingresar", sessions[name].cookie) for name in everyone]
+    pages = [Request("GET", f"/casos/{reference}", sessions[name].cookie)
+             for name, references in cast.leads.items() for reference in references]
+    random.Random(SEED).shuffle(pages)  # users and cases interleaved
+    inbox = [Request("GET", "/bandeja/triaje", sessions[name].cookie) for name in cast.coordinators]
+    fichas = []
+    for index, name in enumerate(cast.filers * 4):
+        fields = ficha_post(nombres=f"Persona{index}", numero_documento=f"BW{index:07d}")
+        fields["csrf_token"] = sessions[name].csrf
+        fichas.append(Request("POST", "/fichas/nueva", sessions[name].cookie,
+                              urllib.parse.urlencode(fields, doseq=True)))
+    return {"floor": Scenario(302, floor), "case_page": Scenario(200, pages), "inbox": Scenario(200, inbox),
+            "ficha_post": Scenario(303, fichas, fresh_token=True)}
+
+
+def _lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal for this ASCII-safe text
+
+
+LUA = r"""
+local requests = { %(requests)s }
+local expected = %(expected)d
+local fresh = %(fresh)s
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  wrong = 0
+  seen = 0
+  counter = id * 7919
+end
+
+function request()
+  counter = counter + 1
+  local r = requests[(counter %% #requests) + 1]
+  local headers = { ["Cookie"] = r[3] }
+  local body = nil
+  if r[1] == "POST" then
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    body = r[4]
+    if fresh then body = body .. "&intake_token=wrk-%(run)s-" .. id .. "-" .. counter end
+  end
+  return wrk.format(r[1], r[2], headers, body)
+end
+
+function response(status, headers, body)
+  if status ~= expected then
+    wrong = wrong + 1
+    seen = status
+  end
+end
+
+function done(summary, latency, requests)
+  local wrong_total = 0
+  local seen_status = 0
+  for _, thread in ipairs(threads) do
+    wrong_total = wrong_total + thread:get("wrong")
+    if thread:get("seen") ~= 0 then seen_status = thread:get("seen") end
+  end
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format('WRK {"requests": %%d, "duration_us": %%d, "wrong": %%d, "seen": %%d, "errors": %%d, ' ..
+    '"p50_us": %%d, "p95_us": %%d, "p99_us": %%d}\n', summary.requests, summary.duration, wrong_total,
+    seen_status, errors, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def _script(folder: Path, name: str, scenario: Scenario, run: str) -> Path:
+    rows = ", ".join("{" + ", ".join(_lua_string(v) for v in (r.method, r.path, r.cookie, r.body)) + "}"
+                     for r in scenario.requests)
+    path = folder / f"{name}-{run}.lua"
+    path.write_text(LUA % {"requests": rows, "expected": scenario.expected,
+                           "fresh": "true" if scenario.fresh_token else "false", "run": run})
+    return path
+
+
+def _drive(wrk: str, port: int, folder: Path, name: str, scenario: Scenario, size: Size,
+           progress: Progress) -> Metrics:
+    url = f"http://127.0.0.1:{port}/"
+    for phase, seconds in (("warmup", size.warmup_s), ("run", size.duration_s)):
+        script = _script(folder, name, scenario, phase)
+        done = subprocess.run([wrk, "-t", str(WRK_THREADS), "-c", str(CLIENTS), "-d", f"{seconds}s", "--timeout",
+                               "10s", "-s", str(script), url], capture_output=True, text=True, check=False)
+        line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK ")), None)
+        if done.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed on {name} ({done.returncode}): {done.stderr[-500:]}")
+        found = json.loads(line[4:])
+        if found["wrong"] or found["errors"] or (phase == "run" and not found["requests"]):
+            raise RuntimeError(f"{name} ({phase}): {found['wrong']} answers were not {scenario.expected} "
+                               f"(e.g. {found['seen']}), "
+                               f"{found['errors']} socket errors, of {found['requests']} requests")
+    rps = found["requests"] / (found["duration_us"] / 1e6)
+    figures: Metrics = {"rps": round(rps, 1), "p50_ms": round(found["p50_us"] / 1000, 1),
+                        "p95_ms": round(found["p95_us"] / 1000, 1), "p99_ms": round(found["p99_us"] / 1000, 1),
+                        "requests_count": found["requests"]}
+    progress(f"  {name}: {figures['rps']} req/s, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+             f"p99 {figures['p99_ms']} ms")
+    return figures
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def _command(arguments: list[str], environment: dict[str, str], progress: Progress) -> None:
+    """Run a command of the application, its progress lines passed on; fail with its last lines."""
+    process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, env=environment, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    tail: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        if re.search(r"\d+ ?/ ?\d+|cases", line):
+            progress(f"  {line.rstrip()[-120:]}")
+    if process.wait() != 0:
+        raise RuntimeError(f"{' '.join(arguments)} failed:\n" + "\n".join(tail))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _gunicorn(environment: dict[str, str], folder: Path, progress: Progress) -> Iterator[int]:
+    port = _free_port()
+    command = [sys.executable, "-m", "gunicorn"]
+    if (ROOT / "gunicorn.conf.py").exists():
+        command += ["-c", str(ROOT / "gunicorn.conf.py")]
+    command += ["--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"
+                if os.environ.get("BENCH_WEB_ACCESS_LOG") else "/dev/null", "wsgi:app"]
+    log = (folder / "gunicorn.log").open("w")
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("gunicorn stopped:\n" + (folder / "gunicorn.log").read_text()[-2000:])
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/ingresar")
+                if connection.getresponse().status == 200:
+                    break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError("gunicorn did not answer within 60 s")
+        progress(f"gunicorn: {WORKERS} workers on port {port}")
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
