@@ -247,9 +247,10 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
         due = next(s.at for s in steps if s.kind in (DUE, PERIODIC))  # this period's deadline
         while step < len(steps) and steps[step].at <= now:
             current = steps[step]
-            # An advance reminder is moot once its deadline has also passed (the beat was down): the
-            # overdue notice that follows says more, so only that one is sent.
-            if not (current.kind == REMINDER and due <= now):
+            # An advance reminder, or the notice that a new deadline started, is moot once that deadline
+            # has also passed (the beat was down, a catch-up): the overdue notice that follows says
+            # more, so only that one is sent.
+            if not (current.kind in (REMINDER, STARTED) and due <= now):
                 told.append((period, step, current, due))
             if current.kind == DUE:
                 breached = current.at
