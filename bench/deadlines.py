@@ -45,6 +45,15 @@ Then, on that database:
    wrote; here e-mail is off, so draining is the last run tasks). The wait is capped (120 s; 30 s
    with --quick); if the broker is not empty by then, `undrained_messages_count` is what is left and
    `drain_<N>_estimate_s` when it would be empty at the rate seen while waiting.
+6. `due_<N>_slow_smtp_s`: the due clocks are put back again, and the same N are handled with e-mail
+   on, against a local SMTP sink (aiosmtpd, in this process) that takes 1 s to answer each message:
+   a worker of the clocks' queue (`-Q clocks`, concurrency 2, as in item 4) and a worker of the mail
+   queue (`-Q mail`, concurrency 1), as production runs them. The clock is item 4's: from the sweep
+   task sent until no clock is left with its step due; the notifications must equal the baseline's.
+   `slow_smtp_vs_due_ratio` = `due_<N>_slow_smtp_s` / `due_<N>_s` (target: at most 1.10: the in-app
+   notifications are not held back by mail); `slow_smtp_sent_count` is how many e-mails the sink had
+   answered by then (the mail worker was at work meanwhile). The mail queue is not drained (N
+   seconds at least); the workers are stopped and the broker flushed.
 
 Databases: PostgreSQL when reachable (`BENCH_POSTGRES_URL`, else `TEST_POSTGRES_URL`, else
 postgres@127.0.0.1:5432; a database `referral_bench_<pid>` is created and dropped) with Redis as the
@@ -53,16 +62,17 @@ flushed before and after, so give one nobody else uses); then the same on SQLite
 broker (kombu's SQLAlchemy transport on a SQLite file), the set-up without servers. The unprefixed
 figures are the first database's (`postgresql_count` 1: PostgreSQL, 0: SQLite because PostgreSQL was
 not reachable; `redis_count` 1: its broker was Redis); `sqlite_*` are SQLite's when PostgreSQL ran
-first. E-mail is off (no SMTP host): no SMTP conversation is timed.
+first. E-mail is off (no SMTP host) except in item 6.
 
 The worker's instance folder is the bench's own (`REFERRAL_INSTANCE_PATH`); the master key and
 session secret are given in the environment.
 
-Duration on 2 cores: --quick about 1 minute, full size about 5 minutes.
+Duration on 2 cores: --quick about 1.5 minutes, full size about 7 minutes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import math
@@ -71,8 +81,10 @@ import random
 import signal
 import sqlite3
 import subprocess
+import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -94,6 +106,7 @@ from referral.context import Context
 from referral.db import utcnow
 from referral.extensions import database
 from referral.network.models import Assignment, Node
+from referral.queue import CLOCKS_QUEUE, MAIL_QUEUE
 from referral.referrals.models import Referral
 from referral.units import unit_of_work
 from referral.workflow.calendar import WorkingCalendar
@@ -117,7 +130,7 @@ CASES_PER_COMMIT = 1000
 POLL_SECONDS = 0.05
 WORKER_START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
-QUEUE = "celery"  # Celery's default queue: the clock tasks name no other
+SLOW_SMTP_SECONDS = 1.0  # the sink's answer to each message takes this long
 EMPTY_SWEEP_WARMUP = 2
 START_MINUTES = (0, 7, 19, 31, 43, 52)  # a spread of start times within the hour
 TYPED_START_HOURS = (0, 1, 5, 26, 50, 100, 170, 340, 700, 1500, 2200)  # steps taken this long before the build
@@ -290,6 +303,26 @@ def _measure(backend: Backend, folder: Path, size: Size, plan: Plan, shared: Met
         metrics["celery_vs_inprocess_ratio"] = round(due_s / inprocess_s, 3)
         progress(f"  {backend.database}: all {n} due clocks handled by the worker in {due_s:.2f} s "
                  f"(target: 60 s); in-process {inprocess_s:.2f} s; ratio {due_s / inprocess_s:.2f}")
+
+        _reset(app, loaded)
+        _analyze(app)
+        _check_due(app, loaded, n)
+        if backend.broker == "redis":
+            _flush_redis()
+        progress(f"{backend.database}: the same with e-mail to an SMTP sink taking {SLOW_SMTP_SECONDS:.0f} s a "
+                 f"message: a worker of the clocks' queue and one of the mail queue; load average {load_average()}")
+        slow_s, sent = _with_slow_smtp(app, backend, folder, loaded, size, progress)
+        slow_notes = _notifications(app)
+        _check_handled(app, loaded, backend.database)
+        if slow_notes != notes:
+            raise RuntimeError(f"{backend.database}: with e-mail the workers wrote {slow_notes} notifications, "
+                               f"the in-process run {notes}")
+        metrics[f"due_{n}_slow_smtp_s"] = round(slow_s, 2)
+        metrics["slow_smtp_vs_due_ratio"] = round(slow_s / due_s, 3)
+        metrics["slow_smtp_sent_count"] = sent
+        progress(f"  {backend.database}: all {n} due clocks handled in {slow_s:.2f} s with the slow mail server "
+                 f"({sent} e-mails answered by then); without e-mail {due_s:.2f} s; ratio {slow_s / due_s:.2f} "
+                 "(target: at most 1.10)")
     finally:
         database.engine(app).dispose()
         if backend.broker == "redis":
@@ -791,6 +824,92 @@ def _with_worker(app: Flask, backend: Backend, folder: Path, loaded: Loaded, siz
         _stop(worker)
 
 
+class SlowSMTP:
+    """An SMTP sink on 127.0.0.1 (aiosmtpd) that takes SLOW_SMTP_SECONDS to answer each message, then
+    accepts it: a mail server that answers slowly. Counts what it accepted."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        await asyncio.sleep(SLOW_SMTP_SECONDS)
+        with self._lock:
+            self.accepted += 1
+        return "250 OK"
+
+    def environment(self) -> dict[str, str]:
+        return {"REFERRAL_SMTP_HOST": "127.0.0.1", "REFERRAL_SMTP_PORT": str(self.port),
+                "REFERRAL_SMTP_SECURITY": "none", "REFERRAL_SMTP_TIMEOUT_SECONDS": "30",
+                "REFERRAL_BASE_URL": "https://protocolo.example.cl"}
+
+    def __enter__(self) -> SlowSMTP:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.controller.stop()
+
+
+def _with_slow_smtp(app: Flask, backend: Backend, folder: Path, loaded: Loaded, size: Size,
+                    progress: Progress) -> tuple[float, int]:
+    """Start a worker of each queue with e-mail on to a slow SMTP sink, send the sweep, wait until every
+    due clock is handled; (seconds, e-mails the sink had answered by then)."""
+    workers: list[tuple[subprocess.Popen[bytes], Path]] = []
+    with SlowSMTP() as sink:
+        environment = {**_worker_environment(backend, folder), **sink.environment()}
+        try:
+            for queue, concurrency in ((CLOCKS_QUEUE, 2), (MAIL_QUEUE, 1)):
+                log_path = folder / f"worker-{queue}.log"
+                command = [sys.executable, "-m", "celery", "-A", "referral.worker", "worker", "-Q", queue,
+                           "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+                           "--hostname", f"bench-deadlines-{queue}-{os.getpid()}@%h"]
+                with log_path.open("wb") as log:
+                    workers.append((subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log,
+                                                     stderr=subprocess.STDOUT, start_new_session=True), log_path))
+            for worker, log_path in workers:
+                _wait_ready(worker, log_path)
+            progress("  both workers ready; sending the sweep task")
+            celery = app.extensions["celery"]
+            sent = time.perf_counter()
+            celery.send_task("referral.clocks.sweep")
+            last_report, remaining = sent, len(loaded.due)
+            while remaining:
+                time.sleep(POLL_SECONDS)
+                remaining = _remaining(app, loaded)
+                now = time.perf_counter()
+                for worker, log_path in workers:
+                    if worker.poll() is not None:
+                        raise RuntimeError(f"a worker exited ({worker.returncode}) with {remaining} clocks left; "
+                                           f"its log: {_tail(log_path)}")
+                if now - sent > size.timeout_s:
+                    raise RuntimeError(f"{remaining} of {len(loaded.due)} clocks still due after "
+                                       f"{size.timeout_s:.0f} s; clocks worker log: {_tail(workers[0][1])}")
+                if now - last_report >= 5:
+                    progress(f"  {len(loaded.due) - remaining}/{len(loaded.due)} handled after {now - sent:.1f} s "
+                             f"({sink.accepted} e-mails answered)")
+                    last_report = now
+            handled_s = time.perf_counter() - sent
+            accepted = sink.accepted
+            celery.close()
+            log = workers[1][1].read_text(errors="replace")
+            if "Task referral.clocks.email[" not in log:
+                raise RuntimeError(f"the mail worker received no e-mail task: {_tail(workers[1][1])}")
+            return handled_s, accepted
+        finally:
+            if len(workers) > 1:  # the mail worker is in a slow conversation: no warm shutdown to wait for
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(workers[1][0].pid, signal.SIGKILL)
+            for worker, _ in workers:
+                _stop(worker)
+
+
 def _backlog(backend: Backend) -> int:
     """Messages in the broker not yet finished by the worker (queued, or taken and not acknowledged)."""
     if backend.broker == "redis":
@@ -798,7 +917,7 @@ def _backlog(backend: Backend) -> int:
 
         client = redis.Redis.from_url(backend.broker_url, socket_connect_timeout=3)
         try:
-            return int(client.llen(QUEUE)) + int(client.hlen("unacked"))  # kombu's key for unacknowledged
+            return int(client.llen(CLOCKS_QUEUE)) + int(client.hlen("unacked"))  # kombu's key for unacknowledged
         finally:
             client.close()
     path = backend.broker_url.removeprefix("sqla+sqlite:///")

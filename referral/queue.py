@@ -1,6 +1,12 @@
 """The Celery application of a Flask application (the pattern of Flask's own documentation).
 
 Built by create_app; the worker and beat processes load it through referral/worker.py.
+
+Two queues: `clocks` (the sweep and the clock runs, which write the in-app notifications) and `mail`
+(the e-mails of notifications and password resets, whose SMTP conversations may be slow or hang for
+their timeout). Production and
+bin/start run one worker for each (`-Q clocks`, `-Q mail`), so a slow mail server never holds a
+clock back; a worker started without -Q consumes both (a development convenience).
 """
 
 from __future__ import annotations
@@ -9,6 +15,10 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Queue
+
+CLOCKS_QUEUE = "clocks"  # referral.clocks.sweep and referral.clocks.run
+MAIL_QUEUE = "mail"  # referral.clocks.email and referral.auth.reset_link: every task that talks SMTP
 
 
 def broker_settings(url: str) -> tuple[str, str | None]:
@@ -40,6 +50,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        task_queues=(Queue(CLOCKS_QUEUE), Queue(MAIL_QUEUE)),
+        task_default_queue=CLOCKS_QUEUE,
+        task_routes={"referral.clocks.email": {"queue": MAIL_QUEUE}, "referral.auth.reset_link": {"queue": MAIL_QUEUE}},
         broker_connection_retry_on_startup=True,
         # Redis redelivers a message no worker acknowledged within the lease. (The embedded SQLAlchemy
         # transport hands its options to create_engine, so it gets none; the lease covers it.)

@@ -86,7 +86,9 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     email_pending: Mapped[bool] = mapped_column(Boolean, default=False)
-    email_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # a sweep (or the run that wrote it) handed its e-mail to the mail queue; lease, as CaseClock.enqueued_at
+    email_enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    email_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a task is in the SMTP conversation
     emailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User | None] = relationship()

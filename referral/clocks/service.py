@@ -160,13 +160,37 @@ def sweep(ctx: Context, now: dt.datetime, lease: dt.timedelta, limit: int | None
 
 
 def sweep_emails(ctx: Context, now: dt.datetime, lease: dt.timedelta) -> list[uuid.UUID]:
-    """Notifications whose e-mail is still owed and not being sent by a live task."""
-    return list(ctx.session.scalars(
+    """Notifications whose e-mail is still owed, neither waiting in the mail queue nor being sent by a
+    live task, oldest first; marks them handed out at `now` (as `sweep` does clocks), so a sweep does
+    not queue them again while the mail worker is busy. The caller commits, then sends the ids.
+
+    An e-mail whose task died (or whose message the broker lost) is handed out again once the lease
+    lapses; `mail.deliver` still claims each one before its SMTP conversation, so it is sent once."""
+    lapsed = now - lease
+    candidates = list(ctx.session.scalars(
         select(Notification.id).where(
             Notification.email_pending,
-            or_(Notification.email_claimed_at.is_(None), Notification.email_claimed_at < now - lease),
-        ).order_by(Notification.created_at)
+            or_(Notification.email_enqueued_at.is_(None), Notification.email_enqueued_at < lapsed),
+            or_(Notification.email_claimed_at.is_(None), Notification.email_claimed_at < lapsed),
+        ).order_by(Notification.created_at, Notification.id)
     ))
+    claimed: set[uuid.UUID] = set()
+    for start in range(0, len(candidates), CHUNK):
+        # The claim re-checks the lease, so of two sweeps at once each e-mail goes to one of them.
+        claimed.update(ctx.session.scalars(
+            update(Notification)
+            .where(Notification.id.in_(candidates[start:start + CHUNK]), Notification.email_pending,
+                   or_(Notification.email_enqueued_at.is_(None), Notification.email_enqueued_at < lapsed))
+            .values(email_enqueued_at=now).returning(Notification.id).execution_options(synchronize_session=False)))
+    return [i for i in candidates if i in claimed]
+
+
+def emails_handed_out(ctx: Context, note_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+    """Mark these new notifications' e-mails handed out at `now`: the run that wrote them queues them
+    itself, so the next sweep leaves them alone until the lease lapses. The caller commits."""
+    for start in range(0, len(note_ids), CHUNK):
+        ctx.session.execute(update(Notification).where(Notification.id.in_(note_ids[start:start + CHUNK]))
+                            .values(email_enqueued_at=now).execution_options(synchronize_session=False))
 
 
 # -- running the steps ----------------------------------------------------------------------------------
@@ -223,9 +247,10 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
         due = next(s.at for s in steps if s.kind in (DUE, PERIODIC))  # this period's deadline
         while step < len(steps) and steps[step].at <= now:
             current = steps[step]
-            # An advance reminder is moot once its deadline has also passed (the beat was down): the
-            # overdue notice that follows says more, so only that one is sent.
-            if not (current.kind == REMINDER and due <= now):
+            # An advance reminder, or the notice that a new deadline started, is moot once that deadline
+            # has also passed (the beat was down, a catch-up): the overdue notice that follows says
+            # more, so only that one is sent.
+            if not (current.kind in (REMINDER, STARTED) and due <= now):
                 told.append((period, step, current, due))
             if current.kind == DUE:
                 breached = current.at

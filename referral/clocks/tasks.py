@@ -14,7 +14,7 @@ from ..units import unit_of_work
 from .mail import MailSettings, deliver
 from ..referrals.emergency import expire as expire_emergency_access
 from ..cases.drafts import expire_drafts
-from .service import run_clocks, sweep, sweep_emails
+from .service import emails_handed_out, run_clocks, sweep, sweep_emails
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def _now() -> dt.datetime:
 
 @shared_task(name="referral.clocks.sweep", ignore_result=True)
 def sweep_clocks() -> int:
-    """Beat runs this every minute: hand every due clock (and every e-mail still owed) to workers, and
-    end the emergency accesses whose time is up."""
+    """Beat runs this every minute: hand every due clock to the clocks' workers and every e-mail still
+    owed (and not already handed out) to the mail queue, and end the emergency accesses whose time is up."""
     mail = MailSettings.from_config(current_app.config)
     with unit_of_work(current_app) as ctx:
         now = _now()
@@ -60,7 +60,10 @@ def run_due_clocks(clock_ids: list[int]) -> int:
     """Run the steps that have come for these clocks; safe to run twice (see service.run_clocks)."""
     mail = MailSettings.from_config(current_app.config)
     with unit_of_work(current_app) as ctx:
-        created = run_clocks(ctx, [int(i) for i in clock_ids], _now(), email=mail is not None)
+        now = _now()
+        created = run_clocks(ctx, [int(i) for i in clock_ids], now, email=mail is not None)
+        if mail is not None and created:
+            emails_handed_out(ctx, created, now)  # queued below: the next sweep leaves them to that task
         ctx.session.commit()
     if mail is not None and created:  # without SMTP there is nothing to send (and no message to queue)
         send_notification_emails.delay([str(note_id) for note_id in created])
@@ -69,7 +72,8 @@ def run_due_clocks(clock_ids: list[int]) -> int:
 
 @shared_task(name="referral.clocks.email", ignore_result=True)
 def send_notification_emails(note_ids: list[str]) -> int:
-    """Send the e-mail of each notification still owed; one failure does not stop the others."""
+    """Send the e-mail of each notification still owed; one failure does not stop the others. Routed to
+    the mail queue (referral/queue.py), so its SMTP conversations never hold the clocks' worker."""
     mail = MailSettings.from_config(current_app.config)
     if mail is None:
         return 0

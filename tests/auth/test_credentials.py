@@ -20,7 +20,7 @@ from referral.auth.models import User
 from referral.auth.passwords import verify_password
 from referral.auth.tasks import TASK, reset_link
 from referral.demo.network import DEMO_PASSWORD
-from referral.queue import broker_settings
+from referral.queue import MAIL_QUEUE, broker_settings
 
 from ..backends import both_backends
 from ..browser import Browser, hidden_inputs
@@ -213,7 +213,7 @@ def _queued(app: Any) -> list[Any]:
     """The reset tasks waiting in the application's broker (drained): their argument."""
     found = []
     with app.extensions["celery"].connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
+        queue = connection.SimpleQueue(MAIL_QUEUE)  # an e-mail task: the mail queue (referral/queue.py)
         while True:
             try:
                 message = queue.get(block=False)

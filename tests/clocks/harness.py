@@ -96,8 +96,11 @@ class Celery:
         self.processes.append(process)
         return process
 
-    def worker(self, concurrency: int = 1) -> subprocess.Popen[bytes]:
-        return self._start("worker", "worker", "--concurrency", str(concurrency), "--pool", "prefork",
+    def worker(self, concurrency: int = 1, queues: str | None = None) -> subprocess.Popen[bytes]:
+        """A worker of every queue, or (`queues`, as production runs them) of those named only."""
+        chosen = ["-Q", queues, "--hostname", f"{queues.replace(',', '-')}-{len(self.logs)}@%h"] if queues else []
+        return self._start(f"worker-{queues.replace(',', '-')}" if queues else "worker", "worker", *chosen,
+                           "--concurrency", str(concurrency), "--pool", "prefork",
                            "--without-gossip", "--without-mingle", "--without-heartbeat")
 
     def beat(self) -> subprocess.Popen[bytes]:
@@ -116,6 +119,10 @@ class Celery:
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process, signal.SIGKILL)
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> str:
+        """What one process said (its own log file)."""
+        return self.logs[self.processes.index(process)].read_text(errors="replace")
 
     def log_text(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in self.logs if path.exists())
@@ -176,19 +183,20 @@ def _pings(client: redis.Redis) -> bool:
 
 class HangingSMTP:
     """An SMTP server (aiosmtpd) that can be told to never answer the first message it receives, so a
-    worker can be killed in the middle of sending it. Only answered (250) messages count as sent."""
+    worker can be killed in the middle of sending it, or (`hang_all`) any message: a mail server that
+    has stopped answering. Only answered (250) messages count as sent."""
 
-    def __init__(self, hang_first: bool = False) -> None:
+    def __init__(self, hang_first: bool = False, hang_all: bool = False) -> None:
         from aiosmtpd.controller import Controller
 
-        self.hang_first = hang_first
+        self.hang_first, self.hang_all = hang_first, hang_all
         self.hanging = threading.Event()
         self.received: list[bytes] = []
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.hang_first:
+        if self.hang_first or self.hang_all:
             self.hang_first = False
             self.hanging.set()
             await asyncio.sleep(3600)  # the worker is killed while it waits for our answer

@@ -14,6 +14,7 @@ import email
 import email.policy
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,12 +22,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from referral.cases.erasure import erase_case
 from referral.clocks.mail import MailSettings, compose, deliver
 from referral.clocks.models import Notification
-from referral.clocks.service import sweep_emails
+from referral.clocks.service import emails_handed_out, sweep_emails
 from referral.clocks.wording import OVERDUE, ON_TIME, SOON, message, span, time_left, urgency
 from referral.workflow.clocks import DUE, ESCALATION, PERIODIC, REMINDER
 from referral.workflow.text import Text
@@ -203,6 +204,96 @@ def test_a_refused_connection_leaves_the_email_owed_and_its_claim_lapses_after_t
         assert state(app, first) == (False, after, after)
         [mail] = server.inbox.messages()
         assert str(mail["Message-ID"]) == f"<{first}@demo.cl>"
+
+
+def hand_out(app: Any, now: dt.datetime) -> list[uuid.UUID]:
+    """One sweep of the owed e-mails, committed, as the sweep task does."""
+    with unit_of_work(app) as ctx:
+        found = sweep_emails(ctx, now, LEASE)
+        ctx.session.commit()
+    return found
+
+
+@both_backends
+def test_a_sweep_hands_out_each_owed_email_once_until_its_lease_lapses(app: Any, smtp: Server) -> None:
+    """A mail queue behind a slow server is not filled again every minute: a sweep claims what it hands
+    out; what a dead task held comes back after the lease; what was sent never does."""
+    file_case(app)
+    file_case(app)
+    created = tick(app, REMINDED_AT, email=True)
+    assert len(created) == 4
+    first = REMINDED_AT + dt.timedelta(minutes=1)
+    assert sorted(hand_out(app, first)) == sorted(created)
+    with unit_of_work(app) as ctx:
+        assert {n.email_enqueued_at for n in ctx.session.scalars(select(Notification))} == {first}
+    # every minute of the lease, the sweep finds nothing more to hand out
+    for minute in range(1, 5):
+        assert hand_out(app, first + dt.timedelta(minutes=minute)) == []
+    # the task that took them died without sending: after the lease they are handed out again, once
+    lapsed = first + LEASE + dt.timedelta(seconds=1)
+    assert sorted(hand_out(app, lapsed)) == sorted(created)
+    assert hand_out(app, lapsed + dt.timedelta(seconds=1)) == []
+    # one is sent; after the next lease only the three still owed come back
+    assert send(app, created[0], smtp.port, lapsed)
+    again = lapsed + LEASE + dt.timedelta(seconds=1)
+    assert sorted(hand_out(app, again)) == sorted(created[1:])
+    assert len(smtp.inbox.envelopes) == 1
+
+
+@both_backends
+def test_the_run_that_writes_a_notification_hands_its_email_out_itself(app: Any) -> None:
+    """The run task queues the e-mails it wrote and marks them handed out in the same commit: the next
+    sweep does not queue them a second time."""
+    file_case(app)
+    app.config["CLOCK"].now = REMINDED_AT
+    created = tick(app, REMINDED_AT, email=True)
+    with unit_of_work(app) as ctx:
+        emails_handed_out(ctx, created, REMINDED_AT)
+        ctx.session.commit()
+    assert hand_out(app, REMINDED_AT + dt.timedelta(minutes=1)) == []
+    assert sorted(hand_out(app, REMINDED_AT + LEASE + dt.timedelta(seconds=1))) == sorted(created)
+
+
+@both_backends
+def test_two_sweeps_at_once_hand_out_each_owed_email_once(app: Any) -> None:
+    """Two sweeps (two beats by mistake, a sweep task delivered twice) both read the owed e-mails before
+    either claims them: the claim re-checks the lease, so each e-mail goes to exactly one of them."""
+    for _ in range(3):
+        file_case(app)
+    created = tick(app, REMINDED_AT, email=True)
+    assert len(created) == 6
+    now = REMINDED_AT + dt.timedelta(minutes=1)
+    both_read = threading.Barrier(2, timeout=30)
+    handed: dict[str, list[uuid.UUID]] = {}
+    failures: list[BaseException] = []
+
+    def sweeper(name: str) -> None:
+        try:
+            with unit_of_work(app) as ctx:
+                waited = False
+
+                @event.listens_for(ctx.session, "do_orm_execute")
+                def hold_the_claim(state: Any) -> None:
+                    nonlocal waited
+                    if state.is_update and not waited:  # both have read the owed e-mails: now both claim
+                        waited = True
+                        both_read.wait()
+
+                handed[name] = sweep_emails(ctx, now, LEASE)
+                ctx.session.commit()
+        except BaseException as error:  # reported below, in the test's own thread
+            failures.append(error)
+            both_read.abort()
+
+    threads = [threading.Thread(target=sweeper, args=(name,), name=name) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a sweep hung"
+    assert failures == []
+    assert not set(handed["first"]) & set(handed["second"])
+    assert sorted(handed["first"] + handed["second"]) == sorted(created)
 
 
 @both_backends

@@ -223,6 +223,39 @@ def test_a_worker_killed_in_the_middle_of_a_task_is_replaced_and_the_step_acts_o
 
 
 @BOTH
+def test_a_mail_server_that_hangs_holds_back_no_clock(
+        app: Any, database_url: str, tmp_path: Path, broker: str) -> None:
+    """The mail server stops answering in the middle of a conversation (as a server at its 30 s timeout
+    × 50 messages a task would): the e-mails wait, on their own queue and worker, and the clocks'
+    worker keeps sweeping: a clock that falls due meanwhile has its in-app notification within a few
+    sweep intervals. (With one queue and one pool, as before, the hung e-mail task held every sweep.)"""
+    _, first = file_case(app, utcnow() - dt.timedelta(hours=19))  # the triage reminder: e-mail owed
+    focal = staff(app, first, "punto_focal")
+    url = broker_url(broker, tmp_path)
+    with HangingSMTP(hang_all=True) as smtp, \
+            celery_processes(database_url, tmp_path / "celery", url, **smtp.settings()) as celery:
+        clocks = celery.worker(concurrency=1, queues="clocks")
+        mail = celery.worker(concurrency=1, queues="mail")
+        celery.beat()
+        wait_for(lambda: kinds(notes(app, first)).get("reminder") == len(focal), 60, "the first reminder")
+        assert smtp.hanging.wait(60), "the mail worker never reached the SMTP server"
+        # The mail worker is stuck now. A clock falls due (a Ficha filed 25 hours ago, its deadline gone).
+        _, second = file_case(app, utcnow() - dt.timedelta(hours=25))
+        began = time.monotonic()
+        wait_for(lambda: kinds(notes(app, second)).get("due"), 20,
+                 "the due clock's notification while the mail server hangs")
+        waited = time.monotonic() - began
+        assert smtp.received == []  # the mail server is still hanging: nothing was answered
+        assert kinds(notes(app, second)) == {"due": len(staff(app, second, "punto_focal"))}
+        assert all(n.email_pending for n in notes(app, first) + notes(app, second))  # owed, not lost
+        log = celery.log_of(clocks)
+        assert "referral.clocks.sweep" in log and "referral.clocks.run" in log
+        assert "Task referral.clocks.email[" not in log  # the clocks' worker never takes an e-mail task
+        assert "Task referral.clocks.email[" in celery.log_of(mail)  # the mail worker does
+    print(f"due clock notified {waited:.1f} s after it was filed, sweep every {SWEEP_SECONDS} s")
+
+
+@BOTH
 def test_a_flushed_broker_loses_nothing_the_clocks_are_handed_out_again_from_the_database(
         app: Any, database_url: str, tmp_path: Path, broker: str, clock: Any) -> None:
     cases = [file_case(app, utcnow() - dt.timedelta(hours=25 + i))[1] for i in range(3)]

@@ -143,6 +143,23 @@ def test_the_receiving_node_is_told_at_once_that_a_referral_arrived(app: Any) ->
                                                                        ("salud.rm", "started", 0)]
 
 
+@both_backends
+def test_on_catch_up_no_new_deadline_notice_is_sent_for_a_deadline_already_past(app: Any) -> None:
+    """The beat was down from a referral's arrival until after its deadline: the «Nuevo plazo» notice
+    would announce a deadline already gone, so only the overdue notice is sent, as advance reminders
+    are skipped. A catch-up before the deadline still sends it, late."""
+    late = setup_case(app)
+    refer(app, late, "LIBERA", by="gestor.sernameg", service="salud_mental")
+    tick(app, ANSWER_DUE)  # the first sweep since the referral arrived: its deadline has passed
+    assert of(app, late, "respuesta_derivacion", started=True) == [("ong", "due", 0)]
+
+    behind = setup_case(app)  # filed at ANSWER_DUE (the clock fixture moved with the tick)
+    refer(app, behind, "LIBERA", by="gestor.sernameg", service="salud_mental")
+    [row] = clocks(app, behind, "respuesta_derivacion")
+    tick(app, row["due_at"] - dt.timedelta(hours=5))  # a day late, but the deadline is still ahead
+    assert of(app, behind, "respuesta_derivacion", started=True) == [("ong", "started", 0)]
+
+
 # -- respuesta_emergencia ------------------------------------------------------------------------------------
 
 @both_backends
