@@ -280,6 +280,7 @@ class Cloner:
         self.pseudonym_key = pseudonym_key(ctx)
         self.references: set[str] = set()
         self._regional: dict[tuple[str, str], dict[int, int]] = {}
+        self._column_kinds: dict[str, tuple[list[str], frozenset[str]]] = {}
 
     def _next_id(self, table: str) -> int:
         self.ids[table] += 1
@@ -368,12 +369,10 @@ class Cloner:
         for table_name, rows in proto.rows.items():
             if table_name in SPECIAL:
                 continue
-            table = Base.metadata.tables[table_name]
-            sealed = sealed_columns(table)
+            sealed, binary = self._columns(table_name)
             for row in rows:
                 new: dict[str, Any] = {}
                 for name, v in row.items():
-                    column = table.c[name]
                     if v is None:
                         new[name] = None
                     elif name in sealed:
@@ -398,7 +397,7 @@ class Cloner:
                         new[name] = v + days
                     elif name == "region_code":
                         new[name] = region if v == proto.region else v
-                    elif isinstance(column.type, LargeBinary):
+                    elif name in binary:
                         new[name] = v
                     elif isinstance(v, str):
                         new[name] = strings.get(v, v)
@@ -450,6 +449,15 @@ class Cloner:
                 "actor_node_id": nodes.get(event["actor_node_id"], event["actor_node_id"]),
                 "case_pseudonym": clone_pseudonym, "subject": strings.get(event["subject"], event["subject"]),
                 "details": value(event["details"] or {})})
+
+    def _columns(self, table_name: str) -> tuple[list[str], frozenset[str]]:
+        """A table's sealed columns and its binary ones (worked out once, not per clone)."""
+        found = self._column_kinds.get(table_name)
+        if found is None:
+            table = Base.metadata.tables[table_name]
+            found = self._column_kinds[table_name] = (
+                sealed_columns(table), frozenset(c.name for c in table.c if isinstance(c.type, LargeBinary)))
+        return found
 
     def _pseudonym(self, case_id: uuid.UUID) -> str:
         return hmac.new(self.pseudonym_key, case_id.bytes, hashlib.sha256).hexdigest()[:24]
@@ -573,6 +581,27 @@ def load_scale(app: Flask, *, cases: int, seed: int, progress: Callable[[str], N
             f"({len(prototypes)} prototypes) in {elapsed:.0f} s (seed {seed}).")
 
 
+def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys) into `table`: with COPY on PostgreSQL (each value through its
+    column type's bind processing, as an INSERT would: JSON, UTC datetimes), else an executemany INSERT.
+    Rows that leave out a column with a Python-side default take the INSERT, which applies it."""
+    names = list(rows[0])
+    omitted = [c for c in table.c if c.name not in rows[0] and c.default is not None]
+    if connection.dialect.name != "postgresql" or omitted or any(len(row) != len(names) for row in rows):
+        connection.execute(insert(table), rows)
+        return
+    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in names]
+    columns = ", ".join(f'"{name}"' for name in names)
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:  # type: ignore[attr-defined]
+            for row in rows:
+                copy.write_row([value if process is None or value is None else process(value)
+                                for process, value in zip(processors, (row[name] for name in names), strict=True)])
+    finally:
+        cursor.close()
+
+
 def clone_all(ctx: Context, found: Directory, prototypes: dict[Key, Prototype], rest: list[tuple[str, Person]],
               rng: random.Random, total: int, progress: Callable[[str], None]) -> None:
     session: Session = ctx.session
@@ -605,9 +634,9 @@ def clone_all(ctx: Context, found: Directory, prototypes: dict[Key, Prototype], 
         for table in tables:
             rows = out.get(table.name)
             if rows:
-                connection.execute(insert(table), rows)
+                bulk_insert(connection, table, rows)
         if audit_rows:
-            connection.execute(insert(AuditEvent.__table__), audit_rows)
+            bulk_insert(connection, AuditEvent.__table__, audit_rows)
             connection.execute(update(AuditHead.__table__).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev))
         session.commit()
         done += len(out["cases"])
