@@ -209,3 +209,39 @@ def test_the_navigation_counts_are_right_right_after_each_step(app: Flask) -> No
     refer(app, first, "INCAMI", by=LEAD_USER, service="alojamiento")
     assert badge(shelter.get("/protocolo").text, "Derivaciones") == 1
     assert second
+
+
+@both_backends
+def test_a_case_opened_twice_in_a_unit_is_read_once_until_something_is_written(app: Flask) -> None:
+    """open_case answers a second read from the unit of work, and reads again after any write: a
+    relation ended in between (by a bulk UPDATE or by a flushed change) is refused at once."""
+    import pytest
+    from sqlalchemy import update
+
+    from referral.cases.access import open_case
+    from referral.cases.errors import AccessDenied
+    from referral.cases.models import Participant
+
+    from .steps import user
+    from .units import unit_of_work
+
+    reference = referred_case(app)
+    counter = StatementCounter(app)
+    with unit_of_work(app) as ctx:
+        shelter = user(ctx, RECEIVER)
+        case, actor = open_case(ctx, shelter, reference)
+        with counter.counting() as statements:
+            assert open_case(ctx, shelter, reference) == (case, actor)
+        assert statements == []
+        ctx.session.execute(update(Participant).where(Participant.case_id == case.id,
+                                                      Participant.node_id == shelter.node_id).values(active=False))
+        with pytest.raises(AccessDenied):
+            open_case(ctx, shelter, reference)
+    with unit_of_work(app) as ctx:
+        shelter = user(ctx, RECEIVER)
+        case, _ = open_case(ctx, shelter, reference)
+        for row in case.participants:
+            if row.node_id == shelter.node_id:
+                row.active = False  # pending, not yet flushed: the next open must not answer from memory
+        with pytest.raises(AccessDenied):
+            open_case(ctx, shelter, reference)

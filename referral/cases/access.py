@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..auth.models import User
 from ..context import Context
@@ -45,6 +45,13 @@ WRITES = "referral.writes"  # in Session.info: how many flushes, commits and rol
 @event.listens_for(Session, "after_soft_rollback")
 def _written(session: Session, *_: Any) -> None:
     session.info[WRITES] = session.info.get(WRITES, 0) + 1
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_written(state: ORMExecuteState) -> None:
+    """An UPDATE, DELETE or INSERT sent through the session without a flush (`session.execute(update(...))`)."""
+    if state.is_update or state.is_delete or state.is_insert:
+        _written(state.session)
 
 
 def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = False) -> tuple[Case, Actor]:
