@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..auth.models import User
 from ..context import Context
@@ -34,10 +37,40 @@ def may_open_cases(ctx: Context, user: User) -> bool:
     return has_capability(ctx, user, "case_access")
 
 
+WRITES = "referral.writes"  # in Session.info: how many flushes, commits and rollbacks the session has seen
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _written(session: Session, *_: Any) -> None:
+    session.info[WRITES] = session.info.get(WRITES, 0) + 1
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_written(state: ORMExecuteState) -> None:
+    """An UPDATE, DELETE or INSERT sent through the session without a flush (`session.execute(update(...))`)."""
+    if state.is_update or state.is_delete or state.is_insert:
+        _written(state.session)
+
+
 def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = False) -> tuple[Case, Actor]:
-    """Load a case the user may see, with the user's actor; raise CaseNotFound or AccessDenied."""
+    """Load a case the user may see, with the user's actor; raise CaseNotFound or AccessDenied.
+
+    A page that shows several sections of one case (issue 17) opens it once: a second read-only call in
+    the same unit of work, by the same user, node and role, with nothing written, flushed, committed or
+    rolled back since the first, answers from `ctx.opened` (the case row and the live relations read
+    then). Any write in between, or `for_update`, reads the database again."""
     if not may_open_cases(ctx, user):
         raise AccessDenied()
+    key = (user.id, user.node_id, user.role, reference)
+    session = ctx.session
+    generation = session.info.get(WRITES, 0)
+    if not for_update and not (session.new or session.dirty or session.deleted):
+        hit = ctx.opened.get(key)
+        if hit is not None and hit[0] == generation:
+            ctx.act_as(user.node_id)
+            return hit[1], hit[2]
     query = select(Case).where(Case.reference == reference)
     if for_update:
         query = query.with_for_update()
@@ -48,4 +81,5 @@ def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = Fa
     if not actor.relations:
         raise AccessDenied()
     ctx.act_as(user.node_id)  # its case key opens only through this node's own wrap
+    ctx.opened[key] = (session.info.get(WRITES, 0), case, actor)
     return case, actor

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..audit.service import record as audit
@@ -241,12 +241,17 @@ def _has_field(form: FormDef, key: str) -> bool:
     return any(f.key == key for f in form.fields())
 
 
+def draft_count_query(ctx: Context, user: User) -> Select[tuple[int]]:
+    """The count of the user's live drafts, as a statement (the navigation runs its counts as one)."""
+    return select(func.count()).select_from(IntakeDraft).where(
+        IntakeDraft.author_user_id == user.id, IntakeDraft.expires_at > ctx.now())
+
+
 def draft_count(ctx: Context, user: User) -> int:
-    """How many live drafts the user has (one count query, for the navigation)."""
+    """How many live drafts the user has."""
     if not may_draft(ctx, user):
         return 0
-    return ctx.session.scalar(select(func.count()).select_from(IntakeDraft).where(
-        IntakeDraft.author_user_id == user.id, IntakeDraft.expires_at > ctx.now())) or 0
+    return ctx.session.scalar(draft_count_query(ctx, user)) or 0
 
 
 def expire_drafts(ctx: Context, now: dt.datetime) -> int:

@@ -188,11 +188,14 @@ def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: d
     return query
 
 
+def inbox_count_queries(ctx: Context, user: User) -> dict[str, Select[tuple[int]]]:
+    """The count of each of the user's worklists, as statements (the navigation runs them as one)."""
+    return {inbox.key: select(func.count()).select_from(_inbox_query(inbox, user, ctx.now()).subquery())
+            for inbox in inboxes_for(ctx, user)}
+
+
 def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
-    return {
-        inbox.key: ctx.session.scalar(select(func.count()).select_from(_inbox_query(inbox, user, ctx.now()).subquery())) or 0
-        for inbox in inboxes_for(ctx, user)
-    }
+    return {key: ctx.session.scalar(query) or 0 for key, query in inbox_count_queries(ctx, user).items()}
 
 
 def _needs_action(ctx: Context, role: str, relations: tuple[str, ...]) -> ColumnElement[bool] | None:

@@ -24,7 +24,7 @@ from ..workflow.forms import FieldDef, FormDef
 from .access import open_case
 from .errors import AccessDenied, CaseNotFound
 from ..keys.store import open_cell
-from .models import Case, CaseEvent, FormRecord, Track
+from .models import Case, CaseEvent, FormRecord
 from .records import current_records, facts_for, open_values, summary_cell
 
 STATUS_LABELS = {
@@ -255,9 +255,9 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
         # a node there by referral sees the case team and itself, not which other services were asked
         and (team or p.relation not in hidden or p.node_id == user.node_id)
     )
-    tracks = tuple(
-        (reader.t(d.tracks[row.track].label), reader.t(d.tracks[row.track].states[row.state].label))
-        for row in ctx.session.scalars(select(Track).where(Track.case_id == case.id)) if row.track in d.tracks
+    tracks = tuple(  # the facts read them already: no second query
+        (reader.t(d.tracks[track].label), reader.t(d.tracks[track].states[state].label))
+        for track, state in facts.tracks.items() if track in d.tracks
     )
     options = ctx.engine.options(facts, actor)
     actions = tuple(

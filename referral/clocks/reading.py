@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import case as when, exists, func, select, update
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import case as when
 
 from ..auth.models import User
 from ..cases.access import may_open_cases
@@ -184,9 +185,14 @@ class NotificationsPage:
     until: str  # the moment of this page (ISO 8601): «mark all read» marks what existed then, no more
 
 
+def unread_query(user: User) -> Select[tuple[int]]:
+    """The count of the user's unread notifications, as a statement (the navigation runs its counts as one)."""
+    return select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))
+
+
 def unread_count(ctx: Context, user: User) -> int:
-    return ctx.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+    return ctx.session.scalar(unread_query(user)) or 0
 
 
 def notifications_page(ctx: Context, user: User, language: str, page: int = 1) -> NotificationsPage:

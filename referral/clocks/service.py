@@ -410,9 +410,16 @@ def _live_nodes(ctx: Context, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[i
 def party_recipients(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], list[User]]:
     """Active staff who may open cases at each party's nodes (`party_nodes`)."""
     roles = ctx.definition.roles_with("case_access")
-    return {key: list(ctx.session.scalars(
-        select(User).where(User.node_id.in_(node_ids), User.active, User.role.in_(roles)).order_by(User.id)))
-        for key, node_ids in party_nodes(ctx, subjects).items()}
+    parties = party_nodes(ctx, subjects)
+    every_node = sorted({node_id for node_ids in parties.values() for node_id in node_ids})
+    by_node: dict[int, list[User]] = defaultdict(list)
+    for start in range(0, len(every_node), CHUNK):  # one query for every party (issue 17), not one each
+        for person in ctx.session.scalars(select(User).where(
+                User.node_id.in_(every_node[start:start + CHUNK]), User.active, User.role.in_(roles))):
+            by_node[person.node_id].append(person)
+    return {key: sorted((person for node_id in set(node_ids) for person in by_node.get(node_id, ())),
+                        key=lambda person: person.id)
+            for key, node_ids in parties.items()}
 
 
 def _is_uuid(text: str) -> bool:

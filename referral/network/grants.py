@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from ..audit.service import record
@@ -110,10 +110,13 @@ class Decision:
 # -- who may what -------------------------------------------------------------------------------
 
 
+def node_holds_query(node_id: int, function: str) -> Select[tuple[int]]:
+    return select(func.count()).select_from(Assignment).where(Assignment.node_id == node_id,
+                                                              Assignment.function == function)
+
+
 def node_holds(session: Session, node_id: int, function: str) -> bool:
-    query = select(func.count()).select_from(Assignment).where(Assignment.node_id == node_id,
-                                                               Assignment.function == function)
-    return bool(session.scalar(query))
+    return bool(session.scalar(node_holds_query(node_id, function)))
 
 
 def holds_capability(ctx: Context, user: User, capability: str) -> bool:
@@ -270,9 +273,13 @@ def recent(session: Session, limit: int = 100) -> Sequence[AccessGrant]:
     return session.scalars(select(AccessGrant).order_by(AccessGrant.proposed_at.desc()).limit(limit)).all()
 
 
+def pending_count_query(now: dt.datetime) -> Select[tuple[int]]:
+    return select(func.count()).select_from(AccessGrant).where(AccessGrant.state == PENDING,
+                                                               AccessGrant.expires_at > now)
+
+
 def pending_count(session: Session, now: dt.datetime) -> int:
-    return session.scalar(select(func.count()).select_from(AccessGrant)
-                          .where(AccessGrant.state == PENDING, AccessGrant.expires_at > now)) or 0
+    return session.scalar(pending_count_query(now)) or 0
 
 
 def notices_for(session: Session, user_id: int, limit: int = 20) -> Sequence[AccessNotice]:
@@ -280,9 +287,13 @@ def notices_for(session: Session, user_id: int, limit: int = 20) -> Sequence[Acc
                            .order_by(AccessNotice.created_at.desc()).limit(limit)).all()
 
 
+def unread_notices_query(user_id: int) -> Select[tuple[int]]:
+    return select(func.count()).select_from(AccessNotice).where(AccessNotice.user_id == user_id,
+                                                                AccessNotice.read_at.is_(None))
+
+
 def unread_notices(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(AccessNotice)
-                          .where(AccessNotice.user_id == user_id, AccessNotice.read_at.is_(None))) or 0
+    return session.scalar(unread_notices_query(user_id)) or 0
 
 
 def mark_notices_read(session: Session, user_id: int, now: dt.datetime) -> None:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from ..auth.models import User
 from ..cases.access import open_case
@@ -313,15 +313,21 @@ def _with_deadline(row: ReferralRow, ctx: Context, clock: CaseClock, now: dt.dat
                    deadline_urgency=urgency(clock.started_at, clock.due_at, now))
 
 
-def pending_for(ctx: Context, user: User) -> int:
-    """How many referrals wait for an answer from the user's node (the navigation's badge)."""
+def pending_query(ctx: Context, user: User) -> Select[tuple[int]] | None:
+    """The count of referrals waiting for an answer from the user's node, as a statement; None: no referrals."""
     from sqlalchemy import func
 
     r = ctx.definition.network.referrals
     if r is None:
-        return 0
-    return int(ctx.session.scalar(select(func.count()).select_from(Referral).where(
-        Referral.to_node_id == user.node_id, Referral.state == r.initial, Referral.ended_at.is_(None))) or 0)
+        return None
+    return select(func.count()).select_from(Referral).where(
+        Referral.to_node_id == user.node_id, Referral.state == r.initial, Referral.ended_at.is_(None))
+
+
+def pending_for(ctx: Context, user: User) -> int:
+    """How many referrals wait for an answer from the user's node (the navigation's badge)."""
+    query = pending_query(ctx, user)
+    return 0 if query is None else int(ctx.session.scalar(query) or 0)
 
 
 # -- the auditors' list of exceptions ----------------------------------------------------------------

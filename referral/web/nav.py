@@ -7,17 +7,20 @@ from dataclasses import dataclass
 from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import Select, select
 
+from ..auth.models import User
 from ..cases.access import has_capability, may_open_cases
-from ..cases.drafts import draft_count, may_draft
+from ..cases.drafts import draft_count_query, may_draft
 from ..cases.erasure import may_erase
-from ..cases.inbox import inbox_counts, inboxes_for
+from ..cases.inbox import inbox_count_queries, inboxes_for
 from ..cases.intake import may_file_intake
-from ..clocks.reading import unread_count
+from ..clocks.reading import unread_query
+from ..context import Context
 from ..network.editing import MANAGE_NETWORK, may_manage_own_node
-from ..network.grants import may_approve, pending_count, unread_notices
+from ..network.grants import APPROVE_ACCESS, node_holds_query, pending_count_query, unread_notices_query
 from ..referrals.emergency import may_break_glass
-from ..referrals.reading import pending_for
+from ..referrals.reading import pending_query
 from .context import current_ctx, language
 
 
@@ -29,13 +32,42 @@ class NavItem:
     count: int | None = None
 
 
+def nav_counts(ctx: Context, user: User) -> dict[str, int]:
+    """Every count the navigation shows this user, in ONE statement (issue 17): the worklists' sizes
+    (keyed by worklist), and «referrals», «drafts», «notifications», «notices», «approvals» and
+    «holds_approval» (whether her node holds the network function approvals are tied to) where they apply.
+
+    Nothing is cached: each page shows the counts as the database has them at that moment."""
+    queries: dict[str, Select[tuple[int]]] = dict(inbox_count_queries(ctx, user))
+    if may_open_cases(ctx, user) and (referrals := pending_query(ctx, user)) is not None:
+        queries["referrals"] = referrals
+    if may_draft(ctx, user):
+        queries["drafts"] = draft_count_query(ctx, user)
+    queries["notifications"] = unread_query(user)
+    if may_manage_own_node(user):
+        queries["notices"] = unread_notices_query(user.id)
+    role = ctx.definition.roles.get(user.role)
+    if user.active and role and APPROVE_ACCESS in role.capabilities:  # may_approve, its SQL half inlined
+        function = role.held_at.get(APPROVE_ACCESS)
+        if function is not None:
+            queries["holds_approval"] = node_holds_query(user.node_id, function)
+        queries["approvals"] = pending_count_query(ctx.now())
+    names = list(queries)  # labels of their own: a worklist key is a workflow word, not an SQL name
+    row = ctx.session.execute(select(*(queries[name].scalar_subquery().label(f"c{i}")
+                                       for i, name in enumerate(names)))).one()
+    counts = {name: int(value or 0) for name, value in zip(names, row, strict=True)}
+    if "approvals" in counts and counts.pop("holds_approval", 1) == 0:
+        del counts["approvals"]  # the role may approve only at the node holding the function: not hers
+    return counts
+
+
 def nav_items() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
     ctx = current_ctx()
     lang = language()
     items = []
-    counts = inbox_counts(ctx, current_user)
+    counts = nav_counts(ctx, current_user)
     for inbox in inboxes_for(ctx, current_user):
         url = url_for("cases.inbox", key=inbox.key)
         items.append(NavItem(inbox.label.get(lang), url, request.path == url, counts.get(inbox.key)))
@@ -47,7 +79,7 @@ def nav_items() -> list[NavItem]:
         items.append(NavItem(_("Casos de mi nodo"), url, request.path == url))
     if may_open_cases(ctx, current_user):
         url = url_for("referrals.mine")
-        items.append(NavItem(_("Derivaciones"), url, request.path == url, pending_for(ctx, current_user) or None))
+        items.append(NavItem(_("Derivaciones"), url, request.path == url, counts.get("referrals") or None))
     if may_break_glass(ctx, current_user):
         url = url_for("referrals.emergency")
         items.append(NavItem(_("Acceso de emergencia"), url, request.path == url))
@@ -60,12 +92,11 @@ def nav_items() -> list[NavItem]:
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))
-    if may_draft(ctx, current_user):  # one count query, for those who may file a Ficha
+    if may_draft(ctx, current_user):
         url = url_for("cases.drafts")
-        items.append(NavItem(_("Mis borradores"), url, request.path.startswith(url),
-                             draft_count(ctx, current_user) or None))
+        items.append(NavItem(_("Mis borradores"), url, request.path.startswith(url), counts.get("drafts") or None))
     url = url_for("clocks.notifications")
-    items.append(NavItem(_("Notificaciones"), url, request.path.startswith(url), unread_count(ctx, current_user)))
+    items.append(NavItem(_("Notificaciones"), url, request.path.startswith(url), counts["notifications"]))
     if may_erase(ctx, current_user):
         url = url_for("admin.erased")
         items.append(NavItem(_("Casos eliminados"), url, request.path in (url, url_for("admin.erase"))))
@@ -75,14 +106,12 @@ def nav_items() -> list[NavItem]:
         items.append(NavItem(_("Directorio de nodos"), url, request.path.startswith(url)
                              and request.path != requests_url))
         items.append(NavItem(_("Solicitudes de acceso"), requests_url, request.path == requests_url))
-    if may_approve(ctx, current_user):  # one count query, only for those who decide
+    if "approvals" in counts:  # may_approve: only for those who decide
         url = url_for("network.approvals")
-        items.append(NavItem(_("Solicitudes de acceso"), url, request.path == url,
-                             pending_count(ctx.session, ctx.now()) or None))
+        items.append(NavItem(_("Solicitudes de acceso"), url, request.path == url, counts["approvals"] or None))
     if may_manage_own_node(current_user):
         url = url_for("network.my_node")
-        items.append(NavItem(_("Mi nodo"), url, request.path == url,
-                             unread_notices(ctx.session, current_user.id) or None))
+        items.append(NavItem(_("Mi nodo"), url, request.path == url, counts.get("notices") or None))
     url = url_for("main.protocol")
     items.append(NavItem(_("Protocolo vigente"), url, request.path == url))
     return items
