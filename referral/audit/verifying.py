@@ -41,6 +41,14 @@ _POSTGRES_SQL = ("SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH2
                  "actor_node_id, case_pseudonym, subject, details::text, prev_hash, hash FROM audit_events")
 _SQLITE_SQL = ("SELECT seq, at, action, actor_role, actor_node_id, case_pseudonym, subject, details, prev_hash, "
                "hash FROM audit_events")
+_RANGES = {"all": " ORDER BY seq", "from": " WHERE seq >= %s ORDER BY seq", "to": " WHERE seq <= %s ORDER BY seq",
+           "between": " WHERE seq >= %s AND seq <= %s ORDER BY seq"}
+_SQL: dict[str, dict[str, str]] = {
+    "postgresql": {"anchor": "SELECT hash FROM audit_events WHERE seq = %s",
+                   **{key: _POSTGRES_SQL + tail for key, tail in _RANGES.items()}},
+    "sqlite": {"anchor": "SELECT hash FROM audit_events WHERE seq = ?",
+               **{key: _SQLITE_SQL + tail.replace("%s", "?") for key, tail in _RANGES.items()}},
+}
 _DETAILS_CACHE_LIMIT = 100_000
 _encode_text: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C, as json.dumps
 
@@ -158,34 +166,27 @@ def _sqlite_moment(value: str) -> str:
 def walk_span(driver_connection: Any, dialect: str, span: Span, batch: int) -> Walked:
     """Read one range's events in batches from a DB-API connection and walk them."""
     postgres = dialect == "postgresql"
-    mark = "%s" if postgres else "?"
+    sql = _SQL[dialect]
     expected, prev = 1, GENESIS
     if not span.first:
         expected = span.lo
         cursor = driver_connection.cursor()
         try:
-            cursor.execute(f"SELECT hash FROM audit_events WHERE seq = {mark}", (span.lo - 1,))
+            cursor.execute(sql["anchor"], (span.lo - 1,))
             anchor = cursor.fetchone()
         finally:
             cursor.close()
         # No anchor: event lo - 1 is missing, and the range before says so first (its walk ends short).
         prev = bytes(anchor[0]) if anchor is not None else b""
-    where, parameters = [], []
-    if not span.first:
-        where.append(f"seq >= {mark}")
-        parameters.append(span.lo)
-    if span.hi is not None:
-        where.append(f"seq <= {mark}")
-        parameters.append(span.hi)
-    sql = (_POSTGRES_SQL if postgres else _SQLITE_SQL) + (" WHERE " + " AND ".join(where) if where else "") \
-        + " ORDER BY seq"
+    bounds = ([] if span.first else [span.lo]) + ([] if span.hi is None else [span.hi])
+    query = sql[("from" if not span.first else "all") if span.hi is None else ("to" if span.first else "between")]
     if postgres:  # a server-side cursor: the rows come `batch` at a time
         cursor = driver_connection.cursor(name=f"audit_verify_{os.getpid()}_{span.index}")
         cursor.itersize = batch
     else:
         cursor = driver_connection.cursor()
     try:
-        cursor.execute(sql, parameters)
+        cursor.execute(query, bounds)
         return walk(_batches(cursor, batch), expected, prev, _postgres_moment if postgres else _sqlite_moment)
     finally:
         cursor.close()
