@@ -60,8 +60,9 @@ With --quick each check runs once, cold (no untimed run first): the quick size e
 step for the test suite (tests/test_benchmarks_quick.py) and its times are not figures to quote. The auditor's sign-in (a `login.ok`
 event) comes after the checks, so each check counts exactly the generated events.
 
-Duration on 2 cores: --quick about 40 seconds; full size about 19 minutes, most of it the 7 checks of
-4 million events (about 2 minutes each); the generation itself about 3.5 minutes.
+Duration on 2 cores: --quick about 40 seconds; full size about 16 minutes on a busy machine (7 Dec 2026):
+the generation about 9 minutes, the 10 checks of 4 million events (an untimed one in process, then 3
+each of the CLI with its default workers, with one worker, and in process) about 5.5 minutes.
 """
 
 from __future__ import annotations
