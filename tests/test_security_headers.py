@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 from flask import Flask, request
 from flask_limiter.util import get_remote_address
+from sqlalchemy import select
 
 from referral import create_app
+from referral.auth import throttling
+from referral.auth.models import LoginFailure
 from referral.config import load_settings
 from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 
-from .browser import Browser
+from .browser import Browser, hidden_inputs
 from .conftest import MASTER_KEY, _settings
 
 HTTPS = "https://localhost"
@@ -172,5 +175,51 @@ def test_two_trusted_proxies_take_the_second_address_from_the_end(
     try:
         forged = {**FORWARDED, "X-Forwarded-For": "198.51.100.1, 203.0.113.7, 10.0.0.1"}
         assert seen_from(app, forged)[:2] == ("203.0.113.7", "203.0.113.7")
+    finally:
+        database.engine(app).dispose()
+
+
+# -- the login throttle behind (or without) a proxy (issue 17, item 7) ---------------------------------------
+
+
+def throttled_addresses(app: Flask, forwarded_for: list[str], origin: str = HTTPS) -> set[bytes]:
+    """Fail a sign-in once per forged X-Forwarded-For, all from the connection 10.0.0.2; the address
+    digests the login throttle then holds (referral/auth/throttling.py). `origin`: the site the browser
+    names in its Referer (behind a trusted proxy, the forwarded host)."""
+    client = app.test_client()
+    client.environ_base.update({"REMOTE_ADDR": "10.0.0.2", "wsgi.url_scheme": "https",
+                                "HTTP_REFERER": f"{origin}/ingresar"})
+    for forged in forwarded_for:
+        headers = {**FORWARDED, "X-Forwarded-For": forged}
+        page = client.get("/ingresar", headers=headers, base_url=HTTPS)
+        answer = client.post("/ingresar", headers=headers, base_url=HTTPS, data={
+            **hidden_inputs(page.text), "email": "nadie@example.cl", "password": "not-the-password"})
+        assert answer.status_code == 401  # refused for the password (a CSRF error would be 400)
+    session = database.factory(app)()
+    try:
+        return set(session.scalars(select(LoginFailure.address_key)))
+    finally:
+        session.close()
+
+
+def address_key(app: Flask, address: str) -> bytes:
+    return throttling.keys_for(throttling.derive_secret(app.config["SECRET_KEY"]), "nadie@example.cl", address).address
+
+
+def test_without_trusted_proxies_the_login_throttle_counts_the_connection_not_the_header(
+        production: Flask) -> None:
+    assert production.config["TRUSTED_PROXIES"] == 0
+    keys = throttled_addresses(production, ["203.0.113.7", "198.51.100.1", "198.51.100.2, 203.0.113.8"])
+    assert keys == {address_key(production, "10.0.0.2")}
+
+
+def test_behind_one_trusted_proxy_the_login_throttle_counts_the_address_it_forwards(
+        database_url: str, tmp_path: Path, clock: Any) -> None:
+    app = build(database_url, tmp_path / "instance", clock, {**PRODUCTION, "REFERRAL_TRUSTED_PROXIES": "1"})
+    try:
+        # the client's own X-Forwarded-For entry comes first; the proxy appends the address it saw
+        keys = throttled_addresses(app, ["203.0.113.7", "198.51.100.1, 203.0.113.7", "203.0.113.9"],
+                                   f"https://{FORWARDED['X-Forwarded-Host']}")
+        assert keys == {address_key(app, "203.0.113.7"), address_key(app, "203.0.113.9")}
     finally:
         database.engine(app).dispose()

@@ -10,17 +10,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..context import Context
 from ..keys.store import vault_secret
-from .chain import Broken, canonical, link, verify
+from .chain import Broken, canonical, link
 from .models import GENESIS, AuditEvent, AuditHead
+from .verifying import join, spans, walk_span, walk_spans_in_processes
 
 PSEUDONYM_SECRET = "audit-pseudonym"
 HEAD_ID = 1
@@ -90,42 +91,24 @@ def record(ctx: Context, action: str, *, role: str | None = None, node_id: int |
     return event
 
 
-def _events(session: Session, batch: int) -> Iterator[Any]:
-    """Events as plain rows (no ORM objects: 4 million of them must check in well under a minute)."""
-    columns = (AuditEvent.seq, AuditEvent.at, AuditEvent.action, AuditEvent.actor_role, AuditEvent.actor_node_id,
-               AuditEvent.case_pseudonym, AuditEvent.subject, AuditEvent.details, AuditEvent.prev_hash,
-               AuditEvent.hash)
-    last = 0
-    while True:
-        rows = session.execute(select(*columns).where(AuditEvent.seq > last).order_by(AuditEvent.seq)
-                               .limit(batch)).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].seq
+def verify_log(session: Session, batch: int = 20000, workers: int = 1) -> tuple[int, Broken | None]:
+    """Check the whole chain; (events checked, first broken link or None), the same whatever `workers`.
 
-
-def _driver_events(session: Session, batch: int) -> Iterator[Any]:
-    """PostgreSQL: the same rows straight from psycopg, `details` as its stored text (psycopg's own JSON
-    decoding and SQLAlchemy's row processing cost more than the hashing, at millions of events)."""
-    from psycopg.rows import namedtuple_row
-
-    connection = session.connection().connection.driver_connection
-    sql = ("SELECT seq, at, action, actor_role, actor_node_id, case_pseudonym, subject, details::text AS details, "
-           "prev_hash, hash FROM audit_events WHERE seq > %s ORDER BY seq LIMIT %s")
-    last = 0
-    with connection.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
-        while True:
-            rows = cursor.execute(sql, (last, batch)).fetchall()
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1].seq
-
-
-def verify_log(session: Session, batch: int = 20000) -> tuple[int, Broken | None]:
-    """Check the whole chain, in batches; (events checked, first broken link or None)."""
+    With `workers` > 1 the chain is cut into that many contiguous ranges, each checked by its own
+    process on its own connection (referral/audit/verifying.py says why the answer is the single
+    walk's); each reads its events `batch` at a time. A database a second process cannot open (SQLite
+    in memory) is checked in this process."""
     head = session.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID))
     head_seq, head_hash = (head.seq, bytes(head.hash)) if head is not None else (0, GENESIS)
-    events = _driver_events if session.get_bind().dialect.name == "postgresql" else _events
-    return verify(events(session, batch), head_seq, head_hash)
+    top = max(head_seq, session.scalar(select(func.max(AuditEvent.seq))) or 0)
+    bind = session.get_bind()
+    dialect = bind.dialect.name
+    url = bind.engine.url
+    in_memory = dialect == "sqlite" and url.database in (None, "", ":memory:")
+    parts = spans(top, workers if not in_memory else 1)
+    if len(parts) == 1:
+        connection = session.connection().connection.driver_connection
+        walked = [walk_span(connection, dialect, parts[0], batch)]
+    else:
+        walked = walk_spans_in_processes(url.render_as_string(hide_password=False), parts, batch, workers)
+    return join(list(zip(parts, walked, strict=True)), head_seq, head_hash)
