@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import make_engine, make_session_factory
+from .generation import watch
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -21,6 +22,7 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
+        watch(engine)  # the change generation the navigation's counts are reused by (referral/generation.py)
         app.extensions["referral.db"] = (engine, make_session_factory(engine))
         app.teardown_appcontext(self._close)
 

@@ -15,3 +15,4 @@ def import_all() -> None:
     from .referrals import models as referral_models  # noqa: F401
     from .audit import models as audit_models  # noqa: F401
     from .stats import models as stats_models  # noqa: F401
+    from . import generation  # noqa: F401

@@ -195,7 +195,8 @@ def badge(page: str, label: str) -> int:
 
 @both_backends
 def test_the_navigation_counts_are_right_right_after_each_step(app: Flask) -> None:
-    """The navigation's counts are one statement per page and never cached: a step shows at once."""
+    """A step taken in another unit of work (another request, worker or process) shows in the navigation
+    at once: it raised the change generation the cached counts are keyed on (tests/test_nav_count_cache.py)."""
     focal, shelter = signed_in(app, FOCAL), signed_in(app, RECEIVER)
     assert badge(focal.get("/protocolo").text, "Bandeja de triaje") == 0
     first, second = file_case(app, by=DETECTOR), file_case(app, by=DETECTOR)

@@ -20,6 +20,7 @@ from ..auth.models import User
 from ..auth.passwords import hash_password
 from ..config import PROJECT_ROOT
 from ..db import Base, utcnow
+from ..generation import ChangeGeneration
 from ..models import import_all
 from ..network.csvio import import_csv
 from ..network.directory import assign, load_regions, short_region_name
@@ -84,11 +85,13 @@ def region_suffix(code: str) -> str:
 
 
 def clear_all(engine: Engine) -> None:
-    """Delete every row of every table (children first), keeping the schema."""
+    """Delete every row of every table (children first), keeping the schema and the change generation (whose
+    row the migration made; the deletes raise it, so no count from before is reused)."""
     import_all()
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(delete(table))
+            if table.name != ChangeGeneration.__tablename__:
+                connection.execute(delete(table))
 
 
 def load_directory(session: Session, definition: WorkflowDefinition) -> dict[str, Node]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import Select, select
+from sqlalchemy import Engine, Select, select
 
 from ..auth.models import User
 from ..cases.access import has_capability, may_open_cases
@@ -17,6 +21,7 @@ from ..cases.inbox import inbox_count_queries, inboxes_for
 from ..cases.intake import may_file_intake
 from ..clocks.reading import unread_query
 from ..context import Context
+from ..generation import current as current_generation
 from ..network.editing import MANAGE_NETWORK, may_manage_own_node
 from ..network.grants import APPROVE_ACCESS, node_holds_query, pending_count_query, unread_notices_query
 from ..referrals.emergency import may_break_glass
@@ -32,12 +37,65 @@ class NavItem:
     count: int | None = None
 
 
+class CountCache:
+    """The navigation's counts per user (her id, node, role, whether she manages her node), reused while the database's change generation
+    (referral/generation.py) is the one they were counted at, and for at most MAX_AGE (an access that expires
+    with time changes no row). Counts only: never a case's content. One per process, bounded (oldest first out)."""
+
+    MAX_AGE = dt.timedelta(seconds=60)
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self._found: OrderedDict[tuple[int, int, str, bool], tuple[int, dt.datetime, dict[str, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, str, bool], generation: int, now: dt.datetime) -> dict[str, int] | None:
+        with self._lock:
+            found = self._found.get(key)
+            if found is None or found[0] != generation or now - found[1] > self.MAX_AGE or now < found[1]:
+                return None
+            return dict(found[2])
+
+    def put(self, key: tuple[int, int, str, bool], generation: int, now: dt.datetime, counts: dict[str, int]) -> None:
+        with self._lock:
+            self._found[key] = (generation, now, dict(counts))
+            self._found.move_to_end(key)
+            while len(self._found) > self.SIZE:
+                self._found.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+
+CACHES: weakref.WeakKeyDictionary[Engine, CountCache] = weakref.WeakKeyDictionary()  # one per database
+
+
+def count_cache(engine: Engine) -> CountCache:
+    cache = CACHES.get(engine)
+    if cache is None:
+        cache = CACHES[engine] = CountCache()
+    return cache
+
+
 def nav_counts(ctx: Context, user: User) -> dict[str, int]:
+    """The navigation's counts for this user: from her database's CountCache while no transaction has written
+    case or network data since they were counted (one primary-key read), else counted now (`count_now`)."""
+    generation = current_generation(ctx.session)
+    if generation is None:
+        return count_now(ctx, user)
+    cache, key, now = count_cache(ctx.session.get_bind().engine), (user.id, user.node_id, user.role, user.manages_node), ctx.now()
+    counts = cache.get(key, generation, now)
+    if counts is None:
+        counts = count_now(ctx, user)
+        cache.put(key, generation, now, counts)
+    return counts
+
+
+def count_now(ctx: Context, user: User) -> dict[str, int]:
     """Every count the navigation shows this user, in ONE statement (issue 17): the worklists' sizes
     (keyed by worklist), and «referrals», «drafts», «notifications», «notices», «approvals» and
-    «holds_approval» (whether her node holds the network function approvals are tied to) where they apply.
-
-    Nothing is cached: each page shows the counts as the database has them at that moment."""
+    «holds_approval» (whether her node holds the network function approvals are tied to) where they apply."""
     queries: dict[str, Select[tuple[int]]] = dict(inbox_count_queries(ctx, user))
     if may_open_cases(ctx, user) and (referrals := pending_query(ctx, user)) is not None:
         queries["referrals"] = referrals
