@@ -62,6 +62,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
+    # No JIT compilation: it pays off for long analytical queries, not for a page's; on a worklist of a
+    # national database it added ~25 ms of compiling to a 70 ms query (docs/benchmarks.md, «web»).
+    options.setdefault("connect_args", {"options": "-c jit=off"})
     return create_engine(url, pool_pre_ping=True, **options)
 
 

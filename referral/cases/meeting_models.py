@@ -45,7 +45,8 @@ class CaseMeeting(Base):
 
 class CaseAgreement(Base):
     __tablename__ = "case_agreements"
-    __table_args__ = (Index("ix_case_agreements_case", "case_id", "status"),)
+    __table_args__ = (Index("ix_case_agreements_case", "case_id", "status"),
+                      Index("ix_case_agreements_meeting", "meeting_id"))  # a meeting's agreements (its minutes)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))

@@ -80,7 +80,11 @@ class Participant(Base):
 
     __tablename__ = "case_participants"
     # "Does this node take part in this case?" is asked for every row of every worklist.
-    __table_args__ = (Index("ix_case_participants_case_node", "case_id", "node_id", "active"),)
+    __table_args__ = (Index("ix_case_participants_case_node", "case_id", "node_id", "active"),
+                      # "Which cases does this node take part in?" (a worklist), answered from the index alone:
+                      # a regional focal point takes part in a third of a national database's cases.
+                      Index("ix_case_participants_node_cover", "node_id", "case_id",
+                            postgresql_include=["relation", "active", "expires_at"]))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
