@@ -87,7 +87,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -790,20 +790,7 @@ def _with_worker(app: Flask, backend: Backend, folder: Path, loaded: Loaded, siz
         celery = app.extensions["celery"]
         sent = time.perf_counter()
         celery.send_task("referral.clocks.sweep")
-        last_report, remaining = sent, len(loaded.due)
-        while remaining:
-            time.sleep(POLL_SECONDS)
-            remaining = _remaining(app, loaded)
-            now = time.perf_counter()
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited ({worker.returncode}) with {remaining} clocks left; "
-                                   f"its log: {_tail(log_path)}")
-            if now - sent > size.timeout_s:
-                raise RuntimeError(f"{remaining} of {len(loaded.due)} clocks still due after {size.timeout_s:.0f} s; "
-                                   f"worker log: {_tail(log_path)}")
-            if now - last_report >= 5:
-                progress(f"  {len(loaded.due) - remaining}/{len(loaded.due)} handled after {now - sent:.1f} s")
-                last_report = now
+        _wait_handled(app, loaded, [(worker, log_path)], sent, size, progress)
         handled_s = time.perf_counter() - sent
         backlog = _backlog(backend)
         progress(f"  all handled after {handled_s:.2f} s; {backlog} messages still in the broker")
@@ -822,6 +809,27 @@ def _with_worker(app: Flask, backend: Backend, folder: Path, loaded: Loaded, siz
         return Run(start_s, handled_s, drain_s, estimate_s, backlog)
     finally:
         _stop(worker)
+
+
+def _wait_handled(app: Flask, loaded: Loaded, workers: list[tuple[subprocess.Popen[bytes], Path]], sent: float,
+                  size: Size, progress: Progress, more: Callable[[], str] = lambda: "") -> None:
+    """Wait until every due clock is handled (the sweep was sent at `sent`); fail if a worker exits or the run
+    takes longer than size.timeout_s, with the log of the worker concerned (the first: the clocks')."""
+    last_report, remaining = sent, len(loaded.due)
+    while remaining:
+        time.sleep(POLL_SECONDS)
+        remaining = _remaining(app, loaded)
+        now = time.perf_counter()
+        for worker, log_path in workers:
+            if worker.poll() is not None:
+                raise RuntimeError(f"a worker exited ({worker.returncode}) with {remaining} clocks left; "
+                                   f"its log: {_tail(log_path)}")
+        if now - sent > size.timeout_s:
+            raise RuntimeError(f"{remaining} of {len(loaded.due)} clocks still due after {size.timeout_s:.0f} s; "
+                               f"clocks worker log: {_tail(workers[0][1])}")
+        if now - last_report >= 5:
+            progress(f"  {len(loaded.due) - remaining}/{len(loaded.due)} handled after {now - sent:.1f} s{more()}")
+            last_report = now
 
 
 class SlowSMTP:
@@ -879,22 +887,7 @@ def _with_slow_smtp(app: Flask, backend: Backend, folder: Path, loaded: Loaded, 
             celery = app.extensions["celery"]
             sent = time.perf_counter()
             celery.send_task("referral.clocks.sweep")
-            last_report, remaining = sent, len(loaded.due)
-            while remaining:
-                time.sleep(POLL_SECONDS)
-                remaining = _remaining(app, loaded)
-                now = time.perf_counter()
-                for worker, log_path in workers:
-                    if worker.poll() is not None:
-                        raise RuntimeError(f"a worker exited ({worker.returncode}) with {remaining} clocks left; "
-                                           f"its log: {_tail(log_path)}")
-                if now - sent > size.timeout_s:
-                    raise RuntimeError(f"{remaining} of {len(loaded.due)} clocks still due after "
-                                       f"{size.timeout_s:.0f} s; clocks worker log: {_tail(workers[0][1])}")
-                if now - last_report >= 5:
-                    progress(f"  {len(loaded.due) - remaining}/{len(loaded.due)} handled after {now - sent:.1f} s "
-                             f"({sink.accepted} e-mails answered)")
-                    last_report = now
+            _wait_handled(app, loaded, workers, sent, size, progress, lambda: f" ({sink.accepted} e-mails answered)")
             handled_s = time.perf_counter() - sent
             accepted = sink.accepted
             celery.close()

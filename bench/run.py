@@ -2,8 +2,8 @@
 
 Progress goes to stderr as it runs; stdout gets exactly one line at the end, JSON:
 `{"bench": NAME, "metrics": {...}, "quick": false, "date": ..., "commit": ..., "machine": {...}}`:
-every metric named with its unit as suffix (_s, _ms, _ratio, _bytes, or _count for sizes and
-counts); the run's UTC date and time, the commit measured (`-dirty` if the working tree differed) and
+every metric named with its unit as suffix (_s, _ms, _ratio, _bytes, _rps for requests per second, or
+_count for sizes and counts); the run's UTC date and time, the commit measured (`-dirty` if the working tree differed) and
 the machine (cores, processor, system, Python, SQLite, the 1-minute load average at the start and at
 the end: other work on a shared machine slows every figure). An unknown NAME prints the usage and
 exits with status 2.
@@ -43,7 +43,7 @@ BENCHMARKS: dict[str, str] = {
     "encryption": "bench.encryption:run",
     "web": "bench.web:run",
 }
-METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|bytes|count)")
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*_(s|ms|ratio|bytes|rps|count)")
 
 Benchmark = Callable[[bool, Callable[[str], None]], dict[str, float | int]]
 
@@ -96,7 +96,7 @@ def machine(load_at_start: float) -> dict[str, object]:
 def checked(metrics: dict[str, float | int]) -> dict[str, float | int]:
     wrong = [name for name in metrics if not METRIC_NAME.fullmatch(name)]
     if wrong:
-        raise ValueError(f"metric names must end with _s, _ms, _ratio, _bytes or _count: {', '.join(wrong)}")
+        raise ValueError(f"metric names must end with _s, _ms, _ratio, _bytes, _rps or _count: {', '.join(wrong)}")
     return metrics
 
 

@@ -368,11 +368,13 @@ def _command(arguments: list[str], environment: dict[str, str], progress: Progre
     process = subprocess.Popen([sys.executable, "-m", *arguments], cwd=ROOT, env=environment, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     tail: list[str] = []
+    shown = 0.0
     assert process.stdout is not None
     for line in process.stdout:
         tail = (tail + [line.rstrip()])[-20:]
-        if re.search(r"\d+ ?/ ?\d+|cases", line):
-            progress(f"  {line.rstrip()[-120:]}")
+        if re.search(r"\d+ ?/ ?\d+|cases", line) and (time.monotonic() - shown >= 10 or "loaded" in line):
+            progress(f"  {line.rstrip()[-120:]}")  # every 10 s at most, and the last line
+            shown = time.monotonic()
     if process.wait() != 0:
         raise RuntimeError(f"{' '.join(arguments)} failed:\n" + "\n".join(tail))
 

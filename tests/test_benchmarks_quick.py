@@ -52,7 +52,7 @@ def run_quick(name: str) -> Metrics:
     metrics: Metrics = result["metrics"]
     assert metrics, "no metrics"
     for metric, value in metrics.items():
-        assert METRIC_NAME.fullmatch(metric), f"{metric}: not named with its unit (_s, _ms, _ratio, _bytes, _count)"
+        assert METRIC_NAME.fullmatch(metric), f"{metric}: not named with its unit (_s, _ms, _ratio, _bytes, _rps, _count)"
         assert type(value) in (int, float) and math.isfinite(value), f"{metric}: {value!r} is not a number"
     for metric in metrics:
         if metric.endswith("_count"):
