@@ -56,6 +56,13 @@ def live_consents(ctx: Context, case: Case) -> list[Consent]:
         or_(Consent.valid_until.is_(None), Consent.valid_until >= day)).order_by(Consent.created_at)))
 
 
+def is_live(ctx: Context, consent: Consent) -> bool:
+    """`live_consents`' rule for one consent already read: not revoked, given, not yet expired (today)."""
+    day = today(ctx)
+    return consent.revoked_at is None and consent.given_on <= day and \
+        (consent.valid_until is None or consent.valid_until >= day)
+
+
 def covers(consent: Consent, node: Node) -> bool:
     return (consent.scope == "red" or (consent.scope == "nodo" and consent.node_id == node.id)
             or (consent.scope == "tipo_nodo" and consent.org_type == node.org_type))

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from ..auth.models import User
-from ..cases.access import open_case
+from ..cases.access import WRITES, open_case
 from ..cases.errors import AccessDenied
 from ..cases.models import Case, FormRecord
 from ..cases.records import current_records, details_cell, facts_for, open_values
@@ -28,7 +28,7 @@ from ..network.models import Node
 from ..workflow import Actor, CaseFacts, Text, TransitionRefused
 from ..workflow.guidance import PendingAnswer
 from ..workflow.network import RECEIVER, FormSource, ReferralsDef, check_send, options, permitted
-from .consent import live_consents
+from .consent import is_live
 from .models import Consent, EmergencyAccess, Referral
 from .service import open_details, party_of
 
@@ -109,11 +109,26 @@ def is_team(ctx: Context, relations: frozenset[str]) -> bool:
     return bool(relations - ctx.definition.network.referral_relations())
 
 
+def case_referrals(ctx: Context, case: Case) -> list[Referral]:
+    """Every referral of the case, newest first, read once per unit of work: the case page's sections (the
+    network panel, the answers pending, the rows of the forms, what a node there by referral may follow) each
+    ask. Read again after anything was written, flushed, committed or rolled back (as `open_case` does)."""
+    session, key = ctx.session, ("referrals", case.id)
+    generation = session.info.get(WRITES, 0)
+    hit = ctx.opened.get(key)
+    if hit is not None and hit[0] == generation and not (session.new or session.dirty or session.deleted):
+        found: list[Referral] = hit[1]
+        return found
+    found = list(session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                 .order_by(Referral.created_at.desc(), Referral.id)))
+    ctx.opened[key] = (generation, found, None)
+    return found
+
+
 def referral_subjects(ctx: Context, case: Case) -> set[str]:
     """Ids of the referrals to or from the acting node (what a node there by referral may follow)."""
     node_id = ctx.keyholder
-    return {str(i) for i in ctx.session.scalars(select(Referral.id).where(
-        Referral.case_id == case.id, (Referral.to_node_id == node_id) | (Referral.from_node_id == node_id)))}
+    return {str(r.id) for r in case_referrals(ctx, case) if node_id in (r.to_node_id, r.from_node_id)}
 
 
 def event_text(ctx: Context, event: Any, language: str) -> str:
@@ -202,15 +217,12 @@ def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: s
     if the caller has them, spare decrypting the case's forms again)."""
     d = ctx.definition
     team = is_team(ctx, actor.relations)
-    query = select(Referral).where(Referral.case_id == case.id).order_by(Referral.created_at.desc())
-    if not team:
-        query = query.where((Referral.to_node_id == user.node_id) | (Referral.from_node_id == user.node_id))
-    rows = tuple(referral_row(ctx, case, r, user, actor, language) for r in ctx.session.scalars(query))
+    rows = tuple(referral_row(ctx, case, r, user, actor, language) for r in case_referrals(ctx, case)
+                 if team or user.node_id in (r.to_node_id, r.from_node_id))
     consents = None
     rules = d.network.consent
     if team and rules is not None:
-        live = {c.id for c in live_consents(ctx, case)}
-        consents = tuple(_consent_row(ctx, case, c, c.id in live, language) for c in ctx.session.scalars(
+        consents = tuple(_consent_row(ctx, case, c, is_live(ctx, c), language) for c in ctx.session.scalars(
             select(Consent).where(Consent.case_id == case.id).order_by(Consent.created_at.desc())))
     kinds = []
     if d.network.referrals is not None:
@@ -428,9 +440,7 @@ def _form_rows(ctx: Context, user: User, reference: str, form_key: str) -> _Form
     record = current_records(ctx, case).get(form_key)
     if record is None:
         return None
-    referrals = list(ctx.session.scalars(select(Referral).where(Referral.case_id == case.id)
-                                         .order_by(Referral.created_at.desc())))
-    return _FormRows(r, source, case, actor, record, referrals)
+    return _FormRows(r, source, case, actor, record, list(case_referrals(ctx, case)))
 
 
 NOT_REFERRED = Text("Sin derivar y sin estado registrado", "Not referred and no state recorded")
@@ -503,9 +513,10 @@ def pending_answers(ctx: Context, user: User, case: Case, actor: Actor) -> list[
     if r is None:
         return []
     found = []
-    for referral in ctx.session.scalars(select(Referral).where(
-            Referral.case_id == case.id, Referral.to_node_id == user.node_id, Referral.ended_at.is_(None),
-            Referral.state.in_(r.live_states())).order_by(Referral.created_at)):
+    live = set(r.live_states())
+    for referral in reversed(case_referrals(ctx, case)):  # oldest first
+        if referral.to_node_id != user.node_id or referral.ended_at is not None or referral.state not in live:
+            continue
         kind = r.kinds.get(referral.kind)
         service = d.network.services.get(referral.service or "")
         what = kind.label if kind else Text(referral.kind)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from referral.cases.access import open_case
 from referral.cases.errors import AccessDenied, InvalidInput
 from referral.cases.models import Case
-from referral.referrals.consent import ConsentNotFound, covering_consent, live_consents, record_consent
+from referral.referrals.consent import ConsentNotFound, covering_consent, is_live, live_consents, record_consent
 from referral.referrals.models import Consent, Referral
 from referral.referrals.reading import exceptions
 from referral.referrals.service import send_referral
@@ -46,9 +46,13 @@ def child_case(app: Any) -> str:
 
 
 def live_ids(app: Any, reference: str) -> set[uuid.UUID]:
+    """The live consents' ids; the case page's rule for one consent read (`is_live`) must say the same."""
     with unit_of_work(app) as ctx:
         case = ctx.session.scalar(select(Case).where(Case.reference == reference))
-        return {c.id for c in live_consents(ctx, case)}
+        found = {c.id for c in live_consents(ctx, case)}
+        every = ctx.session.scalars(select(Consent).where(Consent.case_id == case.id))
+        assert {c.id for c in every if is_live(ctx, c)} == found
+        return found
 
 
 def covering(app: Any, reference: str, code: str) -> uuid.UUID | None:
