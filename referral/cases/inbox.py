@@ -238,8 +238,8 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
     # What needs the user's own step first (not a case waiting for another node), then the soonest deadline.
     first = [when_then((mine, 0), else_=1)] if mine is not None else []
     cases = ctx.session.scalars(
-        query.order_by(*first, soonest.is_(None), soonest, Case.priority.desc(), Case.created_at.desc(),
-                       Case.reference)
+        query.order_by(*first, soonest.asc().nulls_last(), Case.priority.desc(), Case.created_at.desc(),
+                       Case.reference)  # NULLS LAST: the soonest deadline computed once a row, not twice
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
     acting = set(ctx.session.scalars(select(Case.id).where(Case.id.in_([c.id for c in cases]), mine))) \
