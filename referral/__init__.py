@@ -93,8 +93,11 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .stats.views import bp as stats_bp
     from .web import access, errors, input as input_check, limits, nav
     from .web.context import language
+    from .cases import worklists
 
     database.init_app(app)
+    # The worklists' rows are computed before each commit from the workflow this app runs (cases/worklists.py).
+    database.factory(app).configure(info={worklists.DEFINITION: lambda: app.extensions["referral.protocol"].definition})
     input_check.init_app(app)  # first: no CSRF check, rate limit or view sees a control character
     csrf.init_app(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))

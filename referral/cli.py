@@ -12,6 +12,51 @@ from .extensions import database
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 demo_cli = AppGroup("demo", help="Demo network and cases.")
+worklists_cli = AppGroup("worklists", help="The worklists' rows kept by the steps (referral/cases/worklists.py).")
+
+
+def _worklists(repair: bool) -> int:
+    from .cases.worklists import rebuild
+    from .units import unit_of_work
+
+    with unit_of_work(current_app) as ctx:
+        changed = rebuild(ctx.session, ctx.definition)
+        if repair:
+            ctx.session.commit()
+        else:
+            ctx.session.rollback()
+    return changed
+
+
+def _fill_worklists() -> None:
+    """After a migration: fill the worklists' table if it is empty while cases exist (its first upgrade)."""
+    from sqlalchemy import exists, select
+
+    from .cases.models import Case, WorklistEntry
+
+    session = database.factory(current_app)()
+    try:
+        empty = session.scalar(select(exists().where(Case.id.isnot(None)) & ~exists().where(
+            WorklistEntry.case_id.isnot(None))))
+    finally:
+        session.close()
+    if empty:
+        click.echo(f"worklists: {_worklists(repair=True)} rows computed from the cases")
+
+
+@worklists_cli.command("rebuild")
+def worklists_rebuild() -> None:
+    """Compute every worklist row from the cases again and repair what differs."""
+    click.echo(f"worklists: {_worklists(repair=True)} rows added, changed or removed")
+
+
+@worklists_cli.command("check")
+def worklists_check() -> None:
+    """Compare every worklist row with the cases; exit 1 if any differs (nothing is written)."""
+    changed = _worklists(repair=False)
+    click.echo(f"worklists: {changed} rows differ from the cases")
+    if changed:
+        raise SystemExit(1)
 
 
 @db_cli.command("upgrade")
@@ -19,6 +64,8 @@ demo_cli = AppGroup("demo", help="Demo network and cases.")
 def db_upgrade(revision: str) -> None:
     """Apply every migration up to REVISION."""
     migrate.upgrade(database.engine(current_app), revision)
+    if revision == "head":
+        _fill_worklists()
     click.echo(f"database at {revision}")
 
 
@@ -94,4 +141,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(nodes_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(worklists_cli)
     keys_cli.register(app)

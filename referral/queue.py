@@ -19,6 +19,7 @@ from kombu import Queue
 
 CLOCKS_QUEUE = "clocks"  # referral.clocks.sweep and referral.clocks.run
 MAIL_QUEUE = "mail"  # referral.clocks.email and referral.auth.reset_link: every task that talks SMTP
+RECONCILE_SECONDS = 15 * 60.0  # referral.worklists.reconcile (referral/cases/worklists.py)
 
 
 def broker_settings(url: str) -> tuple[str, str | None]:
@@ -60,6 +61,8 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule={
             "sweep-clocks": {"task": "referral.clocks.sweep", "schedule": float(config["CLOCK_SWEEP_SECONDS"]),
                              "options": {"expires": float(config["CLOCK_SWEEP_SECONDS"]) * 2}},
+            "reconcile-worklists": {"task": "referral.worklists.reconcile", "schedule": RECONCILE_SECONDS,
+                                    "options": {"expires": RECONCILE_SECONDS}},
         },
         beat_schedule_filename=config["CELERY_BEAT_SCHEDULE_FILE"],
         timezone="UTC",

@@ -24,7 +24,9 @@ from .attachment_models import CaseAttachment
 from .attachments import blob_store, blobs_of_case, delete_after_commit
 from .meeting_models import CaseAgreement, CaseMeeting
 from .note_models import CaseNote
-from .models import BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track
+from .models import (
+    BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track, WorklistEntry,
+)
 
 # Why a case may be erased. Free text is not asked for: it could name the person.
 REASONS: dict[str, Text] = {
@@ -35,7 +37,7 @@ REASONS: dict[str, Text] = {
     "ingreso_erroneo": Text("Caso ingresado por error o duplicado", "Case entered in error or a duplicate"),
 }
 # Tables an erasure deletes from, for scrubbing their freed space afterwards.
-ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "case_events",
+ERASED_TABLES = ("case_key_wraps", "case_keys", "blind_indexes", "case_links", "notifications", "case_clocks", "worklist_entries", "case_events",
                  "case_notes", "case_attachments", "case_agreements", "case_meetings", "form_records", "case_tracks", "referrals", "emergency_accesses", "consents", "case_participants", "cases")
 UNKNOWN_REASON = Text("Elija un motivo de la lista.", "Choose a reason from the list.")
 CONFIRMATION_MISMATCH = Text("Escriba la referencia del caso exactamente para confirmar.",
@@ -86,9 +88,11 @@ def erase_case(ctx: Context, user: User, reference: str, reason: str, confirmati
                           (CaseAgreement, CaseAgreement.case_id), (CaseMeeting, CaseMeeting.case_id),
                           (FormRecord, FormRecord.case_id), (Track, Track.case_id),
                           (Referral, Referral.case_id), (EmergencyAccess, EmergencyAccess.case_id),
-                          (Consent, Consent.case_id), (Participant, Participant.case_id)):
-        ctx.session.execute(delete(model).where(column == case.id))
-    ctx.session.execute(delete(Case).where(Case.id == case.id).execution_options(synchronize_session=False))
+                          (Consent, Consent.case_id), (Participant, Participant.case_id),
+                          (WorklistEntry, WorklistEntry.case_id)):
+        ctx.session.execute(delete(model).where(column == case.id).execution_options(worklist_cases=[case.id]))
+    ctx.session.execute(delete(Case).where(Case.id == case.id)
+                        .execution_options(synchronize_session=False, worklist_cases=[case.id]))
     ctx.session.expunge(case)
     ctx.session.flush()
     return tombstone

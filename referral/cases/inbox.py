@@ -8,11 +8,12 @@ case with the soonest (or most overdue) running deadline first, then priority fl
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
-from sqlalchemy import case as when_then
+from sqlalchemy import Select, exists, func, or_, select
 
 from ..auth.models import User
 from ..clocks.models import RUNNING, CaseClock
@@ -23,9 +24,10 @@ from ..network.models import Node, Region
 from ..workflow import Text
 from ..workflow.definition import Inbox
 from .access import may_open_cases
-from .models import Case, FormRecord, Participant, Track, live_participant
+from .models import Case, Participant, WorklistEntry, live_participant
 from .reading import Reader
 from .search import MAX_FILTER, matches
+from .worklists import deadline_clocks
 
 PAGE_SIZE = 25
 MY_CASES = Text("Casos de mi nodo", "My node's cases")
@@ -101,21 +103,6 @@ def _my_cases(user: User, relations: tuple[str, ...] | None, now: dt.datetime) -
     return select(Case).where(exists(mine))
 
 
-def _inbox_query(inbox: Inbox, user: User, now: dt.datetime) -> Select[tuple[Case]]:
-    query = _my_cases(user, inbox.relations, now)
-    criteria = []
-    if inbox.states:
-        criteria.append(Case.state.in_(inbox.states))
-    for track, states in inbox.tracks.items():
-        criteria.append(exists(select(Track.case_id).where(
-            Track.case_id == Case.id, Track.track == track, Track.state.in_(states))))
-    for form, statuses in inbox.forms.items():
-        criteria.append(exists(select(FormRecord.id).where(
-            FormRecord.case_id == Case.id, FormRecord.form_key == form, FormRecord.current,
-            FormRecord.status.in_(statuses))))
-    return query.where(or_(*criteria)) if criteria else query
-
-
 @dataclass(frozen=True)
 class FilterOptions:
     regions: tuple[tuple[str, str], ...]  # (code, name), north to south
@@ -147,15 +134,50 @@ def inbox_page(ctx: Context, user: User, key: str, language: str, page: int = 1,
     inbox = next((i for i in inboxes_for(ctx, user) if i.key == key), None)
     if inbox is None:
         return None
-    return _page(ctx, user, _inbox_query(inbox, user, ctx.now()), key, inbox.label.get(language), language, page,
-                 filters or Filters(), _needs_action(ctx, user.role, inbox.relations), text)
+    filters = filters or Filters()
+    now = ctx.now()
+    # Read from the rows the steps keep (worklists.py), not computed over every case of the node.
+    by_state = {state: count for state, count in ctx.session.execute(
+        _entries(user, key, filters, now, with_state=False)
+        .with_only_columns(WorklistEntry.state, func.count()).group_by(WorklistEntry.state))}
+    total, page = _paged(by_state, filters, page)
+    E = WorklistEntry
+    listed = ctx.session.execute(
+        _entries(user, key, filters, now).with_only_columns(E.case_id, E.mine)
+        # What needs the user's own step first (not a case waiting for another node), then the soonest deadline.
+        .order_by(E.mine.desc(), E.due_at.asc().nulls_last(), E.priority.desc(), E.created_at.desc(), E.reference)
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    found = {c.id: c for c in ctx.session.scalars(select(Case).where(Case.id.in_([i for i, _ in listed])))} \
+        if listed else {}
+    cases = [found[case_id] for case_id, _ in listed if case_id in found]
+    acting = {case_id for case_id, mine in listed if mine}
+    return _rows_page(ctx, user, key, inbox.label.get(language), language, cases, acting, by_state, total, page,
+                      filters, text)
+
+
+def _entries(user: User, key: str, filters: Filters, now: dt.datetime, with_state: bool = True) -> Select[Any]:
+    """The user's rows of worklist `key` (her node, her role, relation still live), filtered."""
+    E = WorklistEntry
+    query = select(E).where(E.node_id == user.node_id, E.inbox == key, E.role == user.role,
+                            or_(E.expires_at.is_(None), E.expires_at > now))
+    if filters.region:
+        query = query.where(E.region_code == filters.region)
+    if filters.state and with_state:
+        query = query.where(E.state == filters.state)
+    if filters.flags:
+        query = query.join(Case, Case.id == E.case_id)
+        for flag in filters.flags:
+            query = query.where(Case.flags[flag].as_boolean())
+    if filters.overdue:
+        query = query.where(E.due_at <= now)
+    return query
 
 
 def my_cases_page(ctx: Context, user: User, language: str, page: int = 1,
                   filters: Filters | None = None, text: str = "") -> InboxPage:
     """Every case the user's node holds a live relation to, filtered."""
     return _page(ctx, user, _my_cases(user, None, ctx.now()), "mis_casos", MY_CASES.get(language), language, page,
-                 filters or Filters(), None, text)
+                 filters or Filters(), text)
 
 
 def responsible_cases_page(ctx: Context, user: User, language: str, page: int = 1,
@@ -165,12 +187,11 @@ def responsible_cases_page(ctx: Context, user: User, language: str, page: int = 
 
     base = _my_cases(user, None, ctx.now()).where(responsible_filter(user))
     return _page(ctx, user, base, "responsable", RESPONSIBLE_CASES.get(language), language, page,
-                 filters or Filters(), None, text)
+                 filters or Filters(), text)
 
 
 def _deadline_clocks(ctx: Context) -> list[str]:
-    """Clocks that can be overdue (a repeating clock is a periodic prompt, never late)."""
-    return [key for key, clock in ctx.definition.clocks.items() if not clock.repeats]
+    return deadline_clocks(ctx.definition)
 
 
 def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: dt.datetime,
@@ -190,7 +211,8 @@ def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: d
 
 def inbox_count_queries(ctx: Context, user: User) -> dict[str, Select[tuple[int]]]:
     """The count of each of the user's worklists, as statements (the navigation runs them as one)."""
-    return {inbox.key: select(func.count()).select_from(_inbox_query(inbox, user, ctx.now()).subquery())
+    now = ctx.now()
+    return {inbox.key: _entries(user, inbox.key, Filters(), now).with_only_columns(func.count())
             for inbox in inboxes_for(ctx, user)}
 
 
@@ -198,52 +220,39 @@ def inbox_counts(ctx: Context, user: User) -> dict[str, int]:
     return {key: ctx.session.scalar(query) or 0 for key, query in inbox_count_queries(ctx, user).items()}
 
 
-def _needs_action(ctx: Context, role: str, relations: tuple[str, ...]) -> ColumnElement[bool] | None:
-    """SQL for "this role, through these relations, has a step to take on the case now": the case (or
-    one of its tracks) is in a state that a transition permitted to them moves it out of. None: never."""
-    d = ctx.definition
-    main: set[str] = set()
-    tracks: dict[str, set[str]] = {}
-    for machine in d.machines():
-        for transition in machine.transitions.values():
-            if transition.stays or transition.available_when is not None or \
-                    not any(p.role == role and p.relation in relations for p in transition.permits):
-                continue  # side steps (a form sent for review, a record) do not make a case wait for them
-            sources = {s for s in transition.sources if s is not None}
-            if machine.key:
-                tracks.setdefault(machine.key, set()).update(sources)
-            else:
-                main |= sources
-    criteria: list[ColumnElement[bool]] = [Case.state.in_(sorted(main))] if main else []
-    criteria += [exists(select(Track.case_id).where(Track.case_id == Case.id, Track.track == track,
-                                                    Track.state.in_(sorted(states))))
-                 for track, states in tracks.items() if states]
-    return or_(*criteria) if criteria else None
+def _paged(by_state: dict[str, int], filters: Filters, page: int) -> tuple[int, int]:
+    """The list's total (the per-state counts' sum, or the chosen state's) and the page asked for, within range."""
+    total = by_state.get(filters.state, 0) if filters.state else sum(by_state.values())
+    pages = max(1, -(-total // PAGE_SIZE))
+    return total, min(max(page, 1), pages)
 
 
 def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: str, language: str,
-          page: int, filters: Filters, mine: ColumnElement[bool] | None = None, text: str = "") -> InboxPage:
+          page: int, filters: Filters, text: str = "") -> InboxPage:
+    """A page of every case of the node (or of the user's own), computed over the cases: the node's lists."""
     now = ctx.now()
     query = _filtered(ctx, base, filters, now)
     # The per-state counts are the list's counts under every filter but the state one: the total is their sum,
     # or the chosen state's (one statement less over the worklist, the costliest at national scale).
     by_state = _state_counts(ctx, base, filters, now)
-    total = by_state.get(filters.state, 0) if filters.state else sum(by_state.values())
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
+    total, page = _paged(by_state, filters, page)
     soonest = (select(func.min(CaseClock.due_at))
                .where(CaseClock.case_id == Case.id, CaseClock.status == RUNNING,
                       CaseClock.clock.in_(_deadline_clocks(ctx)))
                .correlate(Case).scalar_subquery())
-    # What needs the user's own step first (not a case waiting for another node), then the soonest deadline.
-    first = [when_then((mine, 0), else_=1)] if mine is not None else []
     cases = ctx.session.scalars(
-        query.order_by(*first, soonest.asc().nulls_last(), Case.priority.desc(), Case.created_at.desc(),
+        query.order_by(soonest.asc().nulls_last(), Case.priority.desc(), Case.created_at.desc(),
                        Case.reference)  # NULLS LAST: the soonest deadline computed once a row, not twice
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
-    acting = set(ctx.session.scalars(select(Case.id).where(Case.id.in_([c.id for c in cases]), mine))) \
-        if mine is not None and cases else set()
+    return _rows_page(ctx, user, key, label, language, list(cases), set(), by_state, total, page, filters, text)
+
+
+def _rows_page(ctx: Context, user: User, key: str, label: str, language: str, cases: list[Case],
+               acting: set[uuid.UUID], by_state: dict[str, int], total: int, page: int, filters: Filters,
+               text: str) -> InboxPage:
+    """The page shown: the listed cases' rows (their summaries opened, and no other case's), the state counts."""
+    pages = max(1, -(-total // PAGE_SIZE))
     ctx.act_as(user.node_id)
     open_many(ctx, list(cases))  # the 25 rows shown, and no others
     reader = Reader(ctx, language)

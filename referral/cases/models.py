@@ -56,6 +56,32 @@ class Case(Base):
         return f"Case({self.reference}, {self.state})"
 
 
+class WorklistEntry(Base):
+    """One case on one worklist of one node, for one role: the worklists' rows kept by the steps (issue 17).
+
+    A derived copy of routing columns only (state, region, priority, the soonest running deadline, whether the
+    role has a step to take now), recomputed from the case, its relations, tracks, forms and clocks whenever a
+    transaction writes any of them (`referral/cases/worklists.py`). The access rule never reads it: opening a
+    case still checks the relations. Nothing personal: no sealed column is copied.
+    """
+
+    __tablename__ = "worklist_entries"
+    __table_args__ = (Index("ix_worklist_entries_case", "case_id"),)
+
+    inbox: Mapped[str] = mapped_column(String(40), primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    mine: Mapped[bool] = mapped_column(Boolean)  # the role, through the inbox's relations, can take a step now
+    state: Mapped[str] = mapped_column(String(40))
+    region_code: Mapped[str] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reference: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # soonest running deadline
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the node's relation lapses then
+
+
 class CaseKey(Base):
     """One version of a case's data key. The key itself exists only as per-node wraps
     (`case_key_wraps`); `status` is active (the version new cells use) or retiring (rotation is

@@ -155,7 +155,8 @@ def sweep(ctx: Context, now: dt.datetime, lease: dt.timedelta, limit: int | None
             update(CaseClock)
             .where(CaseClock.id.in_(candidates[start:start + CHUNK]),
                    or_(CaseClock.enqueued_at.is_(None), CaseClock.enqueued_at < now - lease))
-            .values(enqueued_at=now).returning(CaseClock.id).execution_options(synchronize_session=False)))
+            .values(enqueued_at=now).returning(CaseClock.id)
+            .execution_options(synchronize_session=False, worklist_cases=())))  # a lease: no worklist column
     return [i for i in candidates if i in claimed]
 
 
@@ -223,7 +224,9 @@ def run_clocks(ctx: Context, clock_ids: Iterable[int], now: dt.datetime, email: 
             update(CaseClock)
             .where(CaseClock.id == row.id, CaseClock.period == row.period, CaseClock.step == row.step,
                    CaseClock.status == RUNNING)
-            .values(**progress.values).execution_options(synchronize_session=False)
+            .values(**progress.values)
+            .execution_options(synchronize_session=False,  # a clock that ends or moves its deadline: the case's rows
+                               worklist_cases=[row.case_id] if {"status", "due_at"} & progress.values.keys() else ())
         ).rowcount
         if won == 1:
             claimed.append((row, progress))

@@ -14,6 +14,7 @@ from ..units import unit_of_work
 from .mail import MailSettings, deliver
 from ..referrals.emergency import expire as expire_emergency_access
 from ..cases.drafts import expire_drafts
+from ..cases.worklists import rebuild as rebuild_worklists
 from .service import emails_handed_out, run_clocks, sweep, sweep_emails
 
 log = logging.getLogger(__name__)
@@ -82,3 +83,16 @@ def send_notification_emails(note_ids: list[str]) -> int:
         for note_id in note_ids:
             sent += deliver(ctx.session, uuid.UUID(note_id), ctx.definition, mail, ctx.timezone, _now(), _lease())
     return sent
+
+
+@shared_task(name="referral.worklists.reconcile", ignore_result=True)
+def reconcile_worklists() -> int:
+    """Beat runs this every quarter of an hour: every worklist row checked against the cases and repaired. The
+    steps keep the rows in their own transactions; a difference found here means a write went around them (a
+    manual fix in SQL, a restore), and is logged as a count."""
+    with unit_of_work(current_app) as ctx:
+        changed = rebuild_worklists(ctx.session, ctx.definition)
+        ctx.session.commit()
+    if changed:
+        log.warning("worklists: %d rows differed from the cases and were repaired", changed)
+    return changed

@@ -45,6 +45,7 @@ from ..cases.duplicates import digests
 from ..cases.intake import new_reference
 from ..cases.links import link_digest
 from ..cases.models import Case
+from ..cases.worklists import rebuild as rebuild_worklists
 from ..context import Context
 from ..db import Base
 from ..extensions import database
@@ -234,7 +235,9 @@ def build_prototype(generator: DemoCases, stage: str, person: Person) -> Case:
 
 def case_tables() -> list[Table]:
     import_all()
-    return [t for t in Base.metadata.sorted_tables if t.name == "cases" or "case_id" in t.c]
+    # The worklists' rows are derived, not cloned: computed for every case once the clones are in.
+    return [t for t in Base.metadata.sorted_tables
+            if t.name == "cases" or ("case_id" in t.c and t.name != "worklist_entries")]
 
 
 def sealed_columns(table: Table) -> list[str]:
@@ -574,6 +577,10 @@ def load_scale(app: Flask, *, cases: int, seed: int, progress: Callable[[str], N
         ctx.clock = lambda: dt.datetime.now(dt.UTC)
         progress(f"  {len(prototypes)} prototype cases through the services in {time.monotonic() - started:.0f} s")
         clone_all(ctx, found, prototypes, rest, rng, cases, progress)
+        began = time.monotonic()
+        rows = rebuild_worklists(session, ctx.definition)  # the clones came in by COPY, past the session's events
+        session.commit()
+        progress(f"  {rows} worklist rows computed in {time.monotonic() - began:.0f} s")
     finally:
         session.close()
     elapsed = time.monotonic() - started

@@ -239,7 +239,7 @@ def _start_case_rotation(ctx: Context, case: Case, version: int) -> None:
     # rotation has checked them (its action gets "the case changed").
     ctx.session.execute(update(Case).where(Case.id == case.id)
                         .values(key_version=version, version=Case.version + 1)
-                        .execution_options(synchronize_session=False))
+                        .execution_options(synchronize_session=False, worklist_cases=()))  # no worklist column
     ctx.session.expire(case)
     cipher = ctx.vault.new_case_key(case.id, version)
     ctx.ciphers[(case.id, version)] = cipher
