@@ -1,10 +1,14 @@
-"""A plaintext stand-in for the vault, used only as the baseline of `bench/encryption.py`; never in the product.
+"""A plaintext stand-in for the vault, the baseline of `bench/encryption.py` and `bench/web.py`; never in the product.
 
 `PlainVault` duck-types `referral.vault.Vault` and `PlainCipher` duck-types `referral.vault.CaseCipher`:
 every caller (`referral.keys.store`, the case services, the views) runs exactly as with the real vault:
 node key rows, per-node wrap rows, sealed cells with the v2 header, JSON serialised and padded the same
 way. Only the cryptography is skipped: a cell is `0x02 ‖ key version (4 bytes) ‖ padded JSON`, key pairs
 and wraps are fixed placeholders, so the difference between the two runs is the cost of encryption.
+
+`plain_app` is the application with the stand-in in place before anything is written (`bench/web.py`: its
+build and its signing in, and behind gunicorn through `bench/plain_wsgi.py`; `bench/support.build_app` does
+the same for SQLite). Nothing in `referral/` imports `bench/`.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
+from flask import Flask
+
+from referral import create_app
 from referral.vault import Cell, DecryptionFailed, StoredNodeKey, sealed_version
 from referral.vault.cells import FORMAT_V2, PAD_TO
 
@@ -111,8 +119,39 @@ class PlainVault:
     def rewrap_secret(self, name: str, wrapped: bytes, master_key_id: str) -> tuple[bytes, str]:
         return PLACEHOLDER_WRAP, self.masters.key_id
 
+    # -- drafts ------------------------------------------------------------------------------------
+
+    def new_draft_key(self, draft_id: uuid.UUID, user_id: int) -> tuple[PlainCipher, bytes, str]:
+        return PlainCipher(draft_id, 1), PLACEHOLDER_WRAP, self.masters.key_id
+
+    def open_draft_key(self, draft_id: uuid.UUID, user_id: int, wrapped: bytes, master_key_id: str) -> PlainCipher:
+        return PlainCipher(draft_id, 1)
+
+    def rewrap_draft_key(self, draft_id: uuid.UUID, user_id: int, wrapped: bytes,
+                         master_key_id: str) -> tuple[bytes, str]:
+        return PLACEHOLDER_WRAP, self.masters.key_id
+
     # -- the first scheme -------------------------------------------------------------------------
 
     def open_legacy_case_key(self, case_id: uuid.UUID, version: int, master_key_id: str,
                              wrapped: bytes) -> PlainCipher:
         return PlainCipher(case_id, version)
+
+
+def is_plain_cell(blob: bytes) -> bool:
+    """Whether a stored cell is one `PlainCipher` sealed: the v2 header, then JSON (padded with spaces)."""
+    if blob[:1] != FORMAT_V2 or len(blob) <= _HEADER_BYTES:
+        return False
+    try:
+        json.loads(blob[_HEADER_BYTES:])
+    except ValueError:  # ciphertext: not UTF-8, or not JSON
+        return False
+    return True
+
+
+def plain_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """`referral.create_app(config)` with `PlainVault` in place of the vault. The master key is still loaded (the
+    app refuses to start without one) but never used: every key, wrap and cell goes through the stand-in."""
+    app = create_app(config)
+    app.extensions["referral.vault"] = PlainVault()
+    return app

@@ -1,9 +1,15 @@
-"""Pages under load: the application behind gunicorn on PostgreSQL, driven by wrk as several users of several nodes.
+"""Pages under load: the application behind gunicorn on PostgreSQL, driven by wrk as several users of several nodes,
+against the same pages with the plaintext stand-in for the vault.
 
 `python bench/run.py web` builds a throw-away PostgreSQL database with `flask demo scale --cases N` (100,000 cases;
-10,000 with --quick): real encryption, real key wraps, the demo network grown to a national one. It then starts
-gunicorn as the README's production section does (`gunicorn -c gunicorn.conf.py wsgi:app` when that file exists,
-with 2 workers), signs in over HTTP (password and second factor, as a person would) as:
+10,000 with --quick): real encryption, real key wraps, the demo network grown to a national one. It then builds a
+second one of the same size and seed with `bench.plain.PlainVault` in place of the vault (`python -m
+bench.plain_wsgi`: the same steps as `flask demo scale`, the cryptography left out), checks that every sealed cell
+of it is the stand-in's (and none of a sample of the first), and starts gunicorn for each as the README's
+production section does (`gunicorn -c gunicorn.conf.py wsgi:app` when that file exists, and
+`bench.plain_wsgi:app`; 2 workers each). It signs in to each over HTTP (password and second factor, as a person
+would; the plaintext build keeps the demo authenticators' secrets unwrapped, and the in-process app that reads
+the codes has the stand-in too) as:
 
 - the focal-point coordinators of several regions (the triage inbox `/bandeja/triaje`, page 1);
 - a case worker of each of several lead nodes, each with the cases her node leads (the case page `/casos/<ref>`);
@@ -17,10 +23,20 @@ stack costs before any page's work, measured in the same run. Every answer's sta
 302 for the floor, 303 for a Ficha filed): a page that answered a redirect to the sign-in page would count as
 `*_wrong_count`, and the benchmark fails if any answer is wrong, so a fast figure cannot come from an error page.
 
+The case page, the inbox and the Ficha POST are driven against both stacks one after the other, alternating which
+goes first (case page: encrypted then plain; inbox: plain then encrypted; Ficha: encrypted then plain), so that
+drift of a shared machine falls on both alike; both gunicorns run throughout, the one not driven idle. The same
+users are driven on both, and the same cases: a case reference is random, so the plaintext database's case is
+found by the order the seeded build wrote it in, and each pair is checked to be the same person on the same
+path through the Protocol (`_same_cast`); the benchmark stops otherwise.
+
 Metrics: `<page>_rps` (requests per second), `<page>_p50_ms`, `<page>_p95_ms`, `<page>_p99_ms` for
-`floor`, `case_page`, `inbox` and `ficha_post`; `<page>_ratio` = the page's req/s over the floor's;
-`build_s` (the database build). Targets (issue 17): case page and inbox ≥ 200 req/s with 2 workers on 2 cores,
-p95 < 50 ms at 4 concurrent clients. Needs PostgreSQL (`BENCH_POSTGRES_URL`) and wrk; it fails without them.
+`floor`, `case_page`, `inbox` and `ficha_post`; `<page>_plain_rps`, `<page>_plain_p50_ms` ... the same on the
+plaintext stack (not the floor); `<page>_encryption_ratio` = plain req/s ÷ encrypted req/s (time per request
+encrypted ÷ plain); `<page>_ratio` = the page's req/s over the floor's; `build_s`, `build_plain_s` (the two
+builds); `plain_cells_checked_count`, `paired_cases_count`. Targets (issue 17): case page and inbox ≥ 200 req/s
+with 2 workers on 2 cores, p95 < 50 ms at 4 concurrent clients, and an encryption ratio ≤ 1.1 on both. Needs
+PostgreSQL (`BENCH_POSTGRES_URL`) and wrk; it fails without them.
 """
 
 from __future__ import annotations
@@ -44,18 +60,24 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from referral import create_app
 from referral.auth.models import User
-from referral.cases.models import Case, Participant
-from referral.db import utcnow
+from referral.cases.models import Case, CaseEvent, FormRecord, Participant
+from referral.clocks.models import CaseClock
+from referral.db import Base, utcnow
 from referral.demo.loader import INTAKE_USERS
 from referral.demo.network import DEMO_PASSWORD, DOMAIN
 from referral.extensions import database
+from referral.keys.store import system_cipher
+from referral.referrals.models import Referral
+from referral.units import unit_of_work
+from referral.vault import Cell
 from tests.browser import complete_sign_in, hidden_inputs
 from tests.factories import ficha_post
 
+from .plain import is_plain_cell, plain_app
 from .support import (
     PG_ADMIN_URL, Metrics, Progress, cli_environment, postgres_database, postgres_reachable, refresh_statistics,
     settings,
@@ -69,6 +91,15 @@ LEADS = 6  # lead nodes whose case workers open case pages
 CASES_PER_LEAD = 40
 COORDINATORS = 6  # regions whose focal point opens the triage inbox
 SEED = 2026
+
+VARIANTS = ("encrypted", "plain")
+COMPARED = ("case_page", "inbox", "ficha_post")  # the pages driven against the plaintext stand-in too
+# How each database is built: the product's command, and the same steps in a bench-only module with PlainVault.
+BUILDS = {"encrypted": (["flask", "--app", "wsgi", "demo", "scale"], "`flask demo scale`"),
+          "plain": (["bench.plain_wsgi"], "`python -m bench.plain_wsgi` (PlainVault)")}
+APPLICATIONS = {"encrypted": "wsgi:app", "plain": "bench.plain_wsgi:app"}  # what gunicorn serves
+# Sealed cells checked: every one in the plaintext database must be the stand-in's, none of a sample in the other.
+SEALED = (("cases", "summary"), ("form_records", "data"), ("referrals", "details"))
 
 
 @dataclass(frozen=True)
@@ -92,33 +123,84 @@ def run(quick: bool, progress: Progress) -> Metrics:
                            "measures on PostgreSQL")
     metrics: Metrics = {"cases_count": size.cases, "workers_count": WORKERS, "clients_count": CLIENTS}
     with tempfile.TemporaryDirectory(prefix="bench-web-") as temporary, \
-            postgres_database(progress, "referral_bench_web") as url:
+            postgres_database(progress, "referral_bench_web") as url, \
+            postgres_database(progress, "referral_bench_web_plain") as plain_url:
         folder = Path(temporary)
-        instance = folder / "instance"
-        environment = cli_environment(url, instance)
-        began = time.perf_counter()
-        progress(f"building {size.cases} cases with `flask demo scale` (PostgreSQL)")
-        _command(["flask", "--app", "wsgi", "demo", "scale", "--cases", str(size.cases), "--seed", str(SEED)],
-                 environment, progress)
-        metrics["build_s"] = round(time.perf_counter() - began, 1)
-        app = create_app({**settings(instance, url, utcnow), "TESTING": False})
-        refresh_statistics(database.engine(app))
-        _checkpoint(database.engine(app))
-        cast = _cast(app)
-        progress(f"{len(cast.leads)} case workers with {sum(len(r) for r in cast.leads.values())} cases, "
-                 f"{len(cast.coordinators)} coordinators, {len(cast.filers)} intake users")
-        with _gunicorn(environment, folder, progress) as port:
-            sessions = {name: _signed_in(app, port, name) for name in cast.everyone()}
-            database.engine(app).dispose()
-            scenarios = _scenarios(cast, sessions)
-            for name, scenario in scenarios.items():
-                progress(f"{name}: {len(scenario.requests)} requests to cycle over, {size.duration_s}s "
-                         f"at {CLIENTS} clients")
-                figures = _drive(wrk, port, folder, name, scenario, size, progress)
-                metrics.update({f"{name}_{key}": value for key, value in figures.items()})
-    for name in ("case_page", "inbox", "ficha_post"):
+        urls = {"encrypted": url, "plain": plain_url}
+        instances = {variant: folder / f"instance-{variant}" for variant in VARIANTS}
+        environments = {variant: cli_environment(urls[variant], instances[variant]) for variant in VARIANTS}
+        for variant in VARIANTS:
+            began = time.perf_counter()
+            progress(f"building {size.cases} cases with {BUILDS[variant][1]} (PostgreSQL, {variant})")
+            _command([*BUILDS[variant][0], "--cases", str(size.cases), "--seed", str(SEED)], environments[variant],
+                     progress)
+            metrics[_named("build", variant, "s")] = round(time.perf_counter() - began, 1)
+        apps = {"encrypted": create_app(_config(instances["encrypted"], url)),
+                "plain": plain_app(_config(instances["plain"], plain_url))}
+        for app in apps.values():
+            refresh_statistics(database.engine(app))
+            _checkpoint(database.engine(app))
+        metrics["plain_cells_checked_count"] = _check_cells(apps)
+        cast = _cast(apps["encrypted"])
+        casts = {"encrypted": cast, "plain": _same_cast(apps["plain"], cast, apps["encrypted"])}
+        metrics["paired_cases_count"] = sum(len(r) for r in cast.leads.values())
+        progress(f"{len(cast.leads)} case workers with {metrics['paired_cases_count']} cases (the same in both "
+                 f"databases), {len(cast.coordinators)} coordinators, {len(cast.filers)} intake users")
+        with _gunicorn(environments["encrypted"], folder, progress, "encrypted") as port, \
+                _gunicorn(environments["plain"], folder, progress, "plain") as plain_port:
+            ports = {"encrypted": port, "plain": plain_port}
+            scenarios: dict[str, dict[str, Scenario]] = {}
+            for variant in VARIANTS:
+                sessions = {name: _signed_in(apps[variant], ports[variant], name) for name in casts[variant].everyone()}
+                database.engine(apps[variant]).dispose()
+                scenarios[variant] = _scenarios(casts[variant], sessions)
+            for index, name in enumerate(scenarios["encrypted"]):
+                # pages driven against both alternately (encrypted first, then plain first, ...), so that drift of a
+                # shared machine falls on both alike; the floor against the encrypted stack only
+                order = list(VARIANTS if index % 2 else reversed(VARIANTS)) if name in COMPARED else ["encrypted"]
+                for variant in order:
+                    progress(f"{name} ({variant}): {len(scenarios[variant][name].requests)} requests to cycle over, "
+                             f"{size.duration_s}s at {CLIENTS} clients")
+                    figures = _drive(wrk, ports[variant], folder, f"{name}-{variant}", scenarios[variant][name], size,
+                                     progress)
+                    metrics.update({_named(name, variant, key): value for key, value in figures.items()})
+    for name in COMPARED:
         metrics[f"{name}_ratio"] = round(metrics[f"{name}_rps"] / metrics["floor_rps"], 3)
+        # time per request encrypted / plain (target <= 1.1 for the case page and the inbox)
+        metrics[f"{name}_encryption_ratio"] = round(metrics[f"{name}_plain_rps"] / metrics[f"{name}_rps"], 3)
     return metrics
+
+
+def _named(name: str, variant: str, unit: str) -> str:
+    """`case_page_rps` for the encrypted stack, `case_page_plain_rps` for the plaintext one."""
+    return f"{name}_{unit}" if variant == "encrypted" else f"{name}_{variant}_{unit}"
+
+
+def _config(instance: Path, url: str) -> dict[str, Any]:
+    """The in-process app on a bench database (reading the cast, the second factor's codes): its own settings."""
+    return {**settings(instance, url, utcnow), "TESTING": False}
+
+
+def _check_cells(apps: dict[str, Flask]) -> int:
+    """The plaintext database holds only the stand-in's cells (cases' summaries, forms, referrals: every one),
+    and the encrypted one none in a sample: else the comparison would not be encryption against none. Returns
+    how many plaintext cells were checked."""
+    checked = 0
+    for variant, app in apps.items():
+        with database.engine(app).connect() as connection:
+            for table, column in SEALED:
+                cells = Base.metadata.tables[table].c[column]
+                query = select(cells).where(cells.is_not(None))
+                if variant == "encrypted":
+                    query = query.limit(1000)
+                for (blob,) in connection.execution_options(yield_per=5000).execute(query):
+                    if is_plain_cell(bytes(blob)) != (variant == "plain"):
+                        raise RuntimeError(f"{table}.{column} of the {variant} database holds a cell "
+                                           f"{'not ' if variant == 'plain' else ''}in the clear")
+                    if variant == "plain":
+                        checked += 1
+        database.engine(app).dispose()
+    return checked
 
 
 # -- who takes part -------------------------------------------------------------------------------
@@ -127,6 +209,7 @@ def run(quick: bool, progress: Progress) -> Metrics:
 @dataclass
 class Cast:
     leads: dict[str, list[str]] = field(default_factory=dict)  # user name -> references her node leads
+    lead_rows: dict[str, list[int]] = field(default_factory=dict)  # the same cases' lead participations (row ids)
     coordinators: list[str] = field(default_factory=list)
     filers: list[str] = field(default_factory=list)
 
@@ -138,6 +221,18 @@ def _name(user: User) -> str:
     return user.email.removesuffix(f"@{DOMAIN}")
 
 
+def _lead_cases(session: Any) -> dict[int, list[tuple[int, str]]]:
+    """Each node's cases as lead node: (the lead participation's row id, the case reference), in row order."""
+    rows = session.execute(select(Participant.node_id, Participant.id, Case.reference)
+                           .join(Case, Case.id == Participant.case_id)
+                           .where(Participant.relation == "nodo_lider", Participant.active)
+                           .order_by(Participant.id)).tuples().all()
+    by_node: dict[int, list[tuple[int, str]]] = {}
+    for node_id, participant_id, reference in rows:
+        by_node.setdefault(node_id, []).append((participant_id, reference))
+    return by_node
+
+
 def _cast(app: Flask) -> Cast:
     """Users of several nodes, read from the built database: a case worker at each of the LEADS nodes leading the
     most cases (each with CASES_PER_LEAD of them), the focal-point coordinators of COORDINATORS regions, and the
@@ -146,18 +241,15 @@ def _cast(app: Flask) -> Cast:
     session = database.factory(app)()
     try:
         roles = app.extensions["referral.protocol"].definition.roles_with("case_access")
-        rows = session.execute(select(Participant.node_id, Case.reference).join(Case, Case.id == Participant.case_id)
-                               .where(Participant.relation == "nodo_lider", Participant.active)
-                               .order_by(Case.reference)).tuples().all()
-        by_node: dict[int, list[str]] = {}
-        for node_id, reference in rows:
-            by_node.setdefault(node_id, []).append(reference)
+        by_node = _lead_cases(session)
         rng = random.Random(SEED)
-        for node_id in sorted(by_node, key=lambda n: -len(by_node[n]))[:LEADS]:
+        for node_id in sorted(by_node, key=lambda n: (-len(by_node[n]), n))[:LEADS]:
             user = session.scalars(select(User).where(User.node_id == node_id, User.active, User.role.in_(roles))
                                    .order_by(User.id)).first()
             if user is not None:
-                cast.leads[_name(user)] = rng.sample(by_node[node_id], min(CASES_PER_LEAD, len(by_node[node_id])))
+                picked = rng.sample(by_node[node_id], min(CASES_PER_LEAD, len(by_node[node_id])))
+                cast.leads[_name(user)] = [reference for _, reference in picked]
+                cast.lead_rows[_name(user)] = [participant_id for participant_id, _ in picked]
         names = [_name(u) for u in session.scalars(select(User).where(User.email.like(f"coordinador.%@{DOMAIN}"),
                                                                     User.active).order_by(User.email))]
         cast.coordinators = names[:COORDINATORS]
@@ -167,6 +259,56 @@ def _cast(app: Flask) -> Cast:
     if not cast.leads or not cast.coordinators:
         raise RuntimeError("the built database has no lead node with staff, or no focal-point coordinator")
     return cast
+
+
+def _portrait(app: Flask, cast: Cast) -> tuple[dict[int, tuple[str, tuple[Any, ...]]], dict[str, tuple[Any, ...]]]:
+    """What the seed decides and must be alike in the two databases. For each picked lead participation: its case's
+    reference, and (lead node, state, region, priority, how many participations, referrals, forms, events and
+    clocks, the person's names, sex and nationality as the sealed summary holds them, opened with the app's vault).
+    For each user of the cast: (node, role)."""
+    wanted = [row for rows in cast.lead_rows.values() for row in rows]
+    with unit_of_work(app) as ctx:
+        session = ctx.session
+        found = session.execute(select(Participant.id, Participant.node_id, Case.id, Case.reference, Case.state,
+                                       Case.region_code, Case.priority, Case.key_version, Case.summary)
+                                .join(Case, Case.id == Participant.case_id)
+                                .where(Participant.id.in_(wanted))).tuples().all()
+        case_ids = [row[2] for row in found]
+        counts = [dict(session.execute(select(model.case_id, func.count()).where(model.case_id.in_(case_ids))
+                                       .group_by(model.case_id)).tuples().all())
+                  for model in (Participant, Referral, FormRecord, CaseEvent, CaseClock)]
+        cases = {}
+        for participant_id, node_id, case_id, reference, state, region, priority, key_version, summary in found:
+            person = {} if summary is None else system_cipher(ctx, case_id, key_version).open(
+                summary, Cell("cases", "summary", case_id))
+            cases[participant_id] = (reference, (
+                node_id, state, region, priority, *(count.get(case_id, 0) for count in counts),
+                *(person.get(key) for key in ("nombres", "apellidos", "sexo", "nacionalidad"))))
+        users = {_name(u): (u.node_id, u.role) for u in session.scalars(
+            select(User).where(User.email.in_([f"{name}@{DOMAIN}" for name in cast.everyone()])))}
+    return cases, users
+
+
+def _same_cast(app: Flask, cast: Cast, built_from: Flask) -> Cast:
+    """The cast of `_cast(built_from)` in `app`'s database: the same users and the same cases.
+
+    The seed decides each case's person, path through the Protocol (its prototype), region and lead node, and the
+    order in which the cases are written, so a case is found by its lead participation's row id, and each pair
+    is checked alike (`_portrait`): the benchmark stops if any differs. What the seed does not fix across the
+    two builds: a case's reference (random, `new_reference`), and the detecting institution of its region, the
+    colleagues standing for the prototype's staff and the shift of its dates (`referral/demo/scale.py` draws
+    these in the order the prototype's rows are read, which PostgreSQL does not fix, and cells of another size
+    lay the rows out differently): the same kind of case, of the same size, at another date."""
+    ours, our_users = _portrait(built_from, cast)
+    theirs, their_users = _portrait(app, cast)
+    if our_users != their_users or len(our_users) != len(cast.everyone()):
+        raise RuntimeError("the two databases' users differ (node or role) or one lacks some: not the same build")
+    differ = [row for row in ours if row not in theirs or theirs[row][1] != ours[row][1]]
+    if differ or len(ours) != sum(len(rows) for rows in cast.lead_rows.values()):
+        raise RuntimeError(f"{len(differ)} of the {len(ours)} cases picked differ between the two databases (lead "
+                           "node, state, region, priority, rows, person): the same seed did not build the same cases")
+    return Cast(leads={name: [theirs[row][0] for row in rows] for name, rows in cast.lead_rows.items()},
+                lead_rows=dict(cast.lead_rows), coordinators=list(cast.coordinators), filers=list(cast.filers))
 
 
 # -- HTTP as a browser does it --------------------------------------------------------------------
@@ -394,20 +536,22 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _gunicorn(environment: dict[str, str], folder: Path, progress: Progress) -> Iterator[int]:
+def _gunicorn(environment: dict[str, str], folder: Path, progress: Progress, variant: str) -> Iterator[int]:
+    """gunicorn serving `APPLICATIONS[variant]` on a free port, as the README's production section runs it."""
     port = _free_port()
     command = [sys.executable, "-m", "gunicorn"]
     if (ROOT / "gunicorn.conf.py").exists():
         command += ["-c", str(ROOT / "gunicorn.conf.py")]
     command += ["--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"
-                if os.environ.get("BENCH_WEB_ACCESS_LOG") else "/dev/null", "wsgi:app"]
-    log = (folder / "gunicorn.log").open("w")
+                if os.environ.get("BENCH_WEB_ACCESS_LOG") else "/dev/null", APPLICATIONS[variant]]
+    log_path = folder / f"gunicorn-{variant}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError("gunicorn stopped:\n" + (folder / "gunicorn.log").read_text()[-2000:])
+                raise RuntimeError(f"gunicorn ({variant}) stopped:\n" + log_path.read_text()[-2000:])
             with contextlib.suppress(OSError):
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 connection.request("GET", "/ingresar")
@@ -415,8 +559,8 @@ def _gunicorn(environment: dict[str, str], folder: Path, progress: Progress) -> 
                     break
             time.sleep(0.3)
         else:
-            raise RuntimeError("gunicorn did not answer within 60 s")
-        progress(f"gunicorn: {WORKERS} workers on port {port}")
+            raise RuntimeError(f"gunicorn ({variant}) did not answer within 60 s")
+        progress(f"gunicorn ({variant}, {APPLICATIONS[variant]}): {WORKERS} workers on port {port}")
         yield port
     finally:
         process.terminate()
