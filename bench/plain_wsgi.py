@@ -13,36 +13,18 @@ vault.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
-from unittest import mock
 
 from flask import Flask
 
 from referral import StartupError
 
-from .plain import PlainVault, plain_app
+from .plain import plain_app
 
 try:
     app = plain_app()
 except StartupError as error:
     sys.exit(f"referral cannot start: {error}")
-
-
-@contextlib.contextmanager
-def _clones_keyed_by_the_stand_in() -> Iterator[None]:
-    """`load_scale` gives each cloned case its key from `Vault.new_case_key`, the real vault's class, not the app's
-    vault (`referral/demo/scale.py`, `Cloner.clone`): the clones' cells would be AES-GCM under keys wrapped as the
-    stand-in's placeholders, and no page could open them. For the build, the stand-in's class takes its place in
-    that module (this process only)."""
-    from referral.demo import scale
-
-    if getattr(scale, "Vault", None) is None:  # the module no longer names the class: nothing to replace
-        yield
-        return
-    with mock.patch.object(scale, "Vault", PlainVault):
-        yield
 
 
 def build(target: Flask, cases: int, seed: int) -> str:
@@ -54,8 +36,7 @@ def build(target: Flask, cases: int, seed: int) -> str:
     if target.config["REFERRAL_ENV"] == "production":
         raise SystemExit("refusing to load demo data with REFERRAL_ENV=production")
     migrate.upgrade(database.engine(target))
-    with _clones_keyed_by_the_stand_in():
-        return load_scale(target, cases=cases, seed=seed)
+    return load_scale(target, cases=cases, seed=seed)  # every clone's key from the app's vault: the stand-in
 
 
 def main(argv: list[str] | None = None) -> int:

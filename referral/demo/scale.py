@@ -54,7 +54,7 @@ from ..keys.store import current_node_key, system_cipher
 from ..models import import_all
 from ..network.models import Node
 from ..stats.disclosure import new_record_key
-from ..vault import CaseCipher, Cell, Vault
+from ..vault import CaseCipher, Cell
 from .loader import STAGES, DemoCases
 from .network import DOMAIN, DemoNetwork, clear_all, load_network
 from .people import Person, PersonFactory
@@ -251,7 +251,8 @@ def read_prototype(ctx: Context, case: Case, stage: str, person: Person) -> Prot
     rows: dict[str, list[dict[str, Any]]] = {}
     for table in case_tables():
         column = table.c.id if table.name == "cases" else table.c.case_id
-        rows[table.name] = [dict(r._mapping) for r in connection.execute(select(table).where(column == case.id))]
+        rows[table.name] = [dict(r._mapping) for r in connection.execute(  # in key order: the same draws each run
+            select(table).where(column == case.id).order_by(*table.primary_key.columns))]
     cipher = system_cipher(ctx, case.id, case.key_version)
     plain = {}
     for table in case_tables():
@@ -279,6 +280,7 @@ def read_prototype(ctx: Context, case: Case, stage: str, person: Person) -> Prot
 class Cloner:
     def __init__(self, ctx: Context, found: Directory, rng: random.Random, ids: dict[str, int]):
         self.ctx, self.found, self.rng, self.ids = ctx, found, rng, ids
+        self.users_seed = rng.getrandbits(32)  # each clone's colleagues drawn from (this, serial, user): any order
         self.definition = ctx.definition
         self.pseudonym_key = pseudonym_key(ctx)
         self.references: set[str] = set()
@@ -325,7 +327,10 @@ class Cloner:
             if old not in users:
                 node_id, role = self.found.user_node_role.get(old, (0, ""))
                 choices = self.found.users.get((nodes.get(node_id, node_id), role))
-                users[old] = rng.choice(choices) if choices else old
+                # Not from the shared stream: the prototype's rows may come in another order in another build
+                # (the same seed must give the same people and colleagues, e.g. bench web's plaintext twin).
+                draw = random.Random(self.users_seed ^ (serial << 24) ^ old)
+                users[old] = draw.choice(choices) if choices else old
             return users[old]
         shift = dt.timedelta(days=-rng.uniform(0, MAX_SHIFT_DAYS[proto.stage]) if MAX_SHIFT_DAYS[proto.stage]
                              else -rng.uniform(0, 0.5))
@@ -347,7 +352,7 @@ class Cloner:
         if proto.region != region:
             strings[proto.region] = region
         ruc = self._ruc(proto, serial)
-        cipher = Vault.new_case_key(case_id, proto.cipher.key_version)
+        cipher = self.ctx.vault.new_case_key(case_id, proto.cipher.key_version)  # the app's vault (or a stand-in)
 
         def value(v: Any, key: str | None = None) -> Any:
             if isinstance(v, dict):
