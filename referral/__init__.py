@@ -16,7 +16,7 @@ from .blobs import LocalFolderStore
 from .context import Protocol
 from .db import utcnow
 from .extensions import babel, csrf, database, login_manager
-from .i18n import compile_catalogs
+from .i18n import compile_catalogs, install_template_gettext
 from .queue import celery_init_app
 from .vault import MasterKeyMissing, Vault, load_master_keyring
 from .web.uploads import UploadRequest
@@ -102,6 +102,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     csrf.init_app(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))
     babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["TIMEZONE"])
+    install_template_gettext(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # our own page says why; no flashed English default

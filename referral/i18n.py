@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from flask import Flask, g
+from flask_babel import get_translations
 
 SOURCE = Path(__file__).resolve().parent / "translations"
 
@@ -25,3 +28,24 @@ def compile_catalogs(target: Path) -> Path:
             write_mo(out, catalog)
         temporary.replace(mo_path)  # atomic: concurrent start-ups never read half a file
     return target
+
+
+def _request_translations() -> Any:
+    """The request's catalog, looked up once per request (flask_babel finds the context, the locale and its
+    cache on every call: a page says a few hundred words)."""
+    found = g.get("referral_translations")
+    if found is None:
+        found = g.referral_translations = get_translations()
+    return found
+
+
+def install_template_gettext(app: Flask) -> None:
+    """Templates translate through the request's catalog, looked up once (after `babel.init_app`, which installs
+    the same callables without the per-request lookup). The locale is chosen once per request (`language`)."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
