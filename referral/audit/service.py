@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..context import Context
+from ..keys.models import VaultSecret
 from ..keys.store import vault_secret
 from .chain import Broken, canonical, link
 from .models import GENESIS, AuditEvent, AuditHead
@@ -41,34 +42,49 @@ def pseudonym(ctx: Context, case_id: uuid.UUID) -> str:
     return hmac.new(pseudonym_key(ctx), case_id.bytes, hashlib.sha256).hexdigest()[:24]
 
 
-def _head(session: Session) -> AuditHead:
+def _secret_column(column: Any) -> Any:
+    return select(column).where(VaultSecret.name == PSEUDONYM_SECRET).scalar_subquery()
+
+
+def _head(ctx: Context) -> AuditHead:
     """The chain's head, locked for this transaction: concurrent appends take their turn here.
 
-    PostgreSQL locks the row (`FOR UPDATE`). SQLite ignores `FOR UPDATE`, and pysqlite (legacy
+    PostgreSQL locks the row (`SELECT ... FOR UPDATE`). SQLite ignores `FOR UPDATE`, and pysqlite (legacy
     transaction mode) sends BEGIN only before the first INSERT/UPDATE/DELETE, so a plain read of the
     head runs outside any transaction and two requests would read the same head and then collide on
-    `seq`. There a no-op UPDATE of the head first takes the database's write lock (beginning the
-    transaction if none is open, waiting up to the busy timeout for another writer), and the head is
-    read under it. A transaction that has already written holds that lock, so it does not wait; one
-    that has not begins with this write, so its snapshot is taken once the lock is its own and cannot
-    be stale (no SQLITE_BUSY_SNAPSHOT). The row is re-read even if this session holds it already
-    (sessions keep objects across commits), so the values are the current ones.
+    `seq`. There a no-op UPDATE of the head takes the database's write lock (beginning the
+    transaction if none is open, waiting up to the busy timeout for another writer) and returns the head
+    read under it (`RETURNING`, one statement). A transaction that has already written holds that lock, so
+    it does not wait; one that has not begins with this write, so its snapshot is taken once the lock is
+    its own and cannot be stale (no SQLITE_BUSY_SNAPSHOT). The row is re-read even if this session holds it
+    already (sessions keep objects across commits), so the values are the current ones.
+
+    The same statement brings the wrapped pseudonym secret (issue 17: one statement, not two): it is read
+    from its row at every append, as before, so a re-wrap by `flask keys rotate-master` or another
+    database is seen at once; only its opening is kept, for this unit of work (`ctx.keycache`).
     """
+    session = ctx.session
+    wrapped, master = _secret_column(VaultSecret.wrapped), _secret_column(VaultSecret.master_key_id)
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
-                        .execution_options(synchronize_session=False))
-    query = (select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-             .execution_options(populate_existing=True))
-    head = session.scalar(query)
-    if head is not None:
-        return head
-    try:
-        with session.begin_nested():
-            session.add(AuditHead(id=HEAD_ID, seq=0, hash=GENESIS))
-    except IntegrityError:
-        pass
-    found = session.scalar(query)
-    assert found is not None
+        query: Any = (update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
+                      .returning(AuditHead, wrapped, master)
+                      .execution_options(synchronize_session=False, populate_existing=True))
+    else:
+        query = (select(AuditHead, wrapped, master).where(AuditHead.id == HEAD_ID).with_for_update(of=AuditHead)
+                 .execution_options(populate_existing=True))
+    row = session.execute(query).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(AuditHead(id=HEAD_ID, seq=0, hash=GENESIS))
+        except IntegrityError:
+            pass
+        row = session.execute(query).first()
+        assert row is not None
+    head, secret_wrapped, secret_master = row
+    if "audit" not in ctx.keycache and secret_wrapped is not None and secret_master is not None:
+        ctx.keycache["audit"] = ctx.vault.open_secret(PSEUDONYM_SECRET, secret_wrapped, secret_master)
+    found: AuditHead = head
     return found
 
 
@@ -76,7 +92,7 @@ def record(ctx: Context, action: str, *, role: str | None = None, node_id: int |
            case_id: uuid.UUID | None = None, subject: str | None = None,
            details: Mapping[str, Any] | None = None) -> AuditEvent:
     """Append one event (in the caller's transaction). `details` holds codes only, never free text."""
-    head = _head(ctx.session)
+    head = _head(ctx)
     at = ctx.now()
     seq = head.seq + 1
     case_pseudonym = pseudonym(ctx, case_id) if case_id is not None else None

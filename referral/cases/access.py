@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, joinedload
 
 from ..auth.models import User
 from ..context import Context
@@ -74,6 +74,8 @@ def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = Fa
     query = select(Case).where(Case.reference == reference)
     if for_update:
         query = query.with_for_update()
+    else:  # the region's name (the page's header) comes with the row; not under FOR UPDATE (an outer join)
+        query = query.options(joinedload(Case.region))
     case = ctx.session.scalar(query)
     if case is None:
         raise CaseNotFound()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, exists, select, tuple_
+from sqlalchemy.orm import aliased
 
 from ..auth.models import User
 from ..context import Context
@@ -113,19 +114,19 @@ def notice_for(ctx: Context, user: User, case: Case, relations: frozenset[str]) 
     spec = ctx.definition.duplicates
     if spec is None:
         return None
-    mine = [(row.kind, row.digest) for row in ctx.session.scalars(
-        select(BlindIndex).where(BlindIndex.case_id == case.id))]
-    if not mine:
-        return None
-    matches = set(ctx.session.scalars(select(BlindIndex.case_id).where(
-        tuple_(BlindIndex.kind, BlindIndex.digest).in_(mine), BlindIndex.case_id != case.id)))
-    if not matches:
-        return None
+    # One statement (issue 17): the other cases sharing a digest with this one (its own digests a subquery),
+    # each with whether the user's node may open it. Every blind index belongs to a case (a foreign key), so
+    # these rows are exactly the matching cases the separate queries counted.
+    mine = select(BlindIndex.kind, BlindIndex.digest).where(BlindIndex.case_id == case.id)
+    other = aliased(BlindIndex)
+    matches = select(other.case_id).where(tuple_(other.kind, other.digest).in_(mine), other.case_id != case.id)
     reachable = exists(select(Participant.id).where(
         Participant.case_id == Case.id, Participant.node_id == user.node_id, live_participant(ctx.now())))
-    references = tuple(sorted(ctx.session.scalars(
-        select(Case.reference).where(Case.id.in_(matches), reachable))))
-    elsewhere = len(matches) - len(references) if relations & set(spec.visible_to) else 0
+    found = ctx.session.execute(select(Case.reference, reachable).where(Case.id.in_(matches))).all()
+    if not found:
+        return None
+    references = tuple(sorted(reference for reference, may_open in found if may_open))
+    elsewhere = len(found) - len(references) if relations & set(spec.visible_to) else 0
     if not references and not elsewhere:
         return None
     return DuplicateNotice(references, elsewhere)

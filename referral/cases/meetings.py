@@ -413,11 +413,13 @@ def meetings_section(ctx: Context, user: User, reference: str, language: str) ->
                                            .order_by(CaseMeeting.starts_at.desc(), CaseMeeting.id))
             if _readable(ctx, user, m, actor)]
     agreements: dict[uuid.UUID, list[CaseAgreement]] = {}
-    for row in ctx.session.scalars(select(CaseAgreement).where(CaseAgreement.meeting_id.in_([m.id for m in rows]))
-                                   .order_by(CaseAgreement.position)):
-        agreements.setdefault(row.meeting_id, []).append(row)
-    names = {node.id: node.short_name for node in ctx.session.scalars(select(Node).where(Node.id.in_(
-        {n for m in rows for n in [m.convener_node_id, *m.invited]})))}
+    names: dict[int, str] = {}
+    if rows:  # no meeting the node reads: no agreements and no names to look up (no statements)
+        for row in ctx.session.scalars(select(CaseAgreement).where(CaseAgreement.meeting_id.in_([m.id for m in rows]))
+                                       .order_by(CaseAgreement.position)):
+            agreements.setdefault(row.meeting_id, []).append(row)
+        names = {node.id: node.short_name for node in ctx.session.scalars(select(Node).where(Node.id.in_(
+            {n for m in rows for n in [m.convener_node_id, *m.invited]})))}
     views = tuple(_view(ctx, case, m, agreements.get(m.id, []), names, user, language) for m in rows)
     mine = sum(1 for m in views for a in m.agreements if a.may_complete)
     return case.id, MeetingsSection(meetings.label.get(language), views, meetings.may_convene(actor.relations), mine)

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, UTCDateTime, utcnow
-from ..network.models import Node
+from ..network.models import Node, Region
 
 
 class Case(Base):
@@ -39,6 +39,7 @@ class Case(Base):
     state_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     detecting_node: Mapped[Node] = relationship()
+    region: Mapped[Region | None] = relationship(viewonly=True)  # open_case loads it with the case
     participants: Mapped[list[Participant]] = relationship(back_populates="case", order_by="Participant.id")
     tracks: Mapped[list[Track]] = relationship(back_populates="case")
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from .duplicates import DuplicateNotice, notice_for
 from .links import LinkedCases, linked_cases
@@ -16,7 +15,6 @@ from ..auth.models import User
 from ..choices import ChoiceProvider
 from ..clocks.reading import CaseClocks, case_clocks
 from ..context import Context
-from ..network.models import Region
 from ..workflow import Actor, Option, Text
 from ..workflow.guidance import TRANSITION, next_steps
 from ..workflow.definition import Transition
@@ -25,7 +23,7 @@ from .access import open_case
 from .errors import AccessDenied, CaseNotFound
 from ..keys.store import open_cell
 from .models import Case, CaseEvent, FormRecord
-from .records import current_records, facts_for, open_values, summary_cell
+from .records import all_records, current_records, facts_for, open_values, summary_cell
 
 STATUS_LABELS = {
     "draft": Text("Borrador", "Draft"),
@@ -226,7 +224,7 @@ class Reader:
     def header(self, case: Case) -> CaseHeader:
         d = self.ctx.definition
         state = d.main.states[case.state]
-        region = self.ctx.session.get(Region, case.region_code)
+        region = case.region  # loaded with the case by open_case
         flags = tuple((key, self.t(d.flags[key].label)) for key, on in (case.flags or {}).items()
                       if on and key in d.flags)
         return CaseHeader(
@@ -241,7 +239,8 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
     """Everything the case page shows to this user, decrypting only what the user may read."""
     case, actor = open_case(ctx, user, reference)
     reader = Reader(ctx, language)
-    records = current_records(ctx, case)
+    every = all_records(ctx, case)  # every revision, once: the facts, the forms' revisions, the timeline
+    records = {row.form_key: row for row in every if row.current}
     facts = facts_for(ctx, case, records)
     d = ctx.definition
     from ..referrals.reading import is_team
@@ -271,8 +270,8 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
     steps, blocked = _steps(ctx, user, case, actor, facts, options, network, reader)
     return CasePage(
         header=reader.header(case), version=case.version, participants=participants, tracks=tracks,
-        forms=_form_slots(ctx, case, actor, records, facts, reader), actions=actions,
-        timeline=_timeline(ctx, case, actor, reader), relations=actor.relations,
+        forms=_form_slots(ctx, case, actor, records, every, facts, reader), actions=actions,
+        timeline=_timeline(ctx, case, actor, every, reader), relations=actor.relations,
         duplicates=notice_for(ctx, user, case, actor.relations), clocks=case_clocks(ctx, case, language),
         links=linked_cases(ctx, user, case, actor.relations, frozenset(
             link.form for link in d.links.values() if ctx.engine.can_read(link.form, actor.relations))),
@@ -303,11 +302,11 @@ def _steps(ctx: Context, user: User, case: Case, actor: Actor, facts: Any, optio
     return steps, blocked
 
 
-def _form_slots(ctx: Context, case: Case, actor: Actor, records: Mapping[str, FormRecord], facts: Any,
-                reader: Reader) -> tuple[FormSlot, ...]:
+def _form_slots(ctx: Context, case: Case, actor: Actor, records: Mapping[str, FormRecord],
+                every: Sequence[FormRecord], facts: Any, reader: Reader) -> tuple[FormSlot, ...]:
     d = ctx.definition
     keys = [d.intake.form] + [u.key for u in d.form_uses.values() if u.editors and u.key != d.intake.form]
-    revisions = _revisions(ctx, case)
+    revisions = _revisions(every)
     slots = []
     for key in keys:
         record = records.get(key)
@@ -323,33 +322,33 @@ def _form_slots(ctx: Context, case: Case, actor: Actor, records: Mapping[str, Fo
     return tuple(slots)
 
 
-def _revisions(ctx: Context, case: Case) -> dict[str, list[int]]:
-    rows = ctx.session.execute(
-        select(FormRecord.form_key, FormRecord.revision).where(FormRecord.case_id == case.id)
-        .order_by(FormRecord.revision)
-    )
+def _revisions(every: Sequence[FormRecord]) -> dict[str, list[int]]:
+    """The revisions of each form, oldest first (`every`: the case's records in revision order)."""
     found: dict[str, list[int]] = {}
-    for key, revision in rows:
-        found.setdefault(key, []).append(revision)
+    for row in every:
+        found.setdefault(row.form_key, []).append(row.revision)
     return found
 
 
-def _timeline(ctx: Context, case: Case, actor: Actor, reader: Reader) -> tuple[EventView, ...]:
+def _timeline(ctx: Context, case: Case, actor: Actor, every: Sequence[FormRecord],
+              reader: Reader) -> tuple[EventView, ...]:
     from ..referrals.reading import is_team, referral_subjects
 
     d = ctx.definition
     team = is_team(ctx, actor.relations)
     mine = set() if team else referral_subjects(ctx, case)
+    by_id = {row.id: row for row in every}  # an event's record is one of the case's: no statement per event
     events = ctx.session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc())
-        .options(selectinload(CaseEvent.form_record))
     )
     views = []
     for event in events:
         role = d.roles.get(event.actor_role)
         who = f"{reader.t(role.label) if role else event.actor_role} · {event.actor_node.short_name}"
         details: tuple[FieldView, ...] = ()
-        record = event.form_record
+        record = None
+        if event.form_record_id is not None:
+            record = by_id.get(event.form_record_id) or event.form_record
         if event.subject and not team and event.subject not in mine:
             continue  # a node there through a referral sees its own referral's steps, not the others'
         if event.kind == "transition" and record is not None and ctx.engine.can_read(record.form_key, actor.relations):

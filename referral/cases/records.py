@@ -36,6 +36,13 @@ def current_records(ctx: Context, case: Case) -> dict[str, FormRecord]:
     return {row.form_key: row for row in rows}
 
 
+def all_records(ctx: Context, case: Case) -> list[FormRecord]:
+    """Every revision of every form of the case, oldest revision first (the current ones are those with
+    `current`, as `current_records` reads them): one statement for a page that needs both."""
+    return list(ctx.session.scalars(select(FormRecord).where(FormRecord.case_id == case.id)
+                                    .order_by(FormRecord.revision, FormRecord.form_key)))
+
+
 def open_values(ctx: Context, case: Case, record: FormRecord) -> dict[str, Any]:
     """The decrypted values of a record, typed by the definition version it was filled in."""
     raw = open_cell(ctx, case, record.data, data_cell(record))
@@ -73,10 +80,9 @@ def referral_facts(ctx: Context, case: Case) -> tuple[ReferralFacts, ...]:
     """Kind, service, state and the receiving node's network functions (for the case's region or
     national) of each referral of the case."""
     from ..network.models import Assignment
-    from ..referrals.models import Referral
+    from ..referrals.reading import case_referrals
 
-    rows = ctx.session.execute(select(Referral.kind, Referral.service, Referral.state, Referral.to_node_id)
-                               .where(Referral.case_id == case.id)).all()
+    rows = case_referrals(ctx, case)  # the unit's list of the case's referrals: read once for a whole page
     if not rows:
         return ()
     functions: dict[int, set[str]] = {}

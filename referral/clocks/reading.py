@@ -24,7 +24,7 @@ from ..cases.models import Case, Participant, live_participant
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock
-from .models import STOPPED, CaseClock, Notification
+from .models import RUNNING, STOPPED, CaseClock, Notification
 from .service import running_clocks
 from .wording import SOON, URGENCY_WORDS, deadline, local, notification_message, span, time_left, urgency
 
@@ -149,13 +149,21 @@ def _stopped_row(ctx: Context, row: CaseClock, language: str) -> StoppedClockRow
 
 
 def case_clocks(ctx: Context, case: Case, language: str) -> CaseClocks:
-    """The clocks of one case the caller has opened: every running one, and the latest stopped ones."""
-    stopped = ctx.session.scalars(
-        select(CaseClock).where(CaseClock.case_id == case.id, CaseClock.status == STOPPED)
-        .order_by(CaseClock.stopped_at.desc(), CaseClock.id.desc()).limit(STOPPED_SHOWN)
-    )
-    return CaseClocks(running=clock_rows(ctx, [case.id], language).get(case.id, ()),
-                      stopped=tuple(_stopped_row(ctx, row, language) for row in stopped))
+    """The clocks of one case the caller has opened: every running one, soonest deadline first, and the latest
+    stopped ones, newest first; one statement for both (issue 17). The database orders the rows: the running
+    ones first by deadline, then the stopped ones exactly as their own `LIMIT` picked them."""
+    latest_stopped = (select(CaseClock.id).where(CaseClock.case_id == case.id, CaseClock.status == STOPPED)
+                      .order_by(CaseClock.stopped_at.desc(), CaseClock.id.desc()).limit(STOPPED_SHOWN))
+    running = CaseClock.status == RUNNING
+    rows = list(ctx.session.scalars(
+        select(CaseClock).where(CaseClock.case_id == case.id,
+                                running | CaseClock.id.in_(latest_stopped.scalar_subquery()))
+        .order_by(when((running, 0), else_=1), when((running, CaseClock.due_at)),
+                  CaseClock.stopped_at.desc(), CaseClock.id.desc())
+    ))
+    now = ctx.now()
+    return CaseClocks(running=tuple(clock_row(ctx, row, language, now) for row in rows if row.status == RUNNING),
+                      stopped=tuple(_stopped_row(ctx, row, language) for row in rows if row.status == STOPPED))
 
 
 # -- notifications ------------------------------------------------------------------------------------

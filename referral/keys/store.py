@@ -100,25 +100,35 @@ def cipher_for(ctx: Context, case: Case, version: int | None = None) -> CaseCiph
         return cached
     if ctx.keyholder is None:
         raise NoKeyAccess()  # no unit of work opens a case without acting as a node
-    wrap = ctx.session.scalar(select(CaseKeyWrap).where(
-        CaseKeyWrap.case_id == case.id, CaseKeyWrap.key_version == version, CaseKeyWrap.node_id == ctx.keyholder))
-    if wrap is None:
+    # the wrap and the node key it is sealed to, in one statement (issue 17)
+    found = ctx.session.execute(_with_node_key(select(CaseKeyWrap, NodeKey).where(
+        CaseKeyWrap.case_id == case.id, CaseKeyWrap.key_version == version,
+        CaseKeyWrap.node_id == ctx.keyholder))).first()
+    if found is None:
         if _legacy(ctx, case.id, version):
             raise NoKeyAccess(Text(
                 "La clave de este caso aún no se ha convertido; un administrador debe ejecutar «flask keys rotate-master».",
                 "This case's key has not been converted yet; an administrator must run «flask keys rotate-master».",
             ))
         raise NoKeyAccess()
-    cipher = open_wrap(ctx, wrap)
+    cipher = open_wrap(ctx, found[0], found[1])
     ctx.ciphers[(case.id, version)] = cipher
     return cipher
 
 
-def open_wrap(ctx: Context, wrap: CaseKeyWrap) -> CaseCipher:
+def _with_node_key(query: Any) -> Any:
+    """`query` (of CaseKeyWrap, NodeKey) with each wrap's node key joined: no second statement to open it."""
+    return query.outerjoin(NodeKey, NodeKey.id == CaseKeyWrap.node_key_id)
+
+
+def open_wrap(ctx: Context, wrap: CaseKeyWrap, node_key: NodeKey | None = None) -> CaseCipher:
+    """Open a wrap with its node's private key; `node_key`: the wrap's key row when the caller read it
+    with the wrap (else it is read, unless this unit of work opened it already)."""
     opened = ctx.keycache.setdefault("node", {}).get(wrap.node_key_id)
     if opened is None:
-        node_key = ctx.session.get(NodeKey, wrap.node_key_id)
         if node_key is None:
+            node_key = ctx.session.get(NodeKey, wrap.node_key_id)
+        if node_key is None or node_key.id != wrap.node_key_id:
             raise NoKeyAccess()
         opened = private_key(ctx, node_key)
     return ctx.vault.unwrap_case_key(wrap.wrapped, wrap.case_id, wrap.key_version, opened)
@@ -133,10 +143,10 @@ def open_many(ctx: Context, cases: list[Case]) -> None:
     if not wanted or ctx.keyholder is None:
         return
     versions = {c.id: c.key_version for c in wanted}
-    for wrap in ctx.session.scalars(select(CaseKeyWrap).where(
-            CaseKeyWrap.case_id.in_(versions), CaseKeyWrap.node_id == ctx.keyholder)):
+    for wrap, node_key in ctx.session.execute(_with_node_key(select(CaseKeyWrap, NodeKey).where(
+            CaseKeyWrap.case_id.in_(versions), CaseKeyWrap.node_id == ctx.keyholder))):
         if versions.get(wrap.case_id) == wrap.key_version:
-            ctx.ciphers[(wrap.case_id, wrap.key_version)] = open_wrap(ctx, wrap)
+            ctx.ciphers[(wrap.case_id, wrap.key_version)] = open_wrap(ctx, wrap, node_key)
 
 
 def system_cipher(ctx: Context, case_id: uuid.UUID, version: int) -> CaseCipher:

@@ -234,9 +234,14 @@ def case_network(ctx: Context, user: User, case: Case, actor: Actor, language: s
             except TransitionRefused:
                 continue
             kinds.append(KindLink(kind.key, kind.label.get(language), kind.help.get(language) if kind.help else ""))
-    emergency = ctx.session.scalar(select(EmergencyAccess.expires_at).where(
-        EmergencyAccess.case_id == case.id, EmergencyAccess.node_id == user.node_id, EmergencyAccess.active,
-        EmergencyAccess.expires_at > ctx.now()).order_by(EmergencyAccess.expires_at.desc()).limit(1))
+    emergency = None
+    spec = d.network.emergency_access
+    # Only a node holding the emergency relation reads the case through an access: a grant gives its node that
+    # relation, expiring with the access, and ending the access ends it (referral/referrals/emergency.py).
+    if spec is not None and spec.relation in actor.relations:
+        emergency = ctx.session.scalar(select(EmergencyAccess.expires_at).where(
+            EmergencyAccess.case_id == case.id, EmergencyAccess.node_id == user.node_id, EmergencyAccess.active,
+            EmergencyAccess.expires_at > ctx.now()).order_by(EmergencyAccess.expires_at.desc()).limit(1))
     return CaseNetwork(rows, consents, tuple(kinds),
                        bool(rules and permitted(rules.by, user.role, actor.relations)),
                        _local(ctx, emergency))
