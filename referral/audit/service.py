@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event as orm_events, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from .verifying import join, spans, walk_span, walk_spans_in_processes
 
 PSEUDONYM_SECRET = "audit-pseudonym"
 HEAD_ID = 1
+HELD = "referral.audit.held"  # Session.info: (root transaction, head) while that transaction holds the head's lock
 
 
 def pseudonym_key(ctx: Context) -> bytes:
@@ -64,6 +65,9 @@ def _head(ctx: Context) -> AuditHead:
     database is seen at once; only its opening is kept, for this unit of work (`ctx.keycache`).
     """
     session = ctx.session
+    held = session.info.get(HELD)
+    if held is not None and held[0] is session.get_transaction():
+        return held[1]  # this transaction holds the head's lock already: its values are the ones it wrote
     wrapped, master = _secret_column(VaultSecret.wrapped), _secret_column(VaultSecret.master_key_id)
     if session.get_bind().dialect.name == "sqlite":
         query: Any = (update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq)
@@ -85,7 +89,16 @@ def _head(ctx: Context) -> AuditHead:
     if "audit" not in ctx.keycache and secret_wrapped is not None and secret_master is not None:
         ctx.keycache["audit"] = ctx.vault.open_secret(PSEUDONYM_SECRET, secret_wrapped, secret_master)
     found: AuditHead = head
+    session.info[HELD] = (session.get_transaction(), found)
     return found
+
+
+@orm_events.listens_for(Session, "after_commit")
+@orm_events.listens_for(Session, "after_soft_rollback")
+def _released(session: Session, *_: Any) -> None:
+    """The head's lock ends with the transaction (or may have ended with a savepoint rolled back): the next
+    append locks and reads it again."""
+    session.info.pop(HELD, None)
 
 
 def record(ctx: Context, action: str, *, role: str | None = None, node_id: int | None = None,
@@ -103,7 +116,8 @@ def record(ctx: Context, action: str, *, role: str | None = None, node_id: int |
                        hash=link(head.hash, body))
     ctx.session.add(event)
     head.seq, head.hash = seq, event.hash
-    ctx.session.flush()
+    # Written with the next flush (any query, or the commit): a page that shows several sections appends their
+    # events together, one INSERT of them all and one UPDATE of the head under one lock.
     return event
 
 
