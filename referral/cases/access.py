@@ -7,11 +7,14 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload
 
+from ..audit.models import AuditEvent, AuditHead
 from ..auth.models import User
 from ..context import Context
 from ..workflow import Actor
 from .errors import AccessDenied, CaseNotFound
 from .models import Case, Participant, live_participant
+
+_AUDIT = (AuditEvent, AuditHead)  # what a read writes
 
 
 def relations_of(ctx: Context, node_id: int, case: Case) -> frozenset[str]:
@@ -40,7 +43,18 @@ def may_open_cases(ctx: Context, user: User) -> bool:
 WRITES = "referral.writes"  # in Session.info: how many flushes, commits and rollbacks the session has seen
 
 
+def pending_writes(session: Session) -> bool:
+    """Whether the session holds changes not yet flushed, other than audit events and the chain's head (a read
+    appends those; they change no case, relation or referral)."""
+    return any(not isinstance(o, _AUDIT) for o in (*session.new, *session.dirty, *session.deleted))
+
+
 @event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    if pending_writes(session):  # (after_flush still sees what the flush wrote)
+        _written(session)
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_soft_rollback")
 def _written(session: Session, *_: Any) -> None:
@@ -49,8 +63,10 @@ def _written(session: Session, *_: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _bulk_written(state: ORMExecuteState) -> None:
-    """An UPDATE, DELETE or INSERT sent through the session without a flush (`session.execute(update(...))`)."""
-    if state.is_update or state.is_delete or state.is_insert:
+    """An UPDATE, DELETE or INSERT sent through the session without a flush (`session.execute(update(...))`);
+    the audit chain's head locked for an append (SQLite) is not one."""
+    if (state.is_update or state.is_delete or state.is_insert) and \
+            not (state.bind_mapper is not None and state.bind_mapper.class_ in _AUDIT):
         _written(state.session)
 
 
@@ -66,7 +82,7 @@ def open_case(ctx: Context, user: User, reference: str, *, for_update: bool = Fa
     key = (user.id, user.node_id, user.role, reference)
     session = ctx.session
     generation = session.info.get(WRITES, 0)
-    if not for_update and not (session.new or session.dirty or session.deleted):
+    if not for_update and not pending_writes(session):
         hit = ctx.opened.get(key)
         if hit is not None and hit[0] == generation:
             ctx.act_as(user.node_id)

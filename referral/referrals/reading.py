@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from ..auth.models import User
-from ..cases.access import WRITES, open_case
+from ..cases.access import WRITES, open_case, pending_writes
 from ..cases.errors import AccessDenied
 from ..cases.models import Case, FormRecord
 from ..cases.records import current_records, details_cell, facts_for, open_values
@@ -116,7 +116,7 @@ def case_referrals(ctx: Context, case: Case) -> list[Referral]:
     session, key = ctx.session, ("referrals", case.id)
     generation = session.info.get(WRITES, 0)
     hit = ctx.opened.get(key)
-    if hit is not None and hit[0] == generation and not (session.new or session.dirty or session.deleted):
+    if hit is not None and hit[0] == generation and not pending_writes(session):
         found: list[Referral] = hit[1]
         return found
     found = list(session.scalars(select(Referral).where(Referral.case_id == case.id)
