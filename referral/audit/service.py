@@ -1,7 +1,8 @@
 """Appending to the audit log, case pseudonyms, and verifying the chain.
 
-`record` runs inside the transaction of the step it records (a step rolled back leaves no event), and
-locks the chain's head so that events are numbered and chained one after another. A read of a
+`record` runs inside the transaction of the step it records (a step rolled back leaves no event); the
+transaction's events are chained at its commit, under the chain head's lock, so that events are numbered and
+chained one after another and concurrent steps wait for each other only for the append. A read of a
 case's personal data is recorded by the view that shows it, which commits that one event.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import event as orm_events, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..context import Context
 from ..keys.models import VaultSecret
@@ -26,6 +27,7 @@ from .verifying import join, spans, walk_span, walk_spans_in_processes
 
 PSEUDONYM_SECRET = "audit-pseudonym"
 HEAD_ID = 1
+PENDING = "referral.audit.pending"  # Session.info: events recorded in this transaction, chained at its commit
 HELD = "referral.audit.held"  # Session.info: (root transaction, head) while that transaction holds the head's lock
 
 
@@ -103,22 +105,53 @@ def _released(session: Session, *_: Any) -> None:
 
 def record(ctx: Context, action: str, *, role: str | None = None, node_id: int | None = None,
            case_id: uuid.UUID | None = None, subject: str | None = None,
-           details: Mapping[str, Any] | None = None) -> AuditEvent:
-    """Append one event (in the caller's transaction). `details` holds codes only, never free text."""
-    head = _head(ctx)
-    at = ctx.now()
-    seq = head.seq + 1
-    case_pseudonym = pseudonym(ctx, case_id) if case_id is not None else None
+           details: Mapping[str, Any] | None = None) -> None:
+    """Append one event to the caller's transaction. `details` holds codes only, never free text.
+
+    The event is chained when the transaction commits (or before a query of the audit log in it): the chain's
+    head is locked for as short a time as possible, after everything else the transaction writes (a step's
+    worklist rows included), so concurrent steps wait for each other only for the append itself."""
     clean = {k: v for k, v in (details or {}).items() if v is not None}
-    body = canonical(seq, at, action, role, node_id, case_pseudonym, subject, clean)
-    event = AuditEvent(seq=seq, at=at, action=action, actor_role=role, actor_node_id=node_id,
-                       case_pseudonym=case_pseudonym, subject=subject, details=clean, prev_hash=head.hash,
-                       hash=link(head.hash, body))
-    ctx.session.add(event)
-    head.seq, head.hash = seq, event.hash
-    # Written with the next flush (any query, or the commit): a page that shows several sections appends their
-    # events together, one INSERT of them all and one UPDATE of the head under one lock.
-    return event
+    ctx.session.info.setdefault(PENDING, []).append((ctx, ctx.now(), action, role, node_id, case_id, subject, clean))
+
+
+def _append_pending(session: Session) -> None:
+    """Chain and write the transaction's pending events, in the order they were recorded, under the head's lock."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    head = _head(pending[0][0])
+    for ctx, at, action, role, node_id, case_id, subject, clean in pending:
+        seq = head.seq + 1
+        case_pseudonym = pseudonym(ctx, case_id) if case_id is not None else None
+        body = canonical(seq, at, action, role, node_id, case_pseudonym, subject, clean)
+        event = AuditEvent(seq=seq, at=at, action=action, actor_role=role, actor_node_id=node_id,
+                           case_pseudonym=case_pseudonym, subject=subject, details=clean, prev_hash=head.hash,
+                           hash=link(head.hash, body))
+        session.add(event)
+        head.seq, head.hash = seq, event.hash
+    session.flush()
+
+
+@orm_events.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    session.flush()  # the transaction's own writes (and what their listeners add) first, then the append
+    _append_pending(session)
+
+
+@orm_events.listens_for(Session, "do_orm_execute")
+def _before_reading_the_log(state: ORMExecuteState) -> None:
+    """A query of the audit log in a transaction that recorded events sees them, as it would a flushed row."""
+    if state.session.info.get(PENDING) and state.is_select and \
+            any(m.class_ in (AuditEvent, AuditHead) for m in state.all_mappers):
+        _append_pending(state.session)
+
+
+@orm_events.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: Any) -> None:
+    """A step rolled back (or a session closed without its commit) leaves no event."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
 
 
 def verify_log(session: Session, batch: int = 20000, workers: int = 1) -> tuple[int, Broken | None]:

@@ -247,7 +247,7 @@ def _bulk(state: ORMExecuteState) -> None:
         mark(state.session, declared)
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(Session, "before_commit", insert=True)  # before the audit log's append (referral/audit/service.py)
 def _before_commit(session: Session) -> None:
     session.flush()  # what is still pending is written (and marked) first
     every = session.info.pop(EVERY_CASE, False)
