@@ -140,6 +140,8 @@ def web_targets(metrics: Metrics) -> None:
         assert metrics[f"{page}_plain_requests_count"] > 0 and metrics[f"{page}_plain_rps"] > 0
         assert 0 < metrics[f"{page}_plain_p50_ms"] <= metrics[f"{page}_plain_p95_ms"] <= metrics[f"{page}_plain_p99_ms"]
         assert metrics[f"{page}_encryption_ratio"] > 0
+        assert metrics[f"{page}_encryption_pairs_count"] == 2  # the main pair and one short pair at --quick
+        assert metrics[f"{page}_encryption_spread_ratio"] >= 0
 
 
 TARGETS: dict[str, Callable[[Metrics], None]] = {
