@@ -190,10 +190,6 @@ def responsible_cases_page(ctx: Context, user: User, language: str, page: int = 
                  filters or Filters(), text)
 
 
-def _deadline_clocks(ctx: Context) -> list[str]:
-    return deadline_clocks(ctx.definition)
-
-
 def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: dt.datetime,
               with_state: bool = True) -> Select[tuple[Case]]:
     if filters.region:
@@ -205,7 +201,7 @@ def _filtered(ctx: Context, query: Select[tuple[Case]], filters: Filters, now: d
     if filters.overdue:
         query = query.where(exists(select(CaseClock.id).where(
             CaseClock.case_id == Case.id, CaseClock.status == RUNNING, CaseClock.due_at <= now,
-            CaseClock.clock.in_(_deadline_clocks(ctx)))))
+            CaseClock.clock.in_(deadline_clocks(ctx.definition)))))
     return query
 
 
@@ -238,7 +234,7 @@ def _page(ctx: Context, user: User, base: Select[tuple[Case]], key: str, label: 
     total, page = _paged(by_state, filters, page)
     soonest = (select(func.min(CaseClock.due_at))
                .where(CaseClock.case_id == Case.id, CaseClock.status == RUNNING,
-                      CaseClock.clock.in_(_deadline_clocks(ctx)))
+                      CaseClock.clock.in_(deadline_clocks(ctx.definition)))
                .correlate(Case).scalar_subquery())
     cases = ctx.session.scalars(
         query.order_by(soonest.asc().nulls_last(), Case.priority.desc(), Case.created_at.desc(),
