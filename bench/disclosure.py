@@ -94,7 +94,7 @@ from referral.referrals.models import Referral
 from referral.stats.models import CaseStat, CaseStatStep
 from referral.stats.pseudonyms import scoped
 from referral.units import unit_of_work
-from referral.workflow.statistics import UNKNOWN, category_label
+from referral.workflow.statistics import UNKNOWN, UNKNOWN_LABEL, category_label
 
 from .attacker import (
     ALL, CLOCK, CLOCK_BREACHED, CLOCK_MET, CLOCK_OVERDUE, CLOCK_RUNNING, MAX_NOISE, NODE, NODE_ACCEPTED,
@@ -320,7 +320,7 @@ def _labeller(d: Any, dimension: Any, names: dict[str, str]) -> Callable[[str], 
         dimension.field and [c for c in d.form(dimension.field.partition(".")[0])
                              .field(dimension.field.partition(".")[2]).choices if c.value != UNKNOWN]))
     if not declared:
-        return lambda code: names.get(code, code)
+        return lambda code: UNKNOWN_LABEL.get("es") if code == UNKNOWN else names.get(code, code)
     return lambda code: category_label(d, dimension, code, "es")
 
 

@@ -20,7 +20,7 @@ from ..choices import country_names
 from ..context import Context
 from ..network.models import Region
 from ..workflow import Text
-from ..workflow.statistics import UNKNOWN, Dimension, category_label
+from ..workflow.statistics import UNKNOWN, UNKNOWN_LABEL, Dimension, category_label, field_of
 from .disclosure import min_population, perturb
 from .models import CaseStat
 from .suppression import publish
@@ -254,13 +254,13 @@ def _order(ctx: Context, dimension: Dimension, language: str, seen: Iterable[str
     elif dimension.age is not None:
         declared = [b.code for b in dimension.age.brackets]
     elif dimension.field:
-        form, _, name = dimension.field.partition(".")
-        declared = [c.value for c in d.form(form).field(name).choices if c.value != UNKNOWN]
+        found = field_of(d, dimension.field)
+        declared = [c.value for c in found.choices if c.value != UNKNOWN] if found is not None else []
     names = country_names(language)
     label: Callable[[str], str] = (lambda code: names.get(code, code)) if not declared else (
         lambda code: category_label(d, dimension, code, language))
     others = sorted((code for code in set(seen) if code not in declared and code != UNKNOWN), key=label)
-    return [(code, label(code)) for code in [*declared, *others, UNKNOWN]]
+    return [*((code, label(code)) for code in [*declared, *others]), (UNKNOWN, UNKNOWN_LABEL.get(language))]
 
 
 def _by_year(key: str, title: str, rule: str, header: str, counts: Counts,

@@ -34,6 +34,14 @@ def publish(raw: RawTable, threshold: int = 10) -> Table:
     _check(raw, threshold)
     counts = _grid(raw.counts, len(raw.columns))
     keys = _grid(raw.keys, len(raw.columns))
+    if raw.total is not None:  # counted on their own (a unit may sit in several cells)
+        assert raw.row_totals is not None and raw.column_totals is not None
+        for grid, part in ((counts, 0), (keys, 1)):
+            for i, pair in enumerate(raw.row_totals):
+                grid[i][-1] = pair[part]
+            for j, pair in enumerate(raw.column_totals):
+                grid[-1][j] = pair[part]
+            grid[-1][-1] = raw.total[part]
     grid = [[perturb(n, k) for n, k in zip(line, key_line, strict=True)]
             for line, key_line in zip(counts, keys, strict=True)]
     small = {(i, j) for i, line in enumerate(grid) for j, n in enumerate(line) if n < threshold}
@@ -71,6 +79,11 @@ def _check(raw: RawTable, threshold: int) -> None:
         raise ValueError(f"{raw.key}: {len(raw.counts)} rows of counts for {len(raw.rows)} row labels")
     if any(len(line) != len(raw.columns) for line in raw.keys):
         raise ValueError(f"{raw.key}: the record-key sums do not match the counts")
+    given = (raw.row_totals, raw.column_totals, raw.total)
+    if any(part is not None for part in given) and (
+            None in given or len(raw.row_totals or ()) != len(raw.rows)
+            or len(raw.column_totals or ()) != len(raw.columns)):
+        raise ValueError(f"{raw.key}: totals given must be all of them, one per row and per column")
     for label, line in zip(raw.rows, raw.counts, strict=True):
         if len(line) != len(raw.columns):
             raise ValueError(f"{raw.key}: row {label!r} has {len(line)} counts for {len(raw.columns)} columns")

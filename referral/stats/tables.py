@@ -23,7 +23,7 @@ class RawTable:
     """Counts before suppression: `counts[r][c]` persons (or cases, permits...) in row r, column c.
 
     A one-way table has one column. Row and column totals are the sums of the counts (every person
-    is counted in exactly one cell: the counting rule says how)."""
+    is counted in exactly one cell: the counting rule says how), unless given."""
 
     key: str               # stable identifier, e.g. "personas_por_sexo" (file names of exports)
     title: str             # in the reader's language
@@ -33,6 +33,11 @@ class RawTable:
     columns: tuple[str, ...]  # column labels (e.g. years); one column for a one-way table
     counts: tuple[tuple[int, ...], ...]
     keys: tuple[tuple[int, ...], ...]  # per cell, the sum of its cases' record keys (disclosure.py)
+    # A table where a unit may count in several cells (a multiple-choice field) does not add up: its totals
+    # are counted on their own, as (units, sum of their record keys). None: the sums of the cells.
+    row_totals: tuple[tuple[int, int], ...] | None = None
+    column_totals: tuple[tuple[int, int], ...] | None = None
+    total: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

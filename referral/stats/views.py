@@ -29,6 +29,7 @@ from .dashboard import dashboard, default_period
 from .disclosure import min_population
 from .export import csv_bytes, tables_csv, tables_xlsx, timeline_csv, timeline_xlsx
 from .figures import Filters, Period, mesa_tables, periods, too_narrow
+from .report import report_tables
 from .tables import HIDDEN, SMALL, Cell, shown
 from .timeline import EXPORT_LIMIT, K_TIMELINES, case_list, export_fields, export_rows, timeline
 
@@ -173,6 +174,56 @@ def _too_narrow_text() -> str:
     return _("Con estos filtros hay menos de {n} casos: las cifras podrían identificar a alguien, por eso no se "
              "muestran. Elija un período más largo o quite un filtro.").replace("{n}",
                                                                                 str(min_population(_threshold())))
+
+
+class YearForm(FlaskForm):
+    """The annual report's one choice: a calendar year."""
+
+    class Meta:
+        csrf = False  # a GET form that only chooses what is shown
+
+    anio = SelectField(validators=[Optional()])
+
+
+@bp.get("/informe-anual")
+@needs("audit")
+@recently_verified(only_if=_exporting)
+def annual_report() -> Any:
+    """The year's report: every table the workflow's `statistics.report` declares, published like the
+    statistics page's; as a page, a print view with its charts (`vista=imprimir`), CSV or XLSX."""
+    ctx = current_ctx()
+    lang = language()
+    today = ctx.now().astimezone(ctx.timezone).date()
+    offered = [p.year for p in periods(ctx, today) if p.quarter is None]
+    form = YearForm(request.args)
+    form.anio.label.text = _("Año")
+    form.anio.choices = [(str(year), str(year)) for year in offered]
+    if not form.validate() or (form.anio.data and not form.anio.data.isdigit()):
+        abort(400)
+    year = int(form.anio.data) if form.anio.data else (today.year - 1 if today.year - 1 in offered else today.year)
+    form.anio.data = str(year)
+    filters = Filters(period=Period(year))
+    narrow = too_narrow(ctx, filters, _threshold())
+    tables = [] if narrow else report_tables(ctx, filters, lang, _threshold())
+    fmt = request.args.get("formato")
+    title = ctx.definition.statistics.report.title.get(lang)
+    if fmt in ("csv", "xlsx"):
+        _audit_export("informe_anual", fmt)
+        marks = {SMALL: f"<{_threshold()}", HIDDEN: "x"}
+        note = f"{title}, {year}. " + (_too_narrow_text() if narrow else _marks_note())
+        if fmt == "csv":
+            return _download(csv_bytes(tables_csv(tables, marks, _("Total"), note)),
+                             f"informe-anual-{year}.csv", "text/csv; charset=utf-8")
+        return _download(tables_xlsx(tables, _("Total"), marks, note), f"informe-anual-{year}.xlsx", XLSX)
+    units = {t.key: _("causas") if t.count == "proceedings" else _("personas")
+             for t in ctx.definition.statistics.report.tables}
+    figures = [(t, charts.bar_chart(t.title, [(label, shown(v)) for label, v in zip(t.rows, t.row_totals, strict=True)],
+                                    units.get(t.key, _("personas")), decimal_comma=lang == "es", empty=_("Sin datos")))
+               for t in tables]
+    template = "stats/report_print.html" if request.args.get("vista") == "imprimir" else "stats/report.html"
+    return render_template(template, form=form, year=year, title=title, figures=figures, narrow=narrow,
+                           narrow_text=_too_narrow_text(), marks=_marks_note(), threshold=_threshold(),
+                           query=urlencode([("anio", year)]))
 
 
 @bp.get("/tablero")

@@ -76,8 +76,16 @@ def test_intake_creates_a_row_with_the_log_pseudonym_and_the_fichas_categories(a
     with unit_of_work(app) as ctx:
         assert row.pseudonym == pseudonym(ctx, case_id(app, reference))
     assert reference not in row.pseudonym and len(row.pseudonym) == 24
-    assert row.attributes == {"sexo": "F", "grupo_edad": "30-45", "nacionalidad": "PE", "tipo_trata": "laboral",
-                              "nna": "no", "lugar_deteccion": "chile"}
+    page = {"sexo": "F", "grupo_edad": "30-45", "nacionalidad": "PE", "tipo_trata": "laboral", "nna": "no",
+            "lugar_deteccion": "chile"}
+    assert {key: row.attributes[key] for key in page} == page
+    # the annual report's own categories: codes only; a multiple-choice field keeps a list, none recorded: unknown
+    report = {key: row.attributes[key] for key in row.attributes if key not in page}
+    with unit_of_work(app) as ctx:
+        assert set(report) == set(ctx.definition.statistics.report.dimensions)
+    assert report["edad_nna"] == "sin_informacion"  # an adult: no child's bracket
+    assert report["fines"] == ["explotacion_sexual"] and report["servicios_plan"] == ["sin_informacion"]
+    assert report["nivel_educacional"] == "sin_informacion"  # no Informe Social yet
     assert row.region_code == "CL-RM" and row.detecting_org_type
     assert row.state == "detectado" and row.tracks == {}
     assert row.detected_at == clock.now
@@ -130,8 +138,9 @@ def test_editing_the_ficha_updates_the_categories(app: Flask) -> None:
                                                           fecha_nacimiento=dt.date(1960, 1, 1)))
     after = stat(app, reference)
     assert after is not None
-    assert after.attributes == {"sexo": "M", "grupo_edad": "60+", "nacionalidad": "BO", "tipo_trata": "laboral",
-                                "nna": "no", "lugar_deteccion": "chile"}
+    page = {"sexo": "M", "grupo_edad": "60+", "nacionalidad": "BO", "tipo_trata": "laboral", "nna": "no",
+            "lugar_deteccion": "chile"}
+    assert {key: after.attributes[key] for key in page} == page
     assert after.state == "informacion_solicitada"
 
 

@@ -126,7 +126,8 @@ def test_every_form_the_chilean_workflow_names_has_a_definition(chile: WorkflowD
     assert named <= set(chile.forms)
     # versions count from 1 without gaps; older versions stay so records filled in them still open
     assert all(sorted(versions) == list(range(1, len(versions) + 1)) for versions in chile.forms.values())
-    assert {key for key, versions in chile.forms.items() if len(versions) > 1} == {"ficha", "decision_activacion", "plan"}
+    assert {key for key, versions in chile.forms.items() if len(versions) > 1} == {
+        "ficha", "decision_activacion", "plan", "causa_hito", "causa_termino"}
 
 
 def test_every_chilean_label_has_spanish_and_english(chile: WorkflowDefinition) -> None:
