@@ -25,12 +25,13 @@ links it needs): the tables cross dimensions freely, and the database returns co
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 
 from ..cases.models import CaseLink
 from ..context import Context
@@ -38,7 +39,9 @@ from ..network.directory import ORG_TYPES
 from ..network.models import Node, Region
 from ..referrals.models import Referral
 from ..workflow import Text
-from ..workflow.statistics import BUILT_IN, UNKNOWN, UNKNOWN_LABEL, ReportTable, category_label, field_of
+from ..workflow.statistics import (
+    BUILT_IN, SERVICE_DIMENSIONS, UNKNOWN, UNKNOWN_LABEL, ReportTable, category_label, field_of,
+)
 from .disclosure import KEY_SPACE
 from .figures import (
     DEFAULT_THRESHOLD, NOT_ACTIVATED_RULE, PERSONS_RULE, Filters, _order, too_narrow,
@@ -73,16 +76,13 @@ class Unit:
     key: int  # the sum of its record keys (a causa: of its cases)
     attributes: Mapping[str, Any]
     region: str = ""
-    state: str = ""
     tracks: Mapping[str, str] = field(default_factory=dict)
-    detected_at: dt.datetime | None = None
     entered_at: dt.datetime | None = None
-    closed_at: dt.datetime | None = None
-    closing: str | None = None
     steps: dict[str, dt.datetime] = field(default_factory=dict)
-    referrals: list[tuple[str, str, str]] = field(default_factory=list)  # (service, state, org type)
+    referrals: list[tuple[str, str, bool]] = field(default_factory=list)  # (service, org type, provided)
     victims: int = 1
     moment: dt.datetime | None = None  # set per population
+    inside: bool = True  # within the filters' region and type (the period applies to `moment`)
 
 
 @dataclass(frozen=True)
@@ -103,51 +103,74 @@ def raw_report(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
     spec = ctx.definition.statistics
     if not spec.declared or not spec.report.tables:
         return []
-    loaded = _load(ctx, filters)
     years = _years(ctx, filters)
-    return [_table(ctx, loaded, table, filters, years, language) for table in spec.report.tables]
+    loaded: Loaded | None = None
+    raws = []
+    for table in spec.report.tables:
+        if _by_units(table):
+            loaded = loaded or _load(ctx, filters)
+            tally = _unit_tally(ctx, loaded, table, filters)
+        else:
+            tally = _grouped_tally(ctx, table, filters)
+        raws.append(_raw(ctx, table, tally, years, language))
+    return raws
+
+
+def _by_units(table: ReportTable) -> bool:
+    """Tables counted unit by unit in Python: causas (groups of cases) and services (a person's referrals and
+    plan). The others are grouped by the database."""
+    return table.count == "proceedings" or bool({table.rows, table.columns} & SERVICE_DIMENSIONS)
 
 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
 def _load(ctx: Context, filters: Filters) -> Loaded:
+    """The units of the tables counted one by one: persons entered (with their referrals) and the cases of a
+    criminal proceeding; only the codes those tables read."""
     spec = ctx.definition.statistics
-    query = select(CaseStat.case_id, CaseStat.record_key, CaseStat.region_code, CaseStat.state, CaseStat.tracks,
-                   CaseStat.attributes, CaseStat.detected_at, CaseStat.entered_at, CaseStat.closed_at,
-                   CaseStat.closing)
-    if filters.region:
-        query = query.where(CaseStat.region_code == filters.region)
+    tables = [t for t in spec.report.tables if _by_units(t)]
+    rule = spec.report.proceedings if any(t.count == "proceedings" for t in tables) else None
+    wanted = {name for t in tables for name in (t.rows, t.columns, *t.where) if name in spec.all_dimensions}
+    wanted |= {*spec.report.services.requested_from, *spec.report.services.provided_from}
+    if spec.trafficking_type:
+        wanted.add(spec.trafficking_type)
+    if rule is not None:  # a causa reads every code its cases hold
+        wanted |= set(spec.all_dimensions)
+    keys = sorted(wanted)
+    track = CaseStat.tracks[rule.track].as_string() if rule is not None else literal(None)
+    query = select(CaseStat.case_id, CaseStat.record_key, CaseStat.region_code, CaseStat.entered_at, track,
+                   *(CaseStat.attributes[key].as_string() for key in keys))
+    query = query.where(CaseStat.entered_at.is_not(None) | track.is_not(None))
     kind = spec.trafficking_type
     persons: dict[Any, Unit] = {}
-    for row in ctx.session.execute(query):
-        attributes = row.attributes or {}
-        if filters.trafficking_type and kind and attributes.get(kind) != filters.trafficking_type:
-            continue
-        persons[row.case_id] = Unit(int(row.record_key), attributes, row.region_code, row.state, row.tracks or {},
-                                    row.detected_at, row.entered_at, row.closed_at, row.closing)
-    tables = spec.report.tables
-    milestones = {t.milestone for t in tables if t.milestone}
-    causas_rule = spec.report.proceedings
-    if causas_rule is not None and any(t.count == "proceedings" for t in tables):
-        milestones.add(causas_rule.milestone)
-    if milestones:
-        for case_id, milestone, at in ctx.session.execute(
-                select(CaseStatStep.case_id, CaseStatStep.milestone, CaseStatStep.at)
-                .where(CaseStatStep.milestone.in_(sorted(milestones)))):
-            unit = persons.get(case_id)
-            if unit is not None:
-                unit.steps[milestone] = at
+    for row in ctx.session.execute(query):  # every case: rows and columns never depend on the filters
+        attributes = {key: _decoded(value) for key, value in zip(keys, row[5:], strict=True) if value is not None}
+        inside = (not filters.region or row[2] == filters.region) and (
+            not filters.trafficking_type or not kind or attributes.get(kind) == [filters.trafficking_type])
+        persons[row[0]] = Unit(int(row[1]), attributes, row[2], tracks={rule.track: row[4]} if rule and row[4] else {},
+                               entered_at=row[3], inside=inside)
     if any("service" in (t.rows, t.columns) for t in tables):
-        for case_id, service, state, org_type in ctx.session.execute(
-                select(Referral.case_id, Referral.service, Referral.state, Node.org_type)
-                .join(Node, Node.id == Referral.to_node_id).where(Referral.service.is_not(None))):
+        provided = spec.report.services.provided_states
+        done = case((Referral.state.in_(provided), "1"), else_="0") if provided else literal("0")
+        for case_id, joined in ctx.session.execute(
+                select(Referral.case_id, func.aggregate_strings(Referral.service + "|" + Node.org_type + "|" + done,
+                                                                ","))
+                .join(Node, Node.id == Referral.to_node_id).where(Referral.service.is_not(None))
+                .group_by(Referral.case_id)):
             unit = persons.get(case_id)
             if unit is not None:
-                unit.referrals.append((service, state, org_type))
+                for item in set(joined.split(",")):
+                    service, org_type, flag = item.split("|")
+                    unit.referrals.append((service, org_type, flag == "1"))
     causas: list[Unit] = []
-    if causas_rule is not None and any(t.count == "proceedings" for t in tables):
-        causas = _causas(ctx, persons, causas_rule.link, causas_rule.track, causas_rule.milestone)
+    if rule is not None:
+        for case_id, at in ctx.session.execute(select(CaseStatStep.case_id, CaseStatStep.at)
+                                               .where(CaseStatStep.milestone == rule.milestone)):
+            unit = persons.get(case_id)
+            if unit is not None:
+                unit.steps[rule.milestone] = at
+        causas = _causas(ctx, persons, rule.link, rule.track, rule.milestone)
     return Loaded(persons, causas)
 
 
@@ -172,7 +195,7 @@ def _causas(ctx: Context, persons: Mapping[Any, Unit], link: str, track: str, mi
         attributes["proceeding_state"] = max(states, key=order.index) if states else UNKNOWN
         attributes["victims"] = _victim_bracket(len(members))
         causas.append(Unit(sum(m.key for m in members) % KEY_SPACE, attributes, victims=len(members),
-                           moment=min(formalised)))
+                           moment=min(formalised), inside=any(m.inside for m in members)))
     return causas
 
 
@@ -200,21 +223,14 @@ def _years(ctx: Context, filters: Filters) -> list[int]:
     return list(range(year_of(ctx, first) if first is not None else today.year, today.year + 1))
 
 
-def _population(ctx: Context, loaded: Loaded, table: ReportTable) -> Iterator[Unit]:
-    """The table's units, each with its `moment` (what dates it)."""
+def _population(loaded: Loaded, table: ReportTable) -> Iterator[Unit]:
+    """The units of a table counted one by one, each with its `moment` (what dates it): causas, or persons
+    entered (services count persons only: statistics_problems)."""
     if table.count == "proceedings":
         yield from loaded.causas
         return
-    not_activated = _not_activated_states(ctx)
     for unit in loaded.persons.values():
-        if table.count == "persons":
-            unit.moment = unit.entered_at
-        elif table.count == "cases":
-            unit.moment = unit.detected_at
-        elif table.count == "not_entered":
-            unit.moment = unit.closed_at if unit.closing and unit.state in not_activated else None
-        else:
-            unit.moment = unit.steps.get(table.milestone or "")
+        unit.moment = unit.entered_at
         if unit.moment is not None:
             yield unit
 
@@ -250,9 +266,9 @@ def _pairs(ctx: Context, unit: Unit, table: ReportTable) -> set[Pair]:
 def _service_pairs(ctx: Context, unit: Unit, other: str) -> set[Pair]:
     rule = ctx.definition.statistics.report.services
     if other == "node_type":
-        return {(service, org_type) for service, _state, org_type in unit.referrals}
-    requested = {service for service, _state, _org in unit.referrals}
-    provided = {service for service, state, _org in unit.referrals if state in rule.provided_states}
+        return {(service, org_type) for service, org_type, _done in unit.referrals}
+    requested = {service for service, _org, _done in unit.referrals}
+    provided = {service for service, _org, done in unit.referrals if done}
     for key in rule.requested_from:
         requested |= set(_codes_of(unit.attributes.get(key))) - {UNKNOWN}
     for key in rule.provided_from:
@@ -265,37 +281,120 @@ def _codes(ctx: Context, unit: Unit, name: str) -> list[str]:
         return [str(year_of(ctx, unit.moment))] if unit.moment is not None else []
     if name == "region":
         return [unit.region]
-    if name == "state":
-        return [unit.state]
-    if name == "outcome":
-        return [unit.closing or UNKNOWN]
     return _codes_of(unit.attributes.get(name))
 
 
-def _table(ctx: Context, loaded: Loaded, table: ReportTable, filters: Filters, years: Sequence[int],
-           language: str) -> RawTable:
-    cells: dict[Pair, list[int]] = defaultdict(lambda: [0, 0])
-    row_units: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    column_units: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    total = [0, 0]
-    for unit in _population(ctx, loaded, table):
+@dataclass
+class Tally:
+    """Counts (and record-key sums) per cell, per row and column (units, once each) and in all; and every
+    (row, column) seen in the whole population, inside the filters or not."""
+
+    cells: dict[Pair, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    rows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    columns: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    total: list[int] = field(default_factory=lambda: [0, 0])
+    seen: set[Pair] = field(default_factory=set)
+
+    def add(self, pairs: set[Pair], n: int, key: int, counted: bool = True) -> None:
+        """`n` units (record keys adding up to `key`) that each count in every one of `pairs`."""
+        self.seen |= pairs
+        if not pairs or not counted or not n:
+            return
+        for pair in pairs:
+            _add(self.cells[pair], n, key)
+        for row in {r for r, _ in pairs}:
+            _add(self.rows[row], n, key)
+        for column in {c for _, c in pairs}:
+            _add(self.columns[column], n, key)
+        _add(self.total, n, key)
+
+
+def _unit_tally(ctx: Context, loaded: Loaded, table: ReportTable, filters: Filters) -> Tally:
+    tally = Tally()
+    for unit in _population(loaded, table):
         assert unit.moment is not None
-        if not _in_period(ctx, filters, unit.moment):
-            continue
         if any(_codes(ctx, unit, name) != [code] for name, code in table.where.items()):
             continue
-        pairs = _pairs(ctx, unit, table)
-        if not pairs:
-            continue
-        for pair in pairs:
-            _add(cells[pair], unit.key)
-        for row in {r for r, _ in pairs}:
-            _add(row_units[row], unit.key)
-        for column in {c for _, c in pairs}:
-            _add(column_units[column], unit.key)
-        _add(total, unit.key)
-    rows = _labels(ctx, table.rows, {r for r, _ in cells}, years, language)
-    columns = _labels(ctx, table.columns, {c for _, c in cells}, years, language)
+        tally.add(_pairs(ctx, unit, table), 1, unit.key, unit.inside and _in_period(ctx, filters, unit.moment))
+    return tally
+
+
+def _grouped_tally(ctx: Context, table: ReportTable, filters: Filters) -> Tally:
+    """A table of persons or cases, grouped by the database by year and the codes of its dimensions: each
+    group holds units with the same codes, so it counts as a whole. The codes of a multiple choice come as
+    the list's JSON text."""
+    moment: Any
+    where: list[Any] = []
+    join: Any = None
+    if table.count == "persons":
+        moment = CaseStat.entered_at
+    elif table.count == "cases":
+        moment = CaseStat.detected_at
+    elif table.count == "not_entered":
+        moment = CaseStat.closed_at
+        where += [CaseStat.closing.is_not(None), CaseStat.state.in_(sorted(_not_activated_states(ctx)))]
+    else:
+        moment = CaseStatStep.at
+        join = (CaseStatStep, (CaseStatStep.case_id == CaseStat.case_id) & (CaseStatStep.milestone == table.milestone))
+    where.append(moment.is_not(None))
+    where += [_column(ctx, name) == code for name, code in table.where.items()]
+    names = [name for name in (table.rows, table.columns) if name != "year"]
+    columns = [_column(ctx, name) for name in names]
+    postgres = ctx.session.get_bind().dialect.name == "postgresql"
+    year = func.extract("year", func.timezone(str(ctx.timezone), moment)) if postgres else moment
+    if postgres:
+        query = select(year, *columns, func.count(), func.sum(CaseStat.record_key)).group_by(year, *columns)
+    else:  # SQLite has no time zones: one row per case, its local year in Python
+        query = select(year, *columns, literal(1), CaseStat.record_key)
+    query = query.select_from(CaseStat)
+    if join is not None:
+        query = query.join(*join)
+    query = query.where(*where)
+    tally = Tally()
+
+    def feed(statement: Any, counted: Callable[[int], bool]) -> None:
+        for found in ctx.session.execute(statement):
+            y = int(found[0]) if postgres else year_of(ctx, found[0])
+            codes = {name: _decoded(value) for name, value in zip(names, found[1:1 + len(names)], strict=True)}
+            codes["year"] = [str(y)]
+            pairs = {(r, c) for r in codes[table.rows] for c in codes[table.columns]}
+            tally.add(pairs, int(found[-2]), int(found[-1] or 0), counted(y))
+
+    narrowed = bool(filters.region or filters.trafficking_type or (filters.period and filters.period.quarter))
+    if not narrowed:  # one read: every year (what is seen), the period's counted
+        feed(query, lambda y: filters.period is None or y == filters.period.year)
+    else:
+        feed(query, lambda y: False)
+        feed(filters.apply(ctx, query, moment), lambda y: True)
+    return tally
+
+
+def _column(ctx: Context, name: str) -> Any:
+    if name == "region":
+        return CaseStat.region_code
+    if name == "state":
+        return CaseStat.state
+    if name == "outcome":
+        return CaseStat.closing
+    return CaseStat.attributes[name].as_string()
+
+
+def _decoded(value: Any) -> list[str]:
+    """A projected code as the database returns it: a string, a list's JSON text, or nothing."""
+    if value is None or value == "":
+        return [UNKNOWN]
+    if isinstance(value, list):
+        return [str(v) for v in value] or [UNKNOWN]
+    text = str(value)
+    if text.startswith("["):
+        return [str(v) for v in json.loads(text)] or [UNKNOWN]
+    return [text]
+
+
+def _raw(ctx: Context, table: ReportTable, tally: Tally, years: Sequence[int], language: str) -> RawTable:
+    cells, row_units, column_units, total = tally.cells, tally.rows, tally.columns, tally.total
+    rows = _labels(ctx, table.rows, {r for r, _ in tally.seen}, years, language)
+    columns = _labels(ctx, table.columns, {c for _, c in tally.seen}, years, language)
     rule = POPULATION_RULES[table.count].get(language)
     if "service" in (table.rows, table.columns):
         rule = f"{rule} {SERVICES_RULE.get(language)}"
@@ -313,8 +412,8 @@ def _table(ctx: Context, loaded: Loaded, table: ReportTable, filters: Filters, y
     )
 
 
-def _add(cell: list[int], key: int) -> None:
-    cell[0] += 1
+def _add(cell: list[int], n: int, key: int) -> None:
+    cell[0] += n
     cell[1] += key
 
 

@@ -33,6 +33,8 @@ SENSITIVE = (  # (who, a GET of a sensitive step)
     ("auditor", "/auditoria/estadisticas?formato=xlsx"),
     ("auditor", "/auditoria/casos?formato=csv"),
     ("auditor", "/auditoria/casos?formato=xlsx"),
+    ("auditor", "/auditoria/informe-anual?anio=2026&formato=csv"),
+    ("auditor", "/auditoria/informe-anual?anio=2026&formato=xlsx"),
     ("administrador", "/administracion/nodos/exportar"),
     ("administrador", "/administracion/eliminar-caso"),
     ("coordinador.ta", "/acceso-emergencia"),

@@ -100,6 +100,14 @@ MATRIX = """
   GET  /auditoria/casos?periodo=2026                       302  403  403  403  403  403  200
   GET  /auditoria/casos?region=CL-RM                       302  403  403  403  403  403  200
   POST /auditoria/tablero                                  405  405  405  405  405  405  405
+  GET  /auditoria/informe-anual                            302  403  403  403  403  403  200
+  GET  /auditoria/informe-anual?anio=2026                  302  403  403  403  403  403  200
+  GET  /auditoria/informe-anual?anio=2026&vista=imprimir   302  403  403  403  403  403  200
+  GET  /auditoria/informe-anual?anio=2026&formato=csv      302  403  403  403  403  403  200
+  GET  /auditoria/informe-anual?anio=2026&formato=xlsx     302  403  403  403  403  403  200
+  GET  /auditoria/informe-anual?anio=2026-06-01            302  403  403  403  403  403  400
+  GET  /auditoria/informe-anual?anio=1999                  302  403  403  403  403  403  400
+  POST /auditoria/informe-anual                            405  405  405  405  405  405  405
   GET  /auditoria/casos                                    302  403  403  403  403  403  200
   GET  /auditoria/casos?pagina=2                           302  403  403  403  403  403  200
   GET  /auditoria/casos?formato=csv                        302  403  403  403  403  403  200
