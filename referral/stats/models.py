@@ -12,9 +12,13 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime
+
+
+CODES = JSON().with_variant(JSONB(), "postgresql")
 
 
 class CaseStat(Base):
@@ -25,8 +29,10 @@ class CaseStat(Base):
     region_code: Mapped[str] = mapped_column(String(10), index=True)  # of detection
     detecting_org_type: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(40))
-    tracks: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # track -> state
-    attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # dimension -> category code
+    # JSONB on PostgreSQL: the annual report groups by many codes of every case (read in place, not re-parsed)
+    tracks: Mapped[dict[str, str]] = mapped_column(CODES, default=dict)  # track -> state
+    # dimension -> category code, or a list of codes (a multiple choice: annual report dimensions only)
+    attributes: Mapped[dict[str, str | list[str]]] = mapped_column(CODES, default=dict)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # the Ficha filed
     entered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)  # first entry (activation)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,16 +79,9 @@ class Unit:
     tracks: Mapping[str, str] = field(default_factory=dict)
     entered_at: dt.datetime | None = None
     steps: dict[str, dt.datetime] = field(default_factory=dict)
-    referrals: list[tuple[str, str, bool]] = field(default_factory=list)  # (service, org type, provided)
     victims: int = 1
     moment: dt.datetime | None = None  # set per population
     inside: bool = True  # within the filters' region and type (the period applies to `moment`)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    persons: dict[Any, Unit]
-    causas: list[Unit]
 
 
 def report_tables(ctx: Context, filters: Filters, language: str, threshold: int = DEFAULT_THRESHOLD) -> list[Table]:
@@ -104,74 +97,63 @@ def raw_report(ctx: Context, filters: Filters, language: str) -> list[RawTable]:
     if not spec.declared or not spec.report.tables:
         return []
     years = _years(ctx, filters)
-    loaded: Loaded | None = None
+    services = [t for t in spec.report.tables if _of_services(t)]
+    tallies = _service_tallies(ctx, services, filters) if services else {}
+    causas: list[Unit] | None = None
     raws = []
     for table in spec.report.tables:
-        if _by_units(table):
-            loaded = loaded or _load(ctx, filters)
-            tally = _unit_tally(ctx, loaded, table, filters)
+        if table.key in tallies:
+            tally = tallies[table.key]
+        elif table.count == "proceedings":
+            causas = _load_causas(ctx, filters) if causas is None else causas
+            tally = _unit_tally(ctx, causas, table, filters)
         else:
             tally = _grouped_tally(ctx, table, filters)
         raws.append(_raw(ctx, table, tally, years, language))
     return raws
 
 
-def _by_units(table: ReportTable) -> bool:
-    """Tables counted unit by unit in Python: causas (groups of cases) and services (a person's referrals and
-    plan). The others are grouped by the database."""
-    return table.count == "proceedings" or bool({table.rows, table.columns} & SERVICE_DIMENSIONS)
+def _of_services(table: ReportTable) -> bool:
+    return bool({table.rows, table.columns} & SERVICE_DIMENSIONS)
 
 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
-def _load(ctx: Context, filters: Filters) -> Loaded:
-    """The units of the tables counted one by one: persons entered (with their referrals) and the cases of a
-    criminal proceeding; only the codes those tables read."""
+def _load_causas(ctx: Context, filters: Filters) -> list[Unit]:
+    """The formalised causas: the cases holding the causa track, with every code they hold, grouped."""
     spec = ctx.definition.statistics
-    tables = [t for t in spec.report.tables if _by_units(t)]
-    rule = spec.report.proceedings if any(t.count == "proceedings" for t in tables) else None
-    wanted = {name for t in tables for name in (t.rows, t.columns, *t.where) if name in spec.all_dimensions}
-    wanted |= {*spec.report.services.requested_from, *spec.report.services.provided_from}
-    if spec.trafficking_type:
-        wanted.add(spec.trafficking_type)
-    if rule is not None:  # a causa reads every code its cases hold
-        wanted |= set(spec.all_dimensions)
-    keys = sorted(wanted)
-    track = CaseStat.tracks[rule.track].as_string() if rule is not None else literal(None)
-    query = select(CaseStat.case_id, CaseStat.record_key, CaseStat.region_code, CaseStat.entered_at, track,
-                   *(CaseStat.attributes[key].as_string() for key in keys))
-    query = query.where(CaseStat.entered_at.is_not(None) | track.is_not(None))
+    rule = spec.report.proceedings
+    if rule is None:
+        return []
+    track = CaseStat.tracks[rule.track].as_string()
+    members = _persons(ctx, filters, sorted(spec.all_dimensions), track.is_not(None), track)
+    for case_id, at in ctx.session.execute(select(CaseStatStep.case_id, CaseStatStep.at)
+                                           .where(CaseStatStep.milestone == rule.milestone)):
+        unit = members.get(case_id)
+        if unit is not None:
+            unit.steps[rule.milestone] = at
+    return _causas(ctx, members, rule.link, rule.track, rule.milestone)
+
+
+def _persons(ctx: Context, filters: Filters, keys: list[str], where: Any, track: Any = None) -> dict[Any, Unit]:
+    """The cases matching `where`, with the codes of `keys` (and of the filters' type) and, given `track`
+    (an expression), the track's state. Every case, inside the filters or not: rows never depend on them."""
+    spec = ctx.definition.statistics
     kind = spec.trafficking_type
+    keys = sorted({*keys, kind} if kind else set(keys))
+    rule = spec.report.proceedings
+    query = select(CaseStat.case_id, CaseStat.record_key, CaseStat.region_code, CaseStat.entered_at,
+                   track if track is not None else literal(None),
+                   *(CaseStat.attributes[key].as_string() for key in keys)).where(where)
     persons: dict[Any, Unit] = {}
-    for row in ctx.session.execute(query):  # every case: rows and columns never depend on the filters
+    for row in ctx.session.execute(query):
         attributes = {key: _decoded(value) for key, value in zip(keys, row[5:], strict=True) if value is not None}
         inside = (not filters.region or row[2] == filters.region) and (
             not filters.trafficking_type or not kind or attributes.get(kind) == [filters.trafficking_type])
-        persons[row[0]] = Unit(int(row[1]), attributes, row[2], tracks={rule.track: row[4]} if rule and row[4] else {},
-                               entered_at=row[3], inside=inside)
-    if any("service" in (t.rows, t.columns) for t in tables):
-        provided = spec.report.services.provided_states
-        done = case((Referral.state.in_(provided), "1"), else_="0") if provided else literal("0")
-        for case_id, joined in ctx.session.execute(
-                select(Referral.case_id, func.aggregate_strings(Referral.service + "|" + Node.org_type + "|" + done,
-                                                                ","))
-                .join(Node, Node.id == Referral.to_node_id).where(Referral.service.is_not(None))
-                .group_by(Referral.case_id)):
-            unit = persons.get(case_id)
-            if unit is not None:
-                for item in set(joined.split(",")):
-                    service, org_type, flag = item.split("|")
-                    unit.referrals.append((service, org_type, flag == "1"))
-    causas: list[Unit] = []
-    if rule is not None:
-        for case_id, at in ctx.session.execute(select(CaseStatStep.case_id, CaseStatStep.at)
-                                               .where(CaseStatStep.milestone == rule.milestone)):
-            unit = persons.get(case_id)
-            if unit is not None:
-                unit.steps[rule.milestone] = at
-        causas = _causas(ctx, persons, rule.link, rule.track, rule.milestone)
-    return Loaded(persons, causas)
+        tracks = {rule.track: row[4]} if rule is not None and row[4] else {}
+        persons[row[0]] = Unit(int(row[1]), attributes, row[2], tracks=tracks, entered_at=row[3], inside=inside)
+    return persons
 
 
 def _causas(ctx: Context, persons: Mapping[Any, Unit], link: str, track: str, milestone: str) -> list[Unit]:
@@ -223,18 +205,6 @@ def _years(ctx: Context, filters: Filters) -> list[int]:
     return list(range(year_of(ctx, first) if first is not None else today.year, today.year + 1))
 
 
-def _population(loaded: Loaded, table: ReportTable) -> Iterator[Unit]:
-    """The units of a table counted one by one, each with its `moment` (what dates it): causas, or persons
-    entered (services count persons only: statistics_problems)."""
-    if table.count == "proceedings":
-        yield from loaded.causas
-        return
-    for unit in loaded.persons.values():
-        unit.moment = unit.entered_at
-        if unit.moment is not None:
-            yield unit
-
-
 def _not_activated_states(ctx: Context) -> set[str]:
     path = ctx.definition.statistics.not_activated
     if not path:
@@ -255,25 +225,8 @@ Pair = tuple[str, str]
 
 def _pairs(ctx: Context, unit: Unit, table: ReportTable) -> set[Pair]:
     """The (row, column) cells a unit counts in."""
-    if "service" in (table.rows, table.columns):
-        other = table.columns if table.rows == "service" else table.rows
-        pairs = _service_pairs(ctx, unit, other)
-        return pairs if table.rows == "service" else {(b, a) for a, b in pairs}
     rows, columns = _codes(ctx, unit, table.rows), _codes(ctx, unit, table.columns)
     return {(r, c) for r in rows for c in columns}
-
-
-def _service_pairs(ctx: Context, unit: Unit, other: str) -> set[Pair]:
-    rule = ctx.definition.statistics.report.services
-    if other == "node_type":
-        return {(service, org_type) for service, org_type, _done in unit.referrals}
-    requested = {service for service, _org, _done in unit.referrals}
-    provided = {service for service, _org, done in unit.referrals if done}
-    for key in rule.requested_from:
-        requested |= set(_codes_of(unit.attributes.get(key))) - {UNKNOWN}
-    for key in rule.provided_from:
-        provided |= set(_codes_of(unit.attributes.get(key))) - {UNKNOWN}
-    return {(s, "requested") for s in requested} | {(s, "provided") for s in provided}
 
 
 def _codes(ctx: Context, unit: Unit, name: str) -> list[str]:
@@ -309,9 +262,9 @@ class Tally:
         _add(self.total, n, key)
 
 
-def _unit_tally(ctx: Context, loaded: Loaded, table: ReportTable, filters: Filters) -> Tally:
+def _unit_tally(ctx: Context, units: Iterable[Unit], table: ReportTable, filters: Filters) -> Tally:
     tally = Tally()
-    for unit in _population(loaded, table):
+    for unit in units:
         assert unit.moment is not None
         if any(_codes(ctx, unit, name) != [code] for name, code in table.where.items()):
             continue
@@ -360,13 +313,68 @@ def _grouped_tally(ctx: Context, table: ReportTable, filters: Filters) -> Tally:
             pairs = {(r, c) for r in codes[table.rows] for c in codes[table.columns]}
             tally.add(pairs, int(found[-2]), int(found[-1] or 0), counted(y))
 
+    _feed_filtered(ctx, query, moment, filters, feed)
+    return tally
+
+
+def _service_tallies(ctx: Context, tables: Sequence[ReportTable], filters: Filters) -> dict[str, Tally]:
+    """The services tables, in one statement: persons entered grouped by the database by year, their referrals
+    (one string per person: service, type of the receiving node, provided) and the Plan's services (lists of
+    codes); a group's persons count alike in every table."""
+    spec = ctx.definition.statistics
+    rule = spec.report.services
+    done = case((Referral.state.in_(rule.provided_states), "1"), else_="0") if rule.provided_states else literal("0")
+    refs = (select(Referral.case_id.label("case_id"),
+                   func.aggregate_strings(Referral.service + "|" + Node.org_type + "|" + done, ",").label("refs"))
+            .join(Node, Node.id == Referral.to_node_id).where(Referral.service.is_not(None))
+            .group_by(Referral.case_id).subquery())
+    keys = sorted({*rule.requested_from, *rule.provided_from, *(k for t in tables for k in t.where)})
+    codes = [_column(ctx, key) for key in keys]
+    moment = CaseStat.entered_at
+    postgres = ctx.session.get_bind().dialect.name == "postgresql"
+    year = func.extract("year", func.timezone(str(ctx.timezone), moment)) if postgres else moment
+    if postgres:
+        query = select(year, refs.c.refs, *codes, func.count(), func.sum(CaseStat.record_key)).group_by(
+            year, refs.c.refs, *codes)
+    else:
+        query = select(year, refs.c.refs, *codes, literal(1), CaseStat.record_key)
+    query = query.select_from(CaseStat).outerjoin(refs, refs.c.case_id == CaseStat.case_id).where(moment.is_not(None))
+    tallies = {t.key: Tally() for t in tables}
+
+    def feed(statement: Any, counted: Callable[[int], bool]) -> None:
+        for found in ctx.session.execute(statement):
+            y = int(found[0]) if postgres else year_of(ctx, found[0])
+            items = [item.split("|") for item in set(found[1].split(","))] if found[1] else []
+            values = {key: _decoded(value) for key, value in zip(keys, found[2:2 + len(keys)], strict=True)}
+            requested = {item[0] for item in items}.union(*(set(values[k]) - {UNKNOWN} for k in rule.requested_from))
+            provided = {item[0] for item in items if item[2] == "1"}.union(
+                *(set(values[k]) - {UNKNOWN} for k in rule.provided_from))
+            for table in tables:
+                if any(values[name] != [code] for name, code in table.where.items()):
+                    continue
+                other = table.columns if table.rows == "service" else table.rows
+                if other == "node_type":
+                    pairs = {(item[0], item[1]) for item in items}
+                else:
+                    pairs = {(code, "requested") for code in requested} | {(code, "provided") for code in provided}
+                if table.rows != "service":
+                    pairs = {(b, a) for a, b in pairs}
+                tallies[table.key].add(pairs, int(found[-2]), int(found[-1] or 0), counted(y))
+
+    _feed_filtered(ctx, query, moment, filters, feed)
+    return tallies
+
+
+def _feed_filtered(ctx: Context, query: Any, moment: Any, filters: Filters,
+                   feed: Callable[[Any, Callable[[int], bool]], None]) -> None:
+    """Feed every year of the whole population (what is seen) and count the filters' share: the period's year
+    in the same read, or, narrowed by region, type or quarter, from a second read."""
     narrowed = bool(filters.region or filters.trafficking_type or (filters.period and filters.period.quarter))
-    if not narrowed:  # one read: every year (what is seen), the period's counted
+    if not narrowed:
         feed(query, lambda y: filters.period is None or y == filters.period.year)
     else:
         feed(query, lambda y: False)
         feed(filters.apply(ctx, query, moment), lambda y: True)
-    return tally
 
 
 def _column(ctx: Context, name: str) -> Any:

@@ -24,6 +24,8 @@ from referral.stats.tables import HIDDEN, SMALL, RawTable, Table
 
 from ..factories import causa_values
 from ..referrals import answer, refer
+from ..referrals.test_nna import activate as activate_child
+from ..referrals.test_nna import child_case, communicate, refer_mejor_ninez
 from ..steps import LEAD, activate, fire, save
 from ..steps import file_case
 from ..units import unit_of_work
@@ -93,17 +95,25 @@ def test_the_annual_report_counts_each_table_by_its_rule(app: Flask) -> None:
         {"nacionalidad": "PE", "numero": 1}]})
     fire(app, "coordinador.rm", man, "registrar_causa", causa_values(ruc="2300999999-1"))
     assert waiting
+    # a girl of 15 at detection, entered with Mejor Niñez and the communication the law asks for
+    girl = child_case(app)
+    refer_mejor_ninez(app, girl)
+    communicate(app, girl)
+    activate_child(app, girl)
+    # the woman's Informe Social records her education
+    fire(app, LEADER, woman, "iniciar_informe")
+    save(app, LEADER, woman, "informe_social", {"nivel_educacional": "tecnica"})
 
     tables = report(app)
     sex_type = table(tables, "personas_sexo_tipo")
     assert sex_type.columns == ("Explotación sexual", "Explotación laboral", "Otra", "Sin información")
-    assert cell(sex_type, "Femenino", "Explotación sexual") == 1 and cell(sex_type, "Femenino", "Explotación laboral") == 1
-    assert cell(sex_type, "Masculino", "Explotación laboral") == 1 and sex_type.total == (3, sex_type.total[1])
+    assert cell(sex_type, "Femenino", "Explotación sexual") == 2 and cell(sex_type, "Femenino", "Explotación laboral") == 1
+    assert cell(sex_type, "Masculino", "Explotación laboral") == 1 and sex_type.total[0] == 4  # the girl too
     # a multiple choice: a person counts in each row she ticked; the totals count persons
     means = table(tables, "delito_medios")
-    assert cell(means, "Engaño", "2026") == 2 and cell(means, "Coacción", "2026") == 1
+    assert cell(means, "Engaño", "2026") == 3 and cell(means, "Coacción", "2026") == 1
     assert cell(means, "Sin información", "2026") == 1  # the man's Ficha says none
-    assert means.total[0] == 3 and sum(sum(line) for line in means.counts) == 4
+    assert means.total[0] == 4 and sum(sum(line) for line in means.counts) == 5  # the girl: engaño
     assert cell(table(tables, "persona_riesgos"), "El tratante busca a la víctima", "2026") == 1
     assert cell(table(tables, "persona_situacion_migratoria"), "Regular", "2026") == 1
     # the same persons give the same figure in every table: the cross-table's total is the one-way table's
@@ -116,9 +126,9 @@ def test_the_annual_report_counts_each_table_by_its_rule(app: Flask) -> None:
     assert cell(services, shelter_label, "Solicitado") == 1 and cell(services, shelter_label, "Prestado") == 1
     assert cell(services, "Salud mental o psicológica", "Solicitado") == 1
     assert cell(services, "Salud mental o psicológica", "Prestado") == 0
-    assert services.total[0] == 2  # only persons with a service
+    assert services.total[0] == 3  # only persons with a service (the girl: Mejor Niñez)
     by_type = table(tables, "servicios_tipo_nodo")
-    assert row_total(by_type, shelter_label) == 1 and by_type.total[0] == 2
+    assert row_total(by_type, shelter_label) == 1 and by_type.total[0] == 3
     # permits granted, in the year granted; despeje by reason
     permits = table(tables, "residencias_otorgadas")
     assert cell(permits, "Bolivia", "2026") == 1 and permits.total[0] == 1
@@ -132,8 +142,14 @@ def test_the_annual_report_counts_each_table_by_its_rule(app: Flask) -> None:
     assert cell(accused, "Perú", "2026") == 1 and cell(accused, "Chile", "2026") == 1 and accused.total[0] == 1
     assert cell(table(tables, "causas_condenados"), "Perú", "2026") == 1
     assert cell(table(tables, "causas_termino"), "Sentencia condenatoria", "2026") == 1
-    # the NNA table counts children only: none here
-    assert table(tables, "nna_edad_sexo").total[0] == 0
+    # the NNA table counts children only, in the child's brackets
+    children = table(tables, "nna_edad_sexo")
+    assert children.total[0] == 1 and cell(children, "14–17", "Femenino") == 1
+    assert cell(table(tables, "personas_edad_sexo"), "14–17", "Femenino") == 1
+    education = table(tables, "persona_educacion")
+    assert cell(education, "Técnica", "2026") == 1 and cell(education, "Sin información", "2026") == 3
+    assert cell(table(tables, "delito_fines"), "Trabajos o servicios forzados", "2026") == 1
+    assert cell(table(tables, "delito_ambito"), "Internacional", "2026") == 4
     # rows never depend on the filters: a year without anyone still lists Bolivia (no «nobody» by omission)
     empty = report(app, period=Period(2025))
     assert table(empty, "residencias_otorgadas").rows == permits.rows
