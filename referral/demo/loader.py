@@ -278,6 +278,10 @@ class DemoCases:
         for step in steps[:{"investigacion": 0, "formalizada": 1, "juicio": 3}[status]]:
             self._tick()
             self._fire(worker, case, step, {"fecha": self._local_date(), "imputados": 4,
+                                            # the annual report counts causas by their accused's nationality
+                                            "imputados_nacionalidad": [{"nacionalidad": "CL", "numero": 2},
+                                                                       {"nacionalidad": person.nationality,
+                                                                        "numero": 2}],
                                             "tribunal": "Juzgado de Garantía" if step != "iniciar_juicio_oral"
                                             else "Tribunal de Juicio Oral en lo Penal"})
 
