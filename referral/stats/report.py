@@ -318,19 +318,22 @@ def _grouped_tally(ctx: Context, table: ReportTable, filters: Filters) -> Tally:
 
 
 def _service_tallies(ctx: Context, tables: Sequence[ReportTable], filters: Filters) -> dict[str, Tally]:
-    """The services tables, in one statement: persons entered grouped by the database by year, their referrals
-    (one string per person: service, type of the receiving node, provided) and the Plan's services (lists of
-    codes); a group's persons count alike in every table."""
+    """The services tables, in one statement: the persons entered within the filters (the year), grouped by the
+    database by year, their referrals (one string per person: service, type of the receiving node, provided)
+    and the Plan's services (lists of codes); a group's persons count alike in every table. Rows and columns
+    come from every service and institution type ever referred (two small reads), never from the year's."""
     spec = ctx.definition.statistics
     rule = spec.report.services
+    moment = CaseStat.entered_at
+    inside = filters.apply(ctx, select(CaseStat.case_id).where(moment.is_not(None)), moment)
     done = case((Referral.state.in_(rule.provided_states), "1"), else_="0") if rule.provided_states else literal("0")
     refs = (select(Referral.case_id.label("case_id"),
                    func.aggregate_strings(Referral.service + "|" + Node.org_type + "|" + done, ",").label("refs"))
-            .join(Node, Node.id == Referral.to_node_id).where(Referral.service.is_not(None))
+            .join(Node, Node.id == Referral.to_node_id)
+            .where(Referral.service.is_not(None), Referral.case_id.in_(inside))
             .group_by(Referral.case_id).subquery())
     keys = sorted({*rule.requested_from, *rule.provided_from, *(k for t in tables for k in t.where)})
     codes = [_column(ctx, key) for key in keys]
-    moment = CaseStat.entered_at
     postgres = ctx.session.get_bind().dialect.name == "postgresql"
     year = func.extract("year", func.timezone(str(ctx.timezone), moment)) if postgres else moment
     if postgres:
@@ -340,28 +343,28 @@ def _service_tallies(ctx: Context, tables: Sequence[ReportTable], filters: Filte
         query = select(year, refs.c.refs, *codes, literal(1), CaseStat.record_key)
     query = query.select_from(CaseStat).outerjoin(refs, refs.c.case_id == CaseStat.case_id).where(moment.is_not(None))
     tallies = {t.key: Tally() for t in tables}
-
-    def feed(statement: Any, counted: Callable[[int], bool]) -> None:
-        for found in ctx.session.execute(statement):
-            y = int(found[0]) if postgres else year_of(ctx, found[0])
-            items = [item.split("|") for item in set(found[1].split(","))] if found[1] else []
-            values = {key: _decoded(value) for key, value in zip(keys, found[2:2 + len(keys)], strict=True)}
-            requested = {item[0] for item in items}.union(*(set(values[k]) - {UNKNOWN} for k in rule.requested_from))
-            provided = {item[0] for item in items if item[2] == "1"}.union(
-                *(set(values[k]) - {UNKNOWN} for k in rule.provided_from))
-            for table in tables:
-                if any(values[name] != [code] for name, code in table.where.items()):
-                    continue
-                other = table.columns if table.rows == "service" else table.rows
-                if other == "node_type":
-                    pairs = {(item[0], item[1]) for item in items}
-                else:
-                    pairs = {(code, "requested") for code in requested} | {(code, "provided") for code in provided}
-                if table.rows != "service":
-                    pairs = {(b, a) for a, b in pairs}
-                tallies[table.key].add(pairs, int(found[-2]), int(found[-1] or 0), counted(y))
-
-    _feed_filtered(ctx, query, moment, filters, feed)
+    services = set(ctx.session.scalars(select(Referral.service).where(Referral.service.is_not(None)).distinct()))
+    org_types = set(ctx.session.scalars(select(Node.org_type).distinct()))
+    for table in tables:  # what is seen: every service and type, whatever the filters
+        other = table.columns if table.rows == "service" else table.rows
+        seen = {(code, t) for code in services for t in (org_types if other == "node_type" else PROVISION)}
+        tallies[table.key].seen |= seen if table.rows == "service" else {(b, a) for a, b in seen}
+    for found in ctx.session.execute(filters.apply(ctx, query, moment)):
+        items = [item.split("|") for item in set(found[1].split(","))] if found[1] else []
+        values = {key: _decoded(value) for key, value in zip(keys, found[2:2 + len(keys)], strict=True)}
+        requested = {item[0] for item in items}.union(*(set(values[k]) - {UNKNOWN} for k in rule.requested_from))
+        provided = {item[0] for item in items if item[2] == "1"}.union(
+            *(set(values[k]) - {UNKNOWN} for k in rule.provided_from))
+        for table in tables:
+            if any(values[name] != [code] for name, code in table.where.items()):
+                continue
+            other = table.columns if table.rows == "service" else table.rows
+            if other == "node_type":
+                pairs = {(item[0], item[1]) for item in items}
+            else:
+                pairs = {(code, "requested") for code in requested} | {(code, "provided") for code in provided}
+            tallies[table.key].add(pairs if table.rows == "service" else {(b, a) for a, b in pairs},
+                                   int(found[-2]), int(found[-1] or 0))
     return tallies
 
 
