@@ -144,6 +144,10 @@ class SemesterReport:
     reported: int  # actions with a report during the semester
     tallies: list[Tally]
 
+    @property
+    def key(self) -> str:
+        return f"{self.year}-{self.half}"
+
 
 def semester_report(ctx: Context, plan: Plan, year: int, half: int, language: str, today: dt.date) -> SemesterReport:
     """The progress report of semester `half` of `year`: each action as its last report up to the semester's end

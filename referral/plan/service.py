@@ -29,13 +29,16 @@ from .models import INDICATOR_KINDS, NUMBER, REPORTED_STATUSES, YES_NO, Action, 
 MANAGE, REPORT, AUDIT = "plan_manage", "plan_report", "audit"
 READERS = (MANAGE, REPORT, AUDIT)
 MAX_TEXT = 4000
+MAX_TITLE = 300  # plan titles and institution names (String(300))
 MAX_VALUE = 10_000_000
+MAX_ID = 2**31 - 1  # ids in URLs and forms beyond any row (and any integer column)
 
 REQUIRED = Text("Este campo es obligatorio.", "This field is required.")
 NOT_A_NUMBER = Text("Escriba un número entero, 0 o mayor.", "Type a whole number, 0 or more.")
 NOT_YES_NO = Text("Elija sí o no.", "Choose yes or no.")
 NOT_A_DATE = Text("Escriba una fecha válida (AAAA-MM-DD).", "Type a valid date (YYYY-MM-DD).")
 TOO_LONG = Text(f"Escriba como máximo {MAX_TEXT} caracteres.", f"Type at most {MAX_TEXT} characters.")
+TITLE_TOO_LONG = Text(f"Escriba como máximo {MAX_TITLE} caracteres.", f"Type at most {MAX_TITLE} characters.")
 UNKNOWN_CHOICE = Text("Elija una opción de la lista.", "Choose an option from the list.")
 UNKNOWN_NODE = Text("Hay códigos que no son nodos del directorio.", "Some codes are not nodes of the directory.")
 DATE_ORDER = Text("El término no puede ser anterior al inicio.", "The end cannot be before the start.")
@@ -92,20 +95,22 @@ def reports_for(ctx: Context, user: User, action: Action, code: str | None = Non
 
 
 def get_plan(ctx: Context, plan_id: int) -> Plan:
-    plan = ctx.session.get(Plan, plan_id)
+    plan = ctx.session.get(Plan, plan_id) if 0 < plan_id <= MAX_ID else None
     if plan is None:
         raise PlanNotFound()
     return plan
 
 
 def get_action(ctx: Context, plan_id: int, action_id: int) -> Action:
-    action = ctx.session.get(Action, action_id)
+    action = ctx.session.get(Action, action_id) if 0 < action_id <= MAX_ID else None
     if action is None or action.plan_id != plan_id:
         raise PlanNotFound()
     return action
 
 
 def get_institution(ctx: Context, plan_id: int, key: str) -> Institution:
+    if not 0 < plan_id <= MAX_ID:
+        raise PlanNotFound()
     found = ctx.session.scalar(select(Institution).where(Institution.plan_id == plan_id, Institution.key == key))
     if found is None:
         raise PlanNotFound()
@@ -113,6 +118,8 @@ def get_institution(ctx: Context, plan_id: int, key: str) -> Institution:
 
 
 def get_eje(ctx: Context, plan_id: int, number: int) -> Eje:
+    if not (0 < plan_id <= MAX_ID and 0 < number <= MAX_ID):
+        raise PlanNotFound()
     found = ctx.session.scalar(select(Eje).where(Eje.plan_id == plan_id, Eje.number == number))
     if found is None:
         raise PlanNotFound()
@@ -126,13 +133,19 @@ def plans(ctx: Context) -> list[Plan]:
 # -- parsing what was typed -------------------------------------------------------------------------
 
 
-def _text(errors: dict[str, list[Text]], field: str, value: str, *, required: bool = True) -> str:
+def _text(errors: dict[str, list[Text]], field: str, value: str, *, required: bool = True,
+          limit: int = MAX_TEXT) -> str:
     value = (value or "").strip()
     if required and not value:
         errors[field] = [REQUIRED]
-    elif len(value) > MAX_TEXT:
-        errors[field] = [TOO_LONG]
+    elif len(value) > limit:
+        errors[field] = [TOO_LONG if limit == MAX_TEXT else TITLE_TOO_LONG]
     return value
+
+
+def _whole(raw: str) -> int | None:
+    """A whole number typed in ASCII digits (not «²» or «١»), or None."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
 def _date(errors: dict[str, list[Text]], field: str, value: str, *, required: bool = True) -> dt.date | None:
@@ -156,8 +169,9 @@ def parse_value(kind: str, raw: str) -> tuple[float | None, Text | None]:
         return None, None
     if kind == YES_NO:
         return ({"si": 1, "sí": 1, "no": 0}.get(raw), None) if raw in ("si", "sí", "no") else (None, NOT_YES_NO)
-    if raw.isdigit() and int(raw) <= MAX_VALUE:
-        return int(raw), None
+    number = _whole(raw)
+    if number is not None and number <= MAX_VALUE:
+        return number, None
     return None, NOT_A_NUMBER
 
 
@@ -338,7 +352,7 @@ def edit_institution(ctx: Context, user: User, plan_id: int, key: str, name: str
     _require_manager(ctx, user)
     institution = get_institution(ctx, plan_id, key)
     errors: dict[str, list[Text]] = {}
-    values: dict[str, object] = {"name": _text(errors, "name", name)}
+    values: dict[str, object] = {"name": _text(errors, "name", name, limit=MAX_TITLE)}
     codes = sorted({code.strip().upper() for code in node_codes.replace(",", " ").split() if code.strip()})
     known = set(ctx.session.scalars(select(Node.code).where(Node.code.in_(codes)))) if codes else set()
     if set(codes) - known:
@@ -366,18 +380,19 @@ class PlanFields:
 def _plan_values(ctx: Context, fields: PlanFields) -> tuple[dict[str, object], Plan | None]:
     errors: dict[str, list[Text]] = {}
     key = fields.key.strip()
-    if not (3 <= len(key) <= 60 and all(ch.islower() or ch.isdigit() or ch == "-" for ch in key)):
+    if not (3 <= len(key) <= 60 and all(ch in "abcdefghijklmnopqrstuvwxyz0123456789-" for ch in key)):
         errors["key"] = [BAD_KEY]
     elif ctx.session.scalar(select(Plan.id).where(Plan.key == key)) is not None:
         errors["key"] = [KEY_TAKEN]
-    values: dict[str, object] = {"key": key, "title": _text(errors, "title", fields.title),
+    values: dict[str, object] = {"key": key, "title": _text(errors, "title", fields.title, limit=MAX_TITLE),
                                  "starts_on": _date(errors, "starts_on", fields.starts_on),
                                  "ends_on": _date(errors, "ends_on", fields.ends_on)}
     if values["starts_on"] and values["ends_on"] and values["ends_on"] < values["starts_on"]:  # type: ignore[operator]
         errors["ends_on"] = [DATE_ORDER]
     source = None
     if fields.copy_from:
-        source = ctx.session.get(Plan, int(fields.copy_from)) if fields.copy_from.isdigit() else None
+        wanted = _whole(fields.copy_from)
+        source = ctx.session.get(Plan, wanted) if wanted else None
         if source is None:
             errors["copy_from"] = [UNKNOWN_CHOICE]
     if errors:

@@ -118,7 +118,7 @@ def overview(plan_id: int) -> Any:
         eje_chart=_done_chart(_("Acciones cumplidas por eje (%)"), ejes),
         institution_chart=_done_chart(_("Acciones cumplidas por institución (%)"), institutions),
         semesters=[f"{y}-{h}" for y, h in semesters(plan.starts_on, plan.ends_on)],
-        current="%d-%d" % semester_of(_today()), may_manage=service.may_manage(ctx, current_user))
+        current="{}-{}".format(*semester_of(_today())), may_manage=service.may_manage(ctx, current_user))
 
 
 @bp.get("/<int:plan_id>/ejes/<int:number>")

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from referral.audit.models import AuditEvent
-from referral.cases.errors import AccessDenied, InvalidInput
+from referral.cases.errors import InvalidInput
 from referral.plan import evidence as evidence_module
 from referral.plan.loading import load_plan, read_plan_file
 from referral.plan.models import Action, Plan, Progress
@@ -281,7 +281,7 @@ def test_monitoring_counts_late_done_and_on_time_and_the_semester_report_prints_
     assert overview.status_code == 200 and "<svg" in overview.text and "<script" not in overview.text.split("</head>")[1]
     eje2 = reader.get(f"/plan/{plan_id(ids)}/ejes/2").text
     assert "Cumplida" in eje2 and "Atrasada" in eje2 and "Reportar avance" not in eje2 and "Editar acción" not in eje2
-    semester = "%d-%d" % (today.year, 1 if today.month <= 6 else 2)
+    semester = f"{today.year}-{1 if today.month <= 6 else 2}"
     printed = reader.get(f"/plan/{plan_id(ids)}/informe?semestre={semester}")
     assert printed.status_code == 200 and "Informe de avance del semestre" in printed.text
     assert "Acciones con avance reportado en el semestre" in printed.text and "2 / 43" in printed.text
