@@ -307,3 +307,28 @@ def test_the_focal_point_sees_her_pending_actions_and_the_navigation_link(app: A
     assert "Acciones que usted reporta, pendientes" in page and "Plan de Acción" in page
     assert page.count("/avance") == 9  # the nine actions of eje 2, PAV's
 
+
+
+def test_evidence_stays_readable_after_a_master_key_rotation_under_the_new_key_alone(app: Any) -> None:
+    import base64
+    import os
+
+    from referral.keys.rotation import rotate_master
+    from referral.plan.evidence import open_evidence
+    from referral.vault import MasterKey, MasterKeyring, Vault
+
+    from ..conftest import MASTER_KEY
+
+    ids = loaded(app)
+    with unit_of_work(app) as ctx:
+        row = record_progress(ctx, user(ctx, FOCAL_PAV), plan_id(ids), ids[(2, "1.2")], ProgressInput(
+            "cumplida", ("si",), "", "guia.pdf", io.BytesIO(pdf()).read), uuid.uuid4().hex)
+        ctx.session.commit()
+        progress_id = row.id
+    old, new = MasterKey(base64.b64decode(MASTER_KEY)), MasterKey(os.urandom(32))
+    app.extensions["referral.vault"] = Vault(MasterKeyring(new, [old]))
+    assert rotate_master(lambda: unit_of_work(app)).retired == [old.key_id]
+    app.extensions["referral.vault"] = Vault(new)  # the old master key removed
+    with unit_of_work(app) as ctx:
+        document = open_evidence(ctx, ctx.session.get(Progress, progress_id))
+        assert (document.name, b"".join(document.chunks)) == ("guia.pdf", pdf())
