@@ -112,13 +112,14 @@ def overview(plan_id: int) -> Any:
     plan = service.get_plan(ctx, plan_id)
     rows = reading.action_rows(ctx, plan, language(), _today(), _reportable(ctx, plan))
     ejes, institutions = reading.tallies_by_eje(plan, rows), reading.tallies_by_institution(plan, rows)
+    manager = service.may_manage(ctx, current_user)  # reports for every action: no list of «her» pending ones
     return render_template(
-        "plan/overview.html", plan=plan, ejes=ejes, institutions=institutions,
-        total=reading.tally("", "", rows), mine=[r for r in rows if r.may_report and r.status != "cumplida"],
+        "plan/overview.html", plan=plan, ejes=ejes, institutions=institutions, total=reading.tally("", "", rows),
+        mine=[] if manager else [r for r in rows if r.may_report and r.status != "cumplida"],
         eje_chart=_done_chart(_("Acciones cumplidas por eje (%)"), ejes),
         institution_chart=_done_chart(_("Acciones cumplidas por institución (%)"), institutions),
         semesters=[f"{y}-{h}" for y, h in semesters(plan.starts_on, plan.ends_on)],
-        current="{}-{}".format(*semester_of(_today())), may_manage=service.may_manage(ctx, current_user))
+        current="{}-{}".format(*semester_of(_today())), may_manage=manager)
 
 
 @bp.get("/<int:plan_id>/ejes/<int:number>")
