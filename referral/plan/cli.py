@@ -18,7 +18,9 @@ plan_cli = AppGroup("plan", help="The Plan de Acción Nacional contra la Trata d
 @plan_cli.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load(file: Path) -> None:
-    """Create or update the plan of FILE by its keys: loading it twice changes nothing."""
+    """Create or update the plan of FILE by its keys: loading it twice changes nothing.
+
+    The file wins for what it names: values edited in the application since are put back to the file's."""
     try:
         data = read_plan_file(file)
         with unit_of_work(current_app._get_current_object()) as ctx:  # type: ignore[attr-defined]
