@@ -91,6 +91,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .network.views import bp as network_bp
     from .referrals.views import bp as referrals_bp
     from .stats.views import bp as stats_bp
+    from .plan.views import bp as plan_bp
     from .web import access, errors, input as input_check, limits, nav
     from .web.context import language
     from .cases import worklists
@@ -111,7 +112,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     login_manager.user_loader(load_signed_in)
 
     for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp,
-                      notes_bp, attachments_bp, meetings_bp):
+                      notes_bp, attachments_bp, meetings_bp, plan_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

@@ -134,6 +134,7 @@ def register(app: Flask) -> None:
     from .audit.cli import audit_cli
     from .auth.cli import users_cli
     from .network.cli import nodes_cli
+    from .plan.cli import plan_cli
 
     app.cli.add_command(clocks_cli)
     app.cli.add_command(db_cli)
@@ -142,4 +143,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(worklists_cli)
+    app.cli.add_command(plan_cli)
     keys_cli.register(app)

@@ -49,6 +49,7 @@ from .factories import (
     VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES, ficha_post, ficha_values, informe_post,
 )
 
+PLAN_FILE = Path(__file__).resolve().parents[1] / "workflows" / "chile" / "plan_accion_2023_2026.yaml"
 RELATO = "Refiere deuda con quien la trajo y retención de su pasaporte en Estación Central."
 FUNDAMENTO = "Indicadores claros de captación y engaño."
 PREGUNTAS = "¿Tiene dónde dormir hoy?"
@@ -203,7 +204,26 @@ def build_cases(app: Flask) -> dict[str, str]:
     for kind in ("informe_medico", "copia_denuncia"):  # documents the lead attached to «presentada»
         cases[kind] = attach(app, cases["presentada"], kind)
     cases.update(meetings_in(app, cases["presentada"]))
+    cases.update(plan_in(app))
     return cases
+
+
+def plan_in(app: Flask) -> dict[str, str]:
+    """The Plan de Acción 2023-2026 loaded, and one progress report with evidence by PAV's focal point:
+    {plan}, an action of PAV's ({accion_pav}, eje 2), one of the División Jurídica's ({accion_dj}, eje 3) and
+    the report ({avance})."""
+    from referral.plan.loading import load_plan, read_plan_file
+    from referral.plan.models import Action
+    from referral.plan.service import ProgressInput, record_progress
+
+    with services(app) as ctx:
+        plan, _changed = load_plan(ctx, read_plan_file(PLAN_FILE))
+        actions = {(a.eje_number, a.code): a.id for a in ctx.session.scalars(select(Action))}
+        report = record_progress(ctx, Steps(ctx).user("plan.pav"), plan.id, actions[(2, "1.1")], ProgressInput(
+            "cumplida", ("si",), "", "acta.pdf", io.BytesIO(b"%PDF-1.7\n" * 50).read), uuid.uuid4().hex)
+        ctx.session.commit()
+        return {"plan": str(plan.id), "accion_pav": str(actions[(2, "2.1")]), "accion_dj": str(actions[(3, "1.3")]),
+                "avance": str(report.id)}
 
 
 @pytest.fixture(scope="module")
@@ -507,12 +527,64 @@ LANDING = {
     "coordinador.ta": "/bandeja/triaje", "gestor.ta": "/bandeja/casos_liderados",
     "ong": "/bandeja/informacion_pendiente", "policia.rm": "/bandeja/informacion_pendiente",
     "auditor": "/protocolo", "administrador": "/administracion/casos-eliminados",
+    "secretaria.mesa": "/plan", "plan.pav": "/plan",
 }
 
 
 
 
-CELLS = parse(MATRIX, USERS)
+# -- the Plan de Acción (issue 18 part 2): two more columns, the Mesa's roles ---------------------------
+#
+#   sec   secretaria.mesa       secretaria_tecnica  SERMIG   plan_manage, plan_report: edits the plan, reports for any action
+#   pfp   plan.pav              punto_focal_plan    PAV      plan_report: reports for PAV's actions (eje 2) only
+#
+# Auditors, the secretariat and focal points read the monitoring pages and the semester report (no victim data);
+# nobody else does. A permitted POST of an empty form is 400 (nothing saved); the focal point opening or posting
+# the progress page of another institution's action ({accion_dj}) is 403. What the two roles get on the rest of
+# the site: no case page, no Ficha.
+
+PLAN_USERS = (*USERS, "secretaria.mesa", "plan.pav")
+
+PLAN_MATRIX = """
+# method path                                                          anon det  foc  fgst nat  lead mig  crTA gsTA ong  pol  aud  adm  sec  pfp
+  GET  /plan                                                           302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}                                                    302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/999999                                                    302  403  403  403  403  403  403  403  403  403  403  404  403  404  404
+  GET  /plan/{plan}/ejes/2                                             302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}/ejes/9                                             302  403  403  403  403  403  403  403  403  403  403  404  403  404  404
+  GET  /plan/{plan}/instituciones/spd-pav                              302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}/instituciones/nadie                                302  403  403  403  403  403  403  403  403  403  403  404  403  404  404
+  GET  /plan/{plan}/avances/{avance}/evidencia                         302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}/avances/00000000-0000-4000-8000-000000000000/evidencia  302  403  403  403  403  403  403  403  403  403  403  404  403  404  404
+  GET  /plan/{plan}/informe?semestre=2025-2                            302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}/informe?semestre=2025-2&formato=xlsx               302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
+  GET  /plan/{plan}/informe?semestre=x                                 302  403  403  403  403  403  403  403  403  403  403  400  403  400  400
+# -- reporting progress: the secretariat for any action, PAV's focal point for PAV's only
+  GET  /plan/{plan}/acciones/{accion_pav}/avance                       302  403  403  403  403  403  403  403  403  403  403  403  403  200  200
+  POST /plan/{plan}/acciones/{accion_pav}/avance                       401  403  403  403  403  403  403  403  403  403  403  403  403  400  400
+  GET  /plan/{plan}/acciones/{accion_dj}/avance                        302  403  403  403  403  403  403  403  403  403  403  403  403  200  403
+  POST /plan/{plan}/acciones/{accion_dj}/avance                        401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
+  GET  /plan/{plan}/acciones/999999/avance                             302  403  403  403  403  403  403  403  403  403  403  403  403  404  404
+# -- editing: the secretariat alone
+  GET  /plan/{plan}/acciones/{accion_pav}/editar                       302  403  403  403  403  403  403  403  403  403  403  403  403  200  403
+  POST /plan/{plan}/acciones/{accion_pav}/editar                       401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
+  GET  /plan/{plan}/acciones/999999/editar                             302  403  403  403  403  403  403  403  403  403  403  403  403  404  403
+  GET  /plan/{plan}/ejes/2/lineas/1/nueva-accion                       302  403  403  403  403  403  403  403  403  403  403  403  403  200  403
+  POST /plan/{plan}/ejes/2/lineas/1/nueva-accion                       401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
+  GET  /plan/{plan}/ejes/2/lineas/9/nueva-accion                       302  403  403  403  403  403  403  403  403  403  403  403  403  404  403
+  GET  /plan/{plan}/instituciones/spd-pav/editar                       302  403  403  403  403  403  403  403  403  403  403  403  403  200  403
+  POST /plan/{plan}/instituciones/spd-pav/editar                       401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
+  GET  /plan/nuevo                                                     302  403  403  403  403  403  403  403  403  403  403  403  403  200  403
+  POST /plan/nuevo                                                     401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
+# -- the rest of the site for the Mesa's roles: no case, no Ficha; the protocol and their own notifications
+  GET  /casos                                                          302  200  200  200  200  200  200  200  200  200  200  403  403  403  403
+  GET  /fichas/nueva                                                   302  200  200  200  200  200  403  200  200  200  200  403  403  403  403
+  GET  /casos/{detectado}                                              302  200  200  200  200  403  403  403  403  403  403  403  403  403  403
+  GET  /protocolo                                                      302  200  200  200  200  200  200  200  200  200  200  200  200  200  200
+  GET  /notificaciones                                                 302  200  200  200  200  200  200  200  200  200  200  200  200  200  200
+"""
+
+CELLS = parse(MATRIX, USERS) + parse(PLAN_MATRIX, PLAN_USERS)
 
 
 

@@ -104,3 +104,17 @@ def test_the_command_refuses_to_run_in_production(app: Any) -> None:
     app.config["REFERRAL_ENV"] = "production"
     result = app.test_cli_runner().invoke(args=["demo", "load", "--cases", "1"])
     assert result.exit_code != 0 and "production" in result.output
+
+
+def test_the_demo_loads_the_plan_de_accion_with_its_users_and_some_progress(app: Any, ctx: Context) -> None:
+    from referral.plan.models import Action, Plan, Progress
+
+    load_demo(app, cases=0, seed=1, progress=lambda _line: None)
+    assert ctx.session.scalar(select(func.count()).select_from(Plan)) == 1
+    assert ctx.session.scalar(select(func.count()).select_from(Action)) == 43
+    reports = ctx.session.scalars(select(Progress)).all()
+    assert len(reports) == 6 and sum(1 for r in reports if r.evidence_blob_id) == 1
+    users = {u.email: (u.role, u.node.code) for u in ctx.session.scalars(select(User).where(
+        User.email.in_(["secretaria.mesa@demo.cl", "plan.pav@demo.cl"])))}
+    assert users == {"secretaria.mesa@demo.cl": ("secretaria_tecnica", "SERMIG"),
+                     "plan.pav@demo.cl": ("punto_focal_plan", "PAV")}

@@ -173,7 +173,7 @@ def pages_of_the_matrices(values: dict[str, str]) -> list[tuple[str, str]]:
     pages = []
     for cell in (*main_matrix.CELLS, *referral_matrix.CELLS, *network_matrix.CELLS):
         page = (cell.user, cell.path.format(**values))
-        if cell.method == "GET" and cell.status == 200 and page not in pages:
+        if cell.method == "GET" and cell.status == 200 and "formato=" not in cell.path and page not in pages:  # not a download
             pages.append(page)
     return pages
 

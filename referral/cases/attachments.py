@@ -29,6 +29,7 @@ from ..audit.service import record as audit
 from ..auth.models import User
 from ..blobs import BlobStore, new_blob_id
 from ..context import Context
+from ..plan.models import Progress
 from ..keys.store import open_cell, seal_cell
 from ..vault import CHUNK, Cell, FileCipher, new_file_key, read_full
 from ..workflow import Text
@@ -360,7 +361,7 @@ ORPHAN_BATCH = 500
 
 
 def orphan_blobs(ctx: Context, older_than: dt.timedelta) -> list[str]:
-    """Blobs in the store that no document row names, written more than `older_than` ago: left by a crash
+    """Blobs in the store that no document row (case document or plan evidence) names, written more than `older_than` ago: left by a crash
     between writing a blob and committing its row (its file key was never stored, so it is unreadable), or by
     an erasure whose deletion did not finish. Younger blobs may be uploads in flight and are left alone."""
     store = blob_store(ctx)
@@ -369,6 +370,8 @@ def orphan_blobs(ctx: Context, older_than: dt.timedelta) -> list[str]:
     for first in range(0, len(candidates), ORPHAN_BATCH):
         batch = candidates[first:first + ORPHAN_BATCH]
         known.update(ctx.session.scalars(select(CaseAttachment.blob_id).where(CaseAttachment.blob_id.in_(batch))))
+        # the Plan de Acción's evidence documents share the store (referral/plan/evidence.py)
+        known.update(ctx.session.scalars(select(Progress.evidence_blob_id).where(Progress.evidence_blob_id.in_(batch))))
     return [blob_id for blob_id in candidates if blob_id not in known]
 
 

@@ -30,6 +30,7 @@ from ..referrals.service import answer_referral, send_referral
 from ..context import Context
 from ..extensions import database
 from .network import DEMO_PASSWORD, DOMAIN, DemoNetwork, clear_all, load_network
+from .plan import load_demo_plan
 from .people import Person, PersonFactory
 
 # Where each demo case stops; cycled so that every state (and the residence track) is shown.
@@ -427,6 +428,8 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
                       blobs=app.extensions["referral.blobs"])
+        load_demo_plan(ctx, network)
+        session.commit()
         generator = DemoCases(ctx, network, seed)
         for index in range(cases):
             generator.create(index)
@@ -437,7 +440,7 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
         session.close()
     return (f"demo loaded: {len(network.regions)} regions, {len(network.nodes)} nodes, {len(network.users)} users, "
             f"{cases} cases (seed {seed}). Every demo user's password: {DEMO_PASSWORD} (emails @{DOMAIN}). "
-            "Coordinators, migration, auditor and administrator also need a code: flask --app wsgi demo code EMAIL")
+            "Coordinators, migration, auditor, the Mesa's secretariat and focal points, and administrator also need a code: flask --app wsgi demo code EMAIL")
 
 
 def demo_ficha(rng: random.Random, person: Person, local_now: dt.datetime, *, declined: bool = False,

@@ -49,6 +49,8 @@ NAMED_USERS = (
     ("migraciones", "SERMIG", "migraciones", "Servicio Nacional de Migraciones (SERMIG)"),
     ("consulado", "MINREL", "gestor", "Consulados de Chile (MINREL, DIGECONSU)"),
     ("auditor", "SERMIG", "auditor", "Secretaría Técnica de la Mesa, SERMIG (auditoría)"),
+    ("secretaria.mesa", "SERMIG", "secretaria_tecnica", "Secretaría Técnica de la Mesa Intersectorial, SERMIG"),
+    ("plan.pav", "PAV", "punto_focal_plan", "Punto focal del Plan de Acción, Programa Apoyo a Víctimas"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
 )
 # Nodes of the shared file that do not exist: the Mesa's Secretaría Técnica is part of SERMIG (seed 002;

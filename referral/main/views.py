@@ -8,6 +8,7 @@ from flask_login import current_user
 from ..cases.access import may_open_cases
 from ..cases.erasure import may_erase
 from ..cases.inbox import inboxes_for
+from ..plan.service import may_report_or_manage as may_report_or_manage_plan
 from ..web.access import public, signed_in
 from ..web.context import LANGUAGES, current_ctx, language
 from .protocol import protocol_view
@@ -26,6 +27,8 @@ def home() -> object:
         return redirect(url_for("cases.my_cases"))
     if may_erase(ctx, current_user):
         return redirect(url_for("admin.erased"))
+    if may_report_or_manage_plan(ctx, current_user):
+        return redirect(url_for("plan.index"))
     return redirect(url_for("main.protocol"))
 
 

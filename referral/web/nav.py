@@ -23,6 +23,7 @@ from ..clocks.reading import unread_query
 from ..context import Context
 from ..generation import current as current_generation
 from ..network.editing import MANAGE_NETWORK, may_manage_own_node
+from ..plan.service import may_read as may_read_plan
 from ..network.grants import APPROVE_ACCESS, node_holds_query, pending_count_query, unread_notices_query
 from ..referrals.emergency import may_break_glass
 from ..referrals.reading import pending_query
@@ -147,6 +148,9 @@ def nav_items() -> list[NavItem]:
             url = url_for(endpoint)
             items.append(NavItem(label, url, request.path == url or (endpoint == "stats.cases"
                                                                      and request.path.startswith(url + "/"))))
+    if may_read_plan(ctx, current_user):
+        url = url_for("plan.index")
+        items.append(NavItem(_("Plan de Acción"), url, request.path.startswith(url)))
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))

@@ -16,6 +16,7 @@ from flask import Request, current_app
 from ..vault import SpoolFile
 
 UPLOAD_ENDPOINTS = frozenset({"attachments.new"})
+PLAN_EVIDENCE_ENDPOINT = "plan.report"  # a progress report of the Plan de Acción with its evidence
 FORM_OVERHEAD = 64 * 1024  # the multipart headers and the form's small fields beside the file
 
 
@@ -26,6 +27,10 @@ class UploadRequest(Request):
             attachments = current_app.extensions["referral.protocol"].definition.attachments
             if attachments is not None:
                 return int(attachments.max_bytes) + FORM_OVERHEAD
+        if self._max_content_length is None and current_app and self.endpoint == PLAN_EVIDENCE_ENDPOINT:
+            from ..plan.evidence import MAX_BYTES
+
+            return MAX_BYTES + FORM_OVERHEAD
         return Request.max_content_length.fget(self)  # type: ignore[attr-defined,no-any-return]
 
     @max_content_length.setter

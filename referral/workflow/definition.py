@@ -33,7 +33,7 @@ from .predicates import FieldIs, InputIs, Predicate, leaves, parse
 from .text import Text, text_from
 
 CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access",
-                          "assign_cases"})
+                          "assign_cases", "plan_manage", "plan_report"})
 CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
 EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
 ACTOR_NODE = "actor"

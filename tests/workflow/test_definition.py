@@ -91,7 +91,8 @@ def test_the_chilean_definition_loads_and_validates(chile: WorkflowDefinition) -
 
 
 def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol(chile: WorkflowDefinition) -> None:
-    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador"}
+    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador",
+                                "secretaria_tecnica", "punto_focal_plan"}  # the last two: the Mesa's Plan de Acción
     assert set(chile.relations) == {
         "nodo_detector", "punto_focal", "coordinacion_nacional", "nodo_lider", "servicio_migraciones",
         "servicio_consular",  # Chilean victims abroad: joins on activation (issue 15)
@@ -571,7 +572,7 @@ def test_a_conditional_requirement_naming_an_unknown_field_is_refused(tmp_path: 
 def test_the_loader_knows_only_documented_units_and_capabilities() -> None:
     assert CLOCK_UNITS == {"hours", "calendar_days", "working_days"}
     assert CAPABILITIES == {"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access",
-                            "assign_cases"}
+                            "assign_cases", "plan_manage", "plan_report"}
 
 
 @pytest.mark.parametrize(("held_at", "fragments"), [
