@@ -15,4 +15,5 @@ def import_all() -> None:
     from .referrals import models as referral_models  # noqa: F401
     from .audit import models as audit_models  # noqa: F401
     from .stats import models as stats_models  # noqa: F401
+    from .mesa import models as mesa_models  # noqa: F401
     from . import generation  # noqa: F401

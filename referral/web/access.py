@@ -1,7 +1,7 @@
 """Deny by default: every endpoint declares who may reach it, or nobody can.
 
 `@public` (login page), `@signed_in` (any staff), `@needs("file_intake")` (a capability of the
-user's role in the workflow), `@node_manager` (staff who keep their own node's directory entry,
+user's role in the workflow), `@needs_any("plan_manage", "audit")` (one of several), `@node_manager` (staff who keep their own node's directory entry,
 whatever their role). Case-level checks (the node's relation to the case) are the
 services' job; this layer only decides who may reach a page at all.
 """
@@ -23,6 +23,7 @@ class Rule:
     anonymous: bool = False
     capability: str | None = None
     node_manager: bool = False
+    any_of: tuple[str, ...] = ()  # any one of these capabilities (the Mesa's pages: plan_manage, plan_report, audit)
 
 
 def _mark(rule: Rule) -> Callable[[F], F]:
@@ -40,6 +41,10 @@ node_manager = _mark(Rule(node_manager=True))
 
 def needs(capability: str) -> Callable[[F], F]:
     return _mark(Rule(capability=capability))
+
+
+def needs_any(*capabilities: str) -> Callable[[F], F]:
+    return _mark(Rule(any_of=tuple(capabilities)))
 
 
 def rule_of(app: Flask, endpoint: str) -> Rule | None:
@@ -69,6 +74,12 @@ def enforce() -> object:
         # The role's capability; where the workflow ties it to a network function (`held_at`), only at
         # the node holding that function (approve_access: national coordination).
         if not holds_capability(current_ctx(), current_user, rule.capability):
+            abort(403)
+    if rule.any_of:
+        from ..network.grants import holds_capability
+        from .context import current_ctx
+
+        if not any(holds_capability(current_ctx(), current_user, c) for c in rule.any_of):
             abort(403)
     if rule.node_manager:
         from ..network.editing import may_manage_own_node

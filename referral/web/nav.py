@@ -147,6 +147,9 @@ def nav_items() -> list[NavItem]:
             url = url_for(endpoint)
             items.append(NavItem(label, url, request.path == url or (endpoint == "stats.cases"
                                                                      and request.path.startswith(url + "/"))))
+    if any(has_capability(ctx, current_user, c) for c in ("plan_manage", "plan_report", "audit")):
+        url = url_for("mesa.index")  # issue 18: the Mesa Intersectorial's sessions and agreements
+        items.append(NavItem(_("Mesa Intersectorial"), url, request.path.startswith(url)))
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))

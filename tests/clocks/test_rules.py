@@ -311,7 +311,9 @@ def test_a_day_reminder_before_a_deadline_at_the_daylight_saving_jump_is_kept(ca
 
 WITHOUT_WORKING_DAY_CLOCKS = both(deleter("clocks", "informe_social"), deleter("clocks", "plan"),
                                   deleter("clocks", "reporte_migraciones"), deleter("clocks", "respuesta_derivacion"),
-                                  deleter("clocks", "accion_derivada"), deleter("clocks", "acuerdo_mesa"))
+                                  deleter("clocks", "accion_derivada"), deleter("clocks", "acuerdo_mesa"),
+                                  deleter("clocks", "acuerdo_mesa_intersectorial"), deleter("clocks", "meta_plan_accion"),
+                                  deleter("clocks", "informe_semestral_plan"))
 HOURS = {"value": 24, "unit": "hours"}
 
 INVALID = [
