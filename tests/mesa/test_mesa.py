@@ -243,3 +243,18 @@ def test_count_minutes_counts_sessions_with_minutes_by_mesa_region_and_period(ap
         assert count_minutes(s, region="CL-RM") == 1
         assert count_minutes(s, start=dt.date(2026, 7, 1), end=dt.date(2026, 12, 31)) == 3
         assert count_minutes(s, mesa="nacional", start=dt.date(2026, 1, 1), end=dt.date(2026, 6, 30)) == 1
+
+
+def test_the_demo_has_sessions_of_the_national_and_a_regional_mesa_with_agreements_on_clocks(app: Any) -> None:
+    from referral.demo.loader import load_demo
+
+    load_demo(app, cases=0, seed=1, progress=lambda _: None)
+    with unit_of_work(app) as ctx:
+        meetings = list(ctx.session.scalars(select(MesaMeeting)))
+        assert sorted((m.mesa, m.region_code) for m in meetings) == [
+            ("nacional", None), ("nacional", None), ("regional", "CL-RM")]
+        assert count_minutes(ctx.session) == 2
+        agreements = list(ctx.session.scalars(select(MesaAgreement.id)))
+        assert len(agreements) == 4
+        clocks = subject_clocks(ctx, CLOCK, SUBJECT_KIND, [str(a) for a in agreements])
+        assert len(clocks) == 4 and {c.status for c in clocks.values()} == {RUNNING}
