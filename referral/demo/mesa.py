@@ -21,7 +21,7 @@ def load_mesa_sessions(ctx: Context) -> int:
     """Record the demo sessions; the caller commits. Returns how many were recorded."""
     secretaria = ctx.session.scalar(select(User).where(User.email == "mesa.secretaria@demo.cl"))
     nodes = {n.code: n.id for n in ctx.session.scalars(select(Node).where(Node.code.in_(
-        ["SERMIG", "SERNAMEG", "PAV", "DT", "PDI-BITRAP-CL-RM", "CAVD-CL-RM", "MINREL", "OIM"])))}
+        ["SERMIG", "SERNAMEG", "PAV", "DT-CL-RM", "PDI-BITRAP-CL-RM", "CAVD-CL-RM", "MINREL", "OIM"])))}
     if secretaria is None or len(nodes) < 4:
         return 0
     today = ctx.now().astimezone(ctx.timezone).date()
@@ -32,7 +32,7 @@ def load_mesa_sessions(ctx: Context) -> int:
     sessions = [
         ("nacional", MeetingInput(day(-63), tuple(nodes.values()), MINUTES, (
             AgreementInput("Calendario de capacitaciones en detección para inspectores del trabajo.",
-                           nodes.get("DT", nodes["SERMIG"]), day(-20)),
+                           nodes.get("DT-CL-RM", nodes["SERMIG"]), day(-20)),
             AgreementInput("Informe consolidado de causas formalizadas del semestre.", nodes["PAV"], day(10)),
         ))),
         ("nacional", MeetingInput(day(-6), (nodes["SERMIG"], nodes["SERNAMEG"], nodes["PAV"]),
