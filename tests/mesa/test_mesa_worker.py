@@ -62,6 +62,7 @@ def test_a_real_worker_tells_the_responsible_institution_and_escalates_a_late_ag
             assert "Quilicura" not in text and "Maipú" not in text
 
     with unit_of_work(app) as ctx:
+        ctx.clock = utcnow  # marked done now, on real time: after its date
         row = ctx.session.scalar(select(CaseClock).where(CaseClock.case_id.is_(None)))
         assert (row.status, row.escalation, row.next_at) == ("running", 1, None)  # overdue until it is done
         agreement_id = int(row.subject)
