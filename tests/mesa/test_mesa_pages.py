@@ -99,3 +99,24 @@ def test_the_overview_lists_the_national_mesa_and_every_region(app: Any, make_br
     assert page.status_code == 200
     assert "/mesa/nacional" in page.text and "/mesa/CL-RM" in page.text and "/mesa/CL-MA" in page.text
     assert "Registrar sesión" not in auditor.get("/mesa/nacional").text
+
+
+def test_a_notification_of_an_agreement_names_it_and_links_to_it_never_to_a_case(app: Any, make_browser: Any) -> None:
+    import datetime as dt
+
+    from ..clocks import tick
+
+    secretaria = make_browser()
+    secretaria.login("mesa.secretaria")
+    fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
+    assert secretaria.client.post("/mesa/nacional/sesiones/nueva", data=session_form(app, fields)).status_code == 303
+    tick(app, app.config["CLOCK"].now + dt.timedelta(minutes=1))  # «Nuevo plazo» to SernamEG's focal point
+    with unit_of_work(app) as ctx:
+        agreement_id = ctx.session.scalar(select(MesaAgreement.id))
+    sernameg = make_browser()
+    sernameg.login("mesa.focal.sernameg")
+    page = sernameg.get("/notificaciones")
+    assert page.status_code == 200
+    assert f"Acuerdo de la Mesa n.º {agreement_id}" in page.text and f'href="/mesa/acuerdos/{agreement_id}"' in page.text
+    assert "/casos/" not in page.text.split("<main", 1)[-1] and "Maipú" not in page.text
+    assert sernameg.get(f"/mesa/acuerdos/{agreement_id}").headers["Location"].endswith(f"#acuerdo-{agreement_id}")
