@@ -523,6 +523,8 @@ MATRIX = """
   POST /mesa/nacional/sesiones/nueva                                   401  403  403  403  403  403  403  403  403  403  403  403  403
   GET  /mesa/sesiones/{sesion}                                         302  403  403  403  403  403  403  403  403  403  403  200  403
   GET  /mesa/sesiones/999999                                           302  403  403  403  403  403  403  403  403  403  403  404  403
+  GET  /mesa/sesiones/{sesion}/acta                                    405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /mesa/sesiones/{sesion}/acta                                    401  403  403  403  403  403  403  403  403  403  403  403  403
   GET  /mesa/acuerdos/{acuerdo_mesa}                                   302  403  403  403  403  403  403  403  403  403  403  303  403
   GET  /mesa/acuerdos/{acuerdo_mesa}/cumplido                          405  405  405  405  405  405  405  405  405  405  405  405  405
   POST /mesa/acuerdos/{acuerdo_mesa}/cumplido                          401  403  403  403  403  403  403  403  403  403  403  403  403
@@ -544,6 +546,8 @@ MESA_MATRIX = """
   POST /mesa/nacional/sesiones/nueva                                   400  403  403
   GET  /mesa/sesiones/{sesion}                                         200  200  200
   GET  /mesa/sesiones/999999                                           404  404  404
+  POST /mesa/sesiones/{sesion}/acta                                    400  403  403
+  POST /mesa/sesiones/999999/acta                                      404  403  403
   GET  /mesa/acuerdos/{acuerdo_mesa}                                   303  303  303
   GET  /mesa/acuerdos/999999                                           404  404  404
   POST /mesa/acuerdos/{acuerdo_mesa}/cumplido                          400  400  403

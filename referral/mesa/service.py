@@ -206,6 +206,31 @@ def record_meeting(ctx: Context, user: User, mesa: Mesa, values: MeetingInput, t
     return meeting
 
 
+class MinutesAlreadyRecorded(CaseError):
+    message = Text("Esta sesión ya tiene acta.", "This session already has minutes.")
+
+
+def add_minutes(ctx: Context, user: User, meeting_id: int, minutes: str) -> MesaMeeting:
+    """Record the minutes of a session recorded without them (once: an acta approved later). Raise AccessDenied,
+    MesaNotFound, InvalidInput, MinutesAlreadyRecorded. The row is locked: of two clicks, the second is told."""
+    if not may_manage(ctx, user):
+        raise AccessDenied()
+    meeting = ctx.session.scalar(select(MesaMeeting).where(MesaMeeting.id == meeting_id).with_for_update())
+    if meeting is None:
+        raise MesaNotFound()
+    if not minutes.strip():
+        raise InvalidInput({"minutes": [REQUIRED]})
+    if len(minutes) > MAX_MINUTES:
+        raise InvalidInput({"minutes": [TOO_LONG]})
+    if meeting.minutes is not None:
+        raise MinutesAlreadyRecorded()
+    meeting.minutes = minutes.strip()
+    audit(ctx, "mesa.sesion.acta", role=user.role, node_id=user.node_id, subject=f"mesa_sesion:{meeting.id}",
+          details={"mesa": meeting.mesa, "region": meeting.region_code})
+    ctx.session.flush()
+    return meeting
+
+
 def open_agreement(ctx: Context, user: User, agreement_id: int) -> MesaAgreement:
     """The agreement, if this user may mark it done; else MesaNotFound or NotResponsible (before any form is read)."""
     agreement = ctx.session.get(MesaAgreement, agreement_id)

@@ -21,8 +21,8 @@ from ..web.context import current_ctx, language
 from ..workflow import Text
 from .reading import meeting_of_agreement, mesa_page, mesas_overview, session_view
 from .service import (
-    AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, complete_agreement, mesa_of,
-    node_choices, open_agreement, record_meeting,
+    AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, MinutesAlreadyRecorded, add_minutes,
+    complete_agreement, may_manage, mesa_of, node_choices, open_agreement, record_meeting,
 )
 
 bp = Blueprint("mesa", __name__)
@@ -47,6 +47,10 @@ class SessionForm(FlaskForm):
     present = _Checkboxes(validate_choice=False)
     minutes = TextAreaField()
     agreements = FieldList(FormField(AgreementRow), min_entries=AGREEMENT_ROWS, max_entries=AGREEMENT_ROWS)
+
+
+class MinutesForm(FlaskForm):
+    minutes = TextAreaField()
 
 
 class DoneForm(FlaskForm):
@@ -124,8 +128,33 @@ def new_session(key: str) -> Any:
 @bp.get("/mesa/sesiones/<int:meeting_id>")
 @needs_any(*READERS)
 def session(meeting_id: int) -> Any:
-    return render_template("mesa/session.html", view=session_view(current_ctx(), current_user, meeting_id, language()),
-                           done_form=DoneForm())
+    ctx = current_ctx()
+    return render_template("mesa/session.html", view=session_view(ctx, current_user, meeting_id, language()),
+                           done_form=DoneForm(), minutes_form=MinutesForm() if may_manage(ctx, current_user) else None)
+
+
+@bp.post("/mesa/sesiones/<int:meeting_id>/acta")
+@needs("plan_manage")
+def minutes(meeting_id: int) -> Any:
+    """The minutes of a session recorded without them (approved later): once."""
+    ctx = current_ctx()
+    view = session_view(ctx, current_user, meeting_id, language())  # MesaNotFound: 404 before the form
+    form = MinutesForm()
+    if not form.validate() or not (form.minutes.data or "").strip():
+        abort(400)
+    try:
+        add_minutes(ctx, current_user, meeting_id, form.minutes.data or "")
+    except MinutesAlreadyRecorded:
+        ctx.session.rollback()
+        flash(_("Esta sesión ya tenía acta."), "info")
+    except InvalidInput:
+        ctx.session.rollback()
+        flash(_("El acta es demasiado larga; no se registró."), "error")
+        return render_template("mesa/session.html", view=view, done_form=DoneForm(), minutes_form=form), 400
+    else:
+        ctx.session.commit()
+        flash(_("Acta registrada."), "success")
+    return redirect(url_for("mesa.session", meeting_id=meeting_id), 303)
 
 
 @bp.get("/mesa/acuerdos/<int:agreement_id>")

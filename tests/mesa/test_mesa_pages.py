@@ -120,3 +120,26 @@ def test_a_notification_of_an_agreement_names_it_and_links_to_it_never_to_a_case
     assert f"Acuerdo de la Mesa n.º {agreement_id}" in page.text and f'href="/mesa/acuerdos/{agreement_id}"' in page.text
     assert "/casos/" not in page.text.split("<main", 1)[-1] and "Maipú" not in page.text
     assert sernameg.get(f"/mesa/acuerdos/{agreement_id}").headers["Location"].endswith(f"#acuerdo-{agreement_id}")
+
+
+def test_minutes_approved_later_are_recorded_once_and_then_counted(app: Any, make_browser: Any) -> None:
+    from referral.mesa.service import count_minutes
+
+    secretaria = make_browser()
+    secretaria.login("mesa.secretaria")
+    fields = hidden_inputs(secretaria.get("/mesa/CL-RM/sesiones/nueva").text)
+    posted = secretaria.client.post("/mesa/CL-RM/sesiones/nueva", data=session_form(app, fields, minutes=""))
+    assert posted.status_code == 303
+    page = secretaria.get(posted.headers["Location"])
+    assert "Sin acta registrada." in page.text and "Registrar acta" in page.text
+    url = posted.headers["Location"] + "/acta"
+    assert secretaria.client.post(url, data={**hidden_inputs(page.text), "minutes": MINUTES}).status_code == 303
+    assert secretaria.client.post(url, data={**hidden_inputs(page.text), "minutes": "Otra."}).status_code == 303
+    with unit_of_work(app) as ctx:
+        assert ctx.session.scalar(select(MesaMeeting.minutes)) == MINUTES  # the second one changed nothing
+        assert count_minutes(ctx.session, region="CL-RM") == 1
+        events = list(ctx.session.scalars(select(AuditEvent).where(AuditEvent.action == "mesa.sesion.acta")))
+        assert len(events) == 1 and "Quilicura" not in str(events[0].details)
+    pdi = make_browser()
+    pdi.login("mesa.focal.pdi")
+    assert "Registrar acta" not in pdi.get(posted.headers["Location"]).text
