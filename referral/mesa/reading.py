@@ -16,7 +16,7 @@ from ..context import Context
 from ..network.models import Node
 from ..workflow import Text
 from .models import DONE, MesaAgreement, MesaMeeting
-from .service import CLOCK, SUBJECT_KIND, Mesa, MesaNotFound, may_manage, may_mark, mesa_of, mesas
+from .service import CLOCK, SUBJECT_KIND, MesaNotFound, may_manage, may_mark, mesa_of, mesas
 
 STATUS = {"abierto": Text("Abierto", "Open"), "cumplido": Text("Cumplido", "Done")}
 
@@ -137,8 +137,3 @@ def _names(ctx: Context, node_ids: set[int]) -> Mapping[int, str]:
     if not node_ids:
         return {}
     return dict(ctx.session.execute(select(Node.id, Node.short_name).where(Node.id.in_(sorted(node_ids)))).all())
-
-
-def mesa_label(ctx: Context, key: str, language: str) -> str:
-    mesa: Mesa = mesa_of(ctx, key)
-    return mesa.label.get(language)

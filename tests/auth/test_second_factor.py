@@ -393,7 +393,7 @@ def test_master_key_rotation_rewraps_every_secret(app: Flask) -> None:
         enrolled = session.scalar(select(func.count()).select_from(SecondFactor))
         moved = factors.rewrap_secrets(session, Vault(new))
         session.commit()
-        assert moved == enrolled == 20  # 17 coordinators, migration, the auditor, the administrator
+        assert moved == enrolled == 23  # 17 coordinators, migration, the auditor, the administrator, the Mesa's 3
         assert factors.master_keys_in_use(session) == {new.key_id}
         alone = MasterKeyring(new.primary)
         factor = factors.active_factor(session, user_id(app, "auditor"))
