@@ -80,6 +80,22 @@ def mesas_overview(ctx: Context, language: str) -> list[MesaRow]:
     return [MesaRow(m.key, m.label.get(language), *counts.get((m.kind, m.region_code), (0, 0))) for m in mesas(ctx)]
 
 
+@dataclass(frozen=True)
+class OwnAgreementRow:
+    id: int
+    meeting_id: int
+    text: str
+    due_on: str
+
+
+def own_open_agreements(ctx: Context, user: User) -> list[OwnAgreementRow]:
+    """The open agreements whose responsible institution is the user's node, soonest due first (one query)."""
+    return [OwnAgreementRow(a.id, a.meeting_id, a.text, a.due_on.strftime("%d-%m-%Y"))
+            for a in ctx.session.scalars(select(MesaAgreement).where(
+                MesaAgreement.responsible_node_id == user.node_id, MesaAgreement.status != DONE)
+                .order_by(MesaAgreement.due_on, MesaAgreement.id))]
+
+
 def mesa_page(ctx: Context, user: User, key: str, language: str) -> MesaPage:
     """The sessions of one Mesa, newest first, with their agreements counted (two queries)."""
     mesa = mesa_of(ctx, key)

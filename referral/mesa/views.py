@@ -19,7 +19,7 @@ from ..cases.errors import InvalidInput
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language
 from ..workflow import Text
-from .reading import meeting_of_agreement, mesa_page, mesas_overview, session_view
+from .reading import meeting_of_agreement, mesa_page, mesas_overview, own_open_agreements, session_view
 from .service import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, MinutesAlreadyRecorded, add_minutes,
     complete_agreement, may_manage, mesa_of, node_choices, open_agreement, record_meeting,
@@ -82,7 +82,9 @@ def _values(form: SessionForm) -> MeetingInput:
 @bp.get("/mesa")
 @needs_any(*READERS)
 def index() -> Any:
-    return render_template("mesa/index.html", mesas=mesas_overview(current_ctx(), language()))
+    ctx = current_ctx()
+    return render_template("mesa/index.html", mesas=mesas_overview(ctx, language()),
+                           own=own_open_agreements(ctx, current_user))
 
 
 @bp.get("/mesa/<key>")

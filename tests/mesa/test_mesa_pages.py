@@ -143,3 +143,15 @@ def test_minutes_approved_later_are_recorded_once_and_then_counted(app: Any, mak
     pdi = make_browser()
     pdi.login("mesa.focal.pdi")
     assert "Registrar acta" not in pdi.get(posted.headers["Location"]).text
+
+
+def test_a_focal_point_finds_its_institutions_open_agreements_on_the_mesa_page(app: Any, make_browser: Any) -> None:
+    secretaria = make_browser()
+    secretaria.login("mesa.secretaria")
+    fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
+    assert secretaria.client.post("/mesa/nacional/sesiones/nueva", data=session_form(app, fields)).status_code == 303
+    sernameg, pdi = make_browser(), make_browser()
+    sernameg.login("mesa.focal.sernameg")
+    pdi.login("mesa.focal.pdi")
+    assert "cupos en Maipú" in sernameg.get("/mesa").text
+    assert "cupos en Maipú" not in pdi.get("/mesa").text
