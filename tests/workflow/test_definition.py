@@ -91,7 +91,8 @@ def test_the_chilean_definition_loads_and_validates(chile: WorkflowDefinition) -
 
 
 def test_the_chilean_definition_declares_the_roles_and_relations_of_the_protocol(chile: WorkflowDefinition) -> None:
-    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador"}
+    assert set(chile.roles) == {"coordinador", "deteccion", "gestor", "migraciones", "auditor", "administrador",
+                                "secretaria_tecnica", "punto_focal_plan"}  # the Mesa's (issue 18)
     assert set(chile.relations) == {
         "nodo_detector", "punto_focal", "coordinacion_nacional", "nodo_lider", "servicio_migraciones",
         "servicio_consular",  # Chilean victims abroad: joins on activation (issue 15)
