@@ -9,7 +9,7 @@ subject's kind and id). The service that owns the subject starts and stops it in
     stop_subject_clock(ctx, "meta_plan_accion", "meta_plan", str(action.id))   # met (or late)
 
 The clock's steps tell the active staff, of a role that reads that kind of subject, at `node_ids` (party
-`institucion_responsable`) and, on escalation, at `escalate_node_ids` (`institucion_coordinadora`): never
+`institucion_responsable`) and, on escalation, at `escalate_node_ids` (`institucion_que_coordina`): never
 through a case's relations. Nothing personal: ids, a clock key, moments.
 """
 

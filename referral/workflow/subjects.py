@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from .text import Text
 
-RESPONSIBLE, COORDINATING = "institucion_responsable", "institucion_coordinadora"
+RESPONSIBLE, COORDINATING = "institucion_responsable", "institucion_que_coordina"
 PARTIES = frozenset({RESPONSIBLE, COORDINATING})
 DUE_FIELD = "subject.due_on"  # deadline_from of a subject clock: the date (or moment) given when it starts
 PARTY_LABELS = {
     RESPONSIBLE: Text("Institución responsable", "Responsible institution"),
-    COORDINATING: Text("Institución coordinadora", "Coordinating institution"),
+    COORDINATING: Text("Institución que coordina", "Coordinating institution"),
 }
 
 

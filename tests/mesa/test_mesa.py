@@ -87,7 +87,7 @@ def test_the_secretariat_records_a_session_and_each_agreement_starts_its_clock(a
     assert (row.case_id, row.subject_kind, row.status) == (None, SUBJECT_KIND, RUNNING)
     assert row.due_at == end_of_day(DUE_ON)
     assert row.parties == {"institucion_responsable": [node_id(app, "SERNAMEG")],
-                           "institucion_coordinadora": [node_id(app, "SERMIG")]}
+                           "institucion_que_coordina": [node_id(app, "SERMIG")]}
     with unit_of_work(app) as ctx:
         meeting = ctx.session.get(MesaMeeting, meeting_id)
         assert (meeting.mesa, meeting.region_code, meeting.minutes) == ("nacional", None, MINUTES)

@@ -571,7 +571,7 @@ def test_a_conditional_requirement_naming_an_unknown_field_is_refused(tmp_path: 
 def test_the_loader_knows_only_documented_units_and_capabilities() -> None:
     assert CLOCK_UNITS == {"hours", "calendar_days", "working_days"}
     assert CAPABILITIES == {"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access",
-                            "assign_cases"}
+                            "assign_cases", "plan_manage", "plan_report"}
 
 
 @pytest.mark.parametrize(("held_at", "fragments"), [
