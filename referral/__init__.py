@@ -88,6 +88,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     from .cases.meeting_views import bp as meetings_bp
     from .clocks.views import bp as clocks_bp
     from .main.views import bp as main_bp
+    from .mesa.views import bp as mesa_bp
     from .network.views import bp as network_bp
     from .referrals.views import bp as referrals_bp
     from .stats.views import bp as stats_bp
@@ -112,7 +113,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     login_manager.user_loader(load_signed_in)
 
     for blueprint in (auth_bp, main_bp, cases_bp, clocks_bp, admin_bp, referrals_bp, network_bp, stats_bp,
-                      notes_bp, attachments_bp, meetings_bp, plan_bp):
+                      notes_bp, attachments_bp, meetings_bp, plan_bp, mesa_bp):
         app.register_blueprint(blueprint)
     limits.init_app(app)
     app.before_request(access.enforce)

@@ -16,4 +16,5 @@ def import_all() -> None:
     from .audit import models as audit_models  # noqa: F401
     from .stats import models as stats_models  # noqa: F401
     from .plan import models as plan_models  # noqa: F401
+    from .mesa import models as mesa_models  # noqa: F401
     from . import generation  # noqa: F401

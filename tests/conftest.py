@@ -36,7 +36,7 @@ from .units import unit_of_work
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-CASE_TABLES = ("case_agreements", "case_meetings", "case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
+CASE_TABLES = ("mesa_agreements", "mesa_meetings", "case_agreements", "case_meetings", "case_clocks", "notifications", "case_events", "form_records", "case_tracks", "case_participants",
                "case_key_wraps", "case_keys", "blind_indexes", "case_tombstones", "cases", "node_keys", "vault_secrets",
                "referrals", "consents", "emergency_accesses", "audit_events", "case_stat_steps", "case_stats",
                "user_sessions", "account_tokens", "access_notices", "access_grants", "login_failures",

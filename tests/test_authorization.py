@@ -205,6 +205,7 @@ def build_cases(app: Flask) -> dict[str, str]:
         cases[kind] = attach(app, cases["presentada"], kind)
     cases.update(meetings_in(app, cases["presentada"]))
     cases.update(plan_in(app))
+    cases.update(mesa_session_in(app))
     return cases
 
 
@@ -224,6 +225,26 @@ def plan_in(app: Flask) -> dict[str, str]:
         ctx.session.commit()
         return {"plan": str(plan.id), "accion_pav": str(actions[(2, "2.1")]), "accion_dj": str(actions[(3, "1.3")]),
                 "avance": str(report.id)}
+
+
+def mesa_session_in(app: Flask) -> dict[str, str]:
+    """A session of the national Mesa recorded by the Secretaría Técnica ({sesion}), with one agreement of SernamEG's
+    ({acuerdo_mesa}): its focal point of the Plan (mesa.focal.sernameg) marks it done, PDI's may not."""
+    from referral.mesa.service import AgreementInput as MesaAgreementInput
+    from referral.mesa.service import MeetingInput as MesaMeetingInput
+    from referral.mesa.service import mesa_of, record_meeting
+
+    with services(app) as ctx:
+        do = Steps(ctx)
+        sernameg = do.node_id("SERNAMEG")
+        meeting = record_meeting(ctx, do.user("mesa.secretaria"), mesa_of(ctx, "nacional"), MesaMeetingInput(
+            dt.date(2026, 11, 17), (sernameg, do.node_id("SERMIG")), "Acta.",
+            (MesaAgreementInput("Acuerdo.", sernameg, dt.date(2026, 12, 15)),)), uuid.uuid4().hex)
+        ctx.session.commit()
+        from referral.mesa.models import MesaAgreement
+
+        agreement = ctx.session.scalar(select(MesaAgreement.id).where(MesaAgreement.meeting_id == meeting.id))
+        return {"sesion": str(meeting.id), "acuerdo_mesa": str(agreement)}
 
 
 @pytest.fixture(scope="module")
@@ -510,6 +531,51 @@ MATRIX = """
   POST /mis-casos                                                      401  200  200  200  200  200  200  200  200  200  200  403  403
   POST /bandeja/triaje                                                 401  404  200  404  200  404  404  200  404  404  404  403  403
   POST /bandeja/no_existe                                              401  404  404  404  404  404  404  404  404  404  404  403  403
+# -- the Mesa Intersectorial (issue 18): read by the Mesa's roles and the auditor, written by the Secretaría Técnica
+# -- (recording a session) and the responsible institution's focal point of the Plan (an agreement done); nobody
+# -- here holds those roles but the auditor, who reads (no such Mesa or session: 404) and writes nothing. The
+# -- Mesa's own users: MESA_MATRIX below
+  GET  /mesa                                                           302  403  403  403  403  403  403  403  403  403  403  200  403
+  GET  /mesa/nacional                                                  302  403  403  403  403  403  403  403  403  403  403  200  403
+  GET  /mesa/CL-RM                                                     302  403  403  403  403  403  403  403  403  403  403  200  403
+  GET  /mesa/CL-NO                                                     302  403  403  403  403  403  403  403  403  403  403  404  403
+  GET  /mesa/nacional/sesiones/nueva                                   302  403  403  403  403  403  403  403  403  403  403  403  403
+  POST /mesa/nacional/sesiones/nueva                                   401  403  403  403  403  403  403  403  403  403  403  403  403
+  GET  /mesa/sesiones/{sesion}                                         302  403  403  403  403  403  403  403  403  403  403  200  403
+  GET  /mesa/sesiones/999999                                           302  403  403  403  403  403  403  403  403  403  403  404  403
+  GET  /mesa/sesiones/{sesion}/acta                                    405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /mesa/sesiones/{sesion}/acta                                    401  403  403  403  403  403  403  403  403  403  403  403  403
+  GET  /mesa/acuerdos/{acuerdo_mesa}                                   302  403  403  403  403  403  403  403  403  403  403  303  403
+  GET  /mesa/acuerdos/{acuerdo_mesa}/cumplido                          405  405  405  405  405  405  405  405  405  405  405  405  405
+  POST /mesa/acuerdos/{acuerdo_mesa}/cumplido                          401  403  403  403  403  403  403  403  403  403  403  403  403
+"""
+
+# The Mesa's own users (issue 18): the Secretaría Técnica (SERMIG) and the focal points of the Plan of SernamEG
+# (responsible for {acuerdo_mesa}) and of the PDI (not responsible). A permitted POST of an empty form is 400; marking
+# another institution's agreement done is 403; no such Mesa, session or agreement is 404.
+MESA_USERS = ("mesa.secretaria", "mesa.focal.sernameg", "mesa.focal.pdi")
+MESA_MATRIX = """
+# method path                                                          secr fsrn fpdi
+  GET  /mesa                                                           200  200  200
+  GET  /mesa/nacional                                                  200  200  200
+  GET  /mesa/CL-RM                                                     200  200  200
+  GET  /mesa/CL-NO                                                     404  404  404
+  GET  /mesa/nacional/sesiones/nueva                                   200  403  403
+  GET  /mesa/CL-RM/sesiones/nueva                                      200  403  403
+  GET  /mesa/CL-NO/sesiones/nueva                                      404  403  403
+  POST /mesa/nacional/sesiones/nueva                                   400  403  403
+  GET  /mesa/sesiones/{sesion}                                         200  200  200
+  GET  /mesa/sesiones/999999                                           404  404  404
+  POST /mesa/sesiones/{sesion}/acta                                    400  403  403
+  POST /mesa/sesiones/999999/acta                                      404  403  403
+  GET  /mesa/acuerdos/{acuerdo_mesa}                                   303  303  303
+  GET  /mesa/acuerdos/999999                                           404  404  404
+  POST /mesa/acuerdos/{acuerdo_mesa}/cumplido                          400  400  403
+  POST /mesa/acuerdos/999999/cumplido                                  404  404  404
+  GET  /protocolo                                                      200  200  200
+  GET  /casos                                                          403  403  403
+  GET  /casos/{detectado}                                              403  403  403
+  GET  /notificaciones                                                 200  200  200
 """
 
 # Where a redirect goes when it is not an anonymous GET (always /ingresar?next=…) nor an action
@@ -585,11 +651,12 @@ PLAN_MATRIX = """
 """
 
 CELLS = parse(MATRIX, USERS) + parse(PLAN_MATRIX, PLAN_USERS)
+MESA_CELLS = parse(MESA_MATRIX, MESA_USERS)
 
 
 
 
-@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+@pytest.mark.parametrize("cell", CELLS + MESA_CELLS, ids=cell_id)
 def test_route_matrix(world: World, cell: Cell) -> None:
     path = world.url(cell.path)
     client = world.client(cell.user, fresh=cell.path == "/salir")  # signing out ends the client's session
@@ -608,7 +675,7 @@ def test_route_matrix(world: World, cell: Cell) -> None:
 def test_the_matrix_covers_every_route_and_method(world: World) -> None:
     adapter = world.app.url_map.bind("localhost")
     covered = {(cell.method, adapter.match(world.url(cell.path).split("?")[0], method=cell.method)[0])
-               for cell in CELLS if cell.status != 405}
+               for cell in CELLS + MESA_CELLS if cell.status != 405}
     # The referral pages have their own matrix (a case with live and ended referrals, an emergency
     # access) and their own coverage check: tests/referrals/test_referral_authorization.py; so have the
     # auditors' pages: tests/stats/test_stats_authorization.py.

@@ -81,7 +81,7 @@ def acting(definition: WorkflowDefinition, role: str, relations: Sequence[str]) 
 
 def deadline_clocks(definition: WorkflowDefinition) -> list[str]:
     """Clocks that can be overdue (a repeating clock is a periodic prompt, never late)."""
-    return [key for key, clock in definition.clocks.items() if not clock.repeats]
+    return [key for key, clock in definition.clocks.items() if not clock.repeats and clock.subject is None]
 
 
 def _on_list(inbox: Inbox, state: str, tracks: dict[str, str], forms: dict[str, set[str]]) -> bool:
@@ -201,8 +201,8 @@ def _flushed(session: Session, _context: Any) -> None:
     for instance in (*session.new, *session.dirty, *session.deleted):
         if isinstance(instance, Case):
             touched.add(instance.id)
-        elif isinstance(instance, WATCHED):
-            touched.add(instance.case_id)  # type: ignore[union-attr]
+        elif isinstance(instance, WATCHED) and instance.case_id is not None:  # type: ignore[union-attr]
+            touched.add(instance.case_id)  # type: ignore[union-attr]  (a clock of no case marks none)
     if touched:
         mark(session, touched)
 

@@ -26,6 +26,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..workflow import WorkflowDefinition
+from ..workflow.subjects import KINDS as NONCASE_KINDS
 from .models import Notification
 from .wording import notification_message
 
@@ -55,19 +56,36 @@ class MailSettings:
 
 def compose(note: Notification, definition: WorkflowDefinition, settings: MailSettings, timezone: Any) -> EmailMessage:
     """Spanish first, English below; the subject and body name only the clock and the reference."""
-    words = notification_message(definition, note.clock, note.kind, note.due_at, note.level, note.case.reference,
-                                 timezone)
-    link = f"{settings.base_url}/casos/{note.case.reference}"
+    if note.case is not None:
+        reference, about, path = note.case.reference, None, f"/casos/{note.case.reference}"
+    else:  # a subject that is not a case (a Mesa's agreement, a meta of the Plan): its kind and id only
+        kind = NONCASE_KINDS[note.clock_row.subject_kind]
+        about = kind.about(note.clock_row.subject)
+        reference, path = about.es, kind.link(note.clock_row.subject) or "/notificaciones"
+    words = notification_message(definition, note.clock, note.kind, note.due_at, note.level, reference, timezone,
+                                 about)
+    link = f"{settings.base_url}{path}"
     mail = EmailMessage()
-    mail["Subject"] = f"[Protocolo de Trata] {words.title.es} · {note.case.reference}"
+    mail["Subject"] = f"[Protocolo de Trata] {words.title.es} · {reference}"
     mail["From"] = settings.sender
     mail["Date"] = formatdate(localtime=False)
     domain = settings.sender.rpartition("@")[2] if "@" in settings.sender else "localhost"
     mail["Message-ID"] = f"<{note.id}@{domain}>"  # the same for every attempt at this notification
-    if note.user is not None:
+    if note.user is not None and note.case is None:
+        mail["To"] = note.user.email
+        es = f"Abrir (requiere iniciar sesión): {link}"
+        en = f"Open (sign-in required): {link}"
+    elif note.user is not None:
         mail["To"] = note.user.email
         es = f"Abrir el caso (requiere iniciar sesión): {link}"
         en = f"Open the case (sign-in required): {link}"
+    elif note.case is None:  # a node without staff accounts, told of a Mesa's or the Plan's deadline
+        assert note.node is not None and note.node.contact_email
+        mail["To"] = note.node.contact_email
+        es = (f"Su institución ({note.node.short_name}) es responsable de este compromiso y no tiene cuentas activas "
+              "en el sistema: comuníquese con la Secretaría Técnica de la Mesa Intersectorial.")
+        en = (f"Your institution ({note.node.short_name}) is responsible for this commitment and has no active "
+              "accounts in the system: contact the Technical Secretariat of the Inter-sector Table.")
     else:  # a node without staff accounts: its institutional contact, told whom to call
         assert note.node is not None and note.node.contact_email
         mail["To"] = note.node.contact_email

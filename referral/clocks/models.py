@@ -1,12 +1,13 @@
-"""Running clocks and the notifications they produce. No personal data: a clock is a case id, a
-clock key and moments; a notification is a user, a case id and what kind of step it was."""
+"""Running clocks and the notifications they produce. No personal data: a clock is a case id (or, for a
+subject that is not a case, its kind and id), a clock key and moments; a notification is a user, a case
+id (or none) and what kind of step it was."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import User
@@ -30,13 +31,25 @@ class CaseClock(Base):
         # At most one running period of a clock per case, even if two writers race.
         Index("uq_case_clocks_running", "case_id", "clock", "subject", unique=True,
               sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+        # The same for a subject that is not a case (case_id NULL, which a unique index does not compare).
+        Index("uq_subject_clocks_running", "subject_kind", "clock", "subject", unique=True,
+              sqlite_where=text("status = 'running' AND case_id IS NULL"),
+              postgresql_where=text("status = 'running' AND case_id IS NULL")),
+        # A clock belongs to a case, or to a subject of a declared kind: never to nothing.
+        CheckConstraint("case_id IS NOT NULL OR subject_kind != ''", name="case_or_subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # NULL for a clock whose subject is not a case (a Mesa's agreement, a meta of the Plan de Acción)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     clock: Mapped[str] = mapped_column(String(60))
-    # "" for a clock of the case; a referral's id for a clock of one referral (its answer, its action)
+    # "" for a clock of the case; a referral's id for a clock of one referral (its answer, its action); the
+    # subject's own id for a clock of a subject that is not a case
     subject: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # "" for a case's clock; else the kind of subject (`subject:` of the clock, referral/clocks/subjects.py)
+    subject_kind: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # a subject clock's parties, given when it starts: {"responsable": [node ids], "coordinadora": [node ids]}
+    parties: Mapped[dict[str, list[int]] | None] = mapped_column(JSON)
     period: Mapped[int] = mapped_column(Integer, default=1)  # repeating clocks count their periods
     status: Mapped[str] = mapped_column(String(12), default=RUNNING)  # running | stopped | finished
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -49,7 +62,7 @@ class CaseClock(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(20))  # stop_event | case_closed
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # a task was sent; lease
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case | None] = relationship()
 
     @property
     def met(self) -> bool | None:
@@ -75,7 +88,8 @@ class Notification(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"))  # to the node's contact address
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # NULL for a step of a clock whose subject is not a case (its clock row says which subject)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     clock_id: Mapped[int] = mapped_column(ForeignKey("case_clocks.id", ondelete="CASCADE"))
     clock: Mapped[str] = mapped_column(String(60))
     period: Mapped[int] = mapped_column(Integer)
@@ -93,4 +107,5 @@ class Notification(Base):
 
     user: Mapped[User | None] = relationship()
     node: Mapped[Node | None] = relationship()
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case | None] = relationship()
+    clock_row: Mapped[CaseClock] = relationship()

@@ -24,6 +24,7 @@ from ..cases.models import Case, Participant, live_participant
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock
+from ..workflow.subjects import KINDS as NONCASE_KINDS
 from .models import RUNNING, STOPPED, CaseClock, Notification
 from .service import running_clocks
 from .wording import SOON, URGENCY_WORDS, deadline, local, notification_message, span, time_left, urgency
@@ -177,10 +178,11 @@ class NotificationView:
     title: str
     body: str
     created_at: str
-    reference: str  # the case, for the link
+    reference: str  # the case, for the link ("" for a subject that is not a case)
     unread: bool
     can_open: bool  # the user's node still holds a live relation to the case
     flags: tuple[tuple[str, str], ...] = ()  # the case's routing flags (child case...), shown as badges
+    link: str | None = None  # a subject that is not a case: its page (a Mesa's agreement), if it has one
 
 
 @dataclass(frozen=True)
@@ -211,21 +213,27 @@ def notifications_page(ctx: Context, user: User, language: str, page: int = 1) -
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
     rows = ctx.session.execute(
-        select(Notification, Case.reference, Case.flags).join(Case, Case.id == Notification.case_id).where(mine)
+        select(Notification, Case.reference, Case.flags, CaseClock.subject_kind, CaseClock.subject)
+        .outerjoin(Case, Case.id == Notification.case_id).join(CaseClock, CaseClock.id == Notification.clock_id)
+        .where(mine)
         .order_by(when((Notification.read_at.is_(None), 0), else_=1), Notification.created_at.desc(),
                   Notification.id)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
-    openable = _openable(ctx, user, {note.case_id for note, _, _ in rows})
+    openable = _openable(ctx, user, {note.case_id for note, *_ in rows if note.case_id is not None})
     d = ctx.definition
     items = []
-    for note, reference, flags in rows:
-        words = notification_message(d, note.clock, note.kind, note.due_at, note.level, reference, ctx.timezone)
+    for note, reference, flags, subject_kind, subject in rows:
+        kind = NONCASE_KINDS.get(subject_kind) if note.case_id is None else None
+        about = kind.about(subject) if kind else None
+        words = notification_message(d, note.clock, note.kind, note.due_at, note.level, reference or "",
+                                     ctx.timezone, about)
         items.append(NotificationView(
             id=str(note.id), kind=note.kind, level=note.level, title=words.title.get(language),
-            body=words.body.get(language), created_at=local(note.created_at, ctx.timezone), reference=reference,
+            body=words.body.get(language), created_at=local(note.created_at, ctx.timezone), reference=reference or "",
             unread=note.read_at is None, can_open=note.case_id in openable,
             flags=tuple((k, d.flags[k].label.get(language)) for k, on in (flags or {}).items() if on and k in d.flags),
+            link=kind.link(subject) if kind else None,
         ))
     return NotificationsPage(items=tuple(items), unread=unread_count(ctx, user), total=total, page=page,
                              pages=pages, until=now.isoformat())

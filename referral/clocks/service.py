@@ -38,6 +38,7 @@ from ..workflow.meetings import CONVENER, INVITEE, RESPONSIBLE
 from ..workflow.network import PARTIES as REFERRAL_ENDS
 from ..workflow.network import RECEIVER, SENDER
 from ..workflow.definition import Clock
+from ..workflow.subjects import KINDS as NONCASE_KINDS
 from .models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def on_note(ctx: Context, case: Case, note_type: str, relations: frozenset[str])
     return [row.clock for row in rows]
 
 
-def start_clock(ctx: Context, case_id: uuid.UUID, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,
+def start_clock(ctx: Context, case_id: uuid.UUID | None, clock: Clock, at: dt.datetime, calendar: WorkingCalendar,
                 period: int = 1, deadline: dt.datetime | None = None, subject: str = "") -> CaseClock:
     steps = schedule(clock, at, calendar, deadline)
     row = CaseClock(case_id=case_id, clock=clock.key, subject=subject, period=period, status=RUNNING, started_at=at,
@@ -226,7 +227,8 @@ def run_clocks(ctx: Context, clock_ids: Iterable[int], now: dt.datetime, email: 
                    CaseClock.status == RUNNING)
             .values(**progress.values)
             .execution_options(synchronize_session=False,  # a clock that ends or moves its deadline: the case's rows
-                               worklist_cases=[row.case_id] if {"status", "due_at"} & progress.values.keys() else ())
+                               worklist_cases=[row.case_id] if row.case_id is not None and
+                               {"status", "due_at"} & progress.values.keys() else ())
         ).rowcount
         if won == 1:
             claimed.append((row, progress))
@@ -271,8 +273,9 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
                 told = [entry for entry in told if entry[0] != period]
             period, started, step = period + 1, due, 0
             continue
-        # Nothing left to send. A clock with a stop event stays running, and overdue, until it stops.
-        next_at, status = None, RUNNING if clock.stops_on else FINISHED
+        # Nothing left to send. A clock with a stop event (or a subject's, which its service stops) stays running,
+        # and overdue, until it stops.
+        next_at, status = None, RUNNING if clock.stops_on or clock.subject is not None else FINISHED
         break
     values: dict[str, object] = {
         "period": period, "started_at": started, "step": step, "next_at": next_at, "status": status,
@@ -283,6 +286,16 @@ def _advance(ctx: Context, row: CaseClock, now: dt.datetime, calendar: WorkingCa
 
 
 def _notify(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
+    """The notifications the steps owe: to case relations and parties, or, for a subject that is not a case,
+    to the nodes its service named (referral/clocks/subjects.py)."""
+    subjects = [(row, p) for row, p in claimed if row.case_id is None]
+    created = notify_subject_parties(ctx, subjects, email) if subjects else []
+    return created + _notify_case_parties(ctx, [(row, p) for row, p in claimed if row.case_id is not None], email)
+
+
+def _notify_case_parties(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
+    if not claimed:
+        return []
     wanted = {(row.case_id, relation) for row, p in claimed for _, _, s, _ in p.told for relation in s.relations
               if relation not in REFERRAL_PARTIES}
     people = recipients(ctx, wanted)
@@ -489,3 +502,37 @@ def rebuild(ctx: Context, case: Case) -> int:
     ctx.session.flush()
     return int(ctx.session.scalar(select(func.count()).select_from(CaseClock).where(CaseClock.case_id == case.id))
                or 0)
+
+
+# -- clocks whose subject is not a case (referral/clocks/subjects.py starts and stops them) -------------------
+
+def notify_subject_parties(ctx: Context, claimed: list[tuple[CaseClock, _Progress]], email: bool) -> list[uuid.UUID]:
+    """Notifications of subject clocks: the active staff, of a role that reads that kind of subject, at the nodes
+    the clock's service named for each party (`CaseClock.parties`); a node with none, at its contact address."""
+    kinds = NONCASE_KINDS
+    nodes = sorted({n for row, _ in claimed for ids in (row.parties or {}).values() for n in ids})
+    staff: dict[int, list[User]] = defaultdict(list)
+    for start in range(0, len(nodes), CHUNK):
+        for person in ctx.session.scalars(select(User).where(
+                User.node_id.in_(nodes[start:start + CHUNK]), User.active).order_by(User.id)):
+            staff[person.node_id].append(person)
+    created: list[uuid.UUID] = []
+    for row, progress in claimed:
+        kind = kinds.get(row.subject_kind)
+        roles = {r for capability in (kind.readers if kind else ()) for r in ctx.definition.roles_with(capability)}
+        for period, index, step, due in progress.told:
+            told = sorted({n for relation in step.relations for n in (row.parties or {}).get(relation, ())})
+            users = [u for n in told for u in staff.get(n, ()) if u.role in roles]
+            offices = [] if users or not email else list(ctx.session.scalars(select(Node).where(
+                Node.id.in_(told), Node.active, Node.contact_email.is_not(None), Node.contact_email != "")))
+            if not users and not offices:
+                log.warning("clock %s (%s) %s: no active staff at the nodes of %s", row.id, row.clock, step.kind,
+                            "/".join(step.relations))
+            for user_id, node_id in [(u.id, None) for u in users] + [(None, o.id) for o in offices]:
+                note = Notification(id=uuid.uuid4(), user_id=user_id, node_id=node_id, case_id=None, clock_id=row.id,
+                                    clock=row.clock, period=period, step=index, kind=step.kind, level=step.level,
+                                    due_at=due, created_at=ctx.now(), email_pending=email)
+                ctx.session.add(note)
+                created.append(note.id)
+    ctx.session.flush()
+    return created

@@ -74,30 +74,33 @@ class Message:
 
 
 def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, reference: str, level: int = 0,
-            relation: Text | None = None) -> Message:
-    """The words of one reminder or escalation (in-app and e-mail alike)."""
+            relation: Text | None = None, about: Text | None = None) -> Message:
+    """The words of one reminder or escalation (in-app and e-mail alike): of a case («Caso TP-...»), or of a
+    subject that is not a case (`about`: «Acuerdo de la Mesa n.º 7»)."""
     when = deadline(due, timezone)
     es, en = f"«{label.es}»", f"“{label.get('en')}”"
+    whose = about or Text(f"Caso {reference}", f"Case {reference}")
+    who_es, who_en = whose.es, whose.get("en")
     if kind == STARTED:
         title = Text("Nuevo plazo", "New deadline")
-        body = Text(f"Caso {reference}: {es}, plazo hasta el {when}.", f"Case {reference}: {en}, due by {when}.")
+        body = Text(f"{who_es}: {es}, plazo hasta el {when}.", f"{who_en}: {en}, due by {when}.")
     elif kind == REMINDER:
         title = Text("Recordatorio de plazo", "Deadline reminder")
-        body = Text(f"Caso {reference}: {es} vence el {when}.", f"Case {reference}: {en} is due on {when}.")
+        body = Text(f"{who_es}: {es} vence el {when}.", f"{who_en}: {en} is due on {when}.")
     elif kind == DUE:
         title = Text("Plazo vencido", "Deadline missed")
-        body = Text(f"Caso {reference}: {es} venció el {when} y sigue pendiente.",
-                    f"Case {reference}: {en} was due on {when} and is still pending.")
+        body = Text(f"{who_es}: {es} venció el {when} y sigue pendiente.",
+                    f"{who_en}: {en} was due on {when} and is still pending.")
     elif kind == PERIODIC:
         title = Text("Acción periódica", "Periodic action")
-        body = Text(f"Caso {reference}: corresponde {es} (plazo del {when}).",
-                    f"Case {reference}: {en} is due now (period ending {when}).")
+        body = Text(f"{who_es}: corresponde {es} (plazo del {when}).",
+                    f"{who_en}: {en} is due now (period ending {when}).")
     elif kind == ESCALATION:
         as_whom = relation or Text("", "")
         title = Text(f"Escalamiento (nivel {level})", f"Escalation (level {level})")
         body = Text(
-            f"Caso {reference}: {es} está vencido desde el {when}. Se le informa como {as_whom.es}.",
-            f"Case {reference}: {en} has been overdue since {when}. You are told as {as_whom.get('en')}.",
+            f"{who_es}: {es} está vencido desde el {when}. Se le informa como {as_whom.es}.",
+            f"{who_en}: {en} has been overdue since {when}. You are told as {as_whom.get('en')}.",
         )
     else:
         raise ValueError(f"unknown step kind {kind!r}")
@@ -105,11 +108,11 @@ def message(kind: str, label: Text, due: dt.datetime, timezone: ZoneInfo, refere
 
 
 def notification_message(definition: WorkflowDefinition, clock_key: str, kind: str, due: dt.datetime, level: int,
-                         reference: str, timezone: ZoneInfo) -> Message:
+                         reference: str, timezone: ZoneInfo, about: Text | None = None) -> Message:
     """The words of a stored notification: its clock's label, and for an escalation whom it tells."""
     clock = definition.clocks.get(clock_key)
     label = clock.label if clock is not None else Text(clock_key, clock_key)
     relation = None
     if clock is not None and kind == ESCALATION and 0 < level <= len(clock.escalate):
         relation = definition.relation_label(clock.escalate[level - 1][1])
-    return message(kind, label, due, timezone, reference, level, relation)
+    return message(kind, label, due, timezone, reference, level, relation, about)

@@ -29,6 +29,7 @@ from ..referrals.consent import record_consent
 from ..referrals.service import answer_referral, send_referral
 from ..context import Context
 from ..extensions import database
+from .mesa import load_mesa_sessions
 from .network import DEMO_PASSWORD, DOMAIN, DemoNetwork, clear_all, load_network
 from .plan import load_demo_plan
 from .people import Person, PersonFactory
@@ -429,6 +430,7 @@ def load_demo(app: Flask, *, cases: int, seed: int, progress: Callable[[str], No
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
                       blobs=app.extensions["referral.blobs"])
         load_demo_plan(ctx, network)
+        load_mesa_sessions(ctx)  # issue 18: the Mesa Intersectorial's sessions and agreements
         session.commit()
         generator = DemoCases(ctx, network, seed)
         for index in range(cases):

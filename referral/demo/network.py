@@ -52,6 +52,10 @@ NAMED_USERS = (
     ("secretaria.mesa", "SERMIG", "secretaria_tecnica", "Secretaría Técnica de la Mesa Intersectorial, SERMIG"),
     ("plan.pav", "PAV", "punto_focal_plan", "Punto focal del Plan de Acción, Programa Apoyo a Víctimas"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
+    # issue 18, the Mesa's meetings (branch mesa): the Secretaría Técnica and two institutions' focal points of the Plan
+    ("mesa.secretaria", "SERMIG", "secretaria_tecnica", "Secretaría Técnica de la Mesa Intersectorial, SERMIG"),
+    ("mesa.focal.sernameg", "SERNAMEG", "punto_focal_plan", "Punto focal del Plan de Acción, SernamEG"),
+    ("mesa.focal.pdi", "PDI-BITRAP-CL-RM", "punto_focal_plan", "Punto focal del Plan de Acción, PDI"),
 )
 # Nodes of the shared file that do not exist: the Mesa's Secretaría Técnica is part of SERMIG (seed 002;
 # brief section 8: "There is no separate technical-secretary node"), which is told of every residence

@@ -182,6 +182,9 @@ SUBJECT_DATES = {  # the deadlines of clocks of one referral, meeting or agreeme
     "referral": COMMITTED_DATE,
     "meeting": Text("fecha y hora de la mesa de caso", "the case meeting's date and time"),
     "agreement": Text("fecha comprometida del acuerdo", "the agreement's due date"),
+    # a subject that is not a case (a Mesa's agreement, a meta of the Plan, its report): the date its service gives
+    "subject": Text("fecha comprometida (acuerdo de la Mesa, meta o informe del Plan)",
+                    "the committed date (the Table's agreement, the Plan's target or report)"),
 }
 REMINDERS_BEFORE = Text("recordatorios {before} antes", "reminders {before} before")
 

@@ -207,6 +207,8 @@ def _clocks(ctx: Context, filters: Filters, language: str, threshold: int) -> tu
     figures = {row[0]: row[1:] for row in ctx.session.execute(query)}
     rows = []
     for key, clock in ctx.definition.clocks.items():
+        if clock.subject is not None:  # a Mesa's or the Plan's deadline: no case to count it by
+            continue
         values = figures.get(key, (0,) * 8)
         shown = [published(int(values[i]), int(values[i + 1]), threshold) for i in range(0, 8, 2)]
         rows.append(ClockFigures(key, clock.label.get(language), *shown))

@@ -151,6 +151,9 @@ def nav_items() -> list[NavItem]:
     if may_read_plan(ctx, current_user):
         url = url_for("plan.index")
         items.append(NavItem(_("Plan de Acción"), url, request.path.startswith(url)))
+    if any(has_capability(ctx, current_user, c) for c in ("plan_manage", "plan_report", "audit")):
+        url = url_for("mesa.index")  # issue 18: the Mesa Intersectorial's sessions and agreements
+        items.append(NavItem(_("Mesa Intersectorial"), url, request.path.startswith(url)))
     if may_file_intake(ctx, current_user):
         url = url_for("cases.new_intake")
         items.append(NavItem(_("Nueva Ficha"), url, request.path == url))

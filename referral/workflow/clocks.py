@@ -118,13 +118,15 @@ def reactions(definition: WorkflowDefinition, occurrence: Occurrence) -> Reactio
         definition.main.states[occurrence.to_state].closed
     stops: dict[str, str] = {}
     for clock in definition.clocks.values():
+        if clock.subject is not None:  # a subject that is not a case: no step of a case touches it
+            continue
         if clock.stops_on and matches(clock.stops_on, occurrence):
             stops[clock.key] = STOP_EVENT  # its own event, even if the same step closes the case
         elif closing:
             stops[clock.key] = CASE_CLOSED
     starts = tuple(
         clock.key for clock in definition.clocks.values()
-        if not closing and matches(clock.starts_on, occurrence)
+        if not closing and clock.subject is None and matches(clock.starts_on, occurrence)
         and (not clock.started_by or occurrence.actor_org_type in clock.started_by)
         and occurrence.actor_org_type not in clock.not_started_by
     )

@@ -30,6 +30,10 @@ from .meetings import MeetingsDef, meetings_problems, parse_meetings, subject_ev
 from .notes import NotesDef, notes_problems, parse_notes
 from .attachments import AttachmentsDef, attachments_problems, parse_attachments
 from .predicates import FieldIs, InputIs, Predicate, leaves, parse
+from .subjects import DUE_FIELD as NONCASE_DUE_FIELD
+from .subjects import KINDS as NONCASE_KINDS
+from .subjects import PARTIES as NONCASE_PARTIES
+from .subjects import PARTY_LABELS as NONCASE_PARTY_LABELS
 from .text import Text, text_from
 
 CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access",
@@ -201,6 +205,8 @@ class Clock:
     # a running period ends (met) and a new one starts when a note of these types is recorded by a node
     # holding one of these relations: {"note_recorded": (types...), "by": (relations...)}
     restarts_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # a subject that is not a case (referral/workflow/subjects.py): its owner's service starts and stops it
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,7 +308,7 @@ class WorkflowDefinition:
         """A relation's label; also the two ends of a referral (receptor, emisor) that clocks may name."""
         if key in self.relations:
             return self.relations[key].label
-        return PARTY_LABELS.get(key) or SUBJECT_PARTY_LABELS.get(key, Text(key, key))
+        return PARTY_LABELS.get(key) or SUBJECT_PARTY_LABELS.get(key) or NONCASE_PARTY_LABELS.get(key, Text(key, key))
 
     def roles_with(self, capability: str) -> tuple[str, ...]:
         return tuple(key for key, role in self.roles.items() if capability in role.capabilities)
@@ -669,7 +675,7 @@ def _duration(raw: Any, where: str) -> Duration:
 
 _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
                "repeats", "deadline_from", "started_by", "not_started_by", "when", "notify_on_start",
-               "restarts_on"}
+               "restarts_on", "subject"}
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
@@ -690,7 +696,11 @@ def _calendar(raw: Any, where: str) -> CalendarDef:
 
 
 def _clock(key: str, raw: Any, where: str) -> Clock:
-    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "starts_on", "basis"))
+    subject = raw.get("subject") if isinstance(raw, Mapping) else None
+    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "basis") if subject is not None else ("label", "starts_on", "basis"))
+    if subject is not None and ("starts_on" in raw or "stops_on" in raw):
+        raise DefinitionError(f"{where}: a clock of a subject that is not a case has no starts_on/stops_on (its "
+                              "service starts and stops it)")
     if ("duration" in raw) == ("deadline_from" in raw):
         raise DefinitionError(f"{where}: give either duration or deadline_from (a date field), not both or neither")
     deadline_from = raw.get("deadline_from")
@@ -705,7 +715,7 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
             for j, item in enumerate(raw.get("escalate", []))
         )
     )
-    starts = _shape(raw["starts_on"], f"{where}.starts_on", _EVENT_KINDS)
+    starts = _shape(raw.get("starts_on"), f"{where}.starts_on", _EVENT_KINDS)
     stops = _shape(raw.get("stops_on"), f"{where}.stops_on", _EVENT_KINDS)
     if not isinstance(raw.get("remind_before", []), list):
         raise DefinitionError(f"{where}.remind_before: expected a list of durations")
@@ -718,7 +728,8 @@ def _clock(key: str, raw: Any, where: str) -> Clock:
                  parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
                  bool(raw.get("notify_on_start", False)),
                  names_of(raw.get("not_started_by"), f"{where}.not_started_by"),
-                 _restarts(raw.get("restarts_on"), f"{where}.restarts_on"))
+                 _restarts(raw.get("restarts_on"), f"{where}.restarts_on"),
+                 str(subject) if subject is not None else None)
 
 
 def _restarts(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
@@ -988,6 +999,9 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
     transitions = {t for m in d.machines() for t in m.transitions}
     for clock in d.clocks.values():
         where = f"clock '{clock.key}'"
+        if clock.subject is not None:
+            yield from _noncase_clock_problems(d, clock, where)
+            continue
         yield from _event_problems(d, clock.starts_on, transitions, where)
         if clock.stops_on:
             yield from _event_problems(d, clock.stops_on, transitions, where)
@@ -1029,6 +1043,31 @@ def _clock_problems(d: WorkflowDefinition) -> Iterator[str]:
                 d.unit == "working_days" for d in clock.remind_before + tuple(a for a, _ in clock.escalate)):
             if d.calendar.country is None:
                 yield f"{where}: counts working days, so the workflow needs calendar: {{country: XX}} for its holidays"
+
+
+def _noncase_clock_problems(d: WorkflowDefinition, clock: Clock, where: str) -> Iterator[str]:
+    """A clock of a subject that is not a case: a known kind, its two parties, a given date or a duration."""
+    if clock.subject not in NONCASE_KINDS:
+        yield f"{where}: subject '{clock.subject}' is not a kind of subject ({sorted(NONCASE_KINDS)})"
+    if clock.basis not in BASES:
+        yield f"{where}: basis must be law, source or product (where the value comes from)"
+    for relation in clock.remind + tuple(rel for _, rel in clock.escalate):
+        if relation not in NONCASE_PARTIES:
+            yield f"{where}: a subject's clock reminds or escalates to {sorted(NONCASE_PARTIES)} only, not '{relation}'"
+    if clock.deadline_from is not None and clock.deadline_from != NONCASE_DUE_FIELD:
+        yield f"{where}: a subject's clock takes its deadline from {NONCASE_DUE_FIELD} (the date its service gives)"
+    if clock.deadline_from is not None and clock.repeats:
+        yield f"{where}: a clock whose deadline is a given date cannot repeat"
+    if (clock.remind_before or clock.notify_on_start) and not clock.remind:
+        yield f"{where}: remind_before and notify_on_start need parties in remind"
+    if clock.when is not None or clock.started_by or clock.not_started_by or clock.restarts_on:
+        yield f"{where}: when, started_by, not_started_by and restarts_on are about a case's steps"
+    if clock.repeats and clock.escalate:
+        yield f"{where}: a repeating clock is a periodic prompt and cannot escalate"
+    if (clock.duration is not None and clock.duration.unit == "working_days") or any(
+            x.unit == "working_days" for x in clock.remind_before + tuple(a for a, _ in clock.escalate)):
+        if d.calendar.country is None:
+            yield f"{where}: counts working days, so the workflow needs calendar: {{country: XX}} for its holidays"
 
 
 def _deadline_problems(d: WorkflowDefinition, clock: Clock, transitions: set[str], where: str) -> Iterator[str]:

@@ -28,9 +28,12 @@ from ..definitions import CHILE, Mutation, assert_names, both, deleter, refusal_
 SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.UTC
 START = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # Wednesday, 12:00 in Santiago
-ALL_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
+CASE_CLOCKS = {"triaje", "informe_social", "plan", "seguimiento", "reporte_migraciones", "denuncia_obligatoria",
               "denuncia_obligatoria_punto_focal", "prorroga_permiso", "cedula", "respuesta_derivacion",
               "respuesta_emergencia", "accion_derivada", "reintegracion", "mesa_de_caso", "acuerdo_mesa"}
+# Clocks whose subject is not a case (issue 18): their services start and stop them; no step of a case touches them.
+SUBJECT_CLOCKS = {"acuerdo_mesa_intersectorial", "meta_plan_accion", "informe_semestral_plan"}
+ALL_CLOCKS = CASE_CLOCKS | SUBJECT_CLOCKS
 
 
 
@@ -181,7 +184,7 @@ def test_matches_each_kind_of_event(event: dict[str, Any], occurrence: Occurrenc
 def test_closing_the_case_stops_every_clock(chile: WorkflowDefinition) -> None:
     r = reactions(chile, step("cerrar", chile, "seguimiento", "cerrado"))
     # leaving seguimiento is the follow-up clock's own stop event; every other clock stops by the closure
-    assert dict(r.stops) == {**{key: CASE_CLOSED for key in ALL_CLOCKS}, "seguimiento": "stop_event"}
+    assert dict(r.stops) == {**{key: CASE_CLOSED for key in CASE_CLOCKS}, "seguimiento": "stop_event"}
     assert r.starts == ()
 
 
@@ -190,8 +193,8 @@ def test_not_activating_stops_triage_by_its_own_event_and_the_rest_by_the_closur
     the case: triage records its own event; the other clocks stop because the case closed."""
     r = reactions(chile, step("no_activar", chile, "en_evaluacion", "no_activado"))
     assert r.stops["triaje"] == "stop_event"
-    assert {k: v for k, v in r.stops.items() if k != "triaje"} == {k: CASE_CLOSED for k in ALL_CLOCKS - {"triaje"}}
-    assert set(r.stops) == ALL_CLOCKS
+    assert {k: v for k, v in r.stops.items() if k != "triaje"} == {k: CASE_CLOSED for k in CASE_CLOCKS - {"triaje"}}
+    assert set(r.stops) == CASE_CLOCKS
     assert r.starts == ()
 
 
@@ -311,7 +314,9 @@ def test_a_day_reminder_before_a_deadline_at_the_daylight_saving_jump_is_kept(ca
 
 WITHOUT_WORKING_DAY_CLOCKS = both(deleter("clocks", "informe_social"), deleter("clocks", "plan"),
                                   deleter("clocks", "reporte_migraciones"), deleter("clocks", "respuesta_derivacion"),
-                                  deleter("clocks", "accion_derivada"), deleter("clocks", "acuerdo_mesa"))
+                                  deleter("clocks", "accion_derivada"), deleter("clocks", "acuerdo_mesa"),
+                                  deleter("clocks", "acuerdo_mesa_intersectorial"), deleter("clocks", "meta_plan_accion"),
+                                  deleter("clocks", "informe_semestral_plan"))
 HOURS = {"value": 24, "unit": "hours"}
 
 INVALID = [

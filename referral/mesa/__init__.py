@@ -1,0 +1,1 @@
+"""The Mesa Intersectorial sobre Trata de Personas and the regional Mesas: meetings, minutes, agreements (docs/mesa.md)."""
