@@ -625,6 +625,7 @@ PLAN_MATRIX = """
   GET  /plan/{plan}/informe?semestre=2025-2                            302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
   GET  /plan/{plan}/informe?semestre=2025-2&formato=xlsx               302  403  403  403  403  403  403  403  403  403  403  200  403  200  200
   GET  /plan/{plan}/informe?semestre=x                                 302  403  403  403  403  403  403  403  403  403  403  400  403  400  400
+  POST /plan/{plan}/informe/emitir                                     401  403  403  403  403  403  403  403  403  403  403  403  403  400  403
 # -- reporting progress: the secretariat for any action, PAV's focal point for PAV's only
   GET  /plan/{plan}/acciones/{accion_pav}/avance                       302  403  403  403  403  403  403  403  403  403  403  403  403  200  200
   POST /plan/{plan}/acciones/{accion_pav}/avance                       401  403  403  403  403  403  403  403  403  403  403  403  403  400  400

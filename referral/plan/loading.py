@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from ..audit.service import record as audit
 from ..context import Context
-from .models import INDICATOR_KINDS, Action, Eje, Institution, Linea, Plan
+from . import deadlines
+from .models import INDICATOR_KINDS, NUMBER, Action, Eje, Institution, Linea, Plan
 
 
 class PlanFileError(ValueError):
@@ -35,18 +36,29 @@ def read_plan_file(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
+COUNTED_MESAS = ("nacional", "regional")
+
+
 def _date(value: Any, where: str) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     raise PlanFileError(f"{where}: not a date (YYYY-MM-DD): {value!r}")
 
 
-def _indicators(raw: Any, where: str) -> list[dict[str, str]]:
-    found = []
+def _indicators(raw: Any, where: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for index, item in enumerate(raw or []):
         if not isinstance(item, Mapping) or item.get("kind") not in INDICATOR_KINDS or not item.get("text"):
             raise PlanFileError(f"{where}.indicators[{index}]: needs text and kind ({', '.join(INDICATOR_KINDS)})")
-        found.append({"text": str(item["text"]).strip(), "kind": str(item["kind"])})
+        indicator: dict[str, Any] = {"text": str(item["text"]).strip(), "kind": str(item["kind"])}
+        counts = item.get("counts")
+        if counts is not None:  # computed from the Mesa's sessions with minutes (referral/plan/reading.py)
+            if (not isinstance(counts, Mapping) or counts.get("mesa") not in COUNTED_MESAS or item["kind"] != NUMBER
+                    or set(counts) - {"mesa", "present"} or counts.get("present", "responsible") != "responsible"):
+                raise PlanFileError(f"{where}.indicators[{index}].counts: {{mesa: nacional|regional, present: "
+                                    "responsible}} on a numero indicator")
+            indicator["counts"] = {str(k): str(v) for k, v in counts.items()}
+        found.append(indicator)
     if not found:
         raise PlanFileError(f"{where}: an action needs at least one indicator")
     return found
@@ -129,4 +141,5 @@ def load_plan(ctx: Context, data: Mapping[str, Any]) -> tuple[Plan, int]:
     ctx.session.flush()
     if loader.changed:
         audit(ctx, "plan.load", subject=str(plan.id), details={"plan": plan.key, "changes": loader.changed})
+        deadlines.sync_plan(ctx, plan, ctx.now().astimezone(ctx.timezone).date())  # metas and the semester report
     return plan, loader.changed

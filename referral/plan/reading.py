@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ..context import Context
+from ..mesa.models import MesaMeeting
+from ..network.models import Node
 from ..workflow import Text
 from .evidence import evidence_label
 from .models import DONE, IN_PROGRESS, LATE, NOT_STARTED, YES_NO, Action, Plan, Progress
@@ -98,7 +100,9 @@ def _row(ctx: Context, action: Action, last: Progress | None, language: str, tod
          may_report: bool) -> ActionRow:
     status = action_status(last.status if last else None, action.due_on, today)
     values = list(last.values) if last else []
-    indicators = tuple(Indicator(i["text"], i["kind"], _shown(i["kind"], values[n] if n < len(values) else None))
+    indicators = tuple(Indicator(i["text"], i["kind"], _shown(i["kind"], _counted(ctx, action, i["counts"], today)
+                                                              if i.get("counts") else
+                                                              values[n] if n < len(values) else None))
                        for n, i in enumerate(action.indicators))
     return ActionRow(
         id=action.id, eje_number=action.eje_number, linea_number=action.linea.number, code=action.code,
@@ -110,6 +114,22 @@ def _row(ctx: Context, action: Action, last: Progress | None, language: str, tod
         reported_at=last.reported_at.astimezone(ctx.timezone).strftime("%d-%m-%Y") if last else "",
         reference=last.reference if last else "", evidence=evidence_label(ctx, last) if last else "",
         progress_id=str(last.id) if last else "", may_report=may_report)
+
+
+def _counted(ctx: Context, action: Action, counts: dict[str, str], today: dt.date) -> float:
+    """An indicator computed from the Mesa's sessions (`counts` in the plan file): the sessions of the national or
+    the regional Mesas with minutes, held from the plan's start to the day before `today`, where the action's
+    responsible institution was present (`present: responsible`)."""
+    plan = ctx.session.get(Plan, action.plan_id)
+    assert plan is not None
+    rows = ctx.session.scalars(select(MesaMeeting.present).where(
+        MesaMeeting.minutes.is_not(None), MesaMeeting.mesa == counts["mesa"], MesaMeeting.held_on >= plan.starts_on,
+        MesaMeeting.held_on < today))
+    if counts.get("present") != "responsible":
+        return float(sum(1 for _ in rows))
+    codes = action.responsible.node_codes if action.responsible else []
+    nodes = set(ctx.session.scalars(select(Node.id).where(Node.code.in_(codes)))) if codes else set()
+    return float(sum(1 for present in rows if nodes & set(present or ())))
 
 
 def tally(key: str, label: str, rows: Iterable[ActionRow]) -> Tally:

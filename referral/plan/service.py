@@ -24,6 +24,7 @@ from ..context import Context
 from ..network.models import Node
 from ..workflow import Text
 from .evidence import seal_evidence
+from . import deadlines
 from .models import INDICATOR_KINDS, NUMBER, REPORTED_STATUSES, YES_NO, Action, Eje, Institution, Linea, Plan, Progress
 
 MANAGE, REPORT, AUDIT = "plan_manage", "plan_report", "audit"
@@ -232,6 +233,7 @@ def record_progress(ctx: Context, user: User, plan_id: int, action_id: int, valu
           details={"plan": action.plan_id, "action": action.id, "status": row.status,
                    "evidence": row.evidence_blob_id is not None})
     ctx.session.flush()
+    deadlines.sync_meta(ctx, action)  # «cumplida» stops the meta's clock; another status keeps it running
     return row
 
 
@@ -317,6 +319,8 @@ def edit_action(ctx: Context, user: User, plan_id: int, action_id: int, fields: 
         audit(ctx, "plan.action.update", role=user.role, node_id=user.node_id, subject=str(action.id),
               details={"plan": plan_id, "fields": changed})
     ctx.session.flush()
+    if changed:
+        deadlines.sync_meta(ctx, action)  # a new date or institution moves the meta's clock
     return changed
 
 
@@ -343,6 +347,7 @@ def new_action(ctx: Context, user: User, plan_id: int, eje_number: int, linea_nu
     ctx.session.flush()
     audit(ctx, "plan.action.create", role=user.role, node_id=user.node_id, subject=str(action.id),
           details={"plan": plan_id, "eje": eje.number, "code": action.code})
+    deadlines.sync_meta(ctx, action)
     return action
 
 
@@ -365,6 +370,8 @@ def edit_institution(ctx: Context, user: User, plan_id: int, key: str, name: str
         audit(ctx, "plan.institution.update", role=user.role, node_id=user.node_id, subject=str(institution.id),
               details={"plan": plan_id, "institution": institution.key, "fields": changed})
     ctx.session.flush()
+    if "node_codes" in changed:  # the nodes told of its metas (and of the ejes it coordinates) change
+        deadlines.sync_plan(ctx, institution.plan, ctx.now().astimezone(ctx.timezone).date())
     return changed
 
 
@@ -412,7 +419,22 @@ def create_plan(ctx: Context, user: User, fields: PlanFields) -> Plan:
         _copy_structure(ctx, source, plan)
     audit(ctx, "plan.create", role=user.role, node_id=user.node_id, subject=str(plan.id),
           details={"plan": plan.key, "copied_from": source.id if source else None})
+    ctx.session.flush()
+    deadlines.sync_plan(ctx, plan, ctx.now().astimezone(ctx.timezone).date())
     return plan
+
+
+def issue_semester_report(ctx: Context, user: User, plan: Plan, year: int, half: int) -> bool:
+    """The Secretaría Técnica issues the semester's progress report: its clock stops (the next semester's
+    starts). One audit event (the plan and the semester); False, and nothing recorded, if it was issued before
+    (a second click) or was never due."""
+    _require_manager(ctx, user)
+    issued = deadlines.issue_semester_report(ctx, plan, year, half)
+    if issued:
+        audit(ctx, "plan.report.issue", role=user.role, node_id=user.node_id, subject=str(plan.id),
+              details={"plan": plan.id, "semester": f"{year}-{half}"})
+    ctx.session.flush()
+    return issued
 
 
 def _copy_structure(ctx: Context, source: Plan, plan: Plan) -> None:

@@ -182,8 +182,30 @@ def semester_report(plan_id: int) -> Any:
         response = Response(body, content_type=XLSX)
         response.headers["Content-Disposition"] = f'attachment; filename="informe-avance-{report.year}-{report.half}.xlsx"'
         return response
-    return render_template("plan/report_print.html", plan=plan, report=report,
+    issue = IssueForm(semestre=report.key) if service.may_manage(ctx, current_user) else None
+    return render_template("plan/report_print.html", plan=plan, report=report, issue=issue,
                            chart=_done_chart(_("Acciones cumplidas por eje (%)"), report.tallies))
+
+
+class IssueForm(FlaskForm):
+    semestre = HiddenField()
+
+
+@bp.post("/<int:plan_id>/informe/emitir")
+@needs("plan_manage")
+def issue_report(plan_id: int) -> Any:
+    """The secretariat issues the semester's report: its deadline is met (once; a second click says so)."""
+    ctx = current_ctx()
+    plan = service.get_plan(ctx, plan_id)
+    form = IssueForm()
+    chosen = parse_semester(form.semestre.data or "")
+    if not form.validate_on_submit() or chosen is None:
+        abort(400)
+    issued = service.issue_semester_report(ctx, current_user, plan, *chosen)
+    ctx.session.commit()
+    flash(_("Informe de avance emitido: su plazo queda cumplido.") if issued
+          else _("Este informe ya estaba emitido (o no tenía plazo)."), "ok" if issued else "info")
+    return redirect(url_for("plan.semester_report", plan_id=plan.id, semestre=f"{chosen[0]}-{chosen[1]}"))
 
 
 # -- reporting progress (plan_report) -------------------------------------------------------------
