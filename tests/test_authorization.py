@@ -228,8 +228,8 @@ def plan_in(app: Flask) -> dict[str, str]:
 
 
 def mesa_session_in(app: Flask) -> dict[str, str]:
-    """A session of the national Mesa recorded by the Secretaría Técnica ({sesion}), with one agreement of SernamEG's
-    ({acuerdo_mesa}): its focal point of the Plan (mesa.focal.sernameg) marks it done, PDI's may not."""
+    """A session of the national Mesa recorded by the Secretaría Técnica without minutes ({sesion}), with one agreement
+    of SernamEG's ({acuerdo_mesa}): its focal point of the Plan (mesa.focal.sernameg) marks it done, PDI's may not."""
     from referral.mesa.service import AgreementInput as MesaAgreementInput
     from referral.mesa.service import MeetingInput as MesaMeetingInput
     from referral.mesa.service import mesa_of, record_meeting
@@ -238,7 +238,7 @@ def mesa_session_in(app: Flask) -> dict[str, str]:
         do = Steps(ctx)
         sernameg = do.node_id("SERNAMEG")
         meeting = record_meeting(ctx, do.user("mesa.secretaria"), mesa_of(ctx, "nacional"), MesaMeetingInput(
-            dt.date(2026, 11, 17), (sernameg, do.node_id("SERMIG")), "Acta.",
+            dt.date(2026, 11, 17), (sernameg, do.node_id("SERMIG")), "",  # no minutes yet: the form to add them
             (MesaAgreementInput("Acuerdo.", sernameg, dt.date(2026, 12, 15)),)), uuid.uuid4().hex)
         ctx.session.commit()
         from referral.mesa.models import MesaAgreement

@@ -171,7 +171,7 @@ class World:
 def pages_of_the_matrices(values: dict[str, str]) -> list[tuple[str, str]]:
     """(user, page) for every page a matrix says the user opens, in the matrices' order."""
     pages = []
-    for cell in (*main_matrix.CELLS, *referral_matrix.CELLS, *network_matrix.CELLS):
+    for cell in (*main_matrix.CELLS, *main_matrix.MESA_CELLS, *referral_matrix.CELLS, *network_matrix.CELLS):
         page = (cell.user, cell.path.format(**values))
         if cell.method == "GET" and cell.status == 200 and "formato=" not in cell.path and page not in pages:  # not a download
             pages.append(page)
