@@ -237,7 +237,7 @@ def mesa_session_in(app: Flask) -> dict[str, str]:
     with services(app) as ctx:
         do = Steps(ctx)
         sernameg = do.node_id("SERNAMEG")
-        meeting = record_meeting(ctx, do.user("mesa.secretaria"), mesa_of(ctx, "nacional"), MesaMeetingInput(
+        meeting = record_meeting(ctx, do.user("secretaria.mesa"), mesa_of(ctx, "nacional"), MesaMeetingInput(
             dt.date(2026, 11, 17), (sernameg, do.node_id("SERMIG")), "",  # no minutes yet: the form to add them
             (MesaAgreementInput("Acuerdo.", sernameg, dt.date(2026, 12, 15)),)), uuid.uuid4().hex)
         ctx.session.commit()
@@ -553,7 +553,7 @@ MATRIX = """
 # The Mesa's own users (issue 18): the Secretaría Técnica (SERMIG) and the focal points of the Plan of SernamEG
 # (responsible for {acuerdo_mesa}) and of the PDI (not responsible). A permitted POST of an empty form is 400; marking
 # another institution's agreement done is 403; no such Mesa, session or agreement is 404.
-MESA_USERS = ("mesa.secretaria", "mesa.focal.sernameg", "mesa.focal.pdi")
+MESA_USERS = ("secretaria.mesa", "mesa.focal.sernameg", "mesa.focal.pdi")
 MESA_MATRIX = """
 # method path                                                          secr fsrn fpdi
   GET  /mesa                                                           200  200  200

@@ -19,7 +19,7 @@ MINUTES = ("Se revisó el avance del eje de Prevención del Plan de Acción 2023
 
 def load_mesa_sessions(ctx: Context) -> int:
     """Record the demo sessions; the caller commits. Returns how many were recorded."""
-    secretaria = ctx.session.scalar(select(User).where(User.email == "mesa.secretaria@demo.cl"))
+    secretaria = ctx.session.scalar(select(User).where(User.email == "secretaria.mesa@demo.cl"))
     nodes = {n.code: n.id for n in ctx.session.scalars(select(Node).where(Node.code.in_(
         ["SERMIG", "SERNAMEG", "PAV", "DT-CL-RM", "PDI-BITRAP-CL-RM", "CAVD-CL-RM", "MINREL", "OIM"])))}
     if secretaria is None or len(nodes) < 4:

@@ -52,8 +52,7 @@ NAMED_USERS = (
     ("secretaria.mesa", "SERMIG", "secretaria_tecnica", "Secretaría Técnica de la Mesa Intersectorial, SERMIG"),
     ("plan.pav", "PAV", "punto_focal_plan", "Punto focal del Plan de Acción, Programa Apoyo a Víctimas"),
     ("administrador", "PAV", "administrador", "Administración del sistema"),
-    # issue 18, the Mesa's meetings (branch mesa): the Secretaría Técnica and two institutions' focal points of the Plan
-    ("mesa.secretaria", "SERMIG", "secretaria_tecnica", "Secretaría Técnica de la Mesa Intersectorial, SERMIG"),
+    # issue 18, the Mesa's meetings: two more institutions' focal points of the Plan (the Secretaría Técnica is above)
     ("mesa.focal.sernameg", "SERNAMEG", "punto_focal_plan", "Punto focal del Plan de Acción, SernamEG"),
     ("mesa.focal.pdi", "PDI-BITRAP-CL-RM", "punto_focal_plan", "Punto focal del Plan de Acción, PDI"),
 )

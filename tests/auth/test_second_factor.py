@@ -393,8 +393,8 @@ def test_master_key_rotation_rewraps_every_secret(app: Flask) -> None:
         enrolled = session.scalar(select(func.count()).select_from(SecondFactor))
         moved = factors.rewrap_secrets(session, Vault(new))
         session.commit()
-        # 17 coordinators, migration, the auditor, the administrator, the Mesa's secretariats (2) and 3 plan focal points
-        assert moved == enrolled == 25
+        # 17 coordinators, migration, the auditor, the administrator, the Mesa's secretariat and 3 plan focal points
+        assert moved == enrolled == 24
         assert factors.master_keys_in_use(session) == {new.key_id}
         alone = MasterKeyring(new.primary)
         factor = factors.active_factor(session, user_id(app, "auditor"))

@@ -49,7 +49,7 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=SANTIAGO).astimezone(UTC)
 
 
-def record(app: Any, key: str = "nacional", by: str = "mesa.secretaria", minutes: str = MINUTES,
+def record(app: Any, key: str = "nacional", by: str = "secretaria.mesa", minutes: str = MINUTES,
            agreements: tuple[AgreementInput, ...] | None = None, token: str | None = None,
            held_on: dt.date = dt.date(2026, 11, 17)) -> tuple[int, list[int]]:
     with unit_of_work(app) as ctx:
@@ -146,7 +146,7 @@ def test_the_responsible_institution_is_told_reminded_and_the_secretariat_told_w
     tick(app, end_of_day(DUE_ON) + dt.timedelta(hours=2))
     assert told(app) == sorted([
         ("mesa.focal.sernameg", CLOCK, "started", 0), ("mesa.focal.sernameg", CLOCK, "reminder", 0),
-        ("mesa.focal.sernameg", CLOCK, "due", 0), ("mesa.secretaria", CLOCK, "escalation", 1),
+        ("mesa.focal.sernameg", CLOCK, "due", 0), ("secretaria.mesa", CLOCK, "escalation", 1),
     ])
     row = clock_row(app, agreement_id)
     assert (row.status, row.escalation, row.breached_at) == (RUNNING, 1, end_of_day(DUE_ON))
@@ -180,7 +180,7 @@ def test_a_focal_point_of_another_institution_cannot_mark_it_done_and_nothing_is
 def test_the_secretariat_may_mark_any_agreement_done_and_only_once(app: Any) -> None:
     _, (agreement_id,) = record(app)
     with unit_of_work(app) as ctx:
-        complete_agreement(ctx, user(ctx, "mesa.secretaria"), agreement_id)
+        complete_agreement(ctx, user(ctx, "secretaria.mesa"), agreement_id)
         ctx.session.commit()
     with unit_of_work(app) as ctx, pytest.raises(AgreementAlreadyDone):
         complete_agreement(ctx, user(ctx, "mesa.focal.sernameg"), agreement_id)

@@ -38,7 +38,7 @@ def session_form(app: Any, fields: dict[str, str], **changes: Any) -> dict[str, 
 
 def test_the_secretariat_records_a_session_once_and_bad_input_keeps_what_was_typed(app: Any, make_browser: Any) -> None:
     secretaria = make_browser()
-    secretaria.login("mesa.secretaria")
+    secretaria.login("secretaria.mesa")
     assert "/mesa/nacional/sesiones/nueva" in secretaria.get("/mesa/nacional").text
     fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
     refused = secretaria.client.post("/mesa/nacional/sesiones/nueva",
@@ -57,7 +57,7 @@ def test_the_secretariat_records_a_session_once_and_bad_input_keeps_what_was_typ
 
 def test_only_the_responsible_focal_point_marks_its_agreement_done(app: Any, make_browser: Any) -> None:
     secretaria = make_browser()
-    secretaria.login("mesa.secretaria")
+    secretaria.login("secretaria.mesa")
     fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
     assert secretaria.client.post("/mesa/nacional/sesiones/nueva", data=session_form(app, fields)).status_code == 303
     with unit_of_work(app) as ctx:
@@ -107,7 +107,7 @@ def test_a_notification_of_an_agreement_names_it_and_links_to_it_never_to_a_case
     from ..clocks import tick
 
     secretaria = make_browser()
-    secretaria.login("mesa.secretaria")
+    secretaria.login("secretaria.mesa")
     fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
     assert secretaria.client.post("/mesa/nacional/sesiones/nueva", data=session_form(app, fields)).status_code == 303
     tick(app, app.config["CLOCK"].now + dt.timedelta(minutes=1))  # «Nuevo plazo» to SernamEG's focal point
@@ -126,7 +126,7 @@ def test_minutes_approved_later_are_recorded_once_and_then_counted(app: Any, mak
     from referral.mesa.service import count_minutes
 
     secretaria = make_browser()
-    secretaria.login("mesa.secretaria")
+    secretaria.login("secretaria.mesa")
     fields = hidden_inputs(secretaria.get("/mesa/CL-RM/sesiones/nueva").text)
     posted = secretaria.client.post("/mesa/CL-RM/sesiones/nueva", data=session_form(app, fields, minutes=""))
     assert posted.status_code == 303
@@ -147,7 +147,7 @@ def test_minutes_approved_later_are_recorded_once_and_then_counted(app: Any, mak
 
 def test_a_focal_point_finds_its_institutions_open_agreements_on_the_mesa_page(app: Any, make_browser: Any) -> None:
     secretaria = make_browser()
-    secretaria.login("mesa.secretaria")
+    secretaria.login("secretaria.mesa")
     fields = hidden_inputs(secretaria.get("/mesa/nacional/sesiones/nueva").text)
     assert secretaria.client.post("/mesa/nacional/sesiones/nueva", data=session_form(app, fields)).status_code == 303
     sernameg, pdi = make_browser(), make_browser()

@@ -43,7 +43,7 @@ def test_a_real_worker_tells_the_responsible_institution_and_escalates_a_late_ag
     local_today = now.astimezone(app.extensions["referral.timezone"]).date()
     with unit_of_work(app) as ctx:
         ctx.clock = lambda: now - dt.timedelta(hours=2)
-        meeting = record_meeting(ctx, user(ctx, "mesa.secretaria"), mesa_of(ctx, "nacional"), MeetingInput(
+        meeting = record_meeting(ctx, user(ctx, "secretaria.mesa"), mesa_of(ctx, "nacional"), MeetingInput(
             local_today - dt.timedelta(days=10), (node_id(app, "SERNAMEG"),), MINUTES,
             (AgreementInput(AGREEMENT, node_id(app, "SERNAMEG"), local_today - dt.timedelta(days=2)),)),
             uuid.uuid4().hex)
@@ -54,10 +54,10 @@ def test_a_real_worker_tells_the_responsible_institution_and_escalates_a_late_ag
     with celery_processes(database_url, tmp_path / "celery", url) as celery:
         celery.worker(concurrency=2)
         celery.beat()
-        wait_for(lambda: ("mesa.secretaria", "escalation", 1) in told(app), 60, "the escalation to the secretariat")
+        wait_for(lambda: ("secretaria.mesa", "escalation", 1) in told(app), 60, "the escalation to the secretariat")
         settle()
         # the advance reminder and the «Nuevo plazo» notice are moot once the date has passed: only these two
-        assert told(app) == [("mesa.focal.sernameg", "due", 0), ("mesa.secretaria", "escalation", 1)]
+        assert told(app) == [("mesa.focal.sernameg", "due", 0), ("secretaria.mesa", "escalation", 1)]
         for text in _messages(broker, url) + [celery.log_text()]:
             assert "Quilicura" not in text and "Maipú" not in text
 
