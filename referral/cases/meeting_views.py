@@ -19,6 +19,7 @@ from wtforms import (
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..web.form_errors import apply_errors
 from ..web.access import needs
 from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
@@ -81,15 +82,7 @@ def _node_id(raw: str | None) -> int | None:
 
 
 def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target: Any = form
-        for part in key.split("-"):  # agreements-0-text: a field of one agreement row
-            target = target.entries[int(part)].form if part.isdigit() else getattr(target, part, None)
-            if target is None:
-                break
-        if target is not None and hasattr(target, "errors"):
-            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
+    apply_errors(form, errors, language())
 
 
 def _back(reference: str) -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..audit.service import record as audit
 from ..auth.models import User
 from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..cases.meetings import AgreementInput  # an agreement as typed: the same as a case meeting's
 from ..clocks.subjects import start_subject_clock, stop_subject_clock
 from ..context import Context
 from ..network.grants import holds_capability
@@ -73,17 +74,6 @@ class Mesa:
     @property
     def kind(self) -> str:
         return NATIONAL if self.region_code is None else REGIONAL
-
-
-@dataclass(frozen=True)
-class AgreementInput:
-    text: str
-    responsible: int | None
-    due_on: dt.date | None
-
-    @property
-    def blank(self) -> bool:
-        return not self.text.strip() and self.responsible is None and self.due_on is None
 
 
 @dataclass(frozen=True)

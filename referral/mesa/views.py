@@ -16,6 +16,7 @@ from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..cases.errors import InvalidInput
+from ..web.form_errors import apply_errors
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language
 from ..workflow import Text
@@ -62,15 +63,7 @@ def _node_ids(raw: list[str] | None) -> tuple[int, ...]:
 
 
 def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target: Any = form
-        for part in key.split("-"):  # agreements-0-text: a field of one agreement row
-            target = target.entries[int(part)].form if part.isdigit() else getattr(target, part, None)
-            if target is None:
-                break
-        if target is not None and hasattr(target, "errors"):
-            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
+    apply_errors(form, errors, language())
 
 
 def _values(form: SessionForm) -> MeetingInput:
