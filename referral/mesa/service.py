@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..audit.service import record as audit
 from ..auth.models import User
 from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..cases.meetings import REQUIRED, TOO_LONG, UNKNOWN_CHOICE  # the words of a case meeting's form
 from ..cases.meetings import AgreementInput  # an agreement as typed: the same as a case meeting's
 from ..clocks.subjects import start_subject_clock, stop_subject_clock
 from ..context import Context
@@ -34,9 +35,6 @@ MAX_MINUTES = 20000
 MAX_AGREEMENT = 1000
 MAX_AGREEMENTS = 20
 
-REQUIRED = Text("Este campo es obligatorio.", "This field is required.")
-TOO_LONG = Text("El texto es demasiado largo.", "The text is too long.")
-UNKNOWN_CHOICE = Text("Elija una opción de la lista.", "Choose an option from the list.")
 NO_ONE_PRESENT = Text("Marque al menos una institución presente.", "Mark at least one institution present.")
 FUTURE = Text("La fecha de la sesión no puede ser posterior a hoy.", "The session's date cannot be after today.")
 PAST_DUE = Text("La fecha comprometida no puede ser anterior a la sesión.",

@@ -23,6 +23,7 @@ from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
 from ..context import Context
 from ..network.models import Node
 from ..workflow import Text
+from ..workflow.forms import REQUIRED
 from .evidence import seal_evidence
 from . import deadlines
 from .models import INDICATOR_KINDS, NUMBER, REPORTED_STATUSES, YES_NO, Action, Eje, Institution, Linea, Plan, Progress
@@ -34,7 +35,6 @@ MAX_TITLE = 300  # plan titles and institution names (String(300))
 MAX_VALUE = 10_000_000
 MAX_ID = 2**31 - 1  # ids in URLs and forms beyond any row (and any integer column)
 
-REQUIRED = Text("Este campo es obligatorio.", "This field is required.")
 NOT_A_NUMBER = Text("Escriba un número entero, 0 o mayor.", "Type a whole number, 0 or more.")
 NOT_YES_NO = Text("Elija sí o no.", "Choose yes or no.")
 NOT_A_DATE = Text("Escriba una fecha válida (AAAA-MM-DD).", "Type a valid date (YYYY-MM-DD).")

@@ -79,8 +79,7 @@ class Unit:
     tracks: Mapping[str, str] = field(default_factory=dict)
     entered_at: dt.datetime | None = None
     steps: dict[str, dt.datetime] = field(default_factory=dict)
-    victims: int = 1
-    moment: dt.datetime | None = None  # set per population
+    moment: dt.datetime | None = None  # what dates it (a causa: its first formal charge)
     inside: bool = True  # within the filters' region and type (the period applies to `moment`)
 
 
@@ -176,7 +175,7 @@ def _causas(ctx: Context, persons: Mapping[Any, Unit], link: str, track: str, mi
         states = [m.tracks[track] for m in members if m.tracks.get(track) in order]
         attributes["proceeding_state"] = max(states, key=order.index) if states else UNKNOWN
         attributes["victims"] = _victim_bracket(len(members))
-        causas.append(Unit(sum(m.key for m in members) % KEY_SPACE, attributes, victims=len(members),
+        causas.append(Unit(sum(m.key for m in members) % KEY_SPACE, attributes,
                            moment=min(formalised), inside=any(m.inside for m in members)))
     return causas
 
