@@ -93,7 +93,7 @@ from referral.audit.models import GENESIS, AuditEvent, AuditHead
 from referral.audit.service import HEAD_ID, verify_log
 from referral.audit.verifying import default_workers
 from referral.auth.models import User
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.clocks.models import RUNNING, STOPPED, CaseClock
 from referral.db import Base, utcnow
 from referral.demo.network import DOMAIN, region_suffix
@@ -101,7 +101,7 @@ from referral.demo.people import ADULT_BRACKETS, MAIN_REGIONS
 from referral.extensions import database
 from referral.models import import_all
 from referral.network.models import Assignment, Node, Region
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.stats.models import CaseStatStep
 from referral.units import unit_of_work
 from referral.workflow import WorkflowDefinition

@@ -97,17 +97,17 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from referral import create_app
 from referral.auth.models import User
-from referral.cases.meeting_models import CaseAgreement, CaseMeeting
-from referral.cases.models import Case, Participant
+from referral.kernel.meeting_models import CaseAgreement, CaseMeeting
+from referral.kernel.models import Case, Participant
 from referral.clocks.models import RUNNING, CaseClock, Notification
 from referral.clocks.service import calendar_of, run_clocks, sweep
-from referral.clocks.tasks import BATCH
+from referral.tasks import BATCH
 from referral.context import Context
 from referral.db import utcnow
 from referral.extensions import database
 from referral.network.models import Assignment, Node
 from referral.queue import CLOCKS_QUEUE, MAIL_QUEUE
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.units import unit_of_work
 from referral.workflow.calendar import WorkingCalendar
 from referral.workflow.clocks import REMINDER, STARTED, Step, deadline_given, due_time, of_referral, schedule

@@ -90,7 +90,7 @@ from referral.demo.network import DEMO_PASSWORD, DOMAIN
 from referral.extensions import database
 from referral.models import import_all
 from referral.network.models import Node
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.stats.models import CaseStat, CaseStatStep
 from referral.stats.pseudonyms import scoped
 from referral.units import unit_of_work

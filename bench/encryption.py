@@ -55,7 +55,7 @@ from sqlalchemy import select
 
 from referral.cases.inbox import PAGE_SIZE
 from referral.cases.intake import file_intake
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.cases.search import parse_query, search_cases
 from referral.blobs import LocalFolderStore, new_blob_id
 from referral.extensions import database

@@ -1,7 +1,7 @@
 """A plaintext stand-in for the vault, the baseline of `bench/encryption.py` and `bench/web.py`; never in the product.
 
 `PlainVault` duck-types `referral.vault.Vault` and `PlainCipher` duck-types `referral.vault.CaseCipher`:
-every caller (`referral.keys.store`, the case services, the views) runs exactly as with the real vault:
+every caller (`referral.kernel.keystore`, the case services, the views) runs exactly as with the real vault:
 node key rows, per-node wrap rows, sealed cells with the v2 header, JSON serialised and padded the same
 way. Only the cryptography is skipped: a cell is `0x02 ‖ key version (4 bytes) ‖ padded JSON`, key pairs
 and wraps are fixed placeholders, so the difference between the two runs is the cost of encryption.

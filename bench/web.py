@@ -65,14 +65,14 @@ from sqlalchemy import func, select
 
 from referral import create_app
 from referral.auth.models import User
-from referral.cases.models import Case, CaseEvent, FormRecord, Participant
+from referral.kernel.models import Case, CaseEvent, FormRecord, Participant
 from referral.clocks.models import CaseClock
 from referral.db import Base, utcnow
 from referral.demo.loader import INTAKE_USERS
 from referral.demo.network import DEMO_PASSWORD, DOMAIN
 from referral.extensions import database
-from referral.keys.store import system_cipher
-from referral.referrals.models import Referral
+from referral.kernel.keystore import system_cipher
+from referral.kernel.referral_models import Referral
 from referral.units import unit_of_work
 from referral.vault import Cell
 from tests.browser import complete_sign_in, hidden_inputs

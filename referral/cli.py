@@ -32,7 +32,7 @@ def _fill_worklists() -> None:
     """After a migration: fill the worklists' table if it is empty while cases exist (its first upgrade)."""
     from sqlalchemy import exists, select
 
-    from .cases.models import Case, WorklistEntry
+    from .kernel.models import Case, WorklistEntry
 
     session = database.factory(current_app)()
     try:

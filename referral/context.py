@@ -43,7 +43,7 @@ class Context:
     keycache: dict[str, Any] = field(default_factory=dict)  # opened node keys and secrets, this unit only
     blobs: BlobStore | None = None  # where sealed case documents are kept (referral/blobs.py)
     # Cases opened in this unit of work with the opener's actor, and the session's write generation then
-    # (referral/cases/access.py open_case): routing rows only, never decrypted content.
+    # (referral/kernel/access.py open_case): routing rows only, never decrypted content.
     opened: dict[tuple[Any, ...], tuple[int, Any, Any]] = field(default_factory=dict)
 
     @property

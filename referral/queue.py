@@ -68,8 +68,8 @@ def celery_init_app(app: Flask) -> Celery:
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
-        imports=("referral.clocks.tasks",),
-        include=("referral.clocks.tasks",),
+        imports=("referral.tasks",),
+        include=("referral.tasks",),
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from referral.auth.models import User
 from referral.cases.editing import save_form
 from referral.cases.intake import file_intake
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.cases.transitions import fire_transition
 from referral.network.models import Node
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from referral.audit.models import AuditEvent
 from referral.auth.models import User
 from referral.cases.assignment import AUDIT_EVENT, assign, current_assignment
-from referral.cases.errors import AccessDenied, InvalidInput, StaleCase
+from referral.kernel.errors import AccessDenied, InvalidInput, StaleCase
 from referral.cases.inbox import my_cases_page, responsible_cases_page
-from referral.cases.models import CaseAssignment
+from referral.kernel.models import CaseAssignment
 from referral.demo.network import DEMO_PASSWORD
 
 from .backends import both_backends

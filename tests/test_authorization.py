@@ -1,6 +1,6 @@
 """Authorisation: deny by default, who reaches which page, and what a refused user learns.
 
-Two layers decide (see referral/web/access.py and referral/cases/access.py):
+Two layers decide (see referral/web/access.py and referral/kernel/access.py):
   1. the page: every endpoint declares @public, @signed_in or @needs(capability), or nobody reaches it;
   2. the case: a node reads a case only through a live relation (nodo_detector, punto_focal, ...), and
      workflows/chile/workflow.yaml says which (role, relation) may fire each action, edit each form
@@ -33,7 +33,7 @@ from referral.auth.models import User
 from referral.cases.editing import save_form
 from referral.cases.intake import file_intake
 from referral.cases.meetings import AgreementInput, MeetingInput, MinutesInput, convene, record_minutes
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.cases.transitions import fire_transition
 from referral.context import Context
 from referral.demo.network import DEMO_PASSWORD

@@ -17,7 +17,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import delete, func, select, update
 
-from referral.cases.models import Case, CaseEvent, CaseKey, FormRecord, Participant, Track
+from referral.kernel.models import Case, CaseEvent, CaseKey, FormRecord, Participant, Track
 from referral.extensions import database
 from referral.network.models import Assignment, Node
 

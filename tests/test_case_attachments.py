@@ -19,10 +19,10 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from referral.audit.models import AuditEvent
-from referral.cases.attachment_models import CaseAttachment
+from referral.kernel.attachment_models import CaseAttachment
 from referral.cases.attachments import (AttachmentAlreadyRecorded, UploadInput, case_attachments, open_download,
                                         record_attachment)
-from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
+from referral.kernel.errors import AccessDenied, CaseNotFound, InvalidInput
 from referral.context import Protocol
 from referral.vault import CHUNK, DecryptionFailed, FileCipher, MasterKey, MasterKeyring, Vault
 from referral.vault.files import MAGIC, RECORD

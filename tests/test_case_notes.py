@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from referral.audit.models import AuditEvent
-from referral.cases.errors import AccessDenied, InvalidInput
-from referral.cases.note_models import CaseNote
+from referral.kernel.errors import AccessDenied, InvalidInput
+from referral.kernel.note_models import CaseNote
 from referral.cases.notes import NoteAlreadyRecorded, NoteInput, notes_section, record_note
 from referral.clocks.models import RUNNING, STOPPED, CaseClock
 from referral.clocks.service import calendar_of, start_clock

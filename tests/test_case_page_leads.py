@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.clocks.models import CaseClock
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.workflow import DefinitionError, TransitionRefused, load_definition
 
 from .browser import Browser, hidden_inputs
@@ -272,8 +272,8 @@ def test_a_child_case_lists_every_missing_prerequisite_of_activation_at_once(app
 
 
 def test_the_engine_reports_every_failing_guard_not_only_the_first(app: Flask) -> None:
-    from referral.cases.access import open_case
-    from referral.cases.records import facts_for
+    from referral.kernel.access import open_case
+    from referral.kernel.records import facts_for
 
     reference = child_case(app)
     with unit_of_work(app) as ctx:

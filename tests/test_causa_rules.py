@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.errors import AccessDenied, InvalidInput
-from referral.cases.models import CaseLink
+from referral.kernel.errors import AccessDenied, InvalidInput
+from referral.kernel.models import CaseLink
 from referral.cases.reading import case_page, form_revision
 from referral.workflow import TransitionRefused
 

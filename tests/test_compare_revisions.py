@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from referral.audit.models import AuditEvent
-from referral.cases.models import FormRecord
+from referral.kernel.models import FormRecord
 
 from .browser import Browser
 from .clocks import INFORME, plan

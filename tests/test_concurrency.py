@@ -18,9 +18,9 @@ from sqlalchemy import event, func, select
 
 from referral.auth.models import User
 from referral.cases.editing import save_form
-from referral.cases.errors import DuplicateSubmission, StaleCase
+from referral.kernel.errors import DuplicateSubmission, StaleCase
 from referral.cases.intake import file_intake
-from referral.cases.models import Case, CaseEvent, FormRecord, Participant
+from referral.kernel.models import Case, CaseEvent, FormRecord, Participant
 from referral.cases.reading import editable_values
 from referral.cases.transitions import check_transition, fire_transition
 from referral.context import Context

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from referral.auth.models import User
-from referral.cases.models import Case, CaseAssignment, CaseLink, FormRecord, Track
-from referral.cases.meeting_models import CaseAgreement
-from referral.cases.note_models import CaseNote
+from referral.kernel.models import Case, CaseAssignment, CaseLink, FormRecord, Track
+from referral.kernel.meeting_models import CaseAgreement
+from referral.kernel.note_models import CaseNote
 from referral.clocks.models import CaseClock
-from referral.cases.records import open_values
+from referral.kernel.records import open_values
 from referral.context import Context
 from referral.demo.loader import load_demo
 from referral.demo.network import DEMO_PASSWORD

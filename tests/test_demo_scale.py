@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select
 
 from referral.auth.models import User
-from referral.cases.models import Case, FormRecord, Participant
-from referral.cases.records import open_values
+from referral.kernel.models import Case, FormRecord, Participant
+from referral.kernel.records import open_values
 from referral.clocks.models import CaseClock
 from referral.context import Context
 from referral.demo.scale import STAGE_SHARES, allocate, load_scale
-from referral.keys.models import CaseKeyWrap
-from referral.keys.store import cipher_for
+from referral.kernel.key_models import CaseKeyWrap
+from referral.kernel.keystore import cipher_for
 from referral.network.models import Node
 
 from .backends import both_backends

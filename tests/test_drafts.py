@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from referral.audit.models import AuditEvent
 from referral.auth.models import User
 from referral.cases.drafts import RETENTION, draft_values_of, expire_drafts
-from referral.cases.models import Case, IntakeDraft
+from referral.kernel.models import Case, IntakeDraft
 from referral.keys.rotation import master_keys_in_use, rotate_master
 from referral.vault import DecryptionFailed, MasterKey, MasterKeyring, Vault
 
@@ -236,7 +236,7 @@ def test_a_deactivated_authors_draft_reaches_nobody_and_expires(app: Any, make_b
 
 
 def test_a_draft_expires_after_its_retention_and_the_sweep_shreds_it(app: Any, make_browser: Any, clock: Any) -> None:
-    from referral.clocks.tasks import sweep_clocks
+    from referral.tasks import sweep_clocks
 
     author = signed_in(make_browser, AUTHOR)
     url = save_new(author, **partial())

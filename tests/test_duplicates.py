@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from referral import StartupError, create_app
-from referral.cases.models import BlindIndex, Case
-from referral.keys.store import blind_indexer
+from referral.kernel.models import BlindIndex, Case
+from referral.kernel.keystore import blind_indexer
 from referral.vault import normalise_document
 from referral.workflow import DefinitionError, load_definition
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from referral.cases.models import Case, FormRecord
-from referral.cases.records import open_values
-from referral.keys.store import cipher_for
+from referral.kernel.models import Case, FormRecord
+from referral.kernel.records import open_values
+from referral.kernel.keystore import cipher_for
 from referral.context import Context
 from referral.demo.loader import load_demo
 from referral.extensions import database

@@ -24,15 +24,15 @@ from sqlalchemy.engine import make_url
 
 from referral.auth.models import User
 from referral.cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case, may_erase
-from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
+from referral.kernel.errors import AccessDenied, CaseNotFound, InvalidInput
 from referral.cases.intake import file_intake
-from referral.cases.models import BlindIndex, Case, CaseTombstone, FormRecord
+from referral.kernel.models import BlindIndex, Case, CaseTombstone, FormRecord
 from referral.cases.reading import case_page
-from referral.cases.records import open_values
+from referral.kernel.records import open_values
 from referral.context import Context
 from referral.extensions import database
-from referral.keys.models import CaseKeyWrap, NodeKey
-from referral.keys.store import stored
+from referral.kernel.key_models import CaseKeyWrap, NodeKey
+from referral.kernel.keystore import stored
 from referral.network.models import Node
 from referral.vault import CaseCipher, Cell, DecryptionFailed
 

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 
 from referral.audit.models import AuditEvent
-from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
-from referral.cases.meeting_models import CaseAgreement, CaseMeeting
+from referral.kernel.errors import AccessDenied, CaseNotFound, InvalidInput
+from referral.kernel.meeting_models import CaseAgreement, CaseMeeting
 from referral.cases.meetings import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingClosed, MeetingInput, MinutesAlreadyRecorded,
     MinutesInput, cancel_meeting, complete_agreement, convene, meetings_section, record_minutes,

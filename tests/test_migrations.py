@@ -111,7 +111,7 @@ def test_cases_filed_under_the_version_1_ficha_open_after_the_upgrade(
     from sqlalchemy import select
 
     from referral import create_app
-    from referral.cases.models import Case, FormRecord
+    from referral.kernel.models import Case, FormRecord
     from referral.demo.network import DEMO_PASSWORD
     from referral.extensions import database
     from referral.stats.models import CaseStat

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.models import FormRecord
+from referral.kernel.models import FormRecord
 from referral.workflow import TransitionRefused
 
 from .clocks import INFORME, plan, to_follow_up

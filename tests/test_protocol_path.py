@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from referral.auth.models import User
 from referral.extensions import database
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.network.models import Node
 from referral.stats.models import CaseStat
 
@@ -261,7 +261,7 @@ def test_a_voluntary_return_the_person_asked_for_with_reintegration_follow_up(ap
     """Issue 15 item 4: return is not repatriation. With a residence request pending that declares grave
     danger, closing as «retorno asistido» is blocked; the person's own request with her informed choice
     opens the return track: documents, IOM, travel, reintegration follow-up, then the case closes."""
-    from referral.referrals.models import Referral
+    from referral.kernel.referral_models import Referral
 
     health, coordinator, lead, oim = make_browser(), make_browser(), make_browser(), make_browser()
     health.login("salud.rm")

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import select
 
 from referral import create_app
-from referral.cases.models import FormRecord
+from referral.kernel.models import FormRecord
 
 from .browser import Browser
 from .conftest import _settings

@@ -161,7 +161,7 @@ def _party_recipient_statements(app: Flask, cases: int) -> tuple[int, int]:
     from sqlalchemy import select
 
     from referral.clocks.service import party_recipients
-    from referral.referrals.models import Referral
+    from referral.kernel.referral_models import Referral
 
     from .units import unit_of_work
 
@@ -219,9 +219,9 @@ def test_a_case_opened_twice_in_a_unit_is_read_once_until_something_is_written(a
     import pytest
     from sqlalchemy import update
 
-    from referral.cases.access import open_case
-    from referral.cases.errors import AccessDenied
-    from referral.cases.models import Participant
+    from referral.kernel.access import open_case
+    from referral.kernel.errors import AccessDenied
+    from referral.kernel.models import Participant
 
     from .steps import user
     from .units import unit_of_work

@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.db import make_engine
 from referral.extensions import database
 from referral.network.models import Node
-from referral.referrals.models import Consent
+from referral.kernel.referral_models import Consent
 
 from .backends import both_backends
 from .browser import Browser, hidden_inputs

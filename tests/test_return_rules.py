@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from referral.cases.errors import InvalidInput
+from referral.kernel.errors import InvalidInput
 from referral.workflow import TransitionRefused
 from referral.workflow.definition import load_definition
 from referral.workflow.errors import DefinitionError

@@ -182,7 +182,7 @@ def test_a_node_learns_nothing_of_a_case_it_may_not_open(app: Any, make_browser:
 
 def test_an_ended_relation_ends_finding_the_case(app: Any, make_browser: Any) -> None:
     """A node whose relation is no longer live is an outsider to the search too: the access rule is one."""
-    from referral.cases.models import Case, Participant
+    from referral.kernel.models import Case, Participant
     reference = file_case(app)
     focal = signed_in(make_browser, "coordinador.rm")
     assert found(search(focal, VICTIM_DOCUMENT).text) == [reference]

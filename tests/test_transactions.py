@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from referral.cases import intake
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.db import make_engine
 
 from .backends import both_backends

@@ -15,8 +15,8 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from referral.cases import worklists
-from referral.cases.models import Case, Participant, WorklistEntry
-from referral.clocks.tasks import reconcile_worklists
+from referral.kernel.models import Case, Participant, WorklistEntry
+from referral.tasks import reconcile_worklists
 from referral.demo.loader import load_demo
 from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database

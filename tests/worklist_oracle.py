@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 
-from referral.cases.models import Case, FormRecord, Participant, Track, WorklistEntry, live_participant
+from referral.kernel.models import Case, FormRecord, Participant, Track, WorklistEntry, live_participant
 from referral.cases.worklists import rebuild
 from referral.clocks.models import RUNNING, CaseClock
 from referral.context import Context

@@ -11,8 +11,8 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case
-from ..cases.errors import CaseNotFound, InvalidInput
-from ..cases.models import CaseTombstone
+from ..kernel.errors import CaseNotFound, InvalidInput
+from ..kernel.models import CaseTombstone
 from ..cases.reading import Reader
 from ..db import scrub_freed_space
 from ..extensions import database

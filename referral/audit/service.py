@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..context import Context
-from ..keys.models import VaultSecret
-from ..keys.store import vault_secret
+from ..kernel.key_models import VaultSecret
+from ..kernel.keystore import vault_secret
 from .chain import Broken, canonical, link
 from .models import GENESIS, AuditEvent, AuditHead
 from .verifying import join, spans, walk_span, walk_spans_in_processes

@@ -21,11 +21,11 @@ from ..audit.service import record
 from ..auth.models import User
 from ..context import Context
 from ..workflow import Text
-from .access import has_capability, may_open_cases, open_case
-from .errors import AccessDenied, InvalidInput, StaleCase
-from .models import Case, CaseAssignment
+from ..kernel.access import has_capability, may_open_cases, open_case
+from ..kernel.errors import AccessDenied, InvalidInput, StaleCase
+from ..kernel.models import Case, CaseAssignment
 from .reading import Reader
-from .transitions import claim_version
+from ..kernel.claims import claim_version
 
 ASSIGN_CASES = "assign_cases"
 AUDIT_EVENT = "case.assign"

@@ -19,7 +19,7 @@ from ..web.context import current_ctx, language
 from ..workflow import Text
 from .attachments import (AttachmentAlreadyRecorded, UploadInput, attachments_def, form_choices, kind_readers,
                           open_download, open_for_upload, record_attachment)
-from .errors import InvalidInput
+from ..kernel.errors import InvalidInput
 
 bp = Blueprint("attachments", __name__)
 

@@ -30,14 +30,14 @@ from ..auth.models import User
 from ..blobs import BlobStore, new_blob_id
 from ..context import Context
 from ..plan.models import Progress
-from ..keys.store import open_cell, seal_cell
+from ..kernel.keystore import open_cell, seal_cell
 from ..vault import CHUNK, Cell, FileCipher, new_file_key, read_full
 from ..workflow import Text
 from ..workflow.attachments import KNOWN_TYPES, AttachmentsDef
-from .access import open_case
-from .attachment_models import CaseAttachment
-from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from .models import Case
+from ..kernel.access import open_case
+from ..kernel.attachment_models import CaseAttachment
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.models import Case
 
 MAX_NAME = 200
 FILE_KEY_VERSION = 1

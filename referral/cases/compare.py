@@ -14,11 +14,11 @@ from sqlalchemy import select
 from ..auth.models import User
 from ..context import Context
 from ..workflow.forms import FieldDef, FormDef
-from .access import open_case
-from .errors import AccessDenied, CaseNotFound
-from .models import FormRecord
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied, CaseNotFound
+from ..kernel.models import FormRecord
 from .reading import EMPTY, NO_SUCH_FORM, Reader
-from .records import open_values
+from ..kernel.records import open_values
 
 
 @dataclass(frozen=True)

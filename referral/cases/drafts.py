@@ -39,10 +39,10 @@ from ..context import Context
 from ..vault import CaseCipher, Cell
 from ..workflow import Text
 from ..workflow.forms import FormDef
-from .access import may_open_cases
-from .errors import CaseNotFound, DuplicateSubmission
+from ..kernel.access import may_open_cases
+from ..kernel.errors import CaseNotFound, DuplicateSubmission
 from .intake import file_intake, may_file_intake
-from .models import Case, IntakeDraft
+from ..kernel.models import Case, IntakeDraft
 from .validation import draft_values
 
 # [producto] basis: product — an unfinished Ficha is kept 30 days after its last save, then shredded:

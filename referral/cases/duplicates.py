@@ -19,10 +19,10 @@ from sqlalchemy.orm import aliased
 
 from ..auth.models import User
 from ..context import Context
-from ..keys.store import blind_indexer
+from ..kernel.keystore import blind_indexer
 from ..vault import normalise_document, normalise_name
 from ..workflow.definition import BlindIndexDef
-from .models import BlindIndex, Case, Participant, live_participant
+from ..kernel.models import BlindIndex, Case, Participant, live_participant
 
 MIN_DOCUMENT = 5  # shorter "numbers" (a typo, "NN") would match unrelated people
 MIN_NAME_WORDS = 2

@@ -8,12 +8,13 @@ from typing import Any
 from .duplicates import index_case
 from ..auth.models import User
 from ..context import Context
-from .access import open_case
+from ..kernel.access import open_case
 from .links import index_links
-from .models import FormRecord
-from .records import current_records, facts_for, new_record, refresh_derived
-from .timeline import append_event
-from .transitions import claim_version
+from ..kernel.models import FormRecord
+from .derived import refresh_derived
+from ..kernel.records import current_records, facts_for, new_record
+from ..kernel.timeline import append_event
+from ..kernel.claims import claim_version
 from .validation import checked_values
 
 

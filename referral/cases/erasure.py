@@ -15,16 +15,16 @@ from ..audit.service import record
 from ..auth.models import User
 from ..clocks.models import CaseClock, Notification
 from ..context import Context
-from ..referrals.models import Consent, EmergencyAccess, Referral
-from ..keys.models import CaseKeyWrap
+from ..kernel.referral_models import Consent, EmergencyAccess, Referral
+from ..kernel.key_models import CaseKeyWrap
 from ..workflow import Text
-from .access import has_capability
-from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from .attachment_models import CaseAttachment
+from ..kernel.access import has_capability
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.attachment_models import CaseAttachment
 from .attachments import blob_store, blobs_of_case, delete_after_commit
-from .meeting_models import CaseAgreement, CaseMeeting
-from .note_models import CaseNote
-from .models import (
+from ..kernel.meeting_models import CaseAgreement, CaseMeeting
+from ..kernel.note_models import CaseNote
+from ..kernel.models import (
     BlindIndex, Case, CaseEvent, CaseKey, CaseLink, CaseTombstone, FormRecord, Participant, Track, WorklistEntry,
 )
 

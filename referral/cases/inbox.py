@@ -19,12 +19,12 @@ from ..auth.models import User
 from ..clocks.models import RUNNING, CaseClock
 from ..clocks.reading import ClockRow, clock_rows
 from ..context import Context
-from ..keys.store import open_many
+from ..kernel.keystore import open_many
 from ..network.models import Node, Region
 from ..workflow import Text
 from ..workflow.definition import Inbox
-from .access import may_open_cases
-from .models import Case, Participant, WorklistEntry, live_participant
+from ..kernel.access import may_open_cases
+from ..kernel.models import Case, Participant, WorklistEntry, live_participant
 from .reading import Reader
 from .search import MAX_FILTER, matches
 from .worklists import deadline_clocks

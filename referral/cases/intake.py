@@ -14,17 +14,18 @@ from sqlalchemy.exc import IntegrityError
 from ..auth.models import User
 from ..clocks.service import on_occurrence
 from ..context import Context
-from ..keys.store import create_case_key, sync_wraps
+from ..kernel.keystore import create_case_key, sync_wraps
 from ..network.models import Assignment
 from ..workflow.clocks import Occurrence
 from ..workflow.definition import ACTOR_NODE
 from ..workflow.forms import REQUIRED
-from .access import has_capability, may_open_cases
+from ..kernel.access import has_capability, may_open_cases
 from .duplicates import index_case
-from .errors import AccessDenied, DuplicateSubmission, InvalidInput
-from .models import Case, CaseTombstone, Participant
-from .records import new_record, refresh_derived
-from .timeline import append_event
+from ..kernel.errors import AccessDenied, DuplicateSubmission, InvalidInput
+from ..kernel.models import Case, CaseTombstone, Participant
+from .derived import refresh_derived
+from ..kernel.records import new_record
+from ..kernel.timeline import append_event
 from .validation import checked_values
 
 log = logging.getLogger(__name__)

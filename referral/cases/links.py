@@ -18,10 +18,10 @@ from sqlalchemy import delete, exists, select
 
 from ..auth.models import User
 from ..context import Context
-from ..keys.store import blind_indexer
+from ..kernel.keystore import blind_indexer
 from ..vault import normalise_document
 from ..workflow import Text
-from .models import Case, CaseLink, Participant, live_participant
+from ..kernel.models import Case, CaseLink, Participant, live_participant
 
 MIN_IDENTIFIER = 5  # shorter values ("0", "s/n") would link unrelated cases
 

@@ -24,7 +24,7 @@ from ..web.access import needs
 from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
 from ..workflow import Text
-from .errors import InvalidInput
+from ..kernel.errors import InvalidInput
 from .meetings import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingClosed, MeetingInput, MinutesAlreadyRecorded,
     MinutesInput, cancel_meeting, complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,

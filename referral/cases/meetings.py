@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit.service import record as audit
 from ..auth.models import User
+from ..clocks.service import on_occurrence
 from ..context import Context
-from ..keys.store import open_cell, seal_cell
+from ..kernel.keystore import open_cell, seal_cell
 from ..network.models import Node
 from ..vault import Cell
 from ..workflow import Actor, Text
@@ -31,11 +32,11 @@ from ..workflow.clocks import Occurrence
 from ..workflow.meetings import CANCELLED, CONVENED, HELD, MeetingsDef
 from ..workflow.meetings import DONE as DONE_STEP
 from ..workflow.meetings import OPEN as OPEN_STEP
-from .access import open_case
-from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from .meeting_models import DONE, OPEN, CaseAgreement, CaseMeeting
-from .models import Case, Participant, live_participant
-from .timeline import append_event
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.meeting_models import DONE, OPEN, CaseAgreement, CaseMeeting
+from ..kernel.models import Case, Participant, live_participant
+from ..kernel.timeline import append_event
 
 MAX_TEXT = 8000  # narrative
 MAX_LINE = 500  # place, an agreement, the note that closes it
@@ -208,7 +209,6 @@ def convene(ctx: Context, user: User, reference: str, values: MeetingInput, toke
 
 
 def _clocks(ctx: Context, case: Case, occurrence: Occurrence) -> None:
-    from ..clocks.service import on_occurrence  # (clocks import cases)
 
     ctx.session.flush()  # the meeting or agreement row exists before its parties are looked up
     on_occurrence(ctx, case, occurrence)

@@ -16,7 +16,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..workflow import Text
-from .errors import InvalidInput
+from ..kernel.errors import InvalidInput
 from .notes import NoteAlreadyRecorded, NoteInput, form_choices, open_for_writing, record_note
 
 bp = Blueprint("notes", __name__)

@@ -19,15 +19,16 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit.service import record as audit
 from ..auth.models import User
+from ..clocks.service import on_note
 from ..context import Context
-from ..keys.store import open_cell, seal_cell
+from ..kernel.keystore import open_cell, seal_cell
 from ..vault import Cell
 from ..workflow import Text
 from ..workflow.notes import NotesDef
-from .access import open_case
-from .errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from .models import Case
-from .note_models import CaseNote
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.models import Case
+from ..kernel.note_models import CaseNote
 
 MAX_TEXT = 8000  # narrative and next steps
 MAX_LINE = 500  # who took part
@@ -140,7 +141,6 @@ def record_note(ctx: Context, user: User, reference: str, values: NoteInput, tok
             ctx.session.add(note)
     except IntegrityError:
         raise NoteAlreadyRecorded() from None
-    from ..clocks.service import on_note  # (clocks import cases)
 
     restarted = on_note(ctx, case, values.type, relations)
     audit(ctx, "note.create", role=user.role, node_id=user.node_id, case_id=case.id, subject=str(note.id),

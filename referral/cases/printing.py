@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..auth.models import User
 from ..context import Context
 from ..workflow import Text
-from .errors import CaseNotFound
+from ..kernel.errors import CaseNotFound
 from .reading import FormView, form_revision
 
 NOTHING_TO_PRINT = Text("Este formulario aún no tiene contenido que imprimir.",

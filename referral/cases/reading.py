@@ -14,16 +14,17 @@ from .links import LinkedCases, linked_cases
 from ..auth.models import User
 from ..choices import ChoiceProvider
 from ..clocks.reading import CaseClocks, case_clocks
+from ..referrals.reading import case_network, event_text, is_team, pending_answers, referral_subjects
 from ..context import Context
 from ..workflow import Actor, Option, Text
 from ..workflow.guidance import TRANSITION, next_steps
 from ..workflow.definition import Transition
 from ..workflow.forms import FieldDef, FormDef
-from .access import open_case
-from .errors import AccessDenied, CaseNotFound
-from ..keys.store import open_cell
-from .models import Case, CaseEvent, FormRecord
-from .records import all_records, current_records, facts_for, open_values, summary_cell
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied, CaseNotFound
+from ..kernel.keystore import open_cell
+from ..kernel.models import Case, CaseEvent, FormRecord
+from ..kernel.records import all_records, current_records, facts_for, open_values, summary_cell
 
 STATUS_LABELS = {
     "draft": Text("Borrador", "Draft"),
@@ -243,7 +244,6 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
     records = {row.form_key: row for row in every if row.current}
     facts = facts_for(ctx, case, records)
     d = ctx.definition
-    from ..referrals.reading import is_team
 
     team = is_team(ctx, actor.relations)
     hidden = d.network.referral_relations()
@@ -264,7 +264,6 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
                    reader.t(o.refusal.reason) if o.refusal else None, o.transition.form is not None)
         for o in options
     )
-    from ..referrals.reading import case_network  # (referrals read cases)
 
     network = case_network(ctx, user, case, actor, language, facts)
     steps, blocked = _steps(ctx, user, case, actor, facts, options, network, reader)
@@ -283,7 +282,6 @@ def case_page(ctx: Context, user: User, reference: str, language: str) -> CasePa
 def _steps(ctx: Context, user: User, case: Case, actor: Actor, facts: Any, options: list[Option], network: Any,
            reader: Reader) -> tuple[tuple[StepView, ...], tuple[BlockedView, ...]]:
     """The user's steps ranked, her next one first and primary; and her blocked steps with every reason."""
-    from ..referrals.reading import pending_answers
 
     d = ctx.definition
     editable = [key for key in d.form_uses if ctx.engine.edit_refusal(key, facts, actor) is None]
@@ -332,7 +330,6 @@ def _revisions(every: Sequence[FormRecord]) -> dict[str, list[int]]:
 
 def _timeline(ctx: Context, case: Case, actor: Actor, every: Sequence[FormRecord],
               reader: Reader) -> tuple[EventView, ...]:
-    from ..referrals.reading import is_team, referral_subjects
 
     d = ctx.definition
     team = is_team(ctx, actor.relations)
@@ -370,7 +367,6 @@ def _event_text(ctx: Context, event: CaseEvent, reader: Reader) -> str:
     if event.kind == "intake":
         return reader.t(Text("Envió la {form}", "Filed the {form}").format(form=reader.t(d.form(event.action).label)))
     if event.kind in NETWORK_EVENTS:
-        from ..referrals.reading import event_text
 
         return event_text(ctx, event, reader.language)
     if event.kind == "meeting":

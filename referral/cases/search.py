@@ -21,10 +21,10 @@ from sqlalchemy import Exists, exists, select, tuple_
 from ..audit.service import record
 from ..auth.models import User
 from ..context import Context
-from ..keys.store import open_many
-from .access import may_open_cases
+from ..kernel.keystore import open_many
+from ..kernel.access import may_open_cases
 from .duplicates import query_digests
-from .models import BlindIndex, Case, Participant, live_participant
+from ..kernel.models import BlindIndex, Case, Participant, live_participant
 from .reading import Reader
 
 REFERENCE = re.compile(r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}")

@@ -6,24 +6,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth.models import User
 from ..clocks.service import on_occurrence
 from ..context import Context
-from ..keys.store import sync_wraps
+from ..kernel.keystore import sync_wraps
 from ..network.models import Node
 from ..stats.projection import project_transition
 from ..workflow import Text, TransitionRefused
 from ..workflow.clocks import Occurrence
 from ..workflow.definition import Effect, Transition
-from .access import open_case
-from .errors import InvalidInput, StaleCase
+from ..kernel.access import open_case
+from ..kernel.claims import claim_version
+from ..kernel.errors import InvalidInput
 from .intake import assigned_node
 from .links import index_links
-from .models import Case, CaseEvent, FormRecord, Participant, Track
-from .records import current_records, facts_for, new_record, refresh_derived
-from .timeline import append_event
+from ..kernel.models import Case, CaseEvent, FormRecord, Participant, Track
+from .derived import refresh_derived
+from ..kernel.records import current_records, facts_for, new_record
+from ..kernel.timeline import append_event
 from .validation import checked_values
 
 INACTIVE_NODE = Text("Ese nodo no existe o no está activo.", "That node does not exist or is not active.")
@@ -61,21 +62,6 @@ def fire_transition(ctx: Context, user: User, reference: str, key: str, values: 
     on_occurrence(ctx, case, Occurrence.of_transition(transition, from_state, to_state, user.node.org_type, clean))
     ctx.session.flush()
     return event
-
-
-def claim_version(ctx: Context, case: Case, expected_version: int) -> None:
-    """Take the case for this unit of work: bump its version now, or StaleCase if the page was old.
-
-    The conditional UPDATE runs before anything else is written, so of two simultaneous writers
-    exactly one proceeds (PostgreSQL also holds the row lock from here to the commit).
-    """
-    if case.version != expected_version:
-        raise StaleCase()
-    case.touch(ctx.now())
-    try:
-        ctx.session.flush()
-    except StaleDataError:
-        raise StaleCase() from None
 
 
 def check_transition(ctx: Context, user: User, reference: str, key: str) -> tuple[Case, Transition]:

@@ -9,7 +9,7 @@ from ..choices import ChoiceProvider
 from ..context import Context
 from ..workflow import Text
 from ..workflow.forms import FieldDef, FormDef
-from .errors import InvalidInput
+from ..kernel.errors import InvalidInput
 
 UNKNOWN_CHOICE = Text("Opción no válida.", "Not a valid choice.")
 

@@ -32,7 +32,7 @@ from .notes import case_notes
 from .printing import print_view
 from .attachments import case_attachments
 from .meetings import case_meetings
-from .errors import DuplicateSubmission, InvalidInput
+from ..kernel.errors import DuplicateSubmission, InvalidInput
 from .assignment import assign, assignment_panel, check_assign
 from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
                     responsible_cases_page)

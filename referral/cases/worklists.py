@@ -39,7 +39,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..clocks.models import RUNNING, CaseClock
 from ..workflow.definition import Inbox, WorkflowDefinition
-from .models import Case, FormRecord, Participant, Track, WorklistEntry
+from ..kernel.models import Case, FormRecord, Participant, Track, WorklistEntry
 
 DEFINITION = "referral.worklists.definition"  # in Session.info: the workflow, as a function (the app sets it)
 TOUCHED = "referral.worklists.touched"  # in Session.info: ids of cases whose rows must be computed again

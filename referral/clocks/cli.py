@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from ..cases.models import Case
+from ..kernel.models import Case
 from ..units import unit_of_work
 from .mail import MailSettings
 from .models import RUNNING, CaseClock, Notification

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Intege
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import User
-from ..cases.models import Case
+from ..kernel.models import Case
 from ..db import Base, UTCDateTime, utcnow
 from ..network.models import Node
 

@@ -18,9 +18,9 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy import case as when
 
 from ..auth.models import User
-from ..cases.access import may_open_cases
-from ..cases.errors import CaseNotFound
-from ..cases.models import Case, Participant, live_participant
+from ..kernel.access import may_open_cases
+from ..kernel.errors import CaseNotFound
+from ..kernel.models import Case, Participant, live_participant
 from ..context import Context
 from ..workflow import Text, WorkflowDefinition
 from ..workflow.definition import Clock

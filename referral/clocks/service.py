@@ -24,9 +24,12 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, func, or_, select, update
 
 from ..auth.models import User
-from ..cases.models import Case, CaseAssignment, CaseEvent, Participant, live_participant
+from ..kernel.models import Case, CaseAssignment, CaseEvent, Participant, live_participant
 from ..context import Context
-from ..keys.store import NoKeyAccess
+from ..kernel.keystore import NoKeyAccess
+from ..kernel.meeting_models import CaseAgreement, CaseMeeting
+from ..kernel.records import facts_for
+from ..kernel.referral_models import Referral
 from ..network.models import Node
 from ..workflow.calendar import WorkingCalendar
 from ..workflow.clocks import (
@@ -82,8 +85,6 @@ def on_occurrence(ctx: Context, case: Case, occurrence: Occurrence) -> None:
         clock = ctx.definition.clocks[key]
         if clock.when is not None:
             if facts is None:
-                from ..cases.records import facts_for  # (cases imports this module)
-
                 try:
                     facts = facts_for(ctx, case)
                 except NoKeyAccess:  # a rebuild by an operator whose nodes lost the case: leave it unknown
@@ -382,9 +383,6 @@ def party_nodes(ctx: Context, subjects: set[str]) -> dict[tuple[str, str], tuple
     """The nodes of each subject's parties: a referral's receiving (receptor, only while the referral is
     live: an ended referral's receiver has no access left and is told nothing) and sending (emisor) node;
     a meeting's convener and invited nodes; an agreement's responsible node and its meeting's convener."""
-    from ..cases.meeting_models import CaseAgreement, CaseMeeting  # (cases import the clock service)
-    from ..referrals.models import Referral  # (referrals import the clock service)
-
     ids = [uuid.UUID(s) for s in subjects if _is_uuid(s)]
     if not ids:
         return {}

@@ -22,7 +22,7 @@ from ..cases.editing import save_form
 from ..cases.intake import file_intake
 from ..cases.meetings import (AgreementInput, MeetingInput, MinutesInput, complete_agreement, convene,
                              record_minutes)
-from ..cases.models import Case
+from ..kernel.models import Case
 from ..cases.notes import NoteInput, record_note
 from ..cases.transitions import fire_transition
 from ..referrals.consent import record_consent

@@ -44,13 +44,13 @@ from ..auth.models import User
 from ..cases.duplicates import digests
 from ..cases.intake import new_reference
 from ..cases.links import link_digest
-from ..cases.models import Case
+from ..kernel.models import Case
 from ..cases.worklists import rebuild as rebuild_worklists
 from ..context import Context
 from ..db import Base
 from ..extensions import database
-from ..keys.models import NodeKey
-from ..keys.store import current_node_key, system_cipher
+from ..kernel.key_models import NodeKey
+from ..kernel.keystore import current_node_key, system_cipher
 from ..models import import_all
 from ..network.models import Node
 from ..stats.disclosure import new_record_key

@@ -19,14 +19,14 @@ from ..audit.service import record
 from ..auth.models import User
 from ..cases.attachments import blob_store, orphan_blobs
 from ..cases.erasure import ERASED_TABLES, REASONS, erase_case
-from ..cases.errors import CaseError, InvalidInput
-from ..cases.models import Case, CaseKey
+from ..kernel.errors import CaseError, InvalidInput
+from ..kernel.models import Case, CaseKey
 from ..db import scrub_freed_space
 from ..extensions import database
 from ..network.models import Node
 from ..units import unit_of_work
 from ..vault import generate_secret, load_master_key, load_master_keyring, write_key_file
-from .models import CaseKeyWrap, NodeKey
+from ..kernel.key_models import CaseKeyWrap, NodeKey
 from .rotation import RotationReport, master_keys_in_use, rotate_case, rotate_master, rotate_node
 
 keys_cli = AppGroup("keys", help="Encryption keys: status and rotation (see docs/encryption.md).")

@@ -21,21 +21,21 @@ from sqlalchemy import delete, func, select, update
 from ..auth.second_factor import master_keys_in_use as second_factor_master_keys
 from ..auth.second_factor import rewrap_secrets as rewrap_second_factors
 from ..cases.drafts import draft_master_keys, rewrap_drafts
-from ..cases.errors import CaseNotFound
-from ..cases.models import Case, CaseKey, FormRecord
-from ..cases.records import data_cell, details_cell, summary_cell
-from ..cases.attachment_models import CaseAttachment
+from ..kernel.errors import CaseNotFound
+from ..kernel.models import Case, CaseKey, FormRecord
+from ..kernel.records import data_cell, details_cell, summary_cell
+from ..kernel.attachment_models import CaseAttachment
 from ..cases.attachments import data_cell as attachment_data_cell
 from ..cases.attachments import key_cell as attachment_key_cell
-from ..cases.note_models import CaseNote
-from ..cases.meeting_models import CaseAgreement, CaseMeeting
+from ..kernel.note_models import CaseNote
+from ..kernel.meeting_models import CaseAgreement, CaseMeeting
 from ..cases.meetings import agreement_cell, meeting_cell
 from ..cases.notes import note_cell
-from ..referrals.models import Consent, EmergencyAccess, Referral
+from ..kernel.referral_models import Consent, EmergencyAccess, Referral
 from ..context import Context
 from ..vault import CaseCipher, Cell, sealed_version
-from .models import CaseKeyWrap, NodeKey, VaultSecret
-from .store import add_node_key, add_wrap, open_wrap, reader_nodes, stored, system_cipher
+from ..kernel.key_models import CaseKeyWrap, NodeKey, VaultSecret
+from ..kernel.keystore import add_node_key, add_wrap, open_wrap, reader_nodes, stored, system_cipher
 
 Units = Callable[[], AbstractContextManager[Context]]  # a fresh unit of work (session) per batch
 Progress = Callable[[str], None]

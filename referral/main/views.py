@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from ..cases.access import may_open_cases
+from ..kernel.access import may_open_cases
 from ..cases.erasure import may_erase
 from ..cases.inbox import inboxes_for
 from ..plan.service import may_report_or_manage as may_report_or_manage_plan

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..audit.service import record as audit
 from ..auth.models import User
-from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
 from ..cases.meetings import REQUIRED, TOO_LONG, UNKNOWN_CHOICE  # the words of a case meeting's form
 from ..cases.meetings import AgreementInput  # an agreement as typed: the same as a case meeting's
 from ..clocks.subjects import start_subject_clock, stop_subject_clock

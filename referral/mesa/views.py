@@ -15,7 +15,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..cases.errors import InvalidInput
+from ..kernel.errors import InvalidInput
 from ..web.form_errors import apply_errors
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language

@@ -2,7 +2,7 @@
 
 Plan data is not per case, so there is no case key: the plan module has one named root secret of the
 installation (`plan-evidence`), kept wrapped by the master key in `vault_secrets` like the blind-index and
-pseudonym keys (referral/keys/store.py `vault_secret`; re-wrapped by `flask keys rotate-master`). Each file gets
+pseudonym keys (referral/kernel/keystore.py `vault_secret`; re-wrapped by `flask keys rotate-master`). Each file gets
 its own random key, sealed under that secret and bound to its progress row (`evidence_key`); the content is
 sealed in 64 KiB chunks under the file key (referral/vault/files.py) in the blob store under a random id; the
 file name, type and size are sealed too (`evidence_data`). The type is read from the content, never the name.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from ..blobs import new_blob_id
 from ..cases.attachments import TYPE_LABELS, blob_store, clean_name, discard_on_rollback, sniff
-from ..cases.errors import InvalidInput
+from ..kernel.errors import InvalidInput
 from ..context import Context
-from ..keys.store import vault_secret
+from ..kernel.keystore import vault_secret
 from ..vault import CHUNK, CaseCipher, Cell, FileCipher, new_file_key, read_full
 from ..workflow import Text
 from .models import Progress

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit.service import record as audit
 from ..auth.models import User
-from ..cases.access import has_capability
-from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.access import has_capability
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
 from ..context import Context
 from ..network.models import Node
 from ..workflow import Text

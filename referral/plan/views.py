@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
-from ..cases.errors import InvalidInput
+from ..kernel.errors import InvalidInput
 from ..stats import charts
 from ..stats.export import timeline_xlsx
 from ..web.access import needs, needs_any

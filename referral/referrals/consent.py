@@ -13,18 +13,18 @@ import uuid
 from sqlalchemy import or_, select
 
 from ..auth.models import User
-from ..cases.access import open_case
-from ..cases.errors import CaseNotFound, InvalidInput
-from ..cases.models import Case
-from ..cases.records import details_cell
-from ..cases.timeline import append_event
-from ..cases.transitions import claim_version
+from ..kernel.access import open_case
+from ..kernel.errors import CaseNotFound, InvalidInput
+from ..kernel.models import Case
+from ..kernel.records import details_cell
+from ..kernel.timeline import append_event
+from ..kernel.claims import claim_version
 from ..context import Context
-from ..keys.store import seal_cell
+from ..kernel.keystore import seal_cell
 from ..network.models import Node
 from ..workflow import Text, TransitionRefused
 from ..workflow.network import NOT_PERMITTED, permitted
-from .models import Consent
+from ..kernel.referral_models import Consent
 from .notes import note as note_text
 
 CONSENT_EVENT = "consent"

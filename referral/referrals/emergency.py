@@ -14,16 +14,16 @@ from sqlalchemy import select
 
 from ..audit.service import record
 from ..auth.models import User
-from ..cases.access import has_capability, relations_of
-from ..cases.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
-from ..cases.models import Case, Participant
-from ..cases.participation import end_participant, end_participation
-from ..cases.records import details_cell
-from ..cases.timeline import append_event
+from ..kernel.access import has_capability, relations_of
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, InvalidInput
+from ..kernel.models import Case, Participant
+from ..kernel.participation import end_participant, end_participation
+from ..kernel.records import details_cell
+from ..kernel.timeline import append_event
 from ..context import Context
-from ..keys.store import seal_cell, sync_wraps
+from ..kernel.keystore import seal_cell, sync_wraps
 from ..workflow import Text
-from .models import EmergencyAccess
+from ..kernel.referral_models import EmergencyAccess
 from .notes import note as note_text
 
 ACCESS_EVENT = "emergency_access"

@@ -15,21 +15,21 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from ..auth.models import User
-from ..cases.access import WRITES, open_case, pending_writes
-from ..cases.errors import AccessDenied
-from ..cases.models import Case, FormRecord
-from ..cases.records import current_records, details_cell, facts_for, open_values
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied
+from ..kernel.models import Case, FormRecord
+from ..kernel.records import case_referrals, current_records, details_cell, facts_for, open_values
 from ..clocks.models import RUNNING, CaseClock
 from ..clocks.wording import deadline, time_left, urgency
 from ..context import Context
-from ..keys.store import open_cell
+from ..kernel.keystore import open_cell
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..workflow import Actor, CaseFacts, Text, TransitionRefused
 from ..workflow.guidance import PendingAnswer
 from ..workflow.network import RECEIVER, FormSource, ReferralsDef, check_send, options, permitted
 from .consent import is_live
-from .models import Consent, EmergencyAccess, Referral
+from ..kernel.referral_models import Consent, EmergencyAccess, Referral
 from .service import open_details, party_of
 
 NO_ANSWER = Text("Sin respuesta", "No answer yet")
@@ -107,22 +107,6 @@ def _date(day: dt.date | None) -> str:
 def is_team(ctx: Context, relations: frozenset[str]) -> bool:
     """Whether the node takes part in the case beyond a referral (an emergency access reads it all)."""
     return bool(relations - ctx.definition.network.referral_relations())
-
-
-def case_referrals(ctx: Context, case: Case) -> list[Referral]:
-    """Every referral of the case, newest first, read once per unit of work: the case page's sections (the
-    network panel, the answers pending, the rows of the forms, what a node there by referral may follow) each
-    ask. Read again after anything was written, flushed, committed or rolled back (as `open_case` does)."""
-    session, key = ctx.session, ("referrals", case.id)
-    generation = session.info.get(WRITES, 0)
-    hit = ctx.opened.get(key)
-    if hit is not None and hit[0] == generation and not pending_writes(session):
-        found: list[Referral] = hit[1]
-        return found
-    found = list(session.scalars(select(Referral).where(Referral.case_id == case.id)
-                                 .order_by(Referral.created_at.desc(), Referral.id)))
-    ctx.opened[key] = (generation, found, None)
-    return found
 
 
 def referral_subjects(ctx: Context, case: Case) -> set[str]:

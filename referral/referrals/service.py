@@ -16,22 +16,22 @@ from typing import Any
 from sqlalchemy import select
 
 from ..auth.models import User
-from ..cases.access import open_case
-from ..cases.errors import CaseNotFound, InvalidInput
-from ..cases.models import Case, Participant, live_participant
-from ..cases.participation import end_participation
-from ..cases.records import details_cell, facts_for
-from ..cases.timeline import append_event
-from ..cases.transitions import claim_version
+from ..kernel.access import open_case
+from ..kernel.errors import CaseNotFound, InvalidInput
+from ..kernel.models import Case, Participant, live_participant
+from ..kernel.participation import end_participation
+from ..kernel.records import details_cell, facts_for
+from ..kernel.timeline import append_event
+from ..kernel.claims import claim_version
 from ..clocks.service import on_occurrence
 from ..context import Context
-from ..keys.store import open_cell, seal_cell, sync_wraps
+from ..kernel.keystore import open_cell, seal_cell, sync_wraps
 from ..network.models import Node
 from ..workflow import Actor, Text, TransitionRefused
 from ..workflow.clocks import Occurrence
 from ..workflow.network import RECEIVER, SENDER, Party, ReferralKind, check_answer, check_send, permitted
 from .consent import covering_consent
-from .models import Referral
+from ..kernel.referral_models import Referral
 from .notes import note as note_text
 
 NOTE_MAX = 2000

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from ..audit.models import AuditEvent
 from ..audit.reads import audit_read
-from ..cases.access import open_case
-from ..cases.errors import AccessDenied, CaseError, InvalidInput
+from ..kernel.access import open_case
+from ..kernel.errors import AccessDenied, CaseError, InvalidInput
 from ..context import Context
 from ..auth.fresh import recently_verified
 from ..web.access import needs
@@ -28,7 +28,7 @@ from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
 from ..workflow import Text
 from ..workflow.network import check_send, permitted
-from ..cases.records import facts_for
+from ..kernel.records import facts_for
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
 from ..web.limits import BURST_EVENT

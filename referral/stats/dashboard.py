@@ -18,7 +18,7 @@ from ..clocks.models import RUNNING, CaseClock
 from ..context import Context
 from ..network.directory import ORG_TYPES
 from ..network.models import Node
-from ..referrals.models import Referral
+from ..kernel.referral_models import Referral
 from ..workflow import Text
 from .disclosure import MAX_NOISE, perturb
 from .figures import DEFAULT_THRESHOLD, Filters, Period, local_start, too_narrow

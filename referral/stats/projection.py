@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..audit.service import pseudonym
-from ..cases.models import Case, Track
+from ..kernel.models import Case, Track
 from ..context import Context
 from ..workflow.definition import Transition
 from .disclosure import new_record_key

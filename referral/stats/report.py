@@ -33,11 +33,11 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select
 
-from ..cases.models import CaseLink
+from ..kernel.models import CaseLink
 from ..context import Context
 from ..network.directory import ORG_TYPES
 from ..network.models import Node, Region
-from ..referrals.models import Referral
+from ..kernel.referral_models import Referral
 from ..workflow import Text
 from ..workflow.statistics import (
     BUILT_IN, SERVICE_DIMENSIONS, UNKNOWN, UNKNOWN_LABEL, ReportTable, category_label, field_of,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from ..cases.errors import AccessDenied, CaseError, CaseNotFound, StaleCase
+from ..kernel.errors import AccessDenied, CaseError, CaseNotFound, StaleCase
 from ..characters import CONTROL, SPOOFING
 from ..extensions import database
 from ..workflow import Text, TransitionRefused
@@ -139,7 +139,7 @@ def _first_in_window() -> bool:
 
 def _record_denied() -> None:
     from ..audit.service import record
-    from ..cases.models import Case
+    from ..kernel.models import Case
     from ..units import unit_of_work
 
     signed_in = current_user.is_authenticated

@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import Engine, Select, select
 
 from ..auth.models import User
-from ..cases.access import has_capability, may_open_cases
+from ..kernel.access import has_capability, may_open_cases
 from ..cases.drafts import draft_count_query, may_draft
 from ..cases.erasure import may_erase
 from ..cases.inbox import inbox_count_queries, inboxes_for

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from referral import create_app
 from referral.audit.models import AuditEvent
 from referral.audit.service import pseudonym, verify_log
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.context import Context
 from referral.extensions import database
 

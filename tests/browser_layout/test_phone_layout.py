@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from sqlalchemy import select
 
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.demo.network import DEMO_PASSWORD
 
 from ..browser import DOMAIN, authenticator_code

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from referral.auth.models import User
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.clocks.models import CaseClock, Notification
 from referral.clocks.service import run_clocks, sweep
 

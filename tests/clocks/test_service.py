@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from referral.auth.models import User
 from referral.cases.erasure import erase_case
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.clocks.models import FINISHED, RUNNING, STOPPED, CaseClock, Notification
 from referral.clocks.service import on_occurrence, run_clocks, running_clocks, sweep
 from referral.workflow.clocks import Occurrence

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from referral.auth.models import User
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.clocks.models import Notification
 from referral.clocks.service import run_clocks, sweep
 from referral.clocks.wording import deadline

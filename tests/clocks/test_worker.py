@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, select, text
 
 from referral.auth.models import User
 from referral.cases.intake import file_intake
-from referral.cases.models import Case, Participant
+from referral.kernel.models import Case, Participant
 from referral.cases.transitions import fire_transition
 from referral.clocks.models import CaseClock, Notification
 from referral.db import utcnow
@@ -51,7 +51,7 @@ BOTH = pytest.mark.parametrize(
 def hand_out(app: Any, url: str, clock: Any) -> None:
     """Run one sweep in this process, publishing to `url`: the clocks are handed out to a broker that
     no worker reads yet (beat only sends the sweep; a worker runs it)."""
-    import referral.clocks.tasks  # noqa: F401  (registers the tasks)
+    import referral.tasks  # noqa: F401  (registers the tasks)
 
     clock.now = utcnow()
     celery_app = app.extensions["celery"]

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from sqlalchemy import select
 
-from referral.cases.models import Case, CaseKey, FormRecord
+from referral.kernel.models import Case, CaseKey, FormRecord
 from referral.cases.reading import CasePage, case_page
-from referral.cases.records import open_values, summary_cell
-from referral.keys.models import CaseKeyWrap
-from referral.keys.store import open_cell
+from referral.kernel.records import open_values, summary_cell
+from referral.kernel.key_models import CaseKeyWrap
+from referral.kernel.keystore import open_cell
 from referral.network.models import Node
 from referral.vault import Cell, sealed_version
 

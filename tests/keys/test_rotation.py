@@ -20,15 +20,15 @@ from sqlalchemy import delete, select, text
 
 from referral.audit.models import AuditEvent
 from referral.audit.service import pseudonym, verify_log
-from referral.cases.errors import StaleCase
-from referral.cases.models import Case, CaseKey, FormRecord
+from referral.kernel.errors import StaleCase
+from referral.kernel.models import Case, CaseKey, FormRecord
 from referral.cases.intake import file_intake
-from referral.cases.records import data_cell, summary_cell
+from referral.kernel.records import data_cell, summary_cell
 from referral.cases.transitions import fire_transition
 from referral.extensions import database
-from referral.keys.models import CaseKeyWrap, NodeKey, VaultSecret
+from referral.kernel.key_models import CaseKeyWrap, NodeKey, VaultSecret
 from referral.keys.rotation import rotate_case, rotate_master, rotate_node
-from referral.keys.store import NoKeyAccess, open_wrap, private_key, system_cipher
+from referral.kernel.keystore import NoKeyAccess, open_wrap, private_key, system_cipher
 from referral.vault import CaseCipher, DecryptionFailed, MasterKey, MasterKeyring, Vault
 
 from ..backends import both_backends

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from referral.audit.service import record
-from referral.keys.models import VaultSecret
-from referral.keys.store import vault_secret
+from referral.kernel.key_models import VaultSecret
+from referral.kernel.keystore import vault_secret
 
 from ..backends import both_backends
 from ..units import unit_of_work

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from referral.cases.errors import AccessDenied
-from referral.cases.models import Case, FormRecord, Participant
-from referral.cases.participation import end_participation
+from referral.kernel.errors import AccessDenied
+from referral.kernel.models import Case, FormRecord, Participant
+from referral.kernel.participation import end_participation
 from referral.cases.reading import case_page
-from referral.cases.records import data_cell, open_values, summary_cell
+from referral.kernel.records import data_cell, open_values, summary_cell
 from referral.context import Context
-from referral.keys.models import CaseKeyWrap, NodeKey
-from referral.keys.store import NoKeyAccess, cipher_for, current_node_key, open_cell, open_wrap, private_key
+from referral.kernel.key_models import CaseKeyWrap, NodeKey
+from referral.kernel.keystore import NoKeyAccess, cipher_for, current_node_key, open_cell, open_wrap, private_key
 from referral.network.models import Node
 from referral.vault import DecryptionFailed
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from referral.audit.models import AuditEvent
 from referral.auth.models import User
-from referral.cases.errors import AccessDenied, InvalidInput
+from referral.kernel.errors import AccessDenied, InvalidInput
 from referral.clocks.mail import MailSettings, compose
 from referral.clocks.models import RUNNING, STOPPED, CaseClock, Notification
 from referral.clocks.reading import notifications_page

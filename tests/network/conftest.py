@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select, update
 
 from referral.auth.models import AccountToken, User, UserSession
 from referral.extensions import database
-from referral.keys.models import NodeKey
+from referral.kernel.key_models import NodeKey
 from referral.network.models import AccessGrant, AccessNotice, Assignment, Node, NodeRegion
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from referral.audit.models import AuditEvent
 from referral.auth.models import User
-from referral.cases.errors import AccessDenied
+from referral.kernel.errors import AccessDenied
 from referral.clocks.models import RUNNING, STOPPED, CaseClock, Notification
 from referral.clocks.subjects import subject_clocks
 from referral.network.models import Node

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from referral.audit.models import AuditEvent
-from referral.cases.errors import InvalidInput
+from referral.kernel.errors import InvalidInput
 from referral.plan import evidence as evidence_module
 from referral.plan.loading import load_plan, read_plan_file
 from referral.plan.models import Action, Plan, Progress

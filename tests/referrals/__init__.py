@@ -9,12 +9,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from referral.cases.access import open_case
-from referral.cases.errors import AccessDenied
-from referral.cases.models import Case, Participant
-from referral.keys.models import CaseKeyWrap
+from referral.kernel.access import open_case
+from referral.kernel.errors import AccessDenied
+from referral.kernel.models import Case, Participant
+from referral.kernel.key_models import CaseKeyWrap
 from referral.referrals.consent import record_consent, revoke_consent
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.referrals.service import answer_referral, send_referral
 
 from ..steps import case_id, case_version, node_id, user

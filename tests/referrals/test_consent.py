@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.access import open_case
-from referral.cases.errors import AccessDenied, InvalidInput
-from referral.cases.models import Case
+from referral.kernel.access import open_case
+from referral.kernel.errors import AccessDenied, InvalidInput
+from referral.kernel.models import Case
 from referral.referrals.consent import ConsentNotFound, covering_consent, is_live, live_consents, record_consent
-from referral.referrals.models import Consent, Referral
+from referral.kernel.referral_models import Consent, Referral
 from referral.referrals.reading import exceptions
 from referral.referrals.service import send_referral
 from referral.network.models import Node
@@ -339,7 +339,7 @@ def test_revoking_a_consent_revokes_the_live_referrals_it_alone_covered(app: Any
     with unit_of_work(app) as ctx, pytest.raises(AccessDenied):
         open_case(ctx, user(ctx, "gestor.sernameg"), reference)
     assert case_version(app, reference) == version + 1
-    from referral.cases.models import CaseEvent
+    from referral.kernel.models import CaseEvent
 
     with unit_of_work(app) as ctx:
         steps = [(e.kind, e.action, e.to_state, e.subject) for e in ctx.session.scalars(

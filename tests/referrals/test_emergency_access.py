@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.errors import AccessDenied, CaseNotFound, InvalidInput
-from referral.cases.models import Case, CaseEvent, Participant
+from referral.kernel.errors import AccessDenied, CaseNotFound, InvalidInput
+from referral.kernel.models import Case, CaseEvent, Participant
 from referral.cases.reading import case_page, form_revision
 from referral.referrals.emergency import end_access, expire, grant
-from referral.referrals.models import EmergencyAccess
+from referral.kernel.referral_models import EmergencyAccess
 from referral.referrals.reading import exceptions
 
 from ..backends import both_backends
@@ -286,7 +286,7 @@ def test_auditors_see_the_access_by_role_node_type_and_reason_never_a_name(app: 
 def test_the_clock_sweep_task_ends_expired_accesses(app: Any, clock: Any) -> None:
     """`referral.clocks.sweep` (what beat sends every minute) run in this process, with Celery in eager
     mode: no broker is needed, and any clock work it hands out runs inline."""
-    import referral.clocks.tasks  # noqa: F401  (registers the tasks)
+    import referral.tasks  # noqa: F401  (registers the tasks)
 
     from ..clocks import notified
 

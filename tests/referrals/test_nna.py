@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from referral.auth.models import User
-from referral.cases.errors import InvalidInput
-from referral.cases.models import Case, FormRecord
+from referral.kernel.errors import InvalidInput
+from referral.kernel.models import Case, FormRecord
 from referral.network.directory import assign
 from referral.network.models import Assignment, Node
 from referral.workflow import TransitionRefused

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 
 from ..clocks import file_case, to_follow_up
 from ..steps import activate, case_id, node_id

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from referral import create_app
 from referral.extensions import database
 from referral.referrals.emergency import grant
-from referral.referrals.models import Consent, Referral
+from referral.kernel.referral_models import Consent, Referral
 
 from .. import matrix
 from ..matrix import ANON, Cell, Client, cell_id, parse

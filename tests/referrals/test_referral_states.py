@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from referral.cases.access import open_case
-from referral.cases.errors import AccessDenied, InvalidInput, StaleCase
-from referral.cases.models import Case, CaseEvent, Participant
+from referral.kernel.access import open_case
+from referral.kernel.errors import AccessDenied, InvalidInput, StaleCase
+from referral.kernel.models import Case, CaseEvent, Participant
 from referral.cases.reading import form_revision
-from referral.keys.models import CaseKeyWrap
+from referral.kernel.key_models import CaseKeyWrap
 from referral.network.models import Node
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.referrals.service import ReferralNotFound, answer_referral, send_referral
 from referral.workflow import TransitionRefused
 

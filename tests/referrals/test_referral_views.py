@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from referral.network.models import Node
-from referral.referrals.models import Consent, Referral
+from referral.kernel.referral_models import Consent, Referral
 
 from ..browser import hidden_inputs
 from ..factories import VICTIM_DOCUMENT, VICTIM_GIVEN, VICTIM_PHONE, VICTIM_SURNAMES

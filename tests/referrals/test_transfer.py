@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from referral.cases.errors import AccessDenied, InvalidInput
+from referral.kernel.errors import AccessDenied, InvalidInput
 from referral.cases.transitions import fire_transition
-from referral.referrals.models import Referral
+from referral.kernel.referral_models import Referral
 from referral.cases.reading import case_page
 from referral.workflow import TransitionRefused
 
@@ -39,7 +39,7 @@ def propose(app: Any, reference: str, to: str, by: str = "gestor.sernameg", **ex
 
 
 def leads(app: Any, reference: str) -> set[str]:
-    from referral.cases.models import Case, Participant
+    from referral.kernel.models import Case, Participant
     from referral.network.models import Node
 
     with unit_of_work(app) as ctx:
@@ -200,7 +200,7 @@ def test_a_transfer_to_the_current_lead_is_refused(app: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
         propose(app, reference, "CAVD-CL-RM", by="coordinacion.nacional")
     assert "to_node" in caught.value.errors
-    from referral.cases.models import Case
+    from referral.kernel.models import Case
 
     with unit_of_work(app) as ctx:
         assert ctx.session.scalars(select(Referral.id).join(Case, Case.id == Referral.case_id).where(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from referral.cases.errors import AccessDenied, InvalidInput
+from referral.kernel.errors import AccessDenied, InvalidInput
 from referral.cases.reading import case_page, form_revision
 from referral.referrals.reading import referral_detail
 

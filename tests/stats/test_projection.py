@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from referral.audit.service import pseudonym
 from referral.cases.erasure import erase_case
-from referral.cases.errors import CaseError
+from referral.kernel.errors import CaseError
 from referral.workflow.errors import TransitionRefused
 from referral.stats.dashboard import dashboard, percentile
 from referral.stats.figures import Filters, Period, mesa_tables, raw_tables

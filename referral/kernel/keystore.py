@@ -15,12 +15,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..cases.errors import AccessDenied
-from ..cases.models import Case, CaseKey, Participant, live_participant
+from .errors import AccessDenied
+from .models import Case, CaseKey, Participant, live_participant
 from ..context import Context
 from ..vault import BlindIndexer, CaseCipher, Cell, NodePrivateKey, StoredNodeKey, sealed_version
 from ..workflow import Text
-from .models import CaseKeyWrap, NodeKey, VaultSecret
+from .key_models import CaseKeyWrap, NodeKey, VaultSecret
 
 BLIND_INDEX_SECRET = "blind-index"
 

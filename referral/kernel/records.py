@@ -14,8 +14,11 @@ from ..vault import Cell
 from ..workflow import CaseFacts, FormFacts
 from ..workflow.predicates import ReferralFacts
 from ..workflow.forms import FormDef
-from ..keys.store import open_cell, seal_cell
+from ..network.models import Assignment
+from .access import WRITES, pending_writes
+from .keystore import open_cell, seal_cell
 from .models import Case, FormRecord, Track
+from .referral_models import Referral
 
 
 def data_cell(record: FormRecord) -> Cell:
@@ -79,9 +82,6 @@ def facts_for(ctx: Context, case: Case, records: Mapping[str, FormRecord] | None
 def referral_facts(ctx: Context, case: Case) -> tuple[ReferralFacts, ...]:
     """Kind, service, state and the receiving node's network functions (for the case's region or
     national) of each referral of the case."""
-    from ..network.models import Assignment
-    from ..referrals.reading import case_referrals
-
     rows = case_referrals(ctx, case)  # the unit's list of the case's referrals: read once for a whole page
     if not rows:
         return ()
@@ -95,22 +95,17 @@ def referral_facts(ctx: Context, case: Case) -> tuple[ReferralFacts, ...]:
                  for row in rows)
 
 
-def refresh_derived(ctx: Context, case: Case, records: Mapping[str, FormRecord]) -> None:
-    """Recompute the case's flags, priority and sealed summary after a form changed."""
-    facts = facts_for(ctx, case, records)
-    case.flags = ctx.engine.flags(facts)
-    case.priority = ctx.engine.priority(case.flags)
-    intake_key = ctx.definition.intake.form
-    use = ctx.definition.form_uses.get(intake_key)
-    record = records.get(intake_key)
-    if use is not None and use.summary_fields and record is not None:
-        values = open_values(ctx, case, record)
-        form = ctx.definition.form(record.form_key, record.form_version)
-        summary = {key: values.get(key) for key in use.summary_fields}
-        case.summary = seal_cell(ctx, case, form.to_storage(summary), summary_cell(case))
-    if ctx.definition.statistics.declared:
-        from ..stats.projection import project_categories
-
-        counted = {key: facts.forms[key].values or open_values(ctx, case, records[key])
-                   for key in ctx.definition.statistics.forms() if key in records}
-        project_categories(ctx, case, counted, case.flags)
+def case_referrals(ctx: Context, case: Case) -> list[Referral]:
+    """Every referral of the case, newest first, read once per unit of work: the case page's sections (the
+    network panel, the answers pending, the rows of the forms, what a node there by referral may follow) each
+    ask. Read again after anything was written, flushed, committed or rolled back (as `open_case` does)."""
+    session, key = ctx.session, ("referrals", case.id)
+    generation = session.info.get(WRITES, 0)
+    hit = ctx.opened.get(key)
+    if hit is not None and hit[0] == generation and not pending_writes(session):
+        found: list[Referral] = hit[1]
+        return found
+    found = list(session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                 .order_by(Referral.created_at.desc(), Referral.id)))
+    ctx.opened[key] = (generation, found, None)
+    return found

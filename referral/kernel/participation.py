@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..context import Context
-from ..keys.store import sync_wraps
+from .keystore import sync_wraps
 from .models import Case, Participant
 
 

@@ -10,12 +10,12 @@ import uuid
 from celery import shared_task
 from flask import current_app
 
-from ..units import unit_of_work
-from .mail import MailSettings, deliver
-from ..referrals.emergency import expire as expire_emergency_access
-from ..cases.drafts import expire_drafts
-from ..cases.worklists import rebuild as rebuild_worklists
-from .service import emails_handed_out, run_clocks, sweep, sweep_emails
+from .units import unit_of_work
+from .clocks.mail import MailSettings, deliver
+from .referrals.emergency import expire as expire_emergency_access
+from .cases.drafts import expire_drafts
+from .cases.worklists import rebuild as rebuild_worklists
+from .clocks.service import emails_handed_out, run_clocks, sweep, sweep_emails
 
 log = logging.getLogger(__name__)
 
