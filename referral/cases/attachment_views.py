@@ -16,10 +16,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
 from ..web.context import current_ctx, language
-from ..workflow import Text
+from ..web.unit import attempt
 from .attachments import (AttachmentAlreadyRecorded, UploadInput, attachments_def, form_choices, kind_readers,
                           open_download, open_for_upload, record_attachment)
-from ..kernel.errors import InvalidInput
 
 bp = Blueprint("attachments", __name__)
 
@@ -34,14 +33,6 @@ class AttachmentForm(FlaskForm):
     kind = SelectField(validate_choice=False)
     shared_with = _Checkboxes(validate_choice=False)
     file = FileField()
-
-
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target = getattr(form, key, None)
-        if target is not None:
-            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
 
 
 def _values(form: AttachmentForm) -> UploadInput:
@@ -63,18 +54,10 @@ def new(reference: str) -> Any:
     status = 200
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Documento adjuntado, cifrado."),
+                         already={AttachmentAlreadyRecorded: _("Este documento ya había sido adjuntado.")}) as outcome:
                 record_attachment(ctx, current_user, reference, _values(form), form.token.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except AttachmentAlreadyRecorded:  # a second click: the first one stored it
-                ctx.session.rollback()
-                flash(_("Este documento ya había sido adjuntado."), "info")
-                return redirect(url_for("cases.show", reference=case.reference), 303)
-            else:
-                ctx.session.commit()
-                flash(_("Documento adjuntado, cifrado."), "success")
+            if outcome.finished:
                 return redirect(url_for("cases.show", reference=case.reference), 303)
         flash(_("No se adjuntó el documento: revise los campos marcados. Lo elegido se conserva; "
                 "el archivo debe elegirse otra vez."), "error")

@@ -19,12 +19,10 @@ from wtforms import (
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..web.form_errors import apply_errors
 from ..web.access import needs
 from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
-from ..workflow import Text
-from ..kernel.errors import InvalidInput
+from ..web.unit import attempt
 from .meetings import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyConvened, MeetingClosed, MeetingInput, MinutesAlreadyRecorded,
     MinutesInput, cancel_meeting, complete_agreement, convene, minutes_form_context, modality_choices, node_choices, open_agreement,
@@ -81,10 +79,6 @@ def _node_id(raw: str | None) -> int | None:
     return ids[0] if ids else None
 
 
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    apply_errors(form, errors, language())
-
-
 def _back(reference: str) -> Any:
     return redirect(url_for("cases.show", reference=reference, _anchor="mesas"), 303)
 
@@ -103,18 +97,11 @@ def new(reference: str) -> Any:
             starts = dt.datetime.combine(form.date.data, form.time.data) if form.date.data and form.time.data else None
             values = MeetingInput(starts_at=starts, modality=form.modality.data or "", place=form.place.data or "",
                                   purpose=form.purpose.data or "", invited=_node_ids(form.invited.data))
-            try:
+            with attempt(form, done=_("Mesa de caso convocada; los nodos invitados serán notificados."),
+                         already={MeetingAlreadyConvened: _("Esta mesa ya había sido convocada.")},
+                         rename=lambda key: "date" if key == "starts_at" else key) as outcome:
                 convene(ctx, current_user, reference, values, form.token.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, {"date" if k == "starts_at" else k: v for k, v in invalid.errors.items()})
-            except MeetingAlreadyConvened:  # a second click: the first one convened it
-                ctx.session.rollback()
-                flash(_("Esta mesa ya había sido convocada."), "info")
-                return _back(case.reference)
-            else:
-                ctx.session.commit()
-                flash(_("Mesa de caso convocada; los nodos invitados serán notificados."), "success")
+            if outcome.finished:
                 return _back(case.reference)
         flash(_("No se convocó la mesa: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400
@@ -143,18 +130,11 @@ def minutes(reference: str, meeting_id: uuid.UUID) -> Any:
                 attendees=_node_ids(form.attendees.data), narrative=form.narrative.data or "",
                 agreements=tuple(AgreementInput(text=row.form.text.data or "", responsible=_node_id(row.form.responsible.data),
                                                 due_on=row.form.due_on.data) for row in form.agreements.entries))
-            try:
+            gone = _("El acta de esta mesa ya había sido registrada o la mesa fue cancelada.")
+            with attempt(form, done=_("Acta registrada, cifrada; cada acuerdo tiene su plazo."),
+                         already={MinutesAlreadyRecorded: gone, MeetingClosed: gone}) as outcome:
                 record_minutes(ctx, current_user, reference, meeting_id, values)
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except (MinutesAlreadyRecorded, MeetingClosed):
-                ctx.session.rollback()
-                flash(_("El acta de esta mesa ya había sido registrada o la mesa fue cancelada."), "info")
-                return _back(case.reference)
-            else:
-                ctx.session.commit()
-                flash(_("Acta registrada, cifrada; cada acuerdo tiene su plazo."), "success")
+            if outcome.finished:
                 return _back(case.reference)
         flash(_("No se registró el acta: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400
@@ -173,18 +153,10 @@ def cancel(reference: str, meeting_id: uuid.UUID) -> Any:
     if not confirmed():
         flash(_("No se canceló la mesa: marque «Confirmo» para cancelarla."), "error")
         return _back(reference)
-    try:
+    with attempt(done=_("Mesa cancelada; los nodos invitados ya no recibirán recordatorios."),
+                 invalid=_("No se canceló la mesa: elija el motivo."),
+                 already={MeetingClosed: _("Esta mesa ya tiene acta o ya fue cancelada.")}):
         cancel_meeting(ctx, current_user, reference, meeting_id, form.motivo.data or "")
-    except InvalidInput:
-        ctx.session.rollback()
-        flash(_("No se canceló la mesa: elija el motivo."), "error")
-        return _back(reference)
-    except MeetingClosed:
-        ctx.session.rollback()
-        flash(_("Esta mesa ya tiene acta o ya fue cancelada."), "info")
-        return _back(reference)
-    ctx.session.commit()
-    flash(_("Mesa cancelada; los nodos invitados ya no recibirán recordatorios."), "success")
     return _back(reference)
 
 
@@ -196,16 +168,8 @@ def done(reference: str, agreement_id: uuid.UUID) -> Any:
     form = DoneForm()
     if not form.validate() or form.agreement.data != str(agreement_id):
         abort(400)
-    try:
+    with attempt(done=_("Acuerdo marcado como cumplido."),
+                 invalid=_("La nota es demasiado larga; el acuerdo no se marcó."),
+                 already={AgreementAlreadyDone: _("Este acuerdo ya había sido marcado como cumplido.")}):
         complete_agreement(ctx, current_user, reference, agreement_id, form.note.data or "")
-    except AgreementAlreadyDone:
-        ctx.session.rollback()
-        flash(_("Este acuerdo ya había sido marcado como cumplido."), "info")
-        return _back(reference)
-    except InvalidInput:
-        ctx.session.rollback()
-        flash(_("La nota es demasiado larga; el acuerdo no se marcó."), "error")
-        return _back(reference)
-    ctx.session.commit()
-    flash(_("Acuerdo marcado como cumplido."), "success")
     return _back(reference)

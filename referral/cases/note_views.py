@@ -15,8 +15,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
 from ..web.context import current_ctx, language
-from ..workflow import Text
-from ..kernel.errors import InvalidInput
+from ..web.unit import attempt
 from .notes import NoteAlreadyRecorded, NoteInput, form_choices, open_for_writing, record_note
 
 bp = Blueprint("notes", __name__)
@@ -37,14 +36,6 @@ class NoteForm(FlaskForm):
     shared_with = _Checkboxes(validate_choice=False)
 
 
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target = getattr(form, key, None)
-        if target is not None:
-            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
-
-
 @bp.route("/casos/<reference>/atenciones/nueva", methods=["GET", "POST"])
 @needs("case_access")
 def new(reference: str) -> Any:
@@ -60,18 +51,10 @@ def new(reference: str) -> Any:
             values = NoteInput(type=form.type.data or "", date=form.date.data,
                                participants=form.participants.data or "", narrative=form.narrative.data or "",
                                next_steps=form.next_steps.data or "", shared_with=tuple(form.shared_with.data or ()))
-            try:
+            with attempt(form, done=_("Atención registrada, cifrada."),
+                         already={NoteAlreadyRecorded: _("Esta atención ya había sido registrada.")}) as outcome:
                 record_note(ctx, current_user, reference, values, form.token.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except NoteAlreadyRecorded:  # a second click: the first one recorded it
-                ctx.session.rollback()
-                flash(_("Esta atención ya había sido registrada."), "info")
-                return redirect(url_for("cases.show", reference=case.reference), 303)
-            else:
-                ctx.session.commit()
-                flash(_("Atención registrada, cifrada."), "success")
+            if outcome.finished:
                 return redirect(url_for("cases.show", reference=case.reference), 303)
         flash(_("No se registró la atención: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400

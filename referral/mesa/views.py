@@ -15,11 +15,9 @@ from wtforms import TextAreaField
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..kernel.errors import InvalidInput
-from ..web.form_errors import apply_errors
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language
-from ..workflow import Text
+from ..web.unit import attempt
 from .reading import meeting_of_agreement, mesa_page, mesas_overview, own_open_agreements, session_view
 from .service import (
     AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, MinutesAlreadyRecorded, add_minutes,
@@ -62,10 +60,6 @@ def _node_ids(raw: list[str] | None) -> tuple[int, ...]:
     return tuple(int(v) for v in raw or () if v.isascii() and v.isdigit() and len(v) < 10)
 
 
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    apply_errors(form, errors, language())
-
-
 def _values(form: SessionForm) -> MeetingInput:
     rows = tuple(AgreementInput(text=row.form.text.data or "", responsible=(_node_ids([row.form.responsible.data or ""])
                                 or (None,))[0], due_on=row.form.due_on.data) for row in form.agreements.entries)
@@ -99,18 +93,12 @@ def new_session(key: str) -> Any:
     status = 200
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Sesión registrada; cada acuerdo tiene su plazo."),
+                         already={MeetingAlreadyRecorded: _("Esta sesión ya había sido registrada.")}) as outcome:
                 meeting = record_meeting(ctx, current_user, target, _values(form), form.token.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except MeetingAlreadyRecorded:  # a second click: the first one recorded it
-                ctx.session.rollback()
-                flash(_("Esta sesión ya había sido registrada."), "info")
+            if outcome.already:  # a second click: the first one recorded it
                 return redirect(url_for("mesa.mesa", key=target.key), 303)
-            else:
-                ctx.session.commit()
-                flash(_("Sesión registrada; cada acuerdo tiene su plazo."), "success")
+            if outcome.ok:
                 return redirect(url_for("mesa.session", meeting_id=meeting.id), 303)
         flash(_("No se registró la sesión: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400
@@ -137,18 +125,11 @@ def minutes(meeting_id: int) -> Any:
     form = MinutesForm()
     if not form.validate() or not (form.minutes.data or "").strip():
         abort(400)
-    try:
+    with attempt(done=_("Acta registrada."), invalid=_("El acta es demasiado larga; no se registró."),
+                 already={MinutesAlreadyRecorded: _("Esta sesión ya tenía acta.")}) as outcome:
         add_minutes(ctx, current_user, meeting_id, form.minutes.data or "")
-    except MinutesAlreadyRecorded:
-        ctx.session.rollback()
-        flash(_("Esta sesión ya tenía acta."), "info")
-    except InvalidInput:
-        ctx.session.rollback()
-        flash(_("El acta es demasiado larga; no se registró."), "error")
+    if outcome.errors:
         return render_template("mesa/session.html", view=view, done_form=DoneForm(), minutes_form=form), 400
-    else:
-        ctx.session.commit()
-        flash(_("Acta registrada."), "success")
     return redirect(url_for("mesa.session", meeting_id=meeting_id), 303)
 
 
@@ -168,12 +149,9 @@ def done(agreement_id: int) -> Any:
     form = DoneForm()
     if not form.validate() or form.agreement.data != str(agreement_id):
         abort(400)
-    try:
+    with attempt(done=_("Acuerdo marcado como cumplido."),
+                 already={AgreementAlreadyDone: _("Este acuerdo ya había sido marcado como cumplido.")}) as outcome:
         agreement = complete_agreement(ctx, current_user, agreement_id)  # MesaNotFound 404, NotResponsible 403
-    except AgreementAlreadyDone:
-        ctx.session.rollback()
-        flash(_("Este acuerdo ya había sido marcado como cumplido."), "info")
+    if outcome.already:
         return redirect(url_for("mesa.agreement", agreement_id=agreement_id), 303)
-    ctx.session.commit()
-    flash(_("Acuerdo marcado como cumplido."), "success")
     return redirect(url_for("mesa.session", meeting_id=agreement.meeting_id, _anchor=f"acuerdo-{agreement_id}"), 303)

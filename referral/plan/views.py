@@ -14,12 +14,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
-from ..kernel.errors import InvalidInput
 from ..stats import charts
 from ..stats.export import timeline_xlsx
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language
-from ..workflow import Text
+from ..web.unit import attempt
 from . import reading, service
 from .evidence import MAX_MB, open_evidence
 from .models import INDICATOR_KINDS, REPORTED_STATUSES
@@ -67,14 +66,8 @@ class PlanForm(FlaskForm):
     copy_from = SelectField(validate_choice=False)
 
 
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target = getattr(form, FORM_NAMES.get(key, key), None)
-        if target is not None:
-            target.errors = list(target.errors or []) + [m.get(lang) for m in messages]
-        else:
-            flash(" ".join(m.get(lang) for m in messages), "error")
+def _named(key: str) -> str:
+    return FORM_NAMES.get(key, key)
 
 
 def _today() -> Any:
@@ -232,18 +225,10 @@ def report(plan_id: int, action_id: int) -> Any:
     status = 200
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Avance registrado."), rename=_named,
+                         already={service.ProgressAlreadyRecorded: _("Este avance ya había sido registrado.")}) as outcome:
                 service.record_progress(ctx, current_user, plan_id, action_id, _progress_input(form), form.token.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except service.ProgressAlreadyRecorded:  # a second click: the first one stored it
-                ctx.session.rollback()
-                flash(_("Este avance ya había sido registrado."), "info")
-                return redirect(url_for("plan.eje", plan_id=plan_id, number=action.eje_number), 303)
-            else:
-                ctx.session.commit()
-                flash(_("Avance registrado."), "success")
+            if outcome.finished:
                 return redirect(url_for("plan.eje", plan_id=plan_id, number=action.eje_number), 303)
         flash(_("No se registró el avance: revise los campos marcados. Lo escrito se conserva; "
                 "el archivo debe elegirse otra vez."), "error")
@@ -297,14 +282,9 @@ def edit_action(plan_id: int, action_id: int) -> Any:
     form = _action_form(ctx, plan_id, action)
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Acción guardada."), rename=_named) as outcome:
                 service.edit_action(ctx, current_user, plan_id, action_id, _action_fields(form))
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
-                flash(_("Acción guardada."), "success")
+            if outcome.ok:
                 return redirect(url_for("plan.eje", plan_id=plan_id, number=action.eje_number), 303)
         flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
         return _action_page(form, action.linea.eje.plan, action, None), 400
@@ -321,14 +301,9 @@ def new_action(plan_id: int, number: int, linea: int) -> Any:
     form = _action_form(ctx, plan_id, None)
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Acción agregada."), rename=_named) as outcome:
                 service.new_action(ctx, current_user, plan_id, number, linea, _action_fields(form))
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
-                flash(_("Acción agregada."), "success")
+            if outcome.ok:
                 return redirect(url_for("plan.eje", plan_id=plan_id, number=number), 303)
         flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
         return _action_page(form, found.plan, None, (found, linea)), 400
@@ -350,14 +325,9 @@ def edit_institution(plan_id: int, key: str) -> Any:
     if not form.is_submitted():
         form.name.data, form.node_codes.data = found.name, " ".join(found.node_codes)
     elif form.validate():
-        try:
+        with attempt(form, done=_("Institución guardada."), rename=_named) as outcome:
             service.edit_institution(ctx, current_user, plan_id, key, form.name.data or "", form.node_codes.data or "")
-        except InvalidInput as invalid:
-            ctx.session.rollback()
-            _apply_errors(form, invalid.errors)
-        else:
-            ctx.session.commit()
-            flash(_("Institución guardada."), "success")
+        if outcome.ok:
             return redirect(url_for("plan.institution", plan_id=plan_id, key=key), 303)
     if form.is_submitted():
         flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
@@ -373,16 +343,11 @@ def new_plan() -> Any:
     form.copy_from.choices = [("", _("Vacío"))] + [(str(p.id), p.title) for p in service.plans(ctx)]
     if form.is_submitted():
         if form.validate():
-            try:
+            with attempt(form, done=_("Plan creado."), rename=_named) as outcome:
                 plan = service.create_plan(ctx, current_user, service.PlanFields(
                     form.key.data or "", form.title.data or "", form.starts_on.data or "", form.ends_on.data or "",
                     form.copy_from.data or ""))
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
-                flash(_("Plan creado."), "success")
+            if outcome.ok:
                 return redirect(url_for("plan.overview", plan_id=plan.id), 303)
         flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
         return render_template("plan/plan_form.html", form=form), 400

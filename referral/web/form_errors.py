@@ -13,7 +13,9 @@ from flask_wtf import FlaskForm
 from ..workflow import Text
 
 
-def apply_errors(form: FlaskForm, errors: Mapping[str, Sequence[Text]], language: str) -> None:
+def apply_errors(form: FlaskForm, errors: Mapping[str, Sequence[Text]], language: str) -> dict[str, Sequence[Text]]:
+    """Put each message on the field its key names; return the messages whose key names no field."""
+    left: dict[str, Sequence[Text]] = {}
     for key, messages in errors.items():
         target: Any = form
         for part in key.split("-"):  # agreements-0-text: a field of one agreement row
@@ -22,3 +24,6 @@ def apply_errors(form: FlaskForm, errors: Mapping[str, Sequence[Text]], language
                 break
         if target is not None and hasattr(target, "errors"):
             target.errors = list(target.errors or []) + [m.get(language) for m in messages]
+        else:
+            left[key] = messages
+    return left
