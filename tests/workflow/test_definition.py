@@ -192,7 +192,7 @@ INVALID = [
                  ["transitions.tomar_caso", "no role may fire this transition"],
                  id="a transition with an empty by"),
     pytest.param(setter("transitions", "tomar_caso", "by", value=[{"relation": "punto_focal"}]),
-                 ["transitions.tomar_caso.by[0]", "needs a role and a relation"],
+                 ["transitions.tomar_caso.by[0]", "missing 'role'"],
                  id="a by entry without a role"),
     pytest.param(setter("transitions", "tomar_caso", "by", value=[{"role": "fiscal", "relation": "punto_focal"}]),
                  ["transition 'tomar_caso'", "role 'fiscal' is not declared"],
