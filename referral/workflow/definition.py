@@ -1,9 +1,11 @@
 """A protocol as data: states, transitions, guards, effects, forms, clocks, inboxes.
 
-`load_definition(folder)` reads `workflow.yaml` and `forms/*.yaml` from a folder of `workflows/`,
-builds the typed definition and validates it as a whole. Anything wrong (an unknown state, an
-unreachable state, a transition nobody may fire, a guard naming a form that does not exist) raises
-DefinitionError with the file and the element named, and the application refuses to start.
+`load_definition(folder)` reads a folder of `workflows/`: the workflow, in one `workflow.yaml` or split
+by concern into `workflow/*.yaml` (top-level keys merged), and `forms/*.yaml`. The models of schema.py
+check each element's shape; the dataclasses below are built from them, and `validate` checks, once, what
+the elements say of each other. Anything wrong (an unknown key, an unknown state, an unreachable state, a
+transition nobody may fire, a guard naming a form that does not exist) raises DefinitionError with the
+file and the element named, and the application refuses to start.
 """
 
 from __future__ import annotations
@@ -425,8 +427,8 @@ def _validated(adapter: TypeAdapter[Any], raw: Any, where: str) -> Any:
     try:
         return adapter.validate_python(raw)
     except ValidationError as error:
-        raise DefinitionError("\n".join(schema.problems(error, lambda _key: where))
-                              .replace(f"{where}: ", f"{where}.", 1) if where else str(error)) from None
+        raise DefinitionError("\n".join(f"{where}{'' if at.startswith('[') else '.'}{at}: {text}" if at
+                                        else f"{where}: {text}" for _top, at, text in schema.described(error))) from None
 
 
 def _model(raw: Mapping[str, Any], origins: Mapping[str, str], where: str) -> schema.Workflow:
