@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, PlainValidator, StrictBool, StrictInt, Tag, ValidationError,
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainValidator, StrictBool, StrictInt, Tag, ValidationError,
     ValidationInfo, field_validator, model_validator,
 )
 
@@ -40,9 +40,22 @@ CLOCK_UNITS = ("hours", "calendar_days", "working_days")
 OPERATORS = ("equals", "in", "not_in", "is_set", "contains", "contains_any", "at_least")
 TAG = "="  # a union member's tag starts with it, so error locations can leave it out (see `problems`)
 
+
+
+def listed(what: str) -> BeforeValidator:
+    """Refuse anything but a list, saying what the list holds (`remind: fiscalia` -> a list of names)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of {what}, got {value!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
 Basis = Literal["law", "source", "product"]
 Name = Annotated[str, Field(min_length=1)]
-Names = list[Name]
+Names = Annotated[list[Name], listed("names")]
 
 
 def _one_or_list(value: Any) -> str:
@@ -479,9 +492,15 @@ class Notice(Model):
 # -- clocks -----------------------------------------------------------------------------------------------
 
 
+def _unit(value: Any) -> Any:
+    if value not in CLOCK_UNITS:
+        raise ValueError(f"a duration is {{value: N, unit: {'|'.join(CLOCK_UNITS)}}}, got unit {value!r}")
+    return value
+
+
 class Duration(Model):
     value: StrictInt
-    unit: Literal[CLOCK_UNITS]  # type: ignore[valid-type]
+    unit: Annotated[Literal[CLOCK_UNITS], BeforeValidator(_unit)]  # type: ignore[valid-type]
 
     @field_validator("value")
     @classmethod
@@ -575,12 +594,13 @@ def event_mapping(event: Model | None) -> dict[str, Any]:
 class Clock(Model):
     label: Label
     duration: Duration | None = None
-    deadline_from: Annotated[str, Field(pattern=r"^[^.]+\.[^.]+$")] | None = None  # form.field: a typed date
+    # form.field: the deadline is a date typed into the starting step's form
+    deadline_from: Annotated[str, Field(json_schema_extra={"pattern": r"^[^.]+\.[^.]+$"})] | None = None
     starts_on: Event | None = None
     stops_on: Event | None = None
     remind: Names = []
-    remind_before: list[Duration] = []
-    escalate: list[Escalation] = []
+    remind_before: Annotated[list[Duration], listed("durations")] = []
+    escalate: Annotated[list[Escalation], listed("{after: ..., relation: ...}")] = []
     basis: str
     repeats: StrictBool = False
     started_by: Names = []
@@ -589,6 +609,13 @@ class Clock(Model):
     notify_on_start: StrictBool = False
     restarts_on: Restart | None = None
     subject: Name | None = None  # a subject that is not a case (referral/workflow/subjects.py)
+
+    @field_validator("deadline_from")
+    @classmethod
+    def _form_field(cls, value: str | None) -> str | None:
+        if value is not None and value.count(".") != 1:
+            raise ValueError(f"expected form.field, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> Clock:
@@ -604,8 +631,20 @@ class Clock(Model):
 
 class Calendar(Model):
     time_zone: str  # IANA name: the users' time zone, in which days and deadlines are counted
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None  # ISO 3166: whose holidays
+    # ISO 3166: whose public holidays working days skip
+    country: Annotated[str, Field(json_schema_extra={"pattern": "^[A-Z]{2}$"})] | None = None
     subdivision: str | None = None  # a subdivision code of the `holidays` library
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _country(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if not (isinstance(value, str) and len(value) == 2 and value.isupper()):
+            raise ValueError(f"expected a two-letter ISO 3166 code such as CL, got {value!r}")
+        if value not in holidays.list_supported_countries():
+            raise ValueError(f"the holidays calendar does not know the country {value!r}")
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -616,17 +655,16 @@ class Calendar(Model):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Santiago)") from None
         return value
 
-    @model_validator(mode="after")
-    def _known(self) -> Calendar:
-        supported = holidays.list_supported_countries()
-        if self.country is not None and self.country not in supported:
-            raise ValueError(f"the holidays calendar does not know the country {self.country!r}")
-        if self.subdivision is not None:
-            if self.country is None:
+    @field_validator("subdivision")
+    @classmethod
+    def _subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        if value is not None:
+            if country is None:
                 raise ValueError("a subdivision code needs a country")
-            if self.subdivision not in supported[self.country]:
-                raise ValueError(f"the holidays calendar does not know {self.country}-{self.subdivision}")
-        return self
+            if value not in holidays.list_supported_countries()[country]:
+                raise ValueError(f"the holidays calendar does not know {country}-{value}")
+        return value
 
 
 # -- inboxes, duplicates, links ---------------------------------------------------------------------------
@@ -721,6 +759,12 @@ def problems(error: ValidationError, origin: Callable[[str], str]) -> list[str]:
 def described(error: ValidationError) -> list[tuple[str, str, str]]:
     """Each error of `error` as (its top-level key, its path, what is wrong)."""
     result = []
+    extra: dict[tuple[Any, ...], list[str]] = {}  # unknown keys, by the mapping that holds them
+    for item in error.errors(include_url=False):
+        if item["type"] == "extra_forbidden":
+            extra.setdefault(tuple(item["loc"][:-1]), []).append(str(item["loc"][-1]))
+    for loc, keys in extra.items():
+        result.append((str(loc[0]) if loc else "", place(loc), f"unknown keys {sorted(keys)}"))
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
         where, last, kind = place(loc), place(loc[-1:]), item["type"]
@@ -729,7 +773,7 @@ def described(error: ValidationError) -> list[tuple[str, str, str]]:
         if kind == "missing":
             at, text = parent, f"missing '{last}'"
         elif kind == "extra_forbidden":
-            at, text = parent, f"unknown key '{last}'"
+            continue  # listed above, one line per mapping
         elif kind in ("unknown_condition", "unknown_effect", "unknown_event"):  # the discriminators' errors
             given = ", ".join(f"'{key}'" for key in value) if isinstance(value, Mapping) else repr(value)
             at, text = where, f"{kind.replace('_', ' ')} {given}: {item['msg']}"
@@ -738,6 +782,8 @@ def described(error: ValidationError) -> list[tuple[str, str, str]]:
             at, text = where, f"must be one of {expected}, got {value!r}"
         elif kind == "bool_type":
             at, text = where, f"true or false, got {value!r}"
+        elif kind == "list_type":
+            at, text = where, f"expected a list, got {value!r}"
         elif kind in ("dict_type", "model_type"):
             at, text = where, f"expected a mapping, got {value!r}"
         elif kind == "value_error":

@@ -73,7 +73,7 @@ def _unknown_condition(raw: dict[str, Any]) -> None:
 
 SHAPES = [
     pytest.param(setter("transitions", "activar", "colour", value="red"),
-                 ["transitions.activar: unknown key 'colour'"], id="an unknown key"),
+                 ["transitions.activar: unknown keys ['colour']"], id="an unknown key"),
     pytest.param(_unknown_condition,
                  ["transitions.activar.guards[0].check: unknown condition 'nodo'"], id="an unknown condition"),
     pytest.param(setter("transitions", "enviar_informe", "effects", value=[{"sign_form": "informe_social"}]),
@@ -81,7 +81,8 @@ SHAPES = [
     pytest.param(setter("clocks", "triaje", "starts_on", value={"enter_stage": "detectado"}),
                  ["clocks.triaje.starts_on: unknown event 'enter_stage'"], id="an unknown clock event"),
     pytest.param(setter("clocks", "triaje", "duration", "unit", value="weeks"),
-                 ["clocks.triaje.duration.unit: must be one of hours, calendar_days, working_days, got 'weeks'"],
+                 ["clocks.triaje.duration.unit: a duration is {value: N, unit: hours|calendar_days|working_days}, got unit "
+                  "'weeks'"],
                  id="an unknown unit"),
     pytest.param(setter("calendar", value={"country": "CL"}),
                  ["calendar: missing 'time_zone'"], id="a calendar without a time zone"),
@@ -106,7 +107,7 @@ def test_a_misshapen_definition_lists_every_shape_problem_at_once(tmp_path: Path
         raw["transitions"]["activar"]["colour"] = "red"
         raw["clocks"]["triaje"]["duration"]["value"] = 0
 
-    assert_names(refusal_of(rewritten(tmp_path, two)), "unknown key 'colour'",
+    assert_names(refusal_of(rewritten(tmp_path, two)), "unknown keys ['colour']",
                  "clocks.triaje.duration.value: a duration must be positive")
 
 
