@@ -250,7 +250,6 @@ class LinkDef:
     count_visible_to: tuple[str, ...]  # relations told how many linked cases lie outside their node's scope
 
 
-NORMALISERS = frozenset({"document", "name"})
 LOW_CARDINALITY = frozenset({"boolean", "choice", "multichoice", "integer", "date", "datetime"})
 
 
@@ -532,11 +531,15 @@ def _duration(raw: Any, where: str) -> Duration:
 
 def confirmation(raw: Mapping[str, Any], style: str, where: str) -> Text | None:
     """The `confirm` text of a destructive step (for network.py's referral transitions)."""
-    text = _validated(_LABEL, raw["confirm"], f"{where}.confirm") if "confirm" in raw else None
+    if "confirm" not in raw:
+        if style == "danger":
+            raise DefinitionError(f"{where}: {schema.DANGER_NEEDS_CONFIRM}")
+        return None
+    text = _validated(_LABEL, raw["confirm"], f"{where}.confirm")
     try:
-        schema.confirmation(text, style)
+        schema.both_languages(text)
     except ValueError as error:
-        raise DefinitionError(f"{where}: {error}") from None
+        raise DefinitionError(f"{where}.confirm: {error}") from None
     return text
 
 
@@ -1058,8 +1061,6 @@ def _duplicate_problems(d: WorkflowDefinition) -> Iterator[str]:
             yield f"{where}: unknown relation '{relation}'"
     for index in d.duplicates.indexes.values():
         at = f"{where}.indexes.{index.key}"
-        if index.normalise not in NORMALISERS:
-            yield f"{at}: normalise must be one of {sorted(NORMALISERS)}"
         unknown = [key for key in index.fields if key not in known]
         if unknown:
             yield f"{at}: unknown fields {unknown} in form '{form.key}'"

@@ -406,8 +406,16 @@ class Transition(Model):
             raise ValueError("missing 'from'")
         if not self.by:
             raise ValueError("no role may fire this transition; add 'by'")
-        confirmation(self.confirm, self.style)
+        if self.confirm is None and self.style == "danger":
+            raise ValueError(DANGER_NEEDS_CONFIRM)
         return self
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirm(cls, value: Text | None) -> Text | None:
+        if value is not None:
+            both_languages(value)
+        return value
 
     @field_validator("prefill")
     @classmethod
@@ -417,13 +425,14 @@ class Transition(Model):
         return value
 
 
-def confirmation(confirm: Text | None, style: str) -> None:
-    """A step styled `danger` is destructive: it needs `confirm`, in Spanish and English."""
-    if confirm is None and style == "danger":
-        raise ValueError("a step with style 'danger' is destructive: add 'confirm' (es/en: the consequence the "
-                         "user confirms)")
-    if confirm is not None and not (confirm.es.strip() and confirm.en.strip()):
-        raise ValueError("confirm: the consequence, in Spanish and English")
+DANGER_NEEDS_CONFIRM = ("a step with style 'danger' is destructive: add 'confirm' (es/en: the consequence the user "
+                        "confirms)")
+
+
+def both_languages(confirm: Text) -> None:
+    """A destructive step's `confirm` tells the consequence in Spanish and English."""
+    if not (confirm.es.strip() and confirm.en.strip()):
+        raise ValueError("the consequence, in Spanish and English")
 
 
 class Track(Model):
@@ -679,9 +688,15 @@ class Inbox(Model):
     forms: dict[str, Names] = {}
 
 
+def _normaliser(value: Any) -> Any:
+    if value not in ("document", "name"):
+        raise ValueError(f"normalise must be one of ['document', 'name'], got {value!r}")
+    return value
+
+
 class BlindIndex(Model):
     fields: Names
-    normalise: Literal["document", "name"]
+    normalise: Annotated[Literal["document", "name"], BeforeValidator(_normaliser)]  # one identifier, or names
 
 
 class Duplicates(Model):
