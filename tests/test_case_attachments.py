@@ -36,6 +36,7 @@ from .referrals import consent, refer
 from .steps import activate, file_case, user
 from .test_encryption_at_rest import database_bytes
 from .units import unit_of_work
+from .definitions import workflow_text
 
 FILE_MARKER = "Informe-Pamela-Quispe-Arica"
 CONTENT_MARKER = b"DIAGNOSTICO-CONFIDENCIAL-7Q2X"
@@ -404,7 +405,7 @@ def test_a_master_key_rotation_leaves_documents_readable_under_the_new_key_alone
 
 def test_the_definition_refuses_unknown_relations_and_types(tmp_path: Path) -> None:
     source = Path(__file__).parent.parent / "workflows" / "chile"
-    text = (source / "workflow.yaml").read_text()
+    text = workflow_text(source)  # one workflow.yaml written from the split files
     (tmp_path / "forms").symlink_to(source / "forms")
     for wrong, message in (
         (text.replace("      readers: [nodo_lider, derivacion_salud]", "      readers: [albergue_x]"), "albergue_x"),

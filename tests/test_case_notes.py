@@ -26,6 +26,7 @@ from .referrals import consent, refer
 from .steps import activate, case_id, file_case, user
 from .test_encryption_at_rest import database_bytes
 from .units import unit_of_work
+from .definitions import workflow_text
 
 NARRATIVE = "Contó que su empleador le retiene el pasaporte en Quilicura, calle Los Aromos."
 NEXT_STEPS = "Acompañarla a la PDI el jueves."
@@ -192,7 +193,7 @@ def test_notes_are_shredded_with_the_case(app: Any) -> None:
 
 def test_the_definition_refuses_unknown_note_types_and_relations(tmp_path: Path) -> None:
     source = Path(__file__).parent.parent / "workflows" / "chile"
-    text = (source / "workflow.yaml").read_text()
+    text = workflow_text(source)  # one workflow.yaml written from the split files
     (tmp_path / "forms").symlink_to(source / "forms")
     for wrong, message in (
         (text.replace("note_recorded: [entrevista,", "note_recorded: [charla,"), "unknown note type 'charla'"),

@@ -85,21 +85,22 @@ def _workflows_before_ficha_v2(tmp_path: Any) -> Any:
     import shutil
     from pathlib import Path
 
-    import yaml
+    from referral.workflow.definition import read_workflow
+
+    from .definitions import write_single
 
     root = tmp_path / "workflows_v1"
     shutil.copytree(Path(__file__).resolve().parents[1] / "workflows" / "chile", root / "chile")
     forms = root / "chile" / "forms"
     for newer in ("ficha.v2.yaml", "decision_activacion.v2.yaml"):
         (forms / newer).unlink()
-    path = root / "chile" / "workflow.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_workflow(root / "chile")[0]
     raw["intake"].pop("region_fallback")
     raw["transitions"]["activar"]["effects"] = [e for e in raw["transitions"]["activar"]["effects"]
                                                 if e["add_participant"]["relation"] != "servicio_consular"]
     raw["statistics"]["dimensions"]["tipo_trata"].pop("prefer")
     raw["statistics"]["dimensions"].pop("lugar_deteccion")
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    write_single(root / "chile", raw)
     return root
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from referral.kernel.errors import InvalidInput
 from referral.workflow import TransitionRefused
-from referral.workflow.definition import load_definition
+from referral.workflow.definition import load_definition, read_workflow
 from referral.workflow.errors import DefinitionError
 
 from .clocks import RESIDENCIA
+from .definitions import write_single
 from .referrals import answer, consent, refer
 from .steps import activate, file_case, fire, node_id, save
 
@@ -136,9 +136,9 @@ def test_the_travel_needs_the_documents_and_the_return_organisations_acceptance(
 def _copy_with_service(tmp_path: Path, service: dict[str, Any]) -> Path:
     root = tmp_path / "chile"
     shutil.copytree(Path(__file__).resolve().parents[1] / "workflows" / "chile", root)
-    raw = yaml.safe_load((root / "workflow.yaml").read_text(encoding="utf-8"))
+    raw = read_workflow(root)[0]
     raw["services"]["retorno_asistido"] = service
-    (root / "workflow.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    write_single(root, raw)
     return root
 
 

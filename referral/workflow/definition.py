@@ -1,9 +1,11 @@
 """A protocol as data: states, transitions, guards, effects, forms, clocks, inboxes.
 
-`load_definition(folder)` reads `workflow.yaml` and `forms/*.yaml` from a folder of `workflows/`,
-builds the typed definition and validates it as a whole. Anything wrong (an unknown state, an
-unreachable state, a transition nobody may fire, a guard naming a form that does not exist) raises
-DefinitionError with the file and the element named, and the application refuses to start.
+`load_definition(folder)` reads a folder of `workflows/`: the workflow, in one `workflow.yaml` or split
+by concern into `workflow/*.yaml` (top-level keys merged), and `forms/*.yaml`. The models of schema.py
+check each element's shape; the dataclasses below are built from them, and `validate` checks, once, what
+the elements say of each other. Anything wrong (an unknown key, an unknown state, an unreachable state, a
+transition nobody may fire, a guard naming a form that does not exist) raises DefinitionError with the
+file and the element named, and the application refuses to start.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import holidays
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
+from . import schema
 from .errors import DefinitionError
-from .forms import BASES, FormDef, basis_of, names_of, parse_form
+from .forms import BASES, FormDef, parse_form
 from .network import PARTIES as REFERRAL_PARTIES
 from .network import PARTY_LABELS
 from .network import NetworkDef, network_problems, parse_network
@@ -29,17 +32,16 @@ from .meetings import STATES as SUBJECT_STATES
 from .meetings import MeetingsDef, meetings_problems, parse_meetings, subject_event
 from .notes import NotesDef, notes_problems, parse_notes
 from .attachments import AttachmentsDef, attachments_problems, parse_attachments
-from .predicates import FieldIs, InputIs, Predicate, leaves, parse
+from .predicates import FieldIs, InputIs, Predicate, leaves
 from .subjects import DUE_FIELD as NONCASE_DUE_FIELD
 from .subjects import KINDS as NONCASE_KINDS
 from .subjects import PARTIES as NONCASE_PARTIES
 from .subjects import PARTY_LABELS as NONCASE_PARTY_LABELS
-from .text import Text, text_from
+from .text import Text
 
-CAPABILITIES = frozenset({"file_intake", "case_access", "erase_cases", "manage_network", "audit", "approve_access",
-                          "assign_cases", "plan_manage", "plan_report"})
-CLOCK_UNITS = frozenset({"hours", "calendar_days", "working_days"})
-EFFECT_KINDS = frozenset({"submit_form", "approve_form", "return_form", "add_participant"})
+CAPABILITIES = frozenset(schema.CAPABILITIES)
+CLOCK_UNITS = frozenset(schema.CLOCK_UNITS)
+EFFECT_KINDS = frozenset(schema.EFFECTS)
 ACTOR_NODE = "actor"
 
 
@@ -149,6 +151,7 @@ class Flag:
     label: Text
     when: Predicate
     priority: int = 0
+    child: bool = False  # the flag of a child's case (niño, niña o adolescente): the application reads it
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,10 @@ class Clock:
 
 @dataclass(frozen=True)
 class CalendarDef:
-    """Which public holidays working days skip: an ISO 3166 country (and subdivision) code."""
+    """The users' time zone (IANA), and which public holidays working days skip: an ISO 3166 country
+    and optionally a subdivision code of the `holidays` library."""
 
+    time_zone: str = "UTC"  # a workflow without a calendar section (the engine tests' small workflows)
     country: str | None = None
     subdivision: str | None = None
 
@@ -245,7 +250,6 @@ class LinkDef:
     count_visible_to: tuple[str, ...]  # relations told how many linked cases lie outside their node's scope
 
 
-NORMALISERS = frozenset({"document", "name"})
 LOW_CARDINALITY = frozenset({"boolean", "choice", "multichoice", "integer", "date", "datetime"})
 
 
@@ -322,39 +326,67 @@ class WorkflowDefinition:
 
 # -- loading ------------------------------------------------------------------------------------
 
+WORKFLOW_FILE = "workflow.yaml"  # the whole workflow in one file
+WORKFLOW_FOLDER = "workflow"  # or split by concern into workflow/*.yaml, whose top-level keys are merged
+
 
 def load_definition(folder: Path) -> WorkflowDefinition:
-    """Read and validate the workflow in `folder` (workflow.yaml plus forms/*.yaml)."""
-    path = folder / "workflow.yaml"
-    if not path.is_file():
-        raise DefinitionError(f"{path}: no workflow definition here")
-    raw = _read_yaml(path)
+    """Read and validate the workflow in `folder` (workflow.yaml or workflow/*.yaml, plus forms/*.yaml)."""
+    raw, origins, source = read_workflow(folder)
     forms = _load_forms(folder / "forms")
-    definition = _build(raw, forms, str(path))
+    definition = _build(raw, origins, forms, source)
     validate(definition)
     return definition
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key written twice in one mapping (YAML would keep the last)."""
+def read_workflow(folder: Path) -> tuple[dict[str, Any], dict[str, str], str]:
+    """The workflow's top-level mapping, which file holds each top-level key, and the source's name.
+    A key written in two files of workflow/ is refused, naming both."""
+    single, split = folder / WORKFLOW_FILE, folder / WORKFLOW_FOLDER
+    if single.is_file() and split.is_dir():
+        raise DefinitionError(f"{folder}: give {WORKFLOW_FILE} or {WORKFLOW_FOLDER}/, not both")
+    if single.is_file():
+        raw = dict(_read_yaml(single))
+        return raw, dict.fromkeys(raw, str(single)), str(single)
+    paths = sorted(split.glob("*.yaml")) if split.is_dir() else []
+    if not paths:
+        raise DefinitionError(f"{single}: no workflow definition here (nor in {split}/)")
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in paths:
+        for key, value in _read_yaml(path).items():
+            if key in merged:
+                raise DefinitionError(f"'{key}' is defined in both {origins[key]} and {path}")
+            merged[key], origins[key] = value, str(path)
+    return merged, origins, str(split)
 
 
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise DefinitionError(f"line {key_node.start_mark.line + 1}: '{key}' is written twice in one mapping")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+def _strict(base: type[Any]) -> type[Any]:
+    """A safe loader that refuses a key written twice in one mapping (YAML would keep the last)."""
+
+    def no_duplicates(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DefinitionError(f"line {key_node.start_mark.line + 1}: '{key}' is written twice in one mapping")
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    loader = type(f"Strict{base.__name__}", (base,), {})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, no_duplicates)
+    return loader
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+# libyaml's C parser where PyYAML was built with it (several times faster), else the pure-Python one
+PURE_LOADER = _strict(yaml.SafeLoader)
+C_LOADER = _strict(yaml.CSafeLoader) if getattr(yaml, "__with_libyaml__", False) else None
+LOADER = C_LOADER or PURE_LOADER
 
 
-def _read_yaml(path: Path) -> Mapping[str, Any]:
+def _read_yaml(path: Path, loader: type[Any] | None = None) -> Mapping[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader or LOADER)  # noqa: S506 (safe loader)
     except yaml.YAMLError as error:
         raise DefinitionError(f"{path}: not valid YAML: {error}") from error
     except DefinitionError as error:
@@ -375,7 +407,8 @@ def _load_forms(folder: Path) -> dict[str, dict[int, FormDef]]:
 
 
 def _shape(raw: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> Mapping[str, Any]:
-    """`raw` as a mapping with only `allowed` keys and every `required` one; else DefinitionError."""
+    """`raw` as a mapping with only `allowed` keys and every `required` one; else DefinitionError.
+    (For the sections network.py and statistics.py still check by hand; the rest have models in schema.py.)"""
     if raw is None and not required:
         return {}
     if not isinstance(raw, Mapping):
@@ -389,387 +422,202 @@ def _shape(raw: Any, where: str, allowed: set[str], required: tuple[str, ...] = 
     return raw
 
 
-def _mapping(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = raw.get(key)
-    if not isinstance(value, Mapping) or not value:
-        raise DefinitionError(f"{where}: '{key}' must be a non-empty mapping")
-    return value
+def _validated(adapter: TypeAdapter[Any], raw: Any, where: str) -> Any:
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as error:
+        raise DefinitionError("\n".join(f"{where}{'' if at.startswith('[') else '.'}{at}: {text}" if at
+                                        else f"{where}: {text}" for _top, at, text in schema.described(error))) from None
 
 
-_TOP = {"id", "version", "label", "roles", "relations", "assignments", "intake", "flags", "states", "transitions",
-        "tracks", "forms", "inboxes", "clocks", "duplicates", "links", "notices", "calendar", "services", "referrals", "consent",
-        "emergency_access", "statistics", "notes", "attachments", "meetings"}
+def _model(raw: Mapping[str, Any], origins: Mapping[str, str], where: str) -> schema.Workflow:
+    try:
+        return schema.Workflow.model_validate(raw)
+    except ValidationError as error:
+        listing = "\n  - ".join(schema.problems(error, lambda key: origins.get(key, where)))
+        raise DefinitionError(f"{where}: the workflow definition is not valid:\n  - {listing}") from None
 
 
-def _build(raw: Mapping[str, Any], forms: dict[str, dict[int, FormDef]], where: str) -> WorkflowDefinition:
-    _shape(raw, where, _TOP, ("id", "version", "label", "roles", "relations", "states", "transitions", "intake"))
-    tracks = _shape(raw.get("tracks"), f"{where}.tracks", set(raw.get("tracks") or {}))
+def _build(raw: Mapping[str, Any], origins: Mapping[str, str], forms: dict[str, dict[int, FormDef]],
+           where: str) -> WorkflowDefinition:
+    m = _model(raw, origins, where)
+    groups = {name: _permit_pairs(entries) for name, entries in m.permit_groups.items()}
+
+    def at(key: str) -> str:
+        return f"{origins.get(key, where)}: {key}"
+
     return WorkflowDefinition(
-        key=str(raw["id"]),
-        version=int(raw["version"]),
-        label=text_from(raw["label"], f"{where}.label"),
-        roles={k: _role(k, v, f"{where}.roles.{k}") for k, v in _mapping(raw, "roles", where).items()},
-        relations=_labelled(_mapping(raw, "relations", where), f"{where}.relations"),
-        assignments=_labelled(raw.get("assignments") or {}, f"{where}.assignments", assignments=True),
-        main=_machine("", Text("Caso", "Case"), raw, where),
-        tracks={k: _track(k, v, f"{where}.tracks.{k}") for k, v in tracks.items()},
+        key=m.id,
+        version=m.version,
+        label=m.label,
+        roles={k: Role(k, v.label, frozenset(v.capabilities), dict(v.held_at), v.second_factor == "required")
+               for k, v in m.roles.items()},
+        relations={k: _labelled(k, v) for k, v in m.relations.items()},
+        assignments={k: _labelled(k, v) for k, v in m.assignments.items()},
+        main=_machine("", Text("Caso", "Case"), m.states, m.transitions, None, groups, at("transitions")),
+        tracks={k: _machine(k, v.label, v.states, v.transitions, v.available_when, groups,
+                            f"{at('tracks')}.{k}.transitions") for k, v in m.tracks.items()},
         forms=forms,
-        form_uses={k: _form_use(k, v, f"{where}.forms.{k}") for k, v in (raw.get("forms") or {}).items()},
-        intake=_intake(raw["intake"], f"{where}.intake"),
-        flags={k: _flag(k, v, f"{where}.flags.{k}") for k, v in (raw.get("flags") or {}).items()},
-        clocks={k: _clock(k, v, f"{where}.clocks.{k}") for k, v in (raw.get("clocks") or {}).items()},
-        inboxes={k: _inbox(k, v, f"{where}.inboxes.{k}") for k, v in (raw.get("inboxes") or {}).items()},
-        duplicates=_duplicates(raw["duplicates"], f"{where}.duplicates") if raw.get("duplicates") else None,
-        links={k: _link(k, v, f"{where}.links.{k}") for k, v in (raw.get("links") or {}).items()},
-        notices={k: _notice(k, v, f"{where}.notices.{k}") for k, v in (raw.get("notices") or {}).items()},
-        calendar=_calendar(raw.get("calendar"), f"{where}.calendar"),
+        form_uses={k: _form_use(k, v, groups, f"{at('forms')}.{k}") for k, v in m.forms.items()},
+        intake=Intake(m.intake.form, m.intake.state, m.intake.region_field,
+                      tuple(ParticipantRule(p.relation, p.node or "", p.assignment or "")
+                            for p in m.intake.participants), m.intake.region_fallback),
+        flags={k: Flag(k, v.label, v.when.build(), v.priority, v.child) for k, v in m.flags.items()},
+        clocks={k: _clock(k, v) for k, v in m.clocks.items()},
+        inboxes={k: Inbox(k, v.label, tuple(v.roles), tuple(v.relations), tuple(v.states),
+                          {t: tuple(s) for t, s in v.tracks.items()}, {f: tuple(s) for f, s in v.forms.items()})
+                 for k, v in m.inboxes.items()},
+        duplicates=Duplicates(m.duplicates.form,
+                              {k: BlindIndexDef(k, tuple(i.fields), i.normalise) for k, i in m.duplicates.indexes.items()},
+                              tuple(m.duplicates.visible_to)) if m.duplicates else None,
+        links={k: LinkDef(k, v.label, v.form, v.field, tuple(v.count_visible_to)) for k, v in m.links.items()},
+        notices={k: Notice(k, v.message, v.when.build(), tuple(v.relations), v.basis) for k, v in m.notices.items()},
+        calendar=CalendarDef(m.calendar.time_zone, m.calendar.country, m.calendar.subdivision) if m.calendar
+        else CalendarDef(),
         network=parse_network(raw, where),
-        statistics=parse_statistics(raw, where),
+        statistics=parse_statistics(raw, origins.get("statistics", where)),
         source=where,
-        notes=parse_notes(raw.get("notes"), f"{where}.notes"),
-        attachments=parse_attachments(raw.get("attachments"), f"{where}.attachments"),
-        meetings=parse_meetings(raw.get("meetings"), f"{where}.meetings"),
+        notes=parse_notes(raw.get("notes"), at("notes")),
+        attachments=parse_attachments(raw.get("attachments"), at("attachments")),
+        meetings=parse_meetings(raw.get("meetings"), at("meetings")),
     )
 
 
-def _role(key: str, raw: Any, where: str) -> Role:
-    raw = _shape(raw, where, {"label", "capabilities", "held_at", "second_factor"}, ("label",))
-    capabilities = frozenset(names_of(raw.get("capabilities"), f"{where}.capabilities"))
-    if capabilities - CAPABILITIES:
-        raise DefinitionError(f"{where}: unknown capabilities {sorted(capabilities - CAPABILITIES)}")
-    held = raw.get("held_at") or {}
-    held_at = {str(k): str(v) for k, v in _shape(held, f"{where}.held_at",
-                                                  set(held) if isinstance(held, Mapping) else set()).items()}
-    if set(held_at) - capabilities:
-        raise DefinitionError(f"{where}.held_at: names capabilities the role does not have "
-                              f"{sorted(set(held_at) - capabilities)}")
-    return Role(key, text_from(raw["label"], f"{where}.label"), capabilities, held_at,
-                _second_factor(raw.get("second_factor"), f"{where}.second_factor"))
+def _labelled(key: str, value: Text | schema.Relation) -> Labelled:
+    if isinstance(value, Text):
+        return Labelled(key, value)
+    return Labelled(key, value.label, value.scope or "", getattr(value, "second_factor", None) == "required")
 
 
-SECOND_FACTOR = {None: False, "optional": False, "required": True}
+def _permit_pairs(entries: list[schema.Permit]) -> tuple[Permit, ...]:
+    return tuple(Permit(role, relation) for entry in entries
+                 for role in _names(entry.role) for relation in _names(entry.relation))
 
 
-def _second_factor(raw: Any, where: str) -> bool:
-    """`second_factor: required` or `optional` (the default)."""
-    if not isinstance(raw, str | None) or raw not in SECOND_FACTOR:
-        raise DefinitionError(f"{where}: 'required' or 'optional', got {raw!r}")
-    return SECOND_FACTOR[raw]
+def _names(value: str | list[str] | None) -> tuple[str, ...]:
+    return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
-def _labelled(raw: Mapping[str, Any], where: str, assignments: bool = False) -> dict[str, Labelled]:
-    result = {}
-    allowed = {"label", "scope", "second_factor"} if assignments else {"label", "scope"}
-    for key, value in _shape(raw, where, set(raw)).items():
-        value = value if isinstance(value, Mapping) and "label" in value else {"label": value}
-        value = _shape(value, f"{where}.{key}", allowed)
-        scope = str(value.get("scope", ""))
-        if scope not in ("", "region", "national"):
-            raise DefinitionError(f"{where}.{key}: scope is 'region' or 'national', got {scope!r}")
-        result[key] = Labelled(key, text_from(value.get("label"), f"{where}.{key}.label"), scope,
-                               _second_factor(value.get("second_factor"), f"{where}.{key}.second_factor"))
-    return result
-
-
-def _permits(raw: Any, where: str) -> tuple[Permit, ...]:
-    if not isinstance(raw, list):
-        raise DefinitionError(f"{where}: 'by' must list {{role: ..., relation: ...}} pairs")
-    permits = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not item.get("role") or not item.get("relation"):
-            raise DefinitionError(f"{where}[{i}]: each entry needs a role and a relation")
-        _shape(item, f"{where}[{i}]", {"role", "relation"})
-        roles = names_of(item["role"] if isinstance(item["role"], list) else [item["role"]], f"{where}[{i}].role")
-        relations = names_of(item["relation"] if isinstance(item["relation"], list) else [item["relation"]],
-                           f"{where}[{i}].relation")
-        permits.extend(Permit(role, rel) for role in roles for rel in relations)
+def _permits(by: Any, groups: Mapping[str, tuple[Permit, ...]], where: str) -> tuple[Permit, ...]:
+    """A `by` (a permit group's name, or a list of names and {role, relation} pairs) as pairs."""
+    permits: list[Permit] = []
+    for entry in [by] if isinstance(by, str) else by or []:
+        if isinstance(entry, str):
+            if entry not in groups:
+                raise DefinitionError(f"{where}: unknown permit group '{entry}' (permit_groups: {', '.join(groups)})")
+            permits.extend(groups[entry])
+        else:
+            permits.extend(_permit_pairs([entry]))
     return tuple(permits)
 
 
-def _track(key: str, raw: Any, where: str) -> Machine:
-    raw = _shape(raw, where, {"label", "states", "transitions", "available_when"}, ("label", "states", "transitions"))
-    return _machine(key, text_from(raw["label"], f"{where}.label"), raw, where)
+_PERMITS: TypeAdapter[Any] = TypeAdapter(schema.Permits)
+_PERMIT_GROUPS: TypeAdapter[Any] = TypeAdapter(schema.Workflow.model_fields["permit_groups"].annotation)
+_DURATION: TypeAdapter[schema.Duration] = TypeAdapter(schema.Duration)
+_LABEL: TypeAdapter[Text] = TypeAdapter(schema.Label)
 
 
-def _machine(key: str, label: Text, raw: Mapping[str, Any], where: str) -> Machine:
-    states: dict[str, State] = {}
-    initial = None
-    for name, value in _mapping(raw, "states", where).items():
-        value = _shape(value, f"{where}.states.{name}", {"label", "help", "initial", "closed"})
-        states[name] = State(
-            key=name,
-            label=text_from(value.get("label", name), f"{where}.states.{name}.label"),
-            help=text_from(value["help"], f"{where}.states.{name}.help") if "help" in value else None,
-            closed=bool(value.get("closed", False)),
-        )
-        if value.get("initial"):
-            if key:
-                raise DefinitionError(f"{where}.states.{name}: a track starts with a starts_track transition, "
-                                      "not an initial state")
-            if initial is not None:
-                raise DefinitionError(f"{where}: two initial states ({initial}, {name})")
-            initial = name
-    transitions = {
-        name: _transition(name, key, value, f"{where}.transitions.{name}")
-        for name, value in _mapping(raw, "transitions", where).items()
-    }
-    available = raw.get("available_when")
-    return Machine(
-        key=key,
-        label=label,
-        states=states,
-        initial=initial,
-        transitions=transitions,
-        available_when=parse(available, f"{where}.available_when") if available else None,
-    )
-
-
-_TRANSITION_KEYS = {"label", "help", "from", "to", "stay", "starts_track", "by", "form", "guards", "effects", "style",
-                    "available_when", "prefill", "confirm"}
-STYLES = ("primary", "secondary", "danger")
-
-
-def _transition(key: str, machine: str, raw: Any, where: str) -> Transition:
-    raw = _shape(raw, where, _TRANSITION_KEYS, ("label",))
-    if ("to" in raw) == bool(raw.get("stay")):
-        raise DefinitionError(f"{where}: give either 'to' or 'stay: true'")
-    starts = bool(raw.get("starts_track"))
-    if starts and not machine:
-        raise DefinitionError(f"{where}: starts_track is for track transitions only")
-    if starts and "from" in raw:
-        raise DefinitionError(f"{where}: a starts_track transition has no 'from'")
-    if not starts and "from" not in raw:
-        raise DefinitionError(f"{where}: missing 'from'")
-    sources = raw.get("from")
-    source_list: tuple[str | None, ...] = (None,) if starts else names_of(
-        sources if isinstance(sources, list) else [sources], f"{where}.from")
-    if not raw.get("by"):
-        raise DefinitionError(f"{where}: no role may fire this transition; add 'by'")
-    if not isinstance(raw.get("guards", []), list) or not isinstance(raw.get("effects", []), list):
-        raise DefinitionError(f"{where}: 'guards' and 'effects' are lists")
-    guards = tuple(_guard(g, f"{where}.guards[{i}]") for i, g in enumerate(raw.get("guards", [])))
-    style = str(raw.get("style", "primary"))
-    if style not in STYLES:
-        raise DefinitionError(f"{where}: style is one of {STYLES}")
-    confirm = confirmation(raw, style, where)
-    return Transition(
-        key=key,
-        machine=machine,
-        label=text_from(raw["label"], f"{where}.label"),
-        sources=source_list,
-        target=str(raw.get("to", "")),
-        permits=_permits(raw["by"], f"{where}.by"),
-        form=raw.get("form"),
-        guards=guards,
-        effects=tuple(_effect(e, f"{where}.effects[{i}]") for i, e in enumerate(raw.get("effects", []))),
-        style=style,
-        help=text_from(raw["help"], f"{where}.help") if "help" in raw else None,
-        stays=bool(raw.get("stay")),
-        available_when=parse(raw["available_when"], f"{where}.available_when") if raw.get("available_when") else None,
-        prefill=_prefill(raw, where),
-        confirm=confirm,
-    )
-
-
-def confirmation(raw: Mapping[str, Any], style: str, where: str) -> Text | None:
-    """The `confirm` text of a destructive step (what it does, that the user must confirm); a step
-    styled `danger` must have one."""
-    if "confirm" not in raw:
-        if style == "danger":
-            raise DefinitionError(f"{where}: a step with style 'danger' is destructive: add 'confirm' "
-                                  "(es/en: the consequence the user confirms)")
-        return None
-    text = text_from(raw["confirm"], f"{where}.confirm")
-    if not isinstance(raw["confirm"], Mapping) or not text.es.strip() or not str(raw["confirm"].get("en", "")).strip():
-        raise DefinitionError(f"{where}.confirm: the consequence, in Spanish and English")
-    return text
-
-
-def _prefill(raw: Mapping[str, Any], where: str) -> bool:
-    value = raw.get("prefill", False)
-    if not isinstance(value, bool):
-        raise DefinitionError(f"{where}.prefill: true or false")
-    if value and not raw.get("form"):
-        raise DefinitionError(f"{where}.prefill: only a transition with a form can open it filled")
-    return value
-
-
-def _guard(raw: Any, where: str) -> Guard:
-    raw = _shape(raw, where, {"check", "message", "basis"}, ("check", "message"))
-    return Guard(parse(raw["check"], f"{where}.check"), text_from(raw["message"], f"{where}.message"),
-                 basis_of(raw, where))
-
-
-def _effect(raw: Any, where: str) -> Effect:
-    if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise DefinitionError(f"{where}: an effect is a one-key mapping such as {{approve_form: plan}}")
-    kind, value = next(iter(raw.items()))
-    if kind not in EFFECT_KINDS:
-        raise DefinitionError(f"{where}: unknown effect '{kind}'; known: {sorted(EFFECT_KINDS)}")
-    if kind == "add_participant":
-        value = _shape(value, f"{where}.add_participant", {"relation", "node_input", "assignment", "when"},
-                       ("relation",))
-        if bool(value.get("node_input")) == bool(value.get("assignment")):
-            raise DefinitionError(f"{where}: add_participant needs node_input or assignment (one)")
-        when = parse(value["when"], f"{where}.add_participant.when") if value.get("when") is not None else None
-        return Effect(kind, relation=str(value["relation"]), assignment=str(value.get("assignment", "")),
-                      node_input=str(value.get("node_input", "")), when=when)
-    if not isinstance(value, str):
-        raise DefinitionError(f"{where}: {kind} names a form, got {value!r}")
-    return Effect(kind, form=value)
-
-
-def _form_use(key: str, raw: Any, where: str) -> FormUse:
-    raw = _shape(raw, where, {"edit", "readers", "summary_fields", "sections"})
-    edit = _shape(raw.get("edit"), f"{where}.edit", {"by", "when"})
-    sections = _shape(raw.get("sections"), f"{where}.sections", set(raw.get("sections") or {}))
-    when = edit.get("when")
-    return FormUse(
-        key=key,
-        editors=_permits(edit["by"], f"{where}.edit.by") if "by" in edit else (),
-        editable_when=parse(when, f"{where}.edit.when") if when else None,
-        readers=names_of(raw.get("readers"), f"{where}.readers"),
-        summary_fields=names_of(raw.get("summary_fields"), f"{where}.summary_fields"),
-        sections={k: names_of(v, f"{where}.sections.{k}") for k, v in sections.items()},
-    )
-
-
-def _intake(raw: Any, where: str) -> Intake:
-    raw = _shape(raw, where, {"form", "state", "region_field", "region_fallback", "participants"},
-                 ("form", "state", "region_field", "participants"))
-    fallback = raw.get("region_fallback")
-    if fallback is not None and not (isinstance(fallback, str) and fallback):
-        raise DefinitionError(f"{where}.region_fallback: expected a region code, got {fallback!r}")
-    if not isinstance(raw["participants"], list):
-        raise DefinitionError(f"{where}.participants: expected a list")
-    participants = []
-    for i, item in enumerate(raw["participants"]):
-        item = _shape(item, f"{where}.participants[{i}]", {"relation", "node", "assignment"}, ("relation",))
-        if bool(item.get("node")) == bool(item.get("assignment")):
-            raise DefinitionError(f"{where}.participants[{i}]: needs node: actor or an assignment (one)")
-        participants.append(ParticipantRule(str(item["relation"]), str(item.get("node", "")),
-                                            str(item.get("assignment", ""))))
-    return Intake(str(raw["form"]), str(raw["state"]), str(raw["region_field"]), tuple(participants),
-                  fallback)
-
-
-def _flag(key: str, raw: Any, where: str) -> Flag:
-    raw = _shape(raw, where, {"label", "when", "priority"}, ("label", "when"))
-    return Flag(key, text_from(raw["label"], f"{where}.label"), parse(raw["when"], f"{where}.when"),
-                int(raw.get("priority", 0)))
-
-
-def _notice(key: str, raw: Any, where: str) -> Notice:
-    raw = _shape(raw, where, {"message", "when", "relations", "basis"}, ("message", "when", "relations"))
-    return Notice(key, text_from(raw["message"], f"{where}.message"), parse(raw["when"], f"{where}.when"),
-                  names_of(raw["relations"], f"{where}.relations"), basis_of(raw, where))
+def permits_of(raw: Any, where: str, groups: Any = None) -> tuple[Permit, ...]:
+    """For the sections still parsed by hand (network.py): a raw `by` list, with the workflow's raw
+    permit_groups."""
+    checked = _validated(_PERMIT_GROUPS, groups or {}, "permit_groups")
+    return _permits(_validated(_PERMITS, raw, where), {k: _permit_pairs(v) for k, v in checked.items()}, where)
 
 
 def _duration(raw: Any, where: str) -> Duration:
-    if not isinstance(raw, Mapping) or raw.get("unit") not in CLOCK_UNITS or not isinstance(raw.get("value"), int):
-        raise DefinitionError(f"{where}: a duration is {{value: N, unit: {'|'.join(sorted(CLOCK_UNITS))}}}")
-    if raw["value"] <= 0:
-        raise DefinitionError(f"{where}: a duration must be positive")
-    return Duration(int(raw["value"]), str(raw["unit"]))
+    checked = _validated(_DURATION, raw, where)
+    return Duration(checked.value, checked.unit)
 
 
-_CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_before", "escalate", "basis",
-               "repeats", "deadline_from", "started_by", "not_started_by", "when", "notify_on_start",
-               "restarts_on", "subject"}
+def confirmation(raw: Mapping[str, Any], style: str, where: str) -> Text | None:
+    """The `confirm` text of a destructive step (for network.py's referral transitions)."""
+    if "confirm" not in raw:
+        if style == "danger":
+            raise DefinitionError(f"{where}: {schema.DANGER_NEEDS_CONFIRM}")
+        return None
+    text = _validated(_LABEL, raw["confirm"], f"{where}.confirm")
+    try:
+        schema.both_languages(text)
+    except ValueError as error:
+        raise DefinitionError(f"{where}.confirm: {error}") from None
+    return text
 
 
-def _calendar(raw: Any, where: str) -> CalendarDef:
-    raw = _shape(raw, where, {"country", "subdivision"})
-    country = raw.get("country")
-    if country is not None and not (isinstance(country, str) and len(country) == 2 and country.isupper()):
-        raise DefinitionError(f"{where}.country: expected a two-letter ISO 3166 code such as CL, got {country!r}")
-    supported = holidays.list_supported_countries()
-    if country is not None and country not in supported:
-        raise DefinitionError(f"{where}.country: the holidays calendar does not know the country {country!r}")
-    subdivision = raw.get("subdivision")
-    if subdivision is not None:
-        if country is None or not isinstance(subdivision, str):
-            raise DefinitionError(f"{where}.subdivision: a subdivision code (text) needs a country")
-        if subdivision not in supported[country]:
-            raise DefinitionError(f"{where}.subdivision: the holidays calendar does not know {country}-{subdivision}")
-    return CalendarDef(country, subdivision)
+def _machine(key: str, label: Text, states: Mapping[str, schema.State | None],
+             transitions: Mapping[str, schema.Transition], available: schema.Condition | None,
+             groups: Mapping[str, tuple[Permit, ...]], where: str) -> Machine:
+    built: dict[str, State] = {}
+    initial = None
+    for name, value in states.items():
+        value = value or schema.State()
+        built[name] = State(name, value.label or Text(name), value.help, value.closed)
+        if value.initial:
+            if key:
+                raise DefinitionError(f"{where.rsplit('.', 1)[0]}.states.{name}: a track starts with a starts_track "
+                                      "transition, not an initial state")
+            if initial is not None:
+                raise DefinitionError(f"{where.rsplit('.', 1)[0]}: two initial states ({initial}, {name})")
+            initial = name
+    return Machine(key, label, built, initial,
+                   {name: _transition(name, key, value, groups, f"{where}.{name}")
+                    for name, value in transitions.items()},
+                   available.build() if available is not None else None)
 
 
-def _clock(key: str, raw: Any, where: str) -> Clock:
-    subject = raw.get("subject") if isinstance(raw, Mapping) else None
-    raw = _shape(raw, where, _CLOCK_KEYS, ("label", "basis") if subject is not None else ("label", "starts_on", "basis"))
-    if subject is not None and ("starts_on" in raw or "stops_on" in raw):
-        raise DefinitionError(f"{where}: a clock of a subject that is not a case has no starts_on/stops_on (its "
-                              "service starts and stops it)")
-    if ("duration" in raw) == ("deadline_from" in raw):
-        raise DefinitionError(f"{where}: give either duration or deadline_from (a date field), not both or neither")
-    deadline_from = raw.get("deadline_from")
-    if deadline_from is not None and not (isinstance(deadline_from, str) and deadline_from.count(".") == 1):
-        raise DefinitionError(f"{where}.deadline_from: expected form.field, got {deadline_from!r}")
-    if not isinstance(raw.get("escalate", []), list):
-        raise DefinitionError(f"{where}.escalate: expected a list of {{after: ..., relation: ...}}")
-    escalate = tuple(
-        (_duration(step["after"], f"{where}.escalate[{i}].after"), str(step["relation"]))
-        for i, step in enumerate(
-            _shape(item, f"{where}.escalate[{j}]", {"after", "relation"}, ("after", "relation"))
-            for j, item in enumerate(raw.get("escalate", []))
-        )
-    )
-    starts = _shape(raw.get("starts_on"), f"{where}.starts_on", _EVENT_KINDS)
-    stops = _shape(raw.get("stops_on"), f"{where}.stops_on", _EVENT_KINDS)
-    if not isinstance(raw.get("remind_before", []), list):
-        raise DefinitionError(f"{where}.remind_before: expected a list of durations")
-    before = tuple(_duration(item, f"{where}.remind_before[{i}]") for i, item in enumerate(raw.get("remind_before", [])))
-    duration = _duration(raw["duration"], f"{where}.duration") if "duration" in raw else None
-    return Clock(key, text_from(raw["label"], f"{where}.label"), duration,
-                 dict(starts), dict(stops), names_of(raw.get("remind"), f"{where}.remind"),
-                 escalate, str(raw["basis"]), bool(raw.get("repeats", False)), before, deadline_from,
-                 names_of(raw.get("started_by"), f"{where}.started_by"),
-                 parse(raw["when"], f"{where}.when") if raw.get("when") is not None else None,
-                 bool(raw.get("notify_on_start", False)),
-                 names_of(raw.get("not_started_by"), f"{where}.not_started_by"),
-                 _restarts(raw.get("restarts_on"), f"{where}.restarts_on"),
-                 str(subject) if subject is not None else None)
-
-
-def _restarts(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
-    """`restarts_on: {note_recorded: [types], by: [relations]}` (a contact recorded restarts the period)."""
-    if raw is None:
-        return {}
-    raw = _shape(raw, where, {"note_recorded", "by"}, ("note_recorded", "by"))
-    return {"note_recorded": names_of(raw["note_recorded"], f"{where}.note_recorded"),
-            "by": names_of(raw["by"], f"{where}.by")}
-
-
-def _inbox(key: str, raw: Any, where: str) -> Inbox:
-    raw = _shape(raw, where, {"label", "roles", "relations", "states", "tracks", "forms"}, ("label",))
-    tracks = _shape(raw.get("tracks"), f"{where}.tracks", set(raw.get("tracks") or {}))
-    forms = _shape(raw.get("forms"), f"{where}.forms", set(raw.get("forms") or {}))
-    return Inbox(
+def _transition(key: str, machine: str, t: schema.Transition, groups: Mapping[str, tuple[Permit, ...]],
+                where: str) -> Transition:
+    if t.starts_track and not machine:
+        raise DefinitionError(f"{where}: starts_track is for track transitions only")
+    return Transition(
         key=key,
-        label=text_from(raw["label"], f"{where}.label"),
-        roles=names_of(raw.get("roles"), f"{where}.roles"),
-        relations=names_of(raw.get("relations"), f"{where}.relations"),
-        states=names_of(raw.get("states"), f"{where}.states"),
-        tracks={k: names_of(v, f"{where}.tracks.{k}") for k, v in tracks.items()},
-        forms={k: names_of(v, f"{where}.forms.{k}") for k, v in forms.items()},
+        machine=machine,
+        label=t.label,
+        sources=(None,) if t.starts_track else _names(t.from_),
+        target=t.to or "",
+        permits=_permits(t.by, groups, f"{where}.by"),
+        form=t.form,
+        guards=tuple(Guard(g.check.build(), g.message, g.basis) for g in t.guards),
+        effects=tuple(_effect(e) for e in t.effects),
+        style=t.style,
+        help=t.help,
+        stays=t.stay,
+        available_when=t.available_when.build() if t.available_when is not None else None,
+        prefill=t.prefill,
+        confirm=t.confirm,
     )
 
 
-def _duplicates(raw: Any, where: str) -> Duplicates:
-    raw = _shape(raw, where, {"form", "indexes", "visible_to"}, ("form", "indexes"))
-    indexes = _shape(raw["indexes"], f"{where}.indexes", set(raw["indexes"] or {}))
-    built = {}
-    for key, spec in indexes.items():
-        spec = _shape(spec, f"{where}.indexes.{key}", {"fields", "normalise"}, ("fields", "normalise"))
-        built[key] = BlindIndexDef(key, names_of(spec["fields"], f"{where}.indexes.{key}.fields"), str(spec["normalise"]))
-    return Duplicates(str(raw["form"]), built, names_of(raw.get("visible_to"), f"{where}.visible_to"))
+def _effect(effect: Any) -> Effect:
+    if isinstance(effect, schema.AddParticipant):
+        p = effect.add_participant
+        return Effect("add_participant", relation=p.relation, assignment=p.assignment or "",
+                      node_input=p.node_input or "", when=p.when.build() if p.when is not None else None)
+    (kind, form), = effect.model_dump().items()
+    return Effect(kind, form=form)
 
 
-def _link(key: str, raw: Any, where: str) -> LinkDef:
-    raw = _shape(raw, where, {"label", "form", "field", "count_visible_to"}, ("label", "form", "field"))
-    return LinkDef(key, text_from(raw["label"], f"{where}.label"), str(raw["form"]), str(raw["field"]),
-                   names_of(raw.get("count_visible_to"), f"{where}.count_visible_to"))
+def _form_use(key: str, use: schema.FormUse, groups: Mapping[str, tuple[Permit, ...]], where: str) -> FormUse:
+    edit = use.edit or schema.Editing()
+    return FormUse(
+        key=key,
+        editors=_permits(edit.by, groups, f"{where}.edit.by"),
+        editable_when=edit.when.build() if edit.when is not None else None,
+        readers=tuple(use.readers),
+        summary_fields=tuple(use.summary_fields),
+        sections={k: tuple(v) for k, v in use.sections.items()},
+    )
+
+
+def _clock(key: str, c: schema.Clock) -> Clock:
+    return Clock(
+        key, c.label, Duration(c.duration.value, c.duration.unit) if c.duration else None,
+        schema.event_mapping(c.starts_on), schema.event_mapping(c.stops_on), tuple(c.remind),
+        tuple((Duration(e.after.value, e.after.unit), e.relation) for e in c.escalate), c.basis, c.repeats,
+        tuple(Duration(d.value, d.unit) for d in c.remind_before), c.deadline_from, tuple(c.started_by),
+        c.when.build() if c.when is not None else None, c.notify_on_start, tuple(c.not_started_by),
+        {"note_recorded": tuple(c.restarts_on.note_recorded), "by": tuple(c.restarts_on.by)} if c.restarts_on else {},
+        c.subject,
+    )
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -1213,8 +1061,6 @@ def _duplicate_problems(d: WorkflowDefinition) -> Iterator[str]:
             yield f"{where}: unknown relation '{relation}'"
     for index in d.duplicates.indexes.values():
         at = f"{where}.indexes.{index.key}"
-        if index.normalise not in NORMALISERS:
-            yield f"{at}: normalise must be one of {sorted(NORMALISERS)}"
         unknown = [key for key in index.fields if key not in known]
         if unknown:
             yield f"{at}: unknown fields {unknown} in form '{form.key}'"

@@ -268,7 +268,10 @@ def _labels(raw: Any, where: str) -> dict[str, Text]:
 
 
 def parse_network(raw: Mapping[str, Any], where: str) -> NetworkDef:
-    from .definition import _duration, _permits, confirmation
+    from .definition import _duration, confirmation, permits_of
+
+    def _permits(by: Any, at: str) -> tuple[Permit, ...]:  # a permit group's name, or pairs
+        return permits_of(by, at, raw.get("permit_groups"))
 
     services = {}
     for key, value in (raw.get("services") or {}).items():

@@ -32,7 +32,7 @@ MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests o
 
 def edited(tmp_path: Path, relative: str, old: str, new: str, count: int = 1) -> Path:
     """A copy of the Chilean definition with `old` replaced by `new` in one file, as text."""
-    folder = copy_of_chile(tmp_path)
+    folder = copy_of_chile(tmp_path, single=relative == "workflow.yaml")
     path = folder / relative
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{relative} no longer contains {old!r}; update the test"
@@ -192,7 +192,7 @@ INVALID = [
                  ["transitions.tomar_caso", "no role may fire this transition"],
                  id="a transition with an empty by"),
     pytest.param(setter("transitions", "tomar_caso", "by", value=[{"relation": "punto_focal"}]),
-                 ["transitions.tomar_caso.by[0]", "needs a role and a relation"],
+                 ["transitions.tomar_caso.by[0]", "missing 'role'"],
                  id="a by entry without a role"),
     pytest.param(setter("transitions", "tomar_caso", "by", value=[{"role": "fiscal", "relation": "punto_focal"}]),
                  ["transition 'tomar_caso'", "role 'fiscal' is not declared"],
@@ -405,7 +405,7 @@ def test_a_form_choice_value_that_yaml_reads_as_a_boolean_is_refused(tmp_path: P
 
 
 def test_invalid_yaml_in_the_workflow_is_refused(tmp_path: Path) -> None:
-    folder = copy_of_chile(tmp_path)
+    folder = copy_of_chile(tmp_path, single=True)
     (folder / "workflow.yaml").write_text("id: roto\nstates: [detectado\n", encoding="utf-8")
     assert_names(refusal_of(folder), "workflow.yaml", "not valid YAML")
 
@@ -416,7 +416,7 @@ def test_invalid_yaml_in_a_form_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_workflow_whose_top_level_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
-    folder = copy_of_chile(tmp_path)
+    folder = copy_of_chile(tmp_path, single=True)
     (folder / "workflow.yaml").write_text("- detectado\n- activado\n", encoding="utf-8")
     assert_names(refusal_of(folder), "workflow.yaml", "top level must be a mapping")
 
@@ -539,11 +539,11 @@ def test_a_transition_declared_twice_in_one_mapping_is_refused(tmp_path: Path) -
         "    label: {es: Cerrar, en: Close}\n"
         "    from: [activado]\n"
         "    to: cerrado\n"
-        "    by: *coordinacion\n"
+        "    by: coordinacion\n"
         "\n"
-        "# -- parallel tracks"
+        "# -- who edits and reads which instrument"
     )
-    folder = edited(tmp_path, "workflow.yaml", "# -- parallel tracks", second)
+    folder = edited(tmp_path, "workflow/case.yaml", "# -- who edits and reads which instrument", second)
     assert_names(refusal_of(folder), "cerrar")
 
 
