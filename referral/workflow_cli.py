@@ -1,5 +1,5 @@
 """`flask --app wsgi workflow check | migrate`: the stored keys against the loaded definition
-(referral/definition_check.py, docs/workflows.md «When a definition changes under live cases»).
+(referral/definition_check.py, docs/definition_changes.md).
 
 Both run even when the application would refuse to start because of what they report (create_app skips its
 start-up check for them)."""
