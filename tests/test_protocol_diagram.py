@@ -47,11 +47,11 @@ def titles(root: ET.Element, cls: str) -> list[str]:
 
 def assert_draws_everything(d: WorkflowDefinition, machine: Machine, language: str) -> None:
     root = parsed(machine_svg(d, machine, language))
-    states = titles(root, "state")
+    states = titles(root, "wf-state")
     assert len(states) == len(machine.states)
     for state, title in zip(machine.states.values(), states, strict=True):
         assert title.split("\n")[0] == state.label.get(language)
-    moving = titles(root, "transition")
+    moving = titles(root, "wf-transition")
     stays = [t for t in machine.transitions.values() if t.stays]
     assert len(moving) == len(machine.transitions) - len(stays)
     every_title = "\n".join(states + moving)
@@ -71,7 +71,7 @@ def assert_draws_everything(d: WorkflowDefinition, machine: Machine, language: s
 
 
 def _legend(root: ET.Element) -> list[str]:
-    lines = [el.text or "" for el in root.iter(f"{SVG}text") if "legend" in (el.get("class") or "")]
+    lines = [el.text or "" for el in root.iter(f"{SVG}text") if "wf-legend" in (el.get("class") or "").split()]
     joined: list[str] = []
     for line in lines:  # continuation lines are indented
         if line.startswith("    ") and joined:
@@ -92,14 +92,14 @@ def test_a_workflow_of_another_domain_is_drawn_by_the_same_code(repairs: Workflo
     for machine in repairs.machines():
         assert_draws_everything(repairs, machine, "es")
     root = parsed(machine_svg(repairs, repairs.main, "es"))
-    closed = [g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g") if "closed" in (g.get("class") or "").split()]
+    closed = [g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g") if "wf-closed" in (g.get("class") or "").split()]
     assert closed == ["Repaired", "Declined"]  # closed states are marked (a double border)
-    initial = [g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g") if "initial" in (g.get("class") or "").split()]
+    initial = [g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g") if "wf-initial" in (g.get("class") or "").split()]
     assert initial == ["Received"]
-    assert len(titles(root, "start")) == 1  # the start dot, with its arrow into the initial state
+    assert len(titles(root, "wf-start")) == 1  # the start dot, with its arrow into the initial state
     appeal = parsed(machine_svg(repairs, repairs.tracks["appeal"], "es"))
     # a track starts from nothing: the start dot leads to its starting transition
-    assert any(t.startswith("Lodge an appeal: de inicio a Lodged.") for t in titles(appeal, "transition"))
+    assert any(t.startswith("Lodge an appeal: de inicio a Lodged.") for t in titles(appeal, "wf-transition"))
 
 
 def test_who_may_fire_groups_the_relations_of_each_role(chile: WorkflowDefinition) -> None:
@@ -122,8 +122,8 @@ def test_labels_are_data_and_are_escaped(repairs: WorkflowDefinition) -> None:
     assert "&lt;b&gt;&quot;Ñ&quot;&lt;/b&gt; &amp; co" in svg
     assert 'onload="' not in svg
     root = parsed(svg)  # still well-formed
-    assert titles(root, "state")[0] == 'Recibida <b>"Ñ"</b> & co'
-    assert any("</svg><script>" in t for t in titles(root, "transition"))
+    assert titles(root, "wf-state")[0] == 'Recibida <b>"Ñ"</b> & co'
+    assert any("</svg><script>" in t for t in titles(root, "wf-transition"))
 
 
 def test_the_drawing_is_deterministic_accessible_and_needs_no_style_or_script(chile: WorkflowDefinition) -> None:
@@ -135,6 +135,9 @@ def test_the_drawing_is_deterministic_accessible_and_needs_no_style_or_script(ch
     assert "10 estados" in (root.findtext(f"{SVG}desc") or "")
     assert not [el for el in root.iter() if "style" in el.attrib or el.tag in (f"{SVG}script", f"{SVG}style")]
     assert not re.search(r"\son[a-z]+=", first)  # no event handler attributes
+    # the page's own rules (`.state` is a case's state badge) must not reach into the drawing
+    classes = {c for el in root.iter() for c in (el.get("class") or "").split()}
+    assert classes and all(c.startswith("wf-") for c in classes - {"workflow-diagram"}), classes
     markers = {el.get("marker-end") for el in root.iter(f"{SVG}path")} - {None}
     assert markers == {"url(#diagram-0-arrow)"}  # ids are the caller's, unique per diagram on the page
 

@@ -16,7 +16,8 @@ Who may fire a transition is written as a letter beside its label ([A]), and the
 out (roles and their relations to the case) in a legend under the diagram; every state and transition
 also carries a <title>. Labels are data: everything written is XML-escaped. The drawing uses SVG
 presentation attributes and classes only (no style attribute, no script), so the page's strict
-Content-Security-Policy holds.
+Content-Security-Policy holds; class names start with `wf-` so that none of the page's own rules (`.state`
+is a case's state badge) reaches into the drawing.
 """
 
 from __future__ import annotations
@@ -200,16 +201,16 @@ def _graph(d: WorkflowDefinition, machine: Machine, language: str, letters: dict
             for source in t.sources:
                 if source is not None:
                     stays.setdefault(source, []).append(t)
-    graph.add(_Node("start", "start", title=START.get(language), classes="start", layer=0, width=12, height=12))
+    graph.add(_Node("start", "start", title=START.get(language), classes="wf-start", layer=0, width=12, height=12))
     for key, state in machine.states.items():
         label = state.label.get(language)
         lines = _wrap(label, WRAP_STATE)
         extra = tuple(f"↻ {t.label.get(language)} [{letters[t.permits]}]" for t in stays.get(key, ()))
-        classes = ["state"]
+        classes = ["wf-state"]
         if key == machine.initial:
-            classes.append("initial")
+            classes.append("wf-initial")
         if state.closed or key not in exits:
-            classes.append("closed")
+            classes.append("wf-closed")
         titles = [label] + [IN_STATE.format(label=t.label.get(language), state=label, who=WHO.get(language),
                                             permits=who_text(d, t.permits, language)).get(language)
                             for t in stays.get(key, ())]
@@ -235,7 +236,7 @@ def _graph(d: WorkflowDefinition, machine: Machine, language: str, letters: dict
                                who=WHO.get(language), permits=who_text(d, t.permits, language)).get(language)
         lines = _wrap(f"{label} [{letters[t.permits]}]", WRAP_TRANSITION)
         back = target_rank < max(source_ranks)  # to an earlier rank (a step sideways is not a way back)
-        node = _Node(f"t:{t.key}", "transition", lines, title, "transition" + (" back" if back else ""),
+        node = _Node(f"t:{t.key}", "transition", lines, title, "wf-transition" + (" wf-back" if back else ""),
                      layer=layer, bold_lines=len(lines))
         node.width = max(_text_width(line) for line in lines) + 2 * PAD_X - 4
         node.height = len(lines) * LINE + 6
@@ -409,9 +410,9 @@ def _render(d: WorkflowDefinition, machine: Machine, language: str, graph: _Grap
     drawn = [n for n in graph.nodes.values() if n.kind != "dummy"]
     width = max(n.right for n in graph.nodes.values()) + MARGIN
     legend_top = max(n.bottom for n in graph.nodes.values()) + LAYER_GAP
-    key_lines = [(f"[{letter}] {who_text(d, permits, language)}", "who") for permits, letter in letters.items()]
+    key_lines = [(f"[{letter}] {who_text(d, permits, language)}", "wf-who") for permits, letter in letters.items()]
     key_lines.append((f"● {START.get(language)} · ▭ {INITIAL.get(language)} · ▭▭ {CLOSED.get(language)} · "
-                      f"↻ {STAY.get(language)} · ┄ {BACK.get(language)}", "key"))
+                      f"↻ {STAY.get(language)} · ┄ {BACK.get(language)}", "wf-key"))
     columns = max(int((width - 2 * MARGIN) / CHAR), 60)
     key_lines = [(line if n == 0 else f"    {line}", kind) for text, kind in key_lines
                  for n, line in enumerate(_wrap(text, columns))]
@@ -429,9 +430,9 @@ def _render(d: WorkflowDefinition, machine: Machine, language: str, graph: _Grap
         f'<defs><marker id="{prefix}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1c2430"/></marker></defs>',
     ]
-    out.append('<g class="edges" fill="none" stroke="#5a6675" stroke-width="1.3">')
+    out.append('<g class="wf-edges" fill="none" stroke="#5a6675" stroke-width="1.3">')
     for edge in graph.edges:
-        classes = "edge" + (" back" if edge.back else "") + (" arrow" if edge.arrow else "")
+        classes = "wf-edge" + (" wf-back" if edge.back else "") + (" wf-arrow" if edge.arrow else "")
         extra = f' marker-end="url(#{prefix}-arrow)"' if edge.arrow else ""
         if edge.back:
             extra += ' stroke-dasharray="5 3" stroke="#1f5fa8"'
@@ -442,7 +443,7 @@ def _render(d: WorkflowDefinition, machine: Machine, language: str, graph: _Grap
     y = legend_top
     for text, kind in key_lines:
         y += LINE
-        out.append(f'<text class="legend {kind}" x="{MARGIN}" y="{_num(y)}" fill="#1c2430">{_attr(text)}</text>')
+        out.append(f'<text class="wf-legend {kind}" x="{MARGIN}" y="{_num(y)}" fill="#1c2430">{_attr(text)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -450,15 +451,15 @@ def _render(d: WorkflowDefinition, machine: Machine, language: str, graph: _Grap
 def _draw_node(node: _Node) -> str:
     title = f"<title>{_attr(node.title)}</title>"
     if node.kind == "start":
-        return (f'<g class="start">{title}<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="6" '
+        return (f'<g class="wf-start">{title}<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="6" '
                 'fill="#1c2430"/></g>')
     x, y, w, h = node.left, node.top, node.width, node.height
     parts = [f'<g class="{_attr(node.classes)}">{title}']
     if node.kind == "state":
-        thick = "2.5" if "initial" in node.classes else "1.3"
+        thick = "2.5" if "wf-initial" in node.classes else "1.3"
         parts.append(f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" rx="6" '
                      f'fill="#ffffff" stroke="#17324f" stroke-width="{thick}"/>')
-        if "closed" in node.classes:
+        if "wf-closed" in node.classes:
             parts.append(f'<rect x="{_num(x + 3)}" y="{_num(y + 3)}" width="{_num(w - 6)}" height="{_num(h - 6)}" '
                          'rx="4" fill="none" stroke="#17324f" stroke-width="1"/>')
         top = y + PAD_Y
