@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +46,51 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["referral.blobs"] = LocalFolderStore(app.config["ATTACHMENTS_DIR"])
     _init_web(app, instance)
     celery_init_app(app)
+    _check_stored_keys(app)
     return app
+
+
+# `flask` commands that must run whatever the database holds: the schema, the check and the migration
+# themselves, the demo (which recreates its data) and the audit log's verification. Others act on cases.
+RUN_ANYWAY = frozenset({"db", "workflow", "demo", "audit"})
+
+
+def _check_stored_keys(app: Flask) -> None:
+    """Refuse to start when the database holds states, tracks, forms, clocks (...) the loaded definition lacks,
+    or cases of another definition version (referral/definition_check.py). Not for a database without tables
+    yet, nor for the commands of RUN_ANYWAY; DEFINITION_CHECK = False turns it off (tests/test_definition_check.py
+    proves it is on by default)."""
+    if not app.config.get("DEFINITION_CHECK", True) or _cli_runs_anyway(sys.argv[1:]):
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    from .definition_check import startup_message, stored_key_problems
+
+    definition = app.extensions["referral.protocol"].definition
+    try:
+        with database.factory(app)() as session:
+            problems = stored_key_problems(session, definition)
+    except DBAPIError as error:  # no database yet, or not reachable: the first request says so, as before
+        app.logger.warning("the stored workflow keys were not checked: %s", type(error).__name__)
+        return
+    if problems:
+        database.engine(app).dispose()  # the caller gets no app: nothing may keep its connections
+        raise StartupError(startup_message(problems, definition))
+
+
+def _cli_runs_anyway(argv: Sequence[str]) -> bool:
+    """Under the `flask` command line: whether it runs a command of RUN_ANYWAY (or only lists commands)."""
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return False
+    words, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--app", "-A", "--env-file", "-e"):
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    return not words or words[0] in RUN_ANYWAY
 
 
 def _trust_proxies(app: Flask) -> None:

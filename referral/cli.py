@@ -135,6 +135,7 @@ def register(app: Flask) -> None:
     from .auth.cli import users_cli
     from .network.cli import nodes_cli
     from .plan.cli import plan_cli
+    from .workflow_cli import workflow_cli
 
     app.cli.add_command(clocks_cli)
     app.cli.add_command(db_cli)
@@ -144,4 +145,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(worklists_cli)
     app.cli.add_command(plan_cli)
+    app.cli.add_command(workflow_cli)
     keys_cli.register(app)

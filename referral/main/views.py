@@ -11,6 +11,7 @@ from ..cases.inbox import inboxes_for
 from ..plan.service import may_report_or_manage as may_report_or_manage_plan
 from ..web.access import public, signed_in
 from ..web.context import LANGUAGES, current_ctx, language
+from ..workflow.diagram import machine_svg
 from .protocol import protocol_view
 
 bp = Blueprint("main", __name__)
@@ -35,7 +36,11 @@ def home() -> object:
 @bp.get("/protocolo")
 @signed_in
 def protocol() -> object:
-    return render_template("main/protocol.html", view=protocol_view(current_ctx().definition, language()))
+    definition, lang = current_ctx().definition, language()
+    # One state diagram per machine (the case, then each track), in the order of view.machines; the SVG is
+    # written from escaped text only (referral/workflow/diagram.py), as the charts are.
+    diagrams = [machine_svg(definition, machine, lang, f"diagram-{n}") for n, machine in enumerate(definition.machines())]
+    return render_template("main/protocol.html", view=protocol_view(definition, lang), diagrams=diagrams)
 
 
 @bp.post("/idioma")
