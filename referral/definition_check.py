@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import case, func, inspect, select, update
 from sqlalchemy.orm import Session
 
-from .cases.models import Case, CaseEvent, FormRecord, IntakeDraft, Participant, Track, WorklistEntry
+from .kernel.models import Case, CaseEvent, FormRecord, IntakeDraft, Participant, Track, WorklistEntry
 from .clocks.models import CaseClock, Notification
-from .referrals.models import Referral
+from .kernel.referral_models import Referral
 from .stats.models import CaseStat
 from .workflow import WorkflowDefinition
 

@@ -19,7 +19,7 @@ from sqlalchemy import event, func, select
 from referral import StartupError, create_app
 from referral import _cli_runs_anyway
 from referral.audit.models import AuditEvent
-from referral.cases.models import Case, CaseEvent, Track, WorklistEntry
+from referral.kernel.models import Case, CaseEvent, Track, WorklistEntry
 from referral.definition_check import stored_key_problems
 from referral.extensions import database
 from referral.stats.models import CaseStat
