@@ -27,6 +27,7 @@ from referral.stats.models import CaseStat
 from .backends import both_backends
 from .conftest import _settings
 from .steps import activate, file_case, fire
+from .definitions import workflow_text
 from .units import unit_of_work
 
 CHILE = Path(__file__).resolve().parents[1] / "workflows" / "chile"
@@ -34,12 +35,13 @@ CHILE = Path(__file__).resolve().parents[1] / "workflows" / "chile"
 
 def workflows_with(tmp_path: Path, renames: dict[str, str], version: int | None = None, name: str = "w",
                    clocks: dict[str, str] | None = None) -> Path:
-    """A copy of the Chilean workflow with keys renamed wherever workflow.yaml names them (whole words), and
+    """A copy of the Chilean workflow with keys renamed wherever the workflow names them (whole words), and
     clocks renamed (their keys only)."""
     root = tmp_path / name
     shutil.copytree(CHILE, root / "chile")
+    text = workflow_text(root / "chile")  # Chile's workflow/*.yaml, written back as one workflow.yaml
+    shutil.rmtree(root / "chile" / "workflow")
     path = root / "chile" / "workflow.yaml"
-    text = path.read_text(encoding="utf-8")
     for old, new in renames.items():
         text = re.sub(rf"\b{re.escape(old)}\b", new, text)
     if version is not None or clocks:

@@ -11,7 +11,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case
-from ..kernel.errors import CaseNotFound, InvalidInput
+from ..kernel.errors import CaseNotFound
 from ..kernel.models import CaseTombstone
 from ..cases.reading import Reader
 from ..db import scrub_freed_space
@@ -20,6 +20,7 @@ from ..network.models import Node
 from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.context import current_ctx, language
+from ..web.unit import attempt
 
 bp = Blueprint("admin", __name__, url_prefix="/administracion")
 
@@ -49,15 +50,14 @@ def erase() -> object:
     if form.validate_on_submit():
         ctx = current_ctx()
         try:
-            tombstone = erase_case(ctx, current_user, form.reference.data or "", form.reason.data or "",
-                                   form.confirmation.data or "")
-        except InvalidInput as error:
-            for key, messages in error.errors.items():
-                getattr(form, key).errors = [m.get(language()) for m in messages]
-        except (CaseNotFound, AlreadyErased) as error:
+            with attempt(form) as outcome:
+                tombstone = erase_case(ctx, current_user, form.reference.data or "", form.reason.data or "",
+                                       form.confirmation.data or "")
+        except (CaseNotFound, AlreadyErased) as error:  # rolled back
             form.reference.errors = [error.message.get(language())]
         else:
-            ctx.session.commit()
+            if not outcome.ok:
+                return render_template("admin/erase.html", form=form), 400
             flash(_("Caso %(reference)s eliminado: sus claves fueron destruidas y su contenido ya no puede "
                     "recuperarse.", reference=tombstone.reference), "success")
             if not scrub_freed_space(database.engine(current_app), ERASED_TABLES, wait_ms=1000):
@@ -65,7 +65,6 @@ def erase() -> object:
                         "páginas antiguas. Pida al equipo técnico ejecutar «flask cases scrub» cuando termine."),
                       "error")
             return redirect(url_for("admin.erased"), 303)
-        ctx.session.rollback()
     return render_template("admin/erase.html", form=form), 400 if form.is_submitted() else 200
 
 

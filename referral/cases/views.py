@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -18,6 +19,7 @@ from ..choices import ChoiceProvider
 from ..web.access import needs
 from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
+from ..web.unit import attempt
 from ..web.errors import on_conflict
 from ..web.dynamic_forms import (
     add_row_requested, build_form_class, initial_data, layout, problem_list, values_of,
@@ -32,7 +34,7 @@ from .notes import case_notes
 from .printing import print_view
 from .attachments import case_attachments
 from .meetings import case_meetings
-from ..kernel.errors import DuplicateSubmission, InvalidInput
+from ..kernel.errors import DuplicateSubmission
 from .assignment import assign, assignment_panel, check_assign
 from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_page, parse_filters,
                     responsible_cases_page)
@@ -50,7 +52,7 @@ def _form_for(form: FormDef, *, region: str | None = None, hidden: tuple[str, ..
     return cls(data=data) if data is not None and request.method == "GET" else cls()
 
 
-def _render_form(template: str, form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+def _render_form(template: str, form: FormDef, wtform: FlaskForm, errors: Mapping[str, Sequence[Text]], status: int,
                  **extra: Any) -> tuple[str, int]:
     lang = language()
     sections = layout(form, wtform, errors, lang)
@@ -69,7 +71,7 @@ def _version(wtform: FlaskForm) -> int:
 SAVE_DRAFT = "guardar_borrador"  # the name of the «Guardar borrador» button
 
 
-def _render_intake(form: FormDef, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+def _render_intake(form: FormDef, wtform: FlaskForm, errors: Mapping[str, Sequence[Text]], status: int,
                    draft_id: uuid.UUID | None) -> tuple[str, int]:
     return _render_form("cases/intake.html", form, wtform, errors, status, draft_id=draft_id,
                         retention_days=RETENTION.days)
@@ -128,18 +130,14 @@ def discard(draft_id: uuid.UUID) -> Any:
 def _save_draft(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
     """«Guardar borrador»: anything of the right type is kept, however incomplete."""
     ctx = current_ctx()
-    errors: dict[str, list[Text]] = {}
+    errors: Mapping[str, Sequence[Text]] = {}
     if wtform.validate():
-        try:
+        with attempt(report=False, done=_("Borrador guardado, cifrado. Solo usted lo ve, en «Mis borradores», "
+                                          "hasta que lo envíe.")) as outcome:
             saved = save_draft(ctx, current_user, values_of(form, wtform), wtform.intake_token.data or "", draft_id)
-        except InvalidInput as invalid:
-            ctx.session.rollback()
-            errors = invalid.errors
-        else:
-            ctx.session.commit()
-            flash(_("Borrador guardado, cifrado. Solo usted lo ve, en «Mis borradores», hasta que lo envíe."),
-                  "success")
+        if outcome.ok:
             return redirect(url_for("cases.draft", draft_id=saved.id), 303)
+        errors = outcome.errors
     flash(_("El borrador no se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
     return _render_intake(form, wtform, errors, 400, draft_id)
 
@@ -147,25 +145,21 @@ def _save_draft(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) ->
 def _send_intake(form: FormDef, wtform: FlaskForm, draft_id: uuid.UUID | None) -> Any:
     """«Enviar Ficha»: file the case (from the page, or from a draft, which then goes)."""
     ctx = current_ctx()
-    errors: dict[str, list[Text]] = {}
+    errors: Mapping[str, Sequence[Text]] = {}
     token = wtform.intake_token.data or ""
     if wtform.validate():
-        try:
+        sent = _("Esta Ficha ya había sido enviada; este es el caso que se abrió con ella.")
+        with attempt(report=False, already={DuplicateSubmission: sent},
+                     done=_("Ficha enviada. El punto focal regional la verá en su bandeja de triaje.")) as outcome:
             if draft_id is None:
                 case = file_from_page(ctx, current_user, values_of(form, wtform), token)
             else:
                 case = send_draft(ctx, current_user, draft_id, values_of(form, wtform), token)
-        except InvalidInput as invalid:
-            ctx.session.rollback()
-            errors = invalid.errors
-        except DuplicateSubmission as duplicate:
-            ctx.session.rollback()
-            flash(_("Esta Ficha ya había sido enviada; este es el caso que se abrió con ella."), "info")
-            return redirect(url_for("cases.show", reference=duplicate.reference), 303)
-        else:
-            ctx.session.commit()
-            flash(_("Ficha enviada. El punto focal regional la verá en su bandeja de triaje."), "success")
+        if isinstance(outcome.already, DuplicateSubmission):
+            return redirect(url_for("cases.show", reference=outcome.already.reference), 303)
+        if outcome.ok:
             return redirect(url_for("cases.show", reference=case.reference), 303)
+        errors = outcome.errors
     flash(_("La Ficha no se envió: revise los campos marcados. Lo escrito se conserva."), "error")
     return _render_intake(form, wtform, errors, 400, draft_id)
 
@@ -255,16 +249,10 @@ def assign_responsible(reference: str) -> Any:
         flash(_("No se cambió el responsable: elija a una persona de la lista."), "error")
         return _render_case(reference, 400, chosen)
     version = _version(wtform)
-    try:
+    with attempt(done=_("Responsable del caso actualizado.")) as outcome:
         assign(ctx, current_user, reference, int(person), reason or None, version)
-    except InvalidInput as invalid:
-        ctx.session.rollback()
-        for messages in invalid.errors.values():
-            for message in messages:
-                flash(message.get(language()), "error")
+    if not outcome.ok:
         return _render_case(reference, 400, chosen)
-    ctx.session.commit()
-    flash(_("Responsable del caso actualizado."), "success")
     return redirect(url_for("cases.show", reference=reference), 303)
 
 
@@ -328,18 +316,14 @@ def edit_form(reference: str, form_key: str) -> Any:
     if group is not None:  # «add a row»: show the form again with one more row, nothing saved
         wtform[group].append_entry()
         return _render_form("cases/edit.html", form, wtform, {}, 200, **extra)
-    errors: dict[str, list[Text]] = {}
+    errors: Mapping[str, Sequence[Text]] = {}
     if wtform.validate():
         on_conflict(lambda status: _render_form("cases/edit.html", form, wtform, {}, status, **extra))
-        try:
+        with attempt(report=False, done=_("Guardado.")) as outcome:
             save_form(ctx, current_user, reference, form_key, values_of(form, wtform), _version(wtform))
-        except InvalidInput as invalid:
-            ctx.session.rollback()
-            errors = invalid.errors
-        else:
-            ctx.session.commit()
-            flash(_("Guardado."), "success")
+        if outcome.ok:
             return redirect(url_for("cases.show", reference=reference), 303)
+        errors = outcome.errors
     flash(_("No se guardó: revise los campos marcados. Lo escrito se conserva."), "error")
     return _render_form("cases/edit.html", form, wtform, errors, 400, **extra)
 
@@ -369,7 +353,7 @@ def act(reference: str, key: str) -> Any:
     if request.method == "GET":
         wtform.case_version.data = str(case.version)
         return _render_action(form, wtform, {}, 200, extra)
-    errors: dict[str, list[Text]] = {}
+    errors: Mapping[str, Sequence[Text]] = {}
     if transition.confirm is not None and not confirmed():
         extra["confirm_missing"] = True  # a destructive step: nothing is done until the user confirms it
         wtform.validate()
@@ -379,21 +363,17 @@ def act(reference: str, key: str) -> Any:
         values = values_of(form, wtform) if form else None
         on_conflict(lambda status: _render_action(form, wtform, {}, status, extra))
         try:
-            fire_transition(ctx, current_user, reference, key, values, _version(wtform))
-        except InvalidInput as invalid:
-            ctx.session.rollback()
-            errors = invalid.errors
-        except TransitionRefused as refused:
-            ctx.session.rollback()
+            with attempt(report=False, done=_("Acción registrada: %(action)s.", action=extra["action_label"])) as outcome:
+                fire_transition(ctx, current_user, reference, key, values, _version(wtform))
+        except TransitionRefused as refused:  # rolled back
             if refused.code == "forbidden":
                 raise
             for reason in refused.reasons:  # every guard that refuses what was typed, not only the first
                 flash(reason.get(language()), "error")
             return _render_action(form, wtform, {}, 409, extra)
-        else:
-            ctx.session.commit()
-            flash(_("Acción registrada: %(action)s.", action=extra["action_label"]), "success")
+        if outcome.ok:
             return redirect(url_for("cases.show", reference=reference), 303)
+        errors = outcome.errors
     flash(_("No se registró la acción: revise los campos marcados. Lo escrito se conserva."), "error")
     return _render_action(form, wtform, errors, 400, extra)
 
@@ -402,7 +382,7 @@ class _VersionForm(FlaskForm):
     case_version = HiddenField()
 
 
-def _render_action(form: FormDef | None, wtform: FlaskForm, errors: dict[str, list[Text]], status: int,
+def _render_action(form: FormDef | None, wtform: FlaskForm, errors: Mapping[str, Sequence[Text]], status: int,
                    extra: dict[str, Any]) -> tuple[str, int]:
     if form is None:
         return render_template("cases/action.html", wtform=wtform, sections=[], problems=[], form_def_label="",

@@ -20,12 +20,13 @@ from sqlalchemy import select
 from ..audit.models import AuditEvent
 from ..audit.reads import audit_read
 from ..kernel.access import open_case
-from ..kernel.errors import AccessDenied, CaseError, InvalidInput
+from ..kernel.errors import AccessDenied, CaseError
 from ..context import Context
 from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.confirm import confirmed
 from ..web.context import current_ctx, language
+from ..web.unit import attempt
 from ..workflow import Text
 from ..workflow.network import check_send, permitted
 from ..kernel.records import facts_for
@@ -53,18 +54,6 @@ def _version(raw: Any) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", text):
         abort(400)
     return int(text)
-
-
-def _apply_errors(form: FlaskForm, errors: dict[str, list[Text]]) -> None:
-    lang = language()
-    for key, messages in errors.items():
-        target = getattr(form, key, None)
-        words = [m.get(lang) for m in messages]
-        if target is not None:
-            target.errors = list(target.errors or []) + words
-        else:
-            for word in words:
-                flash(word, "error")
 
 
 # -- refer: find the node and send, in one step ---------------------------------------------------
@@ -103,17 +92,13 @@ def refer(reference: str, kind: str) -> Any:
     if request.method == "POST":
         if form.validate():
             raw = str(form.to_node.data or "")
-            try:
+            with attempt(form) as outcome:
                 referral = send_referral(
                     ctx, current_user, reference, kind=kind, service=None if spec.transfers else service,
                     to_node_id=int(raw) if raw.isdigit() else -1, expected_version=_version(form.case_version.data),
                     due_on=form.due_on.data, note=form.note.data or "",
                     override_reason=form.override_reason.data or None, override_note=form.override_note.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
+            if outcome.ok:
                 flash(_("Derivación enviada a %(node)s. Ese nodo ve ahora lo que su servicio necesita del caso.",
                         node=referral.to_node.short_name), "success")
                 return redirect(url_for("cases.show", reference=reference), 303)
@@ -202,16 +187,11 @@ def answer(reference: str, referral_id: uuid.UUID, key: str) -> Any:
                                confirm_missing=True), 400
     if request.method == "POST":
         if form.validate():
-            try:
+            with attempt(form, done=_("Derivación actualizada: %(action)s.", action=action.label)) as outcome:
                 answer_referral(ctx, current_user, reference, referral_id, key,
                                 expected_version=_version(form.case_version.data), reason=form.reason.data or None,
                                 note=form.note.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
-                flash(_("Derivación actualizada: %(action)s.", action=action.label), "success")
+            if outcome.ok:
                 try:
                     open_case(ctx, current_user, reference)
                 except AccessDenied:  # the answer ended this node's access: back to its referrals
@@ -270,18 +250,13 @@ def new_consent(reference: str) -> Any:
     if request.method == "POST":
         if form.validate():
             node_raw = str(form.node.data or "")
-            try:
+            with attempt(form, done=_("Consentimiento registrado.")) as outcome:
                 record_consent(ctx, current_user, reference, given_by=form.given_by.data or "",
                                scope=form.scope.data or "", given_on=form.given_on.data,
                                evidence=form.evidence.data or "", expected_version=_version(form.case_version.data),
                                valid_until=form.valid_until.data, node_id=int(node_raw) if node_raw.isdigit() else None,
                                org_type=form.org_type.data or None, note=form.note.data or "")
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            else:
-                ctx.session.commit()
-                flash(_("Consentimiento registrado."), "success")
+            if outcome.ok:
                 return redirect(url_for("cases.show", reference=reference), 303)
         flash(_("No se registró el consentimiento: revise los campos marcados. Lo escrito se conserva."), "error")
         status = 400
@@ -301,18 +276,10 @@ def revoke(reference: str, consent_id: uuid.UUID) -> Any:
     rules = ctx.definition.network.consent
     if rules is None or not permitted(rules.by, current_user.role, actor.relations):
         abort(403)
-    try:
+    with attempt(done=_("Consentimiento revocado.")) as outcome:
         _consent, ended = revoke_consent(ctx, current_user, reference, consent_id,
-                                  expected_version=_version(request.form.get("case_version")))
-    except InvalidInput as invalid:
-        ctx.session.rollback()
-        for messages in invalid.errors.values():
-            for message in messages:
-                flash(message.get(language()), "error")
-        return redirect(url_for("cases.show", reference=reference), 303)
-    ctx.session.commit()
-    flash(_("Consentimiento revocado."), "success")
-    if ended:
+                                         expected_version=_version(request.form.get("case_version")))
+    if outcome.ok and ended:
         flash(_("Se revocaron %(count)d derivaciones que solo ese consentimiento cubría.", count=len(ended)), "info")
     return redirect(url_for("cases.show", reference=reference), 303)
 
@@ -343,19 +310,16 @@ def emergency() -> Any:
         if form.validate():
             reference = (form.reference.data or "").strip().upper()
             try:
-                access = grant(ctx, current_user, reference, reason=form.reason.data or "", note=form.note.data or "",
-                               hours=form.hours.data)
-            except InvalidInput as invalid:
-                ctx.session.rollback()
-                _apply_errors(form, invalid.errors)
-            except CaseError as error:  # no such case, or nobody holds its key any more
-                ctx.session.rollback()
+                with attempt(form) as outcome:
+                    access = grant(ctx, current_user, reference, reason=form.reason.data or "",
+                                   note=form.note.data or "", hours=form.hours.data)
+            except CaseError as error:  # no such case, or nobody holds its key any more (rolled back)
                 form.reference.errors = [error.message.get(lang)]
             else:
-                ctx.session.commit()
-                flash(_("Acceso de emergencia otorgado hasta %(until)s. Queda registrado y lo verán los auditores.",
-                        until=access.expires_at.astimezone(ctx.timezone).strftime("%d-%m-%Y %H:%M")), "warning")
-                return redirect(url_for("cases.show", reference=reference), 303)
+                if outcome.ok:
+                    flash(_("Acceso de emergencia otorgado hasta %(until)s. Queda registrado y lo verán los auditores.",
+                            until=access.expires_at.astimezone(ctx.timezone).strftime("%d-%m-%Y %H:%M")), "warning")
+                    return redirect(url_for("cases.show", reference=reference), 303)
         flash(_("No se otorgó el acceso: revise los campos marcados."), "error")
         status = 400
     elif form.hours.data is None:

@@ -39,12 +39,13 @@ class Outcome:
 
 
 @contextmanager
-def attempt(form: FlaskForm | None = None, *, done: str | None = None, invalid: str | None = None,
+def attempt(form: FlaskForm | None = None, *, done: str | None = None, invalid: str | None = None, report: bool = True,
             already: Mapping[type[CaseError], str] | None = None,
             rename: Callable[[str], str] = lambda key: key) -> Iterator[Outcome]:
     """Run the block as the request's unit of work (see the module's docstring): `done` is flashed when it
     committed; `invalid`, when given, is flashed for an InvalidInput instead of the messages that name no
-    field of the form; `already` names the exceptions a service raises for an action done before (a second click)
+    field of the form (with `report=False`, nothing is flashed: the caller renders `outcome.errors` itself, as the
+    workflow's dynamic forms do); `already` names the exceptions a service raises for an action done before (a second click)
     with what to tell the user; `rename` maps a service's field key onto the form's name for it."""
     session = current_ctx().session
     repeated = tuple(already or ())
@@ -58,7 +59,7 @@ def attempt(form: FlaskForm | None = None, *, done: str | None = None, invalid: 
         left = apply_errors(form, outcome.errors, lang) if form is not None else outcome.errors
         if invalid is not None:
             flash(invalid, "error")
-        else:
+        elif report:
             for messages in left.values():
                 flash(" ".join(m.get(lang) for m in messages), "error")
     except repeated as before:
