@@ -5,10 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length
 
 from ..cases.erasure import ERASED_TABLES, REASONS, AlreadyErased, erase_case
 from ..kernel.errors import CaseNotFound
@@ -22,14 +19,9 @@ from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..web.unit import attempt
 
+from .forms import EraseForm
+
 bp = Blueprint("admin", __name__, url_prefix="/administracion")
-
-
-class EraseForm(FlaskForm):
-    reference = StringField("Referencia del caso", validators=[DataRequired(), Length(max=20)])
-    reason = SelectField("Motivo", validators=[DataRequired()])
-    confirmation = StringField("Escriba de nuevo la referencia para confirmar",
-                               validators=[DataRequired(), Length(max=20)])
 
 
 def _form() -> EraseForm:

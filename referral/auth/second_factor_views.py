@@ -14,9 +14,6 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Optional
 
 from ..audit.service import record
 from ..context import Context
@@ -29,18 +26,10 @@ from .models import User, Verification
 from .passwords import verify_password
 from .views import _safe_next, bp, current_session, session_now, sign_in
 
+from .forms import CodeForm, ConfirmForm
+
 PENDING = "second_step"  # the cookie's half-signed-in state: {"attempt": id, "next": path}
 CARRY = "carry."  # prefix of the fields of a refused POST, carried through the confirmation page
-
-
-class CodeForm(FlaskForm):
-    code = StringField("Código", validators=[DataRequired(), Length(max=factors.MAX_CODE_LENGTH)])
-
-
-class ConfirmForm(FlaskForm):
-    password = PasswordField("Contraseña", validators=[DataRequired(), Length(max=200)])
-    code = StringField("Código", validators=[Optional(), Length(max=factors.MAX_CODE_LENGTH)])
-    next = HiddenField()
 
 
 def _code_form(**options: Any) -> CodeForm:

@@ -10,9 +10,6 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
 
 from ..audit.service import record
 from ..web.access import public, signed_in
@@ -22,12 +19,9 @@ from .models import User, UserSession
 from . import throttling
 from .services import LoginFailed, authenticate
 
+from .forms import LoginForm
+
 bp = Blueprint("auth", __name__)
-
-
-class LoginForm(FlaskForm):
-    email = EmailField("Correo", validators=[DataRequired(), Length(max=200)])
-    password = PasswordField("Contraseña", validators=[DataRequired(), Length(max=200)])
 
 
 def login_refused() -> str:

@@ -9,10 +9,6 @@ from urllib.parse import quote
 from flask import Blueprint, Response, flash, redirect, render_template, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectField, SelectMultipleField
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
 from ..web.context import current_ctx, language
@@ -20,19 +16,9 @@ from ..web.unit import attempt
 from .attachments import (AttachmentAlreadyRecorded, UploadInput, attachments_def, form_choices, kind_readers,
                           open_download, open_for_upload, record_attachment)
 
+from .forms import AttachmentForm
+
 bp = Blueprint("attachments", __name__)
-
-
-class _Checkboxes(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class AttachmentForm(FlaskForm):
-    token = HiddenField()
-    kind = SelectField(validate_choice=False)
-    shared_with = _Checkboxes(validate_choice=False)
-    file = FileField()
 
 
 def _values(form: AttachmentForm) -> UploadInput:

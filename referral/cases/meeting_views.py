@@ -11,13 +11,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import (
-    DateField, FieldList, Form, FormField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField,
-    TimeField,
-)
-from wtforms.validators import Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
 from ..web.confirm import confirmed
@@ -30,44 +23,9 @@ from .meetings import (
     record_minutes,
 )
 
+from .forms import CancelForm, DoneForm, MeetingForm, MinutesForm
+
 bp = Blueprint("meetings", __name__)
-AGREEMENT_ROWS = 4  # rows of the minutes form; blank ones are ignored
-
-
-class _Checkboxes(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class MeetingForm(FlaskForm):
-    token = HiddenField()
-    date = DateField(validators=[Optional()])
-    time = TimeField(validators=[Optional()])
-    modality = SelectField(validate_choice=False)
-    place = StringField()
-    purpose = TextAreaField()
-    invited = _Checkboxes(validate_choice=False)
-
-
-class AgreementRow(Form):
-    text = StringField()
-    responsible = SelectField(validate_choice=False)
-    due_on = DateField(validators=[Optional()])
-
-
-class MinutesForm(FlaskForm):
-    attendees = _Checkboxes(validate_choice=False)
-    narrative = TextAreaField()
-    agreements = FieldList(FormField(AgreementRow), min_entries=AGREEMENT_ROWS, max_entries=AGREEMENT_ROWS)
-
-
-class CancelForm(FlaskForm):
-    motivo = SelectField(validate_choice=False)  # checked by the service; «confirmo» by web.confirm
-
-
-class DoneForm(FlaskForm):
-    agreement = HiddenField()  # the agreement the page showed: a form posted elsewhere is refused
-    note = StringField()
 
 
 def _node_ids(raw: list[str] | None) -> tuple[int, ...]:

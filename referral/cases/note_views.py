@@ -8,32 +8,15 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs
 from ..web.context import current_ctx, language
 from ..web.unit import attempt
 from .notes import NoteAlreadyRecorded, NoteInput, form_choices, open_for_writing, record_note
 
+from .forms import NoteForm
+
 bp = Blueprint("notes", __name__)
-
-
-class _Checkboxes(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class NoteForm(FlaskForm):
-    token = HiddenField()
-    type = SelectField(validate_choice=False)
-    date = DateField(validators=[Optional()])
-    participants = StringField()
-    narrative = TextAreaField()
-    next_steps = TextAreaField()
-    shared_with = _Checkboxes(validate_choice=False)
 
 
 @bp.route("/casos/<reference>/atenciones/nueva", methods=["GET", "POST"])

@@ -12,8 +12,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, StringField
-from wtforms.validators import Optional
 
 from ..choices import ChoiceProvider
 from ..web.access import needs
@@ -41,6 +39,8 @@ from .inbox import (Filters, filter_options, inbox_page, inboxes_for, my_cases_p
 from .search import parse_query, search_cases
 from .reading import case_page, editable_values, form_revision, prefill_values, return_comments
 from .transitions import check_transition, fire_transition
+
+from .forms import AssignForm, SearchForm, VersionForm
 
 bp = Blueprint("cases", __name__)
 
@@ -229,12 +229,6 @@ def _render_case(reference: str, status: int, chosen: dict[str, str] | None = No
                            assignment_chosen=chosen or {}), status
 
 
-class _AssignForm(FlaskForm):
-    case_version = HiddenField()
-    responsable = HiddenField()
-    motivo = HiddenField()
-
-
 @bp.post("/casos/<reference>/responsable")
 @needs("case_access")
 def assign_responsible(reference: str) -> Any:
@@ -242,7 +236,7 @@ def assign_responsible(reference: str) -> Any:
     Who may is decided before the form is read; the service checks the person and the reason code."""
     ctx = current_ctx()
     check_assign(ctx, current_user, reference)
-    wtform = _AssignForm()
+    wtform = AssignForm()
     person, reason = str(wtform.responsable.data or ""), str(wtform.motivo.data or "")
     chosen = {"responsable": person, "motivo": reason}
     if not wtform.validate() or not re.fullmatch(r"[0-9]{1,9}", person):
@@ -346,7 +340,7 @@ def act(reference: str, key: str) -> Any:
         if prefill:
             audit_read(ctx, current_user, case.id, f"form:{form.key}")
     wtform = _form_for(form, region=case.region_code, hidden=("case_version",),
-                       data=initial_data(form, prefill) if prefill else None) if form else _VersionForm()
+                       data=initial_data(form, prefill) if prefill else None) if form else VersionForm()
     extra = {"reference": case.reference, "action_label": transition.label.get(language()),
              "action_help": transition.help.get(language()) if transition.help else "", "style": transition.style,
              "confirm": transition.confirm.get(language()) if transition.confirm else "", "confirm_missing": False}
@@ -378,10 +372,6 @@ def act(reference: str, key: str) -> Any:
     return _render_action(form, wtform, errors, 400, extra)
 
 
-class _VersionForm(FlaskForm):
-    case_version = HiddenField()
-
-
 def _render_action(form: FormDef | None, wtform: FlaskForm, errors: Mapping[str, Sequence[Text]], status: int,
                    extra: dict[str, Any]) -> tuple[str, int]:
     if form is None:
@@ -391,11 +381,6 @@ def _render_action(form: FormDef | None, wtform: FlaskForm, errors: Mapping[str,
 
 
 # -- finding a case (issue 16): the query travels in a POST body only, and is never logged nor kept --------
-
-
-class SearchForm(FlaskForm):
-    q = StringField()
-    nacimiento = DateField(validators=[Optional()])
 
 
 @bp.route("/buscar", methods=["GET", "POST"])

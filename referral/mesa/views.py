@@ -9,11 +9,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateField, FieldList, Form, FormField, HiddenField, SelectField, SelectMultipleField, StringField
-from wtforms import TextAreaField
-from wtforms.validators import Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..web.access import needs, needs_any
 from ..web.context import current_ctx, language
@@ -24,36 +19,10 @@ from .service import (
     complete_agreement, may_manage, mesa_of, node_choices, open_agreement, record_meeting,
 )
 
+from .forms import DoneForm, MinutesForm, SessionForm
+
 bp = Blueprint("mesa", __name__)
 READERS = ("plan_manage", "plan_report", "audit")
-AGREEMENT_ROWS = 5  # rows of the form; blank ones are ignored
-
-
-class _Checkboxes(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class AgreementRow(Form):
-    text = StringField()
-    responsible = SelectField(validate_choice=False)
-    due_on = DateField(validators=[Optional()])
-
-
-class SessionForm(FlaskForm):
-    token = HiddenField()
-    held_on = DateField(validators=[Optional()])
-    present = _Checkboxes(validate_choice=False)
-    minutes = TextAreaField()
-    agreements = FieldList(FormField(AgreementRow), min_entries=AGREEMENT_ROWS, max_entries=AGREEMENT_ROWS)
-
-
-class MinutesForm(FlaskForm):
-    minutes = TextAreaField()
-
-
-class DoneForm(FlaskForm):
-    agreement = HiddenField()  # the agreement the page showed: a form posted elsewhere (or empty) is refused
 
 
 def _node_ids(raw: list[str] | None) -> tuple[int, ...]:

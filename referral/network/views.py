@@ -11,16 +11,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 
 from ..audit.service import record
 from ..auth.fresh import recently_verified
 from ..web.access import needs, node_manager
 from ..web.context import current_ctx, language
-from ..web.dynamic_forms import CheckboxesField
 from ..workflow import Text
 from .csvio import export_text, import_csv, record_import
 from . import grants
@@ -33,6 +30,8 @@ from .reading import (
     parse_filters, region_choices, role_choices, service_choices,
 )
 
+from .forms import DecisionForm, ImportForm, MemberEditForm, MemberForm, NodeForm, OwnNodeForm
+
 bp = Blueprint("network", __name__)
 
 
@@ -40,78 +39,6 @@ bp = Blueprint("network", __name__)
 def _not_allowed(error: NotAllowed) -> Any:
     # The access rule refuses first; the services refusing too is defence in depth.
     return render_template("error.html", status=403, title=_("Sin acceso"), message=error.message.get(language())), 403
-
-
-class TrimmedField(StringField):
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        super().process_formdata(valuelist)
-        self.data = (self.data or "").strip()
-
-
-class CountField(StringField):
-    """A whole number of places, or empty (None); what was typed is shown again if it is not a number."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        raw = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if raw:
-            try:
-                self.data = int(raw)
-            except ValueError as error:
-                raise ValueError(_("Escriba un número entero de 0 o más.")) from error
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return "" if self.data is None else str(self.data)
-
-
-class NodeForm(FlaskForm):
-    code = TrimmedField()
-    short_name = TrimmedField()
-    name = TrimmedField()
-    org_type = SelectField(validate_choice=False)
-    level = SelectField(validate_choice=False)
-    regions = SelectMultipleField(validate_choice=False)
-    services = CheckboxesField(validate_choice=False)
-    capacity_total = CountField()
-    capacity_free = CountField()
-    contact_email = TrimmedField()
-    contact_phone = TrimmedField()
-    active = BooleanField(default=True)
-
-
-class OwnNodeForm(FlaskForm):
-    services = CheckboxesField(validate_choice=False)
-    capacity_total = CountField()
-    capacity_free = CountField()
-    contact_email = TrimmedField()
-    contact_phone = TrimmedField()
-
-
-class MemberForm(FlaskForm):
-    email = TrimmedField()
-    display_name = TrimmedField()
-    role = SelectField(validate_choice=False)
-    manages_node = BooleanField()
-    active = BooleanField(default=True)
-
-
-class MemberEditForm(FlaskForm):
-    email = TrimmedField()
-    node_id = SelectField(validate_choice=False)
-    role = SelectField(validate_choice=False)
-    manages_node = BooleanField()
-    active = BooleanField()
-
-
-class DecisionForm(FlaskForm):
-    decision = StringField()  # aprobar | rechazar (the button pressed)
-    reason = StringField()  # a code of grants.REASONS; the service refuses any other
-
-
-class ImportForm(FlaskForm):
-    file = FileField()
 
 
 def _label(form: FlaskForm, **labels: str) -> None:

@@ -10,9 +10,6 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
 from ..stats import charts
 from ..stats.export import timeline_xlsx
@@ -24,46 +21,12 @@ from .evidence import MAX_MB, open_evidence
 from .models import INDICATOR_KINDS, REPORTED_STATUSES
 from .status import parse_semester, semester_of, semesters
 
+from .forms import ActionForm, InstitutionForm, IssueForm, PlanForm, ProgressForm
+
 bp = Blueprint("plan", __name__, url_prefix="/plan")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_INDICATORS = 3
 FORM_NAMES = {"meta": "goal"}  # a service's field name -> the form's, where they differ
-
-
-class ProgressForm(FlaskForm):
-    token = HiddenField()
-    status = SelectField(validate_choice=False)
-    value_0 = StringField()
-    value_1 = StringField()
-    value_2 = StringField()
-    reference = TextAreaField()
-    evidence = FileField()
-
-
-class ActionForm(FlaskForm):
-    description = TextAreaField()
-    goal = TextAreaField()  # the action's meta («meta» is taken by FlaskForm)
-    due_on = StringField()  # YYYY-MM-DD; checked by the service
-    responsible = SelectField(validate_choice=False)
-    indicator_0 = TextAreaField()
-    indicator_kind_0 = SelectField(validate_choice=False)
-    indicator_1 = TextAreaField()
-    indicator_kind_1 = SelectField(validate_choice=False)
-    indicator_2 = TextAreaField()
-    indicator_kind_2 = SelectField(validate_choice=False)
-
-
-class InstitutionForm(FlaskForm):
-    name = StringField()
-    node_codes = StringField()
-
-
-class PlanForm(FlaskForm):
-    key = StringField()
-    title = StringField()
-    starts_on = StringField()
-    ends_on = StringField()
-    copy_from = SelectField(validate_choice=False)
 
 
 def _named(key: str) -> str:
@@ -178,10 +141,6 @@ def semester_report(plan_id: int) -> Any:
     issue = IssueForm(semestre=report.key) if service.may_manage(ctx, current_user) else None
     return render_template("plan/report_print.html", plan=plan, report=report, issue=issue,
                            chart=_done_chart(_("Acciones cumplidas por eje (%)"), report.tallies))
-
-
-class IssueForm(FlaskForm):
-    semestre = HiddenField()
 
 
 @bp.post("/<int:plan_id>/informe/emitir")

@@ -12,8 +12,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import Optional
 
 from sqlalchemy import select
 
@@ -39,6 +37,8 @@ from .finder import NATIONAL, NEIGHBOUR, SAME_REGION, candidates
 from .reading import exceptions, my_referrals, referral_detail
 from .service import answer_referral, send_referral
 
+from .forms import AnswerForm, ConsentForm, EmergencyForm, ReferForm
+
 bp = Blueprint("referrals", __name__)
 
 DISTANCE = {
@@ -57,15 +57,6 @@ def _version(raw: Any) -> int:
 
 
 # -- refer: find the node and send, in one step ---------------------------------------------------
-
-
-class ReferForm(FlaskForm):
-    case_version = HiddenField()
-    to_node = StringField()
-    due_on = DateField(validators=[Optional()])
-    note = TextAreaField()
-    override_reason = SelectField(validators=[Optional()], validate_choice=False)
-    override_note = TextAreaField()
 
 
 @bp.route("/casos/<reference>/derivar/<kind>", methods=["GET", "POST"])
@@ -131,12 +122,6 @@ def refer(reference: str, kind: str) -> Any:
 
 
 # -- one referral: see it, answer it ----------------------------------------------------------------
-
-
-class AnswerForm(FlaskForm):
-    case_version = HiddenField()
-    reason = SelectField(validators=[Optional()], validate_choice=False)
-    note = TextAreaField()
 
 
 def _answer_form(key: str | None) -> AnswerForm:
@@ -208,20 +193,6 @@ def answer(reference: str, referral_id: uuid.UUID, key: str) -> Any:
 # -- consent ---------------------------------------------------------------------------------------
 
 
-class ConsentForm(FlaskForm):
-    case_version = HiddenField()
-    given_by = SelectField(validate_choice=False)
-    scope = SelectField(validate_choice=False)
-    node = SelectField(validators=[Optional()], validate_choice=False)
-    org_type = SelectField(validators=[Optional()], validate_choice=False)
-    given_on = DateField(validators=[Optional()])
-    valid_until = DateField(validators=[Optional()])
-    evidence = SelectField(validate_choice=False)
-    note = TextAreaField()
-
-
-
-
 @bp.route("/casos/<reference>/consentimientos/nuevo", methods=["GET", "POST"])
 @needs("case_access")
 def new_consent(reference: str) -> Any:
@@ -285,13 +256,6 @@ def revoke(reference: str, consent_id: uuid.UUID) -> Any:
 
 
 # -- emergency access (break the glass) ------------------------------------------------------------
-
-
-class EmergencyForm(FlaskForm):
-    reference = StringField()
-    reason = SelectField(validate_choice=False)
-    note = TextAreaField()
-    hours = IntegerField(validators=[Optional()])
 
 
 @bp.route("/acceso-emergencia", methods=["GET", "POST"])

@@ -13,10 +13,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import format_percent
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField
-from wtforms.validators import Optional
 
 from ..audit.service import record
 from ..network.models import Region
@@ -32,6 +29,8 @@ from .figures import Filters, Period, mesa_tables, periods, too_narrow
 from .report import report_tables
 from .tables import HIDDEN, SMALL, Cell, shown
 from .timeline import EXPORT_LIMIT, K_TIMELINES, case_list, export_fields, export_rows, timeline
+
+from .forms import FilterForm, YearForm
 
 bp = Blueprint("stats", __name__, url_prefix="/auditoria")
 
@@ -57,17 +56,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _exporting() -> bool:
     """A download (CSV or XLSX) rather than the page: a sensitive step that needs a recent sign-in."""
     return request.args.get("formato") in ("csv", "xlsx")
-
-
-class FilterForm(FlaskForm):
-    """The fixed grid auditors narrow figures on: a calendar year or quarter, a region, a type."""
-
-    class Meta:
-        csrf = False  # a GET form that only narrows what is shown
-
-    periodo = SelectField(validators=[Optional()])
-    region = SelectField(validators=[Optional()])
-    tipo = SelectField(validators=[Optional()])
 
 
 def _period_choices(default: str) -> list[tuple[str, str]]:
@@ -174,15 +162,6 @@ def _too_narrow_text() -> str:
     return _("Con estos filtros hay menos de {n} casos: las cifras podrían identificar a alguien, por eso no se "
              "muestran. Elija un período más largo o quite un filtro.").replace("{n}",
                                                                                 str(min_population(_threshold())))
-
-
-class YearForm(FlaskForm):
-    """The annual report's one choice: a calendar year."""
-
-    class Meta:
-        csrf = False  # a GET form that only chooses what is shown
-
-    anio = SelectField(validators=[Optional()])
 
 
 @bp.get("/informe-anual")
