@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -57,31 +57,29 @@ class CaseDriver(Protocol):
 class ScaleScript:
     """What `flask demo scale` needs of a country to clone prototype cases at national scale.
 
-    - `stage_shares`: end stage (a key `Cases` knows) -> share of the cases (sums to 1);
+    - `stage_shares`: end stage (one `Cases` knows) -> share of the cases (sums to 1);
     - `max_shift_days`: end stage -> how many days back a clone's history may be shifted;
-    - `draw(seed, regions, today) -> list[(stage, person)]`: every case's end stage and person, in order;
+    - `draw(cases, seed, regions, today) -> [(stage, person)]`: every case's end stage and `Person`, in order
+      (`referral.demo.scale.allocate(cases, stage_shares)` splits the count);
     - `prototype_key(stage, person)`: clones of one prototype share this key (one path through the protocol);
-    - `build_prototype(cases, stage, person) -> Case`: drive the prototype of that key (with a `Cases`);
+    - `build_prototype(cases, stage, person) -> Case`: drive the prototype of that key with a `Cases`;
     - `personal`: the form fields that are the person's; `personal_value(field, person, old)` the clone's value;
-    - `renumber(field, stage, linked, serial) -> str | None`: a clone's own value of a field that must differ
-      between clones (e.g. a court case number), or None to keep the prototype's;
-    - `local_template`: the code of the node whose kind of local detecting office the network grows with;
-    - `family(code)`: an institution's code without its region (offices of one institution share it);
+    - `renumber(stage, linked, serial) -> {field: value}`: a clone's own values of fields that must differ
+      between clones (e.g. a court case number); `linked` says the prototype has case links;
+    - `local_template`: the code of the node whose kind the network grows local detecting offices from;
     - `detecting(code)`: whether a node of this code may stand for a clone's detecting node.
     """
 
     stage_shares: Mapping[str, float]
     max_shift_days: Mapping[str, float]
-    draw: Callable[[int, list[str], Any], list[tuple[str, Any]]]
+    draw: Callable[[int, int, list[str], Any], list[tuple[str, Any]]]
     prototype_key: Callable[[str, Any], tuple[Any, ...]]
     build_prototype: Callable[[Any, str, Any], Any]
     personal: frozenset[str]
     personal_value: Callable[[str, Any, Any], Any]
-    renumber: Callable[[str, str, bool, int], str | None]
+    renumber: Callable[[str, bool, int], Mapping[str, str]]
     local_template: str
-    family: Callable[[str], str]
     detecting: Callable[[str], bool]
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 REQUIRED = ("DOMAIN", "directory", "users", "Cases")
@@ -121,7 +119,3 @@ def load_script(folder: Path) -> ModuleType:
     if missing:
         raise LookupError(f"{path}: the demo script lacks {', '.join(missing)} (docs/countries.md)")
     return module
-
-
-def users_of(script: ModuleType, network: Any) -> Iterable[DemoUser]:
-    return script.users(network)  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import yaml
@@ -149,6 +150,7 @@ class Flag:
     label: Text
     when: Predicate
     priority: int = 0
+    child: bool = False  # the flag that marks a child case (the code asks for it, never for a key)
 
 
 @dataclass(frozen=True)
@@ -211,10 +213,12 @@ class Clock:
 
 @dataclass(frozen=True)
 class CalendarDef:
-    """Which public holidays working days skip: an ISO 3166 country (and subdivision) code."""
+    """Which public holidays working days skip: an ISO 3166 country (and subdivision) code; and the time zone
+    (IANA) every date and time of the protocol is shown, typed and counted in."""
 
     country: str | None = None
     subdivision: str | None = None
+    time_zone: str = "UTC"  # required when a workflow writes `calendar:`; UTC for one that has none
 
 
 @dataclass(frozen=True)
@@ -654,9 +658,11 @@ def _intake(raw: Any, where: str) -> Intake:
 
 
 def _flag(key: str, raw: Any, where: str) -> Flag:
-    raw = _shape(raw, where, {"label", "when", "priority"}, ("label", "when"))
+    raw = _shape(raw, where, {"label", "when", "priority", "child"}, ("label", "when"))
+    if not isinstance(raw.get("child", False), bool):
+        raise DefinitionError(f"{where}.child: expected true or false")
     return Flag(key, text_from(raw["label"], f"{where}.label"), parse(raw["when"], f"{where}.when"),
-                int(raw.get("priority", 0)))
+                int(raw.get("priority", 0)), bool(raw.get("child", False)))
 
 
 def _notice(key: str, raw: Any, where: str) -> Notice:
@@ -679,7 +685,14 @@ _CLOCK_KEYS = {"label", "duration", "starts_on", "stops_on", "remind", "remind_b
 
 
 def _calendar(raw: Any, where: str) -> CalendarDef:
-    raw = _shape(raw, where, {"country", "subdivision"})
+    if raw is None:
+        return CalendarDef()
+    raw = _shape(raw, where, {"country", "subdivision", "time_zone"}, ("time_zone",))
+    time_zone = raw["time_zone"]
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise DefinitionError(f"{where}.time_zone: not a time zone of the IANA database: {time_zone!r}") from None
     country = raw.get("country")
     if country is not None and not (isinstance(country, str) and len(country) == 2 and country.isupper()):
         raise DefinitionError(f"{where}.country: expected a two-letter ISO 3166 code such as CL, got {country!r}")
@@ -692,7 +705,7 @@ def _calendar(raw: Any, where: str) -> CalendarDef:
             raise DefinitionError(f"{where}.subdivision: a subdivision code (text) needs a country")
         if subdivision not in supported[country]:
             raise DefinitionError(f"{where}.subdivision: the holidays calendar does not know {country}-{subdivision}")
-    return CalendarDef(country, subdivision)
+    return CalendarDef(country, subdivision, time_zone)
 
 
 def _clock(key: str, raw: Any, where: str) -> Clock:
