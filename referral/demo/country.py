@@ -67,7 +67,9 @@ class ScaleScript:
     - `renumber(stage, linked, serial) -> {field: value}`: a clone's own values of fields that must differ
       between clones (e.g. a court case number); `linked` says the prototype has case links;
     - `local_template`: the code of the node whose kind the network grows local detecting offices from;
-    - `detecting(code)`: whether a node of this code may stand for a clone's detecting node.
+    - `detecting(code)`: whether a node of this code may stand for a clone's detecting node;
+    - `staff_roles`: the roles every node's grown staff has (beside those its institution's demo accounts have);
+      `unstaffed_roles`: roles of demo accounts the grown staff never gets (e.g. administrators, auditors).
     """
 
     stage_shares: Mapping[str, float]
@@ -80,6 +82,8 @@ class ScaleScript:
     renumber: Callable[[str, bool, int], Mapping[str, str]]
     local_template: str
     detecting: Callable[[str], bool]
+    staff_roles: tuple[str, ...] = ()
+    unstaffed_roles: tuple[str, ...] = ()
 
 
 REQUIRED = ("DOMAIN", "directory", "users", "Cases")

@@ -128,11 +128,11 @@ def stderr_line(line: str) -> None:
 
 
 def grow_network(connection: Connection, network: DemoNetwork, rng: random.Random, password_hash: str,
-                 template_code: str, domain: str) -> None:
+                 script: ScaleScript, domain: str) -> None:
     """Local detecting institutions (of the template node's kind) in every region up to TARGET_NODES nodes, and
     ~USERS_PER_NODE staff per node (one shared password hash: hashing thousands would take minutes)."""
     nodes_table, users_table = Base.metadata.tables["nodes"], Base.metadata.tables["users"]
-    template = network.node(template_code)
+    template = network.node(script.local_template)
     regions = [r.code for r in network.regions]
     missing = max(0, TARGET_NODES - len(network.nodes))
     rows = []
@@ -154,11 +154,11 @@ def grow_network(connection: Connection, network: DemoNetwork, rng: random.Rando
     codes = {node.id: node.code for node in network.nodes.values()}
     family_roles: dict[str, set[str]] = defaultdict(set)
     for user in network.users.values():
-        if user.role not in ("administrador", "auditor"):
+        if user.role not in script.unstaffed_roles:
             family_roles[_family(codes[user.node_id], regions)].add(user.role)
     staff = []
     for node_id, code in all_nodes:
-        roles = sorted(family_roles[_family(code, regions)] | {"deteccion", "gestor"})
+        roles = sorted(family_roles[_family(code, regions)] | set(script.staff_roles))
         for number in range(USERS_PER_NODE):
             role = roles[number % len(roles)]
             staff.append({"email": f"{role}.{number + 1}.{code.lower()}@{domain}", "password_hash": password_hash,
@@ -461,8 +461,7 @@ def load_scale(app: Flask, *, cases: int, seed: int, progress: Callable[[str], N
                                app.extensions["referral.protocol"].definition,
                                masters=app.extensions["referral.vault"].masters, folder=folder)
         any_user = next(iter(network.users.values()))  # every demo account has the demo password's one hash
-        grow_network(session.connection(), network, rng, any_user.password_hash, script.local_template,
-                     country.DOMAIN)
+        grow_network(session.connection(), network, rng, any_user.password_hash, script, country.DOMAIN)
         session.commit()
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],

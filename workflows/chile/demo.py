@@ -873,4 +873,5 @@ SCALE = ScaleScript(
     stage_shares=STAGE_SHARES, max_shift_days=MAX_SHIFT_DAYS, draw=draw, prototype_key=prototype_key,
     build_prototype=build_prototype, personal=PERSONAL, personal_value=personal_value, renumber=renumber,
     local_template="LIBERA", detecting=lambda code: bool(DETECTING.match(code)),
+    staff_roles=("deteccion", "gestor"), unstaffed_roles=("administrador", "auditor"),
 )
