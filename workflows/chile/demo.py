@@ -42,6 +42,7 @@ from referral.cases.models import Case
 from referral.cases.notes import NoteInput, record_note
 from referral.cases.transitions import fire_transition
 from referral.context import Context
+from referral.db import utcnow
 from referral.demo.country import DemoUser, ScaleScript
 from referral.demo.network import DemoNetwork
 from referral.demo.people import Person
@@ -96,7 +97,6 @@ MANAGERS = ("gestor.sernameg",)  # and every regional gestor.<region>
 CAPACITY = {"SERNAMEG": (10, 3), "MADRE-JOSEFA": (12, 5)}
 
 
-
 def region_suffix(code: str) -> str:
     return code.removeprefix("CL-").lower()
 
@@ -115,7 +115,7 @@ def directory(session: Session, network: DemoNetwork) -> None:
         session.delete(node)
     session.flush()
     nodes = {node.code: node for node in session.scalars(select(Node))}
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     capacity = {**CAPACITY, **{f"MEJOR-NINEZ-{r.code}": (8, 1 + r.position % 4) for r in network.regions}}
     for code, (total, free) in capacity.items():
         nodes[code].capacity_total, nodes[code].capacity_free, nodes[code].capacity_updated_at = total, free, now
