@@ -96,8 +96,7 @@ from referral.auth.models import User
 from referral.kernel.models import Case
 from referral.clocks.models import RUNNING, STOPPED, CaseClock
 from referral.db import Base, utcnow
-from referral.demo.network import DOMAIN, region_suffix
-from referral.demo.people import ADULT_BRACKETS, MAIN_REGIONS
+from referral.demo.country import default_folder, load_script
 from referral.extensions import database
 from referral.models import import_all
 from referral.network.models import Assignment, Node, Region
@@ -110,6 +109,12 @@ from .support import (
     Clock, Metrics, Progress, captured_sql, cli_environment, interleaved, load_average, logged_in, median,
     migrate_with_network, postgres_database, postgres_reachable, refresh_statistics, settings, timed_ms,
 )
+
+# The benchmark runs Chile's demo (workflows/chile/demo.py): its accounts' domain and its people's shares.
+_SCRIPT = load_script(default_folder())
+DOMAIN, region_suffix = _SCRIPT.DOMAIN, _SCRIPT.region_suffix
+ADULT_BRACKETS, MAIN_REGIONS = _SCRIPT.ADULT_BRACKETS, _SCRIPT.MAIN_REGIONS
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT.parent / "shared" / "data" / "calibration.json"

@@ -86,7 +86,7 @@ from referral.auth.passwords import hash_password
 from referral.choices import country_names
 from referral.clocks.models import RUNNING, CaseClock
 from referral.db import utcnow
-from referral.demo.network import DEMO_PASSWORD, DOMAIN
+from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.models import import_all
 from referral.network.models import Node
@@ -104,7 +104,7 @@ from .attacker import (
     medians_follow_published_counts, probe_day_ranges, query_evidence, timeline_findings,
 )
 from .audit import World, _calibration, _load
-from .support import Clock, Metrics, Progress, logged_in, median, migrate_with_network, settings
+from .support import DOMAIN, Clock, Metrics, Progress, logged_in, median, migrate_with_network, settings
 
 AUDITOR = "auditor"  # the demo auditor (SERMIG, which holds the Mesa's technical secretariat)
 OTHER_AUDITOR, OTHER_NODE = "auditor.pav", "PAV"  # another audit body

@@ -68,8 +68,7 @@ from referral.auth.models import User
 from referral.kernel.models import Case, CaseEvent, FormRecord, Participant
 from referral.clocks.models import CaseClock
 from referral.db import Base, utcnow
-from referral.demo.loader import INTAKE_USERS
-from referral.demo.network import DEMO_PASSWORD, DOMAIN
+from referral.demo.network import DEMO_PASSWORD
 from referral.extensions import database
 from referral.kernel.keystore import system_cipher
 from referral.kernel.referral_models import Referral
@@ -80,6 +79,8 @@ from tests.factories import ficha_post
 
 from .plain import is_plain_cell, plain_app
 from .support import (
+    DOMAIN,
+    INTAKE_USERS,
     PG_ADMIN_URL, Metrics, Progress, cli_environment, postgres_database, postgres_reachable, refresh_statistics,
     settings,
 )

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import PROJECT_ROOT, StartupError, load_settings
 from .blobs import LocalFolderStore
 from .context import Protocol
+from .country import load_country
 from .db import utcnow
 from .extensions import babel, csrf, database, login_manager
 from .i18n import compile_catalogs, install_template_gettext
@@ -107,8 +108,14 @@ def _init_protocol(app: Flask) -> None:
         definition = load_definition(folder)
     except DefinitionError as error:
         raise StartupError(f"the workflow definition cannot be used: {error}") from error
-    app.extensions["referral.protocol"] = Protocol.of(definition)
-    app.extensions["referral.timezone"] = ZoneInfo(app.config["TIMEZONE"])
+    try:
+        country = load_country(folder)
+    except DefinitionError as error:
+        raise StartupError(f"the country file cannot be used: {error}") from error
+    app.extensions["referral.protocol"] = Protocol.of(definition, country)
+    # The protocol's time zone (workflows/<country>: calendar.time_zone), for pages, dates and deadlines.
+    app.extensions["referral.timezone"] = ZoneInfo(definition.calendar.time_zone)
+    app.config["BABEL_DEFAULT_TIMEZONE"] = definition.calendar.time_zone
 
 
 def _init_vault(app: Flask) -> None:
@@ -148,7 +155,7 @@ def _init_web(app: Flask, instance: Path) -> None:
     input_check.init_app(app)  # first: no CSRF check, rate limit or view sees a control character
     csrf.init_app(app)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogs(instance / "translations"))
-    babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["TIMEZONE"])
+    babel.init_app(app, locale_selector=language, timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
     install_template_gettext(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

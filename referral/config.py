@@ -22,7 +22,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 from pydantic import AliasGenerator, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -75,7 +74,6 @@ class EnvironmentSettings(BaseSettings):
     result_backend: str | None = None
     workflow: str = Field("chile", pattern=r"^[A-Za-z0-9_-]+$")
     workflows_dir: str = str(PROJECT_ROOT / "workflows")
-    timezone: str = "America/Santiago"
     ratelimit: Literal["on", "off"] = "on"
     login_limit: str = "10 per minute"
     audit_query_limit: str = "120 per hour;30 per minute"
@@ -104,15 +102,6 @@ class EnvironmentSettings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not a time zone of the IANA database (e.g. America/Santiago)") from None
-        return name
 
     @field_validator("login_limit", "audit_query_limit")
     @classmethod
@@ -150,7 +139,7 @@ class EnvironmentSettings(BaseSettings):
 
 
 # What a start-up error may repeat of a refused value: never a secret, never a URL (it may hold a password).
-ECHOED = {"env", "workflow", "timezone", "ratelimit", "login_limit", "audit_query_limit", "session_absolute_hours", "reauth_minutes",
+ECHOED = {"env", "workflow", "ratelimit", "login_limit", "audit_query_limit", "session_absolute_hours", "reauth_minutes",
           "sweep_seconds", "clock_lease_seconds", "stats_min_cell", "timeline_k", "smtp_port", "smtp_security",
           "smtp_timeout_seconds", "mail_from", "base_url", "trusted_proxies"}
 HINTS = {"smtp_security": "ssl is TLS from the first byte (usually port 465); starttls upgrades a plain "
@@ -164,6 +153,8 @@ def variable(field: str) -> str:
 
 
 KNOWN_VARIABLES = frozenset(variable(field) for field in EnvironmentSettings.model_fields)
+# Settings that left the environment, and where they went.
+MOVED = {PREFIX + "TIMEZONE": "the time zone is the workflow's calendar.time_zone (workflows/<country>, docs/countries.md)"}
 
 
 def _problem(error: Mapping[str, Any]) -> str:
@@ -179,6 +170,9 @@ def _problem(error: Mapping[str, Any]) -> str:
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name in sorted(key for key in environ if key.startswith(PREFIX) and key not in KNOWN_VARIABLES):
+        if name in MOVED:
+            problems.append(f"{name} is no longer a setting: {MOVED[name]}")
+            continue
         close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1)
         problems.append(f"{name} is not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
     return problems
@@ -293,7 +287,6 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         "CREATE_MISSING_KEYS": not production,
         "WORKFLOW": settings.workflow,
         "WORKFLOWS_DIR": settings.workflows_dir,
-        "TIMEZONE": settings.timezone,
         "PASSWORD_PROFILE": "standard",
         "RATELIMIT_STORAGE_URI": redis or "memory://",
         "RATELIMIT_ENABLED": settings.ratelimit == "on",
@@ -301,7 +294,6 @@ def load_settings(instance: Path, environ: Mapping[str, str] | None = None) -> d
         # per auditor, over the statistics pages together; a burst beyond it is answered 429 and logged
         "AUDIT_QUERY_LIMIT": settings.audit_query_limit,
         "BABEL_DEFAULT_LOCALE": "es",
-        "BABEL_DEFAULT_TIMEZONE": settings.timezone,
         # A long Ficha typed at night must not be lost to an expired token: the CSRF token lives
         # as long as the session, and the session ends after two idle hours.
         "WTF_CSRF_TIME_LIMIT": None,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from .blobs import BlobStore
+from .country import CountryFacts
 from .db import utcnow
 from .vault import CaseCipher, Vault
 from .workflow import Engine, WorkflowDefinition
@@ -23,10 +24,11 @@ class Protocol:
 
     definition: WorkflowDefinition
     engine: Engine
+    country: CountryFacts = field(default_factory=CountryFacts)  # the country folder's country.yaml
 
     @classmethod
-    def of(cls, definition: WorkflowDefinition) -> Protocol:
-        return cls(definition, Engine(definition))
+    def of(cls, definition: WorkflowDefinition, country: CountryFacts | None = None) -> Protocol:
+        return cls(definition, Engine(definition), country or CountryFacts())
 
 
 @dataclass
@@ -36,7 +38,8 @@ class Context:
     session: Session
     protocol: Protocol
     vault: Vault
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Santiago"))
+    # The protocol's time zone (its `calendar.time_zone`) unless the caller gives one.
+    timezone: ZoneInfo = field(default=None)  # type: ignore[assignment]
     clock: Callable[[], dt.datetime] = utcnow
     keyholder: int | None = None  # the node whose key pair opens case keys in this unit of work
     ciphers: dict[tuple[uuid.UUID, int], CaseCipher] = field(default_factory=dict)  # opened, this unit only
@@ -45,6 +48,10 @@ class Context:
     # Cases opened in this unit of work with the opener's actor, and the session's write generation then
     # (referral/kernel/access.py open_case): routing rows only, never decrypted content.
     opened: dict[tuple[Any, ...], tuple[int, Any, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.timezone is None:
+            self.timezone = ZoneInfo(self.protocol.definition.calendar.time_zone)
 
     @property
     def definition(self) -> WorkflowDefinition:

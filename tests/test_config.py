@@ -57,7 +57,7 @@ BAD = [
     ({"REFERRAL_RATELIMIT": "false"}, "REFERRAL_RATELIMIT"),
     ({"REFERRAL_LOGIN_LIMIT": "lots"}, "REFERRAL_LOGIN_LIMIT"),
     ({"REFERRAL_AUDIT_QUERY_LIMIT": "120 per fortnight"}, "REFERRAL_AUDIT_QUERY_LIMIT"),
-    ({"REFERRAL_TIMEZONE": "Santiago"}, "REFERRAL_TIMEZONE"),
+    ({"REFERRAL_TIMEZONE": "America/Punta_Arenas"}, "calendar.time_zone"),  # the workflow's, not a setting
     ({"REFERRAL_WORKFLOW": "../etc"}, "REFERRAL_WORKFLOW"),
     ({"REFERRAL_BASE_URL": "protocolo.example.cl"}, "REFERRAL_BASE_URL"),
     ({"REFERRAL_BASE_URL": "javascript:alert(1)"}, "REFERRAL_BASE_URL"),
@@ -146,8 +146,8 @@ def test_development_creates_its_secret_once(tmp_path: Path) -> None:
 
 DEFAULTS: dict[str, Any] = {
     "REFERRAL_ENV": "development", "CREATE_MISSING_KEYS": True, "MASTER_KEY": None, "PREVIOUS_MASTER_KEYS": None,
-    "WORKFLOW": "chile", "WORKFLOWS_DIR": str(PROJECT_ROOT / "workflows"), "TIMEZONE": "America/Santiago",
-    "BABEL_DEFAULT_TIMEZONE": "America/Santiago", "PASSWORD_PROFILE": "standard",
+    "WORKFLOW": "chile", "WORKFLOWS_DIR": str(PROJECT_ROOT / "workflows"),
+    "PASSWORD_PROFILE": "standard",
     "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ENABLED": True, "LOGIN_LIMIT": "10 per minute",
     "AUDIT_QUERY_LIMIT": "120 per hour;30 per minute", "SESSION_ABSOLUTE_HOURS": 12.0, "CLOCK_SWEEP_SECONDS": 60.0,
     "CLOCK_LEASE_SECONDS": 300.0, "STATS_MIN_CELL": 10, "TIMELINE_K": 11, "SMTP_HOST": None, "SMTP_PORT": 587,
@@ -182,8 +182,6 @@ GOOD: list[tuple[dict[str, str], dict[str, Any]]] = [
     ({"REFERRAL_SWEEP_SECONDS": "0.5", "REFERRAL_CLOCK_LEASE_SECONDS": "5"},
      {"CLOCK_SWEEP_SECONDS": 0.5, "CLOCK_LEASE_SECONDS": 5.0}),
     ({"REFERRAL_STATS_MIN_CELL": "2", "REFERRAL_TIMELINE_K": "25"}, {"STATS_MIN_CELL": 2, "TIMELINE_K": 25}),
-    ({"REFERRAL_TIMEZONE": "America/Punta_Arenas"},
-     {"TIMEZONE": "America/Punta_Arenas", "BABEL_DEFAULT_TIMEZONE": "America/Punta_Arenas"}),
     ({"REFERRAL_WORKFLOW": "chile_2027"}, {"WORKFLOW": "chile_2027"}),
     ({"REFERRAL_BASE_URL": "https://protocolo.example.cl/"}, {"BASE_URL": "https://protocolo.example.cl"}),
     ({"REFERRAL_TRUSTED_PROXIES": "1"}, {"TRUSTED_PROXIES": 1}),

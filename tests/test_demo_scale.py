@@ -15,7 +15,8 @@ from referral.kernel.models import Case, FormRecord, Participant
 from referral.kernel.records import open_values
 from referral.clocks.models import CaseClock
 from referral.context import Context
-from referral.demo.scale import STAGE_SHARES, allocate, load_scale
+from referral.demo.country import default_folder, load_script
+from referral.demo.scale import allocate, load_scale
 from referral.kernel.key_models import CaseKeyWrap
 from referral.kernel.keystore import cipher_for
 from referral.network.models import Node
@@ -25,6 +26,7 @@ from .browser import Browser
 from .test_encryption_at_rest import database_bytes, personal_values
 
 CASES = 60
+STAGE_SHARES = load_script(default_folder()).SCALE.stage_shares  # Chile's demo script (workflows/chile/demo.py)
 # Clocks that must be running in a case standing in these states (the Protocol's deadlines).
 RUNNING = {"detectado": "triaje", "en_evaluacion": "triaje", "informacion_solicitada": "triaje",
            "activado": "informe_social", "plan_en_elaboracion": "plan"}
@@ -63,7 +65,7 @@ def test_scale_cases_open_list_verify_and_follow_the_distribution(app: Any, ctx:
 
     # the states follow the requested distribution exactly
     expected: Counter[str] = Counter()
-    for stage, count in allocate(CASES).items():
+    for stage, count in allocate(CASES, STAGE_SHARES).items():
         expected[STATE_OF.get(stage, stage)] += count
     assert Counter(c.state for c in cases) == +expected
     assert set(STAGE_SHARES) >= {"detectado", "cerrado"}

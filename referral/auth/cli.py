@@ -21,7 +21,7 @@ users_cli = AppGroup("users", help="Accounts made from the command line (the fir
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--name", "display_name", required=True, help="The person's name as colleagues see it.")
-@click.option("--node", "node_code", required=True, help="The code of her node in the directory (e.g. PAV).")
+@click.option("--node", "node_code", required=True, help="The code of her node in the directory (a code of the node directory).")
 @click.option("--role", required=True, help="A role of the workflow (e.g. administrador, coordinador).")
 @click.option("--manager", is_flag=True, help="She keeps her node's services, places and contacts.")
 def create_user(email: str, display_name: str, node_code: str, role: str, manager: bool) -> None:

@@ -69,7 +69,8 @@ def problem_text(problem: policy.Problem) -> str:
 def _acceptable(form: NewPasswordForm, user: User) -> bool:
     """Apply the policy; its reasons become the form's errors."""
     found = policy.problems(form.password.data or "", email=user.email, name=user.display_name,
-                            confirmation=form.confirmation.data or "")
+                            confirmation=form.confirmation.data or "",
+                            country_words=current_app.extensions["referral.protocol"].country.password_words)
     for problem in found:
         field = form.confirmation if problem is policy.Problem.MISMATCH else form.password
         field.errors = [*field.errors, problem_text(problem)]

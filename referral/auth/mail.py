@@ -22,6 +22,7 @@ SUBJECT = "[Protocolo de Trata] Restablecer contraseña · Reset your password"
 
 def compose_reset(settings: MailSettings, to: str, link: str, expires_at: dt.datetime, timezone: Any) -> EmailMessage:
     until = expires_at.astimezone(timezone).strftime("%d-%m-%Y %H:%M")
+    zone = getattr(timezone, "key", str(timezone))  # the IANA name: the workflow's calendar.time_zone
     mail = EmailMessage()
     mail["Subject"] = SUBJECT
     mail["From"] = settings.sender
@@ -29,11 +30,11 @@ def compose_reset(settings: MailSettings, to: str, link: str, expires_at: dt.dat
     mail["Date"] = formatdate(localtime=False)
     mail.set_content(
         "Se pidió un enlace para elegir una nueva contraseña de esta cuenta. Ábralo (sirve una sola vez,\n"
-        f"hasta el {until}, hora de Chile):\n\n{link}\n\n"
+        f"hasta el {until}, hora local {zone}):\n\n{link}\n\n"
         "Si usted no lo pidió, ignore este mensaje: su contraseña no cambia. No lo reenvíe.\n\n"
         "-- \n"
         "A link to choose a new password for this account was asked for. Open it (it works once,\n"
-        f"until {until}, Chile time):\n\n{link}\n\n"
+        f"until {until}, local time {zone}):\n\n{link}\n\n"
         "If you did not ask for it, ignore this message: your password does not change. Do not forward it.\n"
     )
     return mail

@@ -1,20 +1,20 @@
 """`flask demo scale --cases N`: a national-scale database in minutes, with real encryption and real wraps.
 
-A handful of prototype cases (one per path through the Protocol: end stage × child × type of exploitation ×
-Chilean or foreign) are driven through the real services by `DemoCases`, so the data is what the product
-writes. Each prototype is then cloned into many cases with bulk inserts (SQLAlchemy Core, batches):
+A handful of prototype cases (one per path through the protocol, as the country's demo script keys them:
+its `SCALE.prototype_key`) are driven through the real services by the script's `Cases`, so the data is what
+the product writes. Each prototype is then cloned into many cases with bulk inserts (SQLAlchemy Core, batches):
 
 - a new case id, reference and intake token; a fresh random case key; every sealed cell opened with the
   prototype's key, given the clone's person (names, document, phone, sex, date of birth or age,
   nationality), nodes, region and dates, and sealed again under the clone's key for the clone's row;
 - the key wraps re-made (HPKE) for the clone's nodes with their current node keys, as `sync_wraps` does;
-- nodes of the prototype's region replaced by the same institution in the clone's region (the lead CAVD,
-  Mejor Niñez, health...), users by colleagues of the same role in that node; the detecting node, when it
+- nodes of the prototype's region replaced by the same institution in the clone's region (the lead node,
+  child protection, health...), users by colleagues of the same role in that node; the detecting node, when it
   has no other part in the case, by a detecting institution of the clone's region;
 - participants, referrals, clocks, notes, meetings, timeline and statistics shifted in time; blind indexes,
   links and the audit pseudonym recomputed; the audit events re-chained in order and bulk-inserted.
 
-People are drawn by `PersonFactory` (calibration.json); the states follow `STAGE_SHARES`.
+People and end stages are drawn by the script (`SCALE.draw`; the stages follow `SCALE.stage_shares`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -55,27 +55,10 @@ from ..models import import_all
 from ..network.models import Node
 from ..stats.disclosure import new_record_key
 from ..vault import CaseCipher, Cell
-from .loader import STAGES, DemoCases
-from .network import DOMAIN, DemoNetwork, clear_all, load_network
-from .people import Person, PersonFactory
+from .country import ScaleScript, country_folder, load_script
+from .network import DemoNetwork, clear_all, load_network
+from .people import Person
 
-# Assumption (no published figure): where a national system's cases stand after years of use; most are
-# closed or in follow-up, few wait at triage. Sums to 1.
-STAGE_SHARES = {
-    "detectado": 0.03, "en_evaluacion": 0.03, "informacion_solicitada": 0.02, "no_activado": 0.15,
-    "activado": 0.05, "informe_borrador": 0.04, "informe_enviado": 0.03, "plan_en_elaboracion": 0.04,
-    "plan_en_ejecucion": 0.12, "residencia_presentada": 0.04, "seguimiento": 0.15, "residencia_otorgada": 0.05,
-    "cerrado": 0.22, "retorno_voluntario": 0.03,
-}
-FOREIGN_STAGES = {"residencia_presentada", "residencia_otorgada", "retorno_voluntario"}
-# How far back (days) a clone's history may be shifted from its prototype's: cases waiting at triage are
-# recent; closed ones may be years old.
-MAX_SHIFT_DAYS = {
-    "detectado": 0, "en_evaluacion": 1, "informacion_solicitada": 2, "no_activado": 700, "activado": 5,
-    "informe_borrador": 10, "informe_enviado": 10, "plan_en_elaboracion": 15, "plan_en_ejecucion": 30,
-    "residencia_presentada": 30, "seguimiento": 200, "residencia_otorgada": 200, "cerrado": 1000,
-    "retorno_voluntario": 300,
-}
 TARGET_NODES = 400
 USERS_PER_NODE = 7
 BATCH = 250
@@ -85,20 +68,13 @@ SPECIAL = {"case_key_wraps", "blind_indexes", "case_links"}
 INT_REFS = {"clock_id": "case_clocks", "participant_id": "case_participants"}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-INTERPRETED = ("HT", "CN", "TH", "BR")
-SHARED_CAUSA_SIZE = 25  # clones of a case in a shared causa are linked in groups of this size
+
+Key = tuple[Any, ...]  # the script's prototype key: one path through the protocol
 
 
-Key = tuple[str, bool, str, bool]  # stage, child, type of exploitation, Chilean
-
-
-def key_of(stage: str, person: Person) -> Key:
-    return stage, person.minor, person.trafficking_type, person.nationality == "CL"
-
-
-def allocate(cases: int) -> dict[str, int]:
+def allocate(cases: int, shares: Mapping[str, float]) -> dict[str, int]:
     """How many cases end at each stage (largest remainders, so the counts add up to `cases`)."""
-    raw = {stage: cases * share for stage, share in STAGE_SHARES.items()}
+    raw = {stage: cases * share for stage, share in shares.items()}
     counts = {stage: int(value) for stage, value in raw.items()}
     rest = cases - sum(counts.values())
     for stage in sorted(raw, key=lambda s: raw[s] - counts[s], reverse=True)[:rest]:
@@ -151,21 +127,22 @@ def stderr_line(line: str) -> None:
 # -- the network at scale -------------------------------------------------------------------------------
 
 
-def grow_network(connection: Connection, network: DemoNetwork, rng: random.Random, password_hash: str) -> None:
-    """Local detecting institutions in every region up to TARGET_NODES nodes, and ~USERS_PER_NODE staff
-    per node (one shared password hash: hashing thousands would take minutes)."""
+def grow_network(connection: Connection, network: DemoNetwork, rng: random.Random, password_hash: str,
+                 script: ScaleScript, domain: str) -> None:
+    """Local detecting institutions (of the template node's kind) in every region up to TARGET_NODES nodes, and
+    ~USERS_PER_NODE staff per node (one shared password hash: hashing thousands would take minutes)."""
     nodes_table, users_table = Base.metadata.tables["nodes"], Base.metadata.tables["users"]
-    template = network.node("LIBERA")
+    template = network.node(script.local_template)
     regions = [r.code for r in network.regions]
     missing = max(0, TARGET_NODES - len(network.nodes))
     rows = []
     for index in range(missing):
         region = regions[index % len(regions)]
         number = index // len(regions) + 1
-        rows.append({"code": f"ONG-{region}-{number:02d}", "short_name": f"ONG local {number} {region[3:]}",
+        rows.append({"code": f"ONG-{region}-{number:02d}", "short_name": f"ONG local {number} {region.split('-', 1)[-1]}",
                      "name": f"Organización comunitaria {number} ({region})", "org_type": template.org_type,
                      "level": "local", "home_region": region, "services": list(template.services), "active": True,
-                     "contact_email": f"contacto.ong-{region.lower()}-{number:02d}@{DOMAIN}"})
+                     "contact_email": f"contacto.ong-{region.lower()}-{number:02d}@{domain}"})
     if rows:
         connection.execute(insert(nodes_table), rows)
         codes = [r["code"] for r in rows]
@@ -177,25 +154,26 @@ def grow_network(connection: Connection, network: DemoNetwork, rng: random.Rando
     codes = {node.id: node.code for node in network.nodes.values()}
     family_roles: dict[str, set[str]] = defaultdict(set)
     for user in network.users.values():
-        if user.role not in ("administrador", "auditor"):
-            family_roles[_family(codes[user.node_id])].add(user.role)
+        if user.role not in script.unstaffed_roles:
+            family_roles[_family(codes[user.node_id], regions)].add(user.role)
     staff = []
     for node_id, code in all_nodes:
-        roles = sorted(family_roles[_family(code)] | {"deteccion", "gestor"})
+        roles = sorted(family_roles[_family(code, regions)] | set(script.staff_roles))
         for number in range(USERS_PER_NODE):
             role = roles[number % len(roles)]
-            staff.append({"email": f"{role}.{number + 1}.{code.lower()}@{DOMAIN}", "password_hash": password_hash,
+            staff.append({"email": f"{role}.{number + 1}.{code.lower()}@{domain}", "password_hash": password_hash,
                           "display_name": f"Equipo {code} {number + 1}", "role": role, "node_id": node_id,
                           "active": True, "manages_node": False})
     for start in range(0, len(staff), 1000):
         connection.execute(insert(users_table), staff[start:start + 1000])
 
 
-def _family(code: str) -> str:
-    return re.sub(r"-CL-[A-Z]{2}$", "", code)
+def _family(code: str, regions: list[str]) -> str:
+    """An office's institution: its code without the region's (offices of one institution share it)."""
+    return next((code.removesuffix(f"-{region}") for region in regions if code.endswith(f"-{region}")), code)
 
 
-def directory(ctx: Context) -> Directory:
+def directory(ctx: Context, script: ScaleScript) -> Directory:
     nodes = {n.id: n for n in ctx.session.scalars(select(Node))}
     users: dict[tuple[int, str], list[int]] = defaultdict(list)
     node_role = {}
@@ -204,7 +182,7 @@ def directory(ctx: Context) -> Directory:
         node_role[user_id] = (node_id, role)
     detecting: dict[str, list[int]] = defaultdict(list)
     for node in nodes.values():
-        if node.home_region and re.match(r"^(ONG-|MINSAL-|PDI-BITRAP-|DT-)", node.code):
+        if node.home_region and script.detecting(node.code):
             detecting[node.home_region].append(node.id)
     found = Directory(nodes, {n.code: n.id for n in nodes.values()}, users, node_role, detecting)
     for node_id in nodes:  # every node gets its key pair the way the application makes one
@@ -214,23 +192,6 @@ def directory(ctx: Context) -> Directory:
 
 
 # -- prototypes ---------------------------------------------------------------------------------------------
-
-
-class _OnePerson:
-    """A PersonFactory stand-in that hands DemoCases the person chosen for the prototype."""
-
-    def __init__(self, person: Person):
-        self.person = person
-
-    def draw(self, today: dt.date, *, foreign: bool = False) -> Person:
-        return self.person
-
-
-def build_prototype(generator: DemoCases, stage: str, person: Person) -> Case:
-    position = STAGES.index(stage)
-    index = next(i for i in range(position + len(STAGES), 10_000, len(STAGES)) if i % 5 and i != 4)
-    generator.people = _OnePerson(person)  # type: ignore[assignment]
-    return generator.create(index)
 
 
 def case_tables() -> list[Table]:
@@ -278,8 +239,8 @@ def read_prototype(ctx: Context, case: Case, stage: str, person: Person) -> Prot
 
 
 class Cloner:
-    def __init__(self, ctx: Context, found: Directory, rng: random.Random, ids: dict[str, int]):
-        self.ctx, self.found, self.rng, self.ids = ctx, found, rng, ids
+    def __init__(self, ctx: Context, found: Directory, rng: random.Random, ids: dict[str, int], script: ScaleScript):
+        self.ctx, self.found, self.rng, self.ids, self.script = ctx, found, rng, ids, script
         self.users_seed = rng.getrandbits(32)  # each clone's colleagues drawn from (this, serial, user): any order
         self.definition = ctx.definition
         self.pseudonym_key = pseudonym_key(ctx)
@@ -332,8 +293,8 @@ class Cloner:
                 draw = random.Random(self.users_seed ^ (serial << 24) ^ old)
                 users[old] = draw.choice(choices) if choices else old
             return users[old]
-        shift = dt.timedelta(days=-rng.uniform(0, MAX_SHIFT_DAYS[proto.stage]) if MAX_SHIFT_DAYS[proto.stage]
-                             else -rng.uniform(0, 0.5))
+        most = self.script.max_shift_days[proto.stage]
+        shift = dt.timedelta(days=-rng.uniform(0, most) if most else -rng.uniform(0, 0.5))
         days = dt.timedelta(days=shift.days)
         case_id = uuid.uuid4()
         uuids: dict[Any, Any] = {proto.case_id: case_id}
@@ -351,17 +312,18 @@ class Cloner:
             strings[str(old_node)] = str(new_node)
         if proto.region != region:
             strings[proto.region] = region
-        ruc = self._ruc(proto, serial)
+        renumbered = self.script.renumber(proto.stage, bool(proto.links), serial)
+        personal, personal_value = self.script.personal, self.script.personal_value
         cipher = self.ctx.vault.new_case_key(case_id, proto.cipher.key_version)  # the app's vault (or a stand-in)
 
         def value(v: Any, key: str | None = None) -> Any:
             if isinstance(v, dict):
-                return {k: _personal(k, person, x) if k in PERSONAL else value(x, k) for k, x in v.items()}
+                return {k: personal_value(k, person, x) if k in personal else value(x, k) for k, x in v.items()}
             if isinstance(v, list):
                 return [value(x, key) for x in v]
             if isinstance(v, str):
-                if key == "ruc" and ruc is not None:
-                    return ruc
+                if key in renumbered:
+                    return renumbered[key]
                 if v in strings:
                     return strings[v]
                 if ISO_DATE.match(v):
@@ -470,42 +432,6 @@ class Cloner:
     def _pseudonym(self, case_id: uuid.UUID) -> str:
         return hmac.new(self.pseudonym_key, case_id.bytes, hashlib.sha256).hexdigest()[:24]
 
-    def _ruc(self, proto: Prototype, serial: int) -> str | None:
-        """An invented RUC: clones of a case in a shared causa share one in groups; others get their own."""
-        if not proto.links:
-            return None
-        shared = proto.stage != "plan_en_ejecucion"  # the loader's causas: shared but in a plan in progress
-        number = serial // SHARED_CAUSA_SIZE if shared else serial
-        body = f"{25 if shared else 26}{number:08d}"
-        return f"{body}-{_ruc_check(body)}"
-
-
-PERSONAL = {"nombres", "apellidos", "sexo", "fecha_nacimiento", "edad_estimada", "edad_tipo", "nacionalidad",
-            "numero_documento", "telefono_seguro", "pais_documento", "pais_destino", "idiomas", "idioma_otro",
-            "requiere_interprete"}
-
-
-def _personal(key: str, person: Person, old: Any) -> Any:
-    if old is None and key in ("fecha_nacimiento", "edad_estimada", "telefono_seguro", "idioma_otro"):
-        # keep the prototype's shape where a value was absent, except where the person has one
-        if key == "fecha_nacimiento" and person.birth_date:
-            return person.birth_date.isoformat()
-        if key == "edad_estimada" and person.estimated_age is not None:
-            return person.estimated_age
-        return None
-    interpreted = person.nationality in INTERPRETED
-    return {
-        "nombres": person.given_names, "apellidos": person.surnames, "sexo": person.sex,
-        "fecha_nacimiento": person.birth_date.isoformat() if person.birth_date else None,
-        "edad_estimada": person.estimated_age,
-        "edad_tipo": "fecha_nacimiento" if person.birth_date else ("estimada" if person.estimated_age
-                                                                 else "desconocida"),
-        "nacionalidad": person.nationality, "numero_documento": person.document_number, "telefono_seguro": person.phone,
-        "pais_documento": person.nationality, "pais_destino": person.nationality,
-        "idiomas": ["otro"] if interpreted else ["es"], "idioma_otro": "Idioma de origen" if interpreted else None,
-        "requiere_interprete": interpreted,
-    }[key]
-
 
 def _shift_text(value: str, shift: dt.timedelta) -> str:
     try:
@@ -515,42 +441,16 @@ def _shift_text(value: str, shift: dt.timedelta) -> str:
     return (moment + shift).isoformat()
 
 
-def _ruc_check(body: str) -> str:
-    total, factor = 0, 2
-    for digit in reversed(body):
-        total += int(digit) * factor
-        factor = 2 if factor == 7 else factor + 1
-    return {11: "0", 10: "K"}.get(11 - total % 11, str(11 - total % 11))
-
-
 # -- the whole run ------------------------------------------------------------------------------------------
-
-
-def plan(cases: int, seed: int, regions: list[str], today: dt.date) -> list[tuple[str, Person]]:
-    """Every case's end stage and person, shuffled (stage counts exactly as `allocate` says)."""
-    factory = PersonFactory(seed, regions)
-    slots = [stage for stage, count in allocate(cases).items() for _ in range(count)]
-    random.Random(seed).shuffle(slots)
-    return [(stage, _of_age(factory.draw(today, foreign=stage in FOREIGN_STAGES), today)) for stage in slots]
-
-
-def _of_age(person: Person, today: dt.date) -> Person:
-    """A date of birth on the side of 18 the person's draw says on every possible date of detection: a case
-    is detected up to ~14 months before today (the loader) and shifted up to MAX_SHIFT_DAYS further back, so
-    an adult drawn at 18 or 19 would be a child on her Ficha, which a prototype's path does not follow."""
-    if person.birth_date is None:
-        return person
-    adult_since = dt.date(today.year - 18, today.month, min(today.day, 28)) - dt.timedelta(
-        days=430 + max(MAX_SHIFT_DAYS.values()))
-    if not person.minor and person.birth_date > adult_since:
-        return replace(person, birth_date=adult_since)
-    return person
 
 
 def load_scale(app: Flask, *, cases: int, seed: int, progress: Callable[[str], None] = stderr_line) -> str:
     """Wipe the database and load the demo network grown to national scale and `cases` cases."""
-    if app.config["WORKFLOW"] != "chile":
-        raise RuntimeError("the demo data is written for the Chilean workflow (REFERRAL_WORKFLOW=chile)")
+    folder = country_folder(app.config)
+    country = load_script(folder)
+    script: ScaleScript | None = getattr(country, "SCALE", None)
+    if script is None:
+        raise RuntimeError(f"{folder.name}: the country's demo script has no SCALE (docs/countries.md)")
     started = time.monotonic()
     engine = database.engine(app)
     clear_all(engine)
@@ -559,29 +459,30 @@ def load_scale(app: Flask, *, cases: int, seed: int, progress: Callable[[str], N
     try:
         network = load_network(session, app.config["PASSWORD_PROFILE"],
                                app.extensions["referral.protocol"].definition,
-                               masters=app.extensions["referral.vault"].masters)
-        grow_network(session.connection(), network, rng, network.user("ong").password_hash)
+                               masters=app.extensions["referral.vault"].masters, folder=folder)
+        any_user = next(iter(network.users.values()))  # every demo account has the demo password's one hash
+        grow_network(session.connection(), network, rng, any_user.password_hash, script, country.DOMAIN)
         session.commit()
         ctx = Context(session=session, protocol=app.extensions["referral.protocol"],
                       vault=app.extensions["referral.vault"], timezone=app.extensions["referral.timezone"],
                       blobs=app.extensions["referral.blobs"])
-        found = directory(ctx)
+        found = directory(ctx, script)
         session.commit()
-        generator = DemoCases(ctx, network, seed)
-        slots = plan(cases, seed, [r.code for r in network.regions], generator.real_now.date())
+        generator = country.Cases(ctx, network, seed)
+        slots = script.draw(cases, seed, [r.code for r in network.regions], generator.real_now.date())
         prototypes: dict[Key, Prototype] = {}
         rest: list[tuple[str, Person]] = []
         for stage, person in slots:
-            key = key_of(stage, person)
+            key = script.prototype_key(stage, person)
             if key in prototypes:
                 rest.append((stage, person))
                 continue
-            case = build_prototype(generator, stage, person)
+            case = script.build_prototype(generator, stage, person)
             session.commit()
             prototypes[key] = read_prototype(ctx, case, stage, person)
         ctx.clock = lambda: dt.datetime.now(dt.UTC)
         progress(f"  {len(prototypes)} prototype cases through the services in {time.monotonic() - started:.0f} s")
-        clone_all(ctx, found, prototypes, rest, rng, cases, progress)
+        clone_all(ctx, found, prototypes, rest, rng, cases, progress, script)
         began = time.monotonic()
         rows = rebuild_worklists(session, ctx.definition)  # the clones came in by COPY, past the session's events
         session.commit()
@@ -615,7 +516,7 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
 
 
 def clone_all(ctx: Context, found: Directory, prototypes: dict[Key, Prototype], rest: list[tuple[str, Person]],
-              rng: random.Random, total: int, progress: Callable[[str], None]) -> None:
+              rng: random.Random, total: int, progress: Callable[[str], None], script: ScaleScript) -> None:
     session: Session = ctx.session
     session.expunge_all()
     connection = session.connection()
@@ -623,7 +524,7 @@ def clone_all(ctx: Context, found: Directory, prototypes: dict[Key, Prototype], 
                   "case_links")
     ids = {name: connection.scalar(select(func.coalesce(func.max(Base.metadata.tables[name].c.id), 0)))
            for name in int_tables}
-    cloner = Cloner(ctx, found, rng, ids)
+    cloner = Cloner(ctx, found, rng, ids, script)
     head = session.get(AuditHead, HEAD_ID)
     seq, prev = (head.seq, bytes(head.hash)) if head is not None else (0, GENESIS)
     tables = [t for t in case_tables()]
@@ -634,7 +535,7 @@ def clone_all(ctx: Context, found: Directory, prototypes: dict[Key, Prototype], 
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         audit_rows: list[dict[str, Any]] = []
         for stage, person in rest[start:start + BATCH]:
-            cloner.clone(prototypes[key_of(stage, person)], person, serial, out, audit_rows)
+            cloner.clone(prototypes[script.prototype_key(stage, person)], person, serial, out, audit_rows)
             serial += 1
         for event in audit_rows:
             seq += 1

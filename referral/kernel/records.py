@@ -86,7 +86,7 @@ def referral_facts(ctx: Context, case: Case) -> tuple[ReferralFacts, ...]:
     if not rows:
         return ()
     functions: dict[int, set[str]] = {}
-    # functions held for the case's region, or nationally (Mejor Niñez of another region does not count)
+    # functions held for the case's region, or nationally (the same function held for another region does not count)
     for function, node_id in ctx.session.execute(select(Assignment.function, Assignment.node_id).where(
             Assignment.node_id.in_({row.to_node_id for row in rows}),
             (Assignment.region_code == case.region_code) | Assignment.region_code.is_(None))):

@@ -1,1 +1,1 @@
-"""The Mesa Intersectorial sobre Trata de Personas and the regional Mesas: meetings, minutes, agreements (docs/mesa.md)."""
+"""The country's national coordination body (its name: the country folder's country.yaml) and the regional Mesas: meetings, minutes, agreements (docs/mesa.md)."""

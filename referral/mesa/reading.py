@@ -13,10 +13,11 @@ from ..clocks.models import RUNNING
 from ..clocks.subjects import subject_clocks
 from ..clocks.wording import URGENCY_WORDS, deadline, local, time_left, urgency
 from ..context import Context
+from ..country import subject_clock
 from ..network.models import Node
 from ..workflow import Text
 from .models import DONE, MesaAgreement, MesaMeeting
-from .service import CLOCK, SUBJECT_KIND, MesaNotFound, may_manage, may_mark, mesa_of, mesas
+from .service import SUBJECT_KIND, MesaNotFound, may_manage, may_mark, mesa_of, mesas
 
 STATUS = {"abierto": Text("Abierto", "Open"), "cumplido": Text("Cumplido", "Done")}
 
@@ -122,7 +123,7 @@ def session_view(ctx: Context, user: User, meeting_id: int, language: str) -> Se
     agreements = list(ctx.session.scalars(select(MesaAgreement).where(MesaAgreement.meeting_id == meeting.id)
                                           .order_by(MesaAgreement.position)))
     names = _names(ctx, set(meeting.present) | {a.responsible_node_id for a in agreements})
-    clocks = subject_clocks(ctx, CLOCK, SUBJECT_KIND, [str(a.id) for a in agreements])
+    clocks = subject_clocks(ctx, subject_clock(ctx.definition, SUBJECT_KIND), SUBJECT_KIND, [str(a.id) for a in agreements])
     now = ctx.now()
     views = []
     for a in agreements:

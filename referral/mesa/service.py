@@ -24,12 +24,13 @@ from ..cases.meetings import REQUIRED, TOO_LONG, UNKNOWN_CHOICE  # the words of 
 from ..cases.meetings import AgreementInput  # an agreement as typed: the same as a case meeting's
 from ..clocks.subjects import start_subject_clock, stop_subject_clock
 from ..context import Context
+from ..country import subject_clock
 from ..network.grants import holds_capability
 from ..network.models import Node, Region
 from ..workflow import Text
 from .models import DONE, NATIONAL, OPEN, REGIONAL, MesaAgreement, MesaMeeting
 
-CLOCK, SUBJECT_KIND = "acuerdo_mesa_intersectorial", "acuerdo_mesa"
+SUBJECT_KIND = "acuerdo_mesa"  # its clock is the workflow's clock of this subject kind (referral/country.py)
 MANAGE, REPORT, AUDIT = "plan_manage", "plan_report", "audit"
 MAX_MINUTES = 20000
 MAX_AGREEMENT = 1000
@@ -99,19 +100,17 @@ def may_mark(ctx: Context, user: User, agreement: MesaAgreement) -> bool:
 
 # -- which Mesa --------------------------------------------------------------------------------------------
 
-NATIONAL_LABEL = Text("Mesa Intersectorial sobre Trata de Personas", "Inter-sector Table on Trafficking in Persons")
-
 
 def mesas(ctx: Context) -> list[Mesa]:
     """The national Mesa, then each region's (north to south), from the network's regions."""
     regional = [Mesa(r.code, r.code, Text(f"Mesa regional de {r.name}", f"Regional Table of {r.name}"))
                 for r in ctx.session.scalars(select(Region).order_by(Region.position))]
-    return [Mesa(NATIONAL, None, NATIONAL_LABEL), *regional]
+    return [Mesa(NATIONAL, None, ctx.protocol.country.coordination_body), *regional]
 
 
 def mesa_of(ctx: Context, key: str) -> Mesa:
     if key == NATIONAL:
-        return Mesa(NATIONAL, None, NATIONAL_LABEL)
+        return Mesa(NATIONAL, None, ctx.protocol.country.coordination_body)
     region = ctx.session.get(Region, key) if len(key) <= 8 else None
     if region is None:
         raise MesaNotFound()
@@ -186,7 +185,7 @@ def record_meeting(ctx: Context, user: User, mesa: Mesa, values: MeetingInput, t
     ctx.session.flush()
     for agreement in agreements:
         # [producto] escalation goes to the node that recorded the session (the secretariat that coordinates it)
-        start_subject_clock(ctx, CLOCK, SUBJECT_KIND, str(agreement.id), agreement.due_on,
+        start_subject_clock(ctx, subject_clock(ctx.definition, SUBJECT_KIND), SUBJECT_KIND, str(agreement.id), agreement.due_on,
                             node_ids=[agreement.responsible_node_id], escalate_node_ids=[meeting.recorder_node_id])
     audit(ctx, "mesa.sesion.registrar", role=user.role, node_id=user.node_id, subject=f"mesa_sesion:{meeting.id}",
           details={"mesa": mesa.kind, "region": mesa.region_code, "presentes": len(meeting.present),
@@ -240,7 +239,7 @@ def complete_agreement(ctx: Context, user: User, agreement_id: int) -> MesaAgree
     if agreement.status == DONE:
         raise AgreementAlreadyDone()
     agreement.status, agreement.done_at, agreement.done_by = DONE, ctx.now(), user.id
-    stop_subject_clock(ctx, CLOCK, SUBJECT_KIND, str(agreement.id))
+    stop_subject_clock(ctx, subject_clock(ctx.definition, SUBJECT_KIND), SUBJECT_KIND, str(agreement.id))
     audit(ctx, "mesa.acuerdo.cumplir", role=user.role, node_id=user.node_id, subject=f"mesa_acuerdo:{agreement.id}",
           details={"sesion": agreement.meeting_id, "responsable": agreement.responsible_node_id})
     ctx.session.flush()

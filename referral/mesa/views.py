@@ -40,7 +40,8 @@ def _values(form: SessionForm) -> MeetingInput:
 def index() -> Any:
     ctx = current_ctx()
     return render_template("mesa/index.html", mesas=mesas_overview(ctx, language()),
-                           own=own_open_agreements(ctx, current_user))
+                           own=own_open_agreements(ctx, current_user),
+                           coordination_body=ctx.protocol.country.coordination_body.get(language()))
 
 
 @bp.get("/mesa/<key>")

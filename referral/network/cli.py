@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..units import unit_of_work
-from .directory import load_regions
+from .directory import BadRegions, load_regions
 from .models import Region
 from .csvio import export_csv, import_csv, record_import
 
@@ -22,7 +22,8 @@ nodes_cli = AppGroup("nodes", help="The node directory as CSV: import (create or
 @nodes_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--regions", "regions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A code,roman,name file (north to south) to load first into an empty database.")
+              help="The country folder's regions.csv (code,name,short_name,neighbours; docs/countries.md) to load "
+                   "first into an empty database.")
 def import_nodes(file: Path, regions_file: Path | None) -> None:
     """Create or update the nodes of FILE (the directory's CSV, or the shared institutions file).
 
@@ -32,10 +33,15 @@ def import_nodes(file: Path, regions_file: Path | None) -> None:
     with unit_of_work(current_app._get_current_object()) as ctx:  # type: ignore[attr-defined]
         if ctx.session.scalar(select(Region.code).limit(1)) is None:
             if regions_file is None:
-                click.echo("La base de datos no tiene regiones: cárguelas con --regions regions_cl.csv "
-                           "(The database has no regions: load them with --regions regions_cl.csv)", err=True)
+                click.echo("La base de datos no tiene regiones: cárguelas con --regions workflows/<país>/regions.csv "
+                           "(The database has no regions: load them with --regions workflows/<country>/regions.csv)",
+                           err=True)
                 raise click.exceptions.Exit(2)
-            load_regions(ctx.session, regions_file)
+            try:
+                load_regions(ctx.session, regions_file)
+            except BadRegions as bad:
+                click.echo(f"regiones / regions: {bad}", err=True)
+                raise click.exceptions.Exit(2) from None
         elif regions_file is not None:
             click.echo("Las regiones ya están cargadas; se ignora --regions.", err=True)
         result = import_csv(ctx.session, ctx.definition, file.read_bytes(), ctx.now())

@@ -287,10 +287,10 @@ class _Importer:
         try:
             offices = expand(institution, self.regions)
         except UnknownRegions as unknown:
-            return [], [_in_column("region", Text(f"Región desconocida: {', '.join(unknown.codes)} (use códigos "
-                                                  "como CL-RM, o each).",
-                                                  f"Unknown region: {', '.join(unknown.codes)} (use codes such as "
-                                                  "CL-RM, or each)."))]
+            return [], [_in_column("region", Text(f"Región desconocida: {', '.join(unknown.codes)} (use los "
+                                                  "códigos de la tabla de regiones, o each).",
+                                                  f"Unknown region: {', '.join(unknown.codes)} (use the codes "
+                                                  "of the regions table, or each)."))]
         values, reasons = [], []
         for office in offices:
             errors: dict[str, list[Text]] = {}

@@ -2,9 +2,12 @@
 
 The shared institutions file (`short_name,name,org_type,level,region,services,notes`) lists
 institutions; `expand` turns one of its rows into offices (nodes): a row whose region is `each`
-becomes one office per region, a list of regions (`CL-RM;CL-AP`) one per listed region, and a
+becomes one office per region, a list of regions (`XX-A;XX-B`) one per listed region, and a
 national row (or a local one in a single region) one office. `csvio.py` imports those offices with
 the same checks and upsert as the directory's own CSV, so the demo and an import share one path.
+
+The regions come from the country folder's `regions.csv` (`code,name,short_name,neighbours`, optional
+`long_name` and `roman`; docs/countries.md): row order is the display order, `neighbours` the land borders.
 """
 
 from __future__ import annotations
@@ -39,13 +42,11 @@ LEVELS: dict[str, Text] = {
 NATIONAL = "national"
 EACH = "each"  # the region column of the institutions file: one office per region
 
-# Everyday names of the regions whose official names are long.
-SHORT_REGION_NAMES = {
-    "CL-RM": "Metropolitana",
-    "CL-LI": "O'Higgins",
-    "CL-AI": "Aysén",
-    "CL-MA": "Magallanes",
-}
+REGION_COLUMNS = ("code", "name", "short_name", "neighbours")
+
+
+class BadRegions(ValueError):
+    """A regions file that cannot be loaded; the message says which line and why."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,38 @@ def split_list(cell: str) -> list[str]:
 
 
 def read_regions(path: Path) -> list[Region]:
-    with path.open(encoding="utf-8") as handle:
-        return [Region(code=row["code"], roman=row["roman"], name=row["name"], position=i)
-                for i, row in enumerate(csv.DictReader(handle))]
+    """The regions of a `regions.csv`, in its order; raise BadRegions if a column is missing, a code repeats,
+    or the neighbours name an unknown region, the region itself, or are not symmetric."""
+    with path.open(encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REGION_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise BadRegions(f"{path.name}: missing columns {', '.join(missing)} (expected {','.join(REGION_COLUMNS)})")
+        rows = list(reader)
+    regions, seen = [], set()
+    for i, row in enumerate(rows):
+        code, name = (row["code"] or "").strip(), (row["name"] or "").strip()
+        if not code or not name or len(code) > 8:
+            raise BadRegions(f"{path.name} line {i + 2}: a region needs a code (up to 8 characters) and a name")
+        if code in seen:
+            raise BadRegions(f"{path.name} line {i + 2}: the code {code} repeats")
+        seen.add(code)
+        regions.append(Region(code=code, name=name, short_name=(row["short_name"] or "").strip() or None,
+                              long_name=(row.get("long_name") or "").strip() or None,
+                              roman=(row.get("roman") or "").strip(), position=i,
+                              neighbours=split_list(row["neighbours"] or "")))
+    for line, region in enumerate(regions, start=2):
+        for other in region.neighbours:
+            if other not in seen or other == region.code:
+                raise BadRegions(f"{path.name} line {line}: {region.code} cannot border {other}")
+            if region.code not in next(r.neighbours for r in regions if r.code == other):
+                raise BadRegions(f"{path.name} line {line}: {region.code} borders {other}, but {other} does not "
+                                 f"list {region.code} (neighbours are symmetric)")
+    return regions
 
 
 def load_regions(session: Session, path: Path) -> list[Region]:
-    """Add the regions of a `code,roman,name` file (north to south); flushed."""
+    """Add the regions of a country folder's `regions.csv` (display order); flushed."""
     regions = read_regions(path)
     session.add_all(regions)
     session.flush()
@@ -106,7 +132,11 @@ def load_regions(session: Session, path: Path) -> list[Region]:
 
 
 def short_region_name(region: Region) -> str:
-    return SHORT_REGION_NAMES.get(region.code, region.name)
+    return region.short_name or region.name
+
+
+def long_region_name(region: Region) -> str:
+    return region.long_name or region.name
 
 
 def expand(row: InstitutionRow, regions: Sequence[Region]) -> list[Office]:
@@ -125,7 +155,7 @@ def expand(row: InstitutionRow, regions: Sequence[Region]) -> list[Office]:
         raise UnknownRegions(unknown)
     return [
         Office(code=f"{row.short_name}-{code}", short_name=f"{row.short_name} {short_region_name(by_code[code])}",
-               name=f"{row.name} — Región de {by_code[code].name}", org_type=row.org_type, level=row.level,
+               name=f"{row.name} — {long_region_name(by_code[code])}", org_type=row.org_type, level=row.level,
                home_region=code, regions=(code,), services=services)
         for code in codes
     ]

@@ -167,8 +167,8 @@ def check_node(definition: WorkflowDefinition, values: NodeValues, *, region_cod
         if has_control(value) or has_spoofing(value):
             add(key, HIDDEN_CHARACTER)
     if values.code and not CODE.match(values.code):
-        add("code", Text("Use solo mayúsculas sin tilde, dígitos, «-» y «_» (por ejemplo CAVD-CL-RM).",
-                         "Use only capital letters without accents, digits, “-” and “_” (for example CAVD-CL-RM)."))
+        add("code", Text("Use solo mayúsculas sin tilde, dígitos, «-» y «_» (por ejemplo INSTITUCION-XX-RR).",
+                         "Use only capital letters without accents, digits, “-” and “_” (for example INSTITUTION-XX-RR)."))
     if not values.org_type:
         add("org_type", REQUIRED)
     elif values.org_type not in ORG_TYPES:
@@ -190,8 +190,8 @@ def check_node(definition: WorkflowDefinition, values: NodeValues, *, region_cod
 def _check_regions(values: NodeValues, region_codes: Collection[str], add: Add) -> None:
     unknown = [code for code in values.regions if code not in region_codes]
     if unknown:
-        add("regions", Text(f"Región desconocida: {', '.join(unknown)} (use códigos como CL-RM).",
-                            f"Unknown region: {', '.join(unknown)} (use codes such as CL-RM)."))
+        add("regions", Text(f"Región desconocida: {', '.join(unknown)} (use los códigos de la tabla de regiones).",
+                            f"Unknown region: {', '.join(unknown)} (use the codes of the regions table)."))
     if values.level == NATIONAL and values.regions:
         add("regions", Text("Un nodo nacional atiende todas las regiones: no indique regiones.",
                             "A national node serves every region: list no regions."))

@@ -12,12 +12,18 @@ from ..db import Base, UTCDateTime
 
 
 class Region(Base):
+    """A first-level subdivision of the country, as `workflows/<country>/regions.csv` says it."""
+
     __tablename__ = "regions"
 
-    code: Mapped[str] = mapped_column(String(8), primary_key=True)  # ISO 3166-2, e.g. CL-RM
-    roman: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)  # ISO 3166-2
+    roman: Mapped[str] = mapped_column(String(8), default="")  # a country's own numbering; '' where it has none
     name: Mapped[str] = mapped_column(String(120))
-    position: Mapped[int] = mapped_column(Integer)  # north to south, for ordering lists
+    short_name: Mapped[str | None] = mapped_column(String(80))  # what lists show; None: the name
+    long_name: Mapped[str | None] = mapped_column(String(160))  # in an office's name; None: the name
+    position: Mapped[int] = mapped_column(Integer)  # the file's order, for ordering lists
+    # region codes across a land border
+    neighbours: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     def __repr__(self) -> str:
         return f"Region({self.code})"
@@ -36,8 +42,8 @@ class Node(Base):
     __tablename__ = "nodes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)  # e.g. CAVD-CL-RM
-    short_name: Mapped[str] = mapped_column(String(80))  # what lists show, e.g. "CAVD Valparaíso"
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # an institution's code, then its region's for a regional office
+    short_name: Mapped[str] = mapped_column(String(80))  # what lists show: the institution and the region's short name
     name: Mapped[str] = mapped_column(String(200))
     org_type: Mapped[str] = mapped_column(String(40))  # HTCDS organisation type
     level: Mapped[str] = mapped_column(String(12))  # national | regional | local

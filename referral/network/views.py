@@ -74,7 +74,7 @@ def _node_form(**data: Any) -> NodeForm:
     _label(form, code=_("Código"), short_name=_("Nombre corto"), name=_("Nombre completo"),
            org_type=_("Tipo de organización"), level=_("Nivel"), regions=_("Regiones atendidas"),
            active=_("Activo (recibe casos y derivaciones)"))
-    form.code.description = _("Identifica el nodo en los archivos CSV (por ejemplo CAVD-CL-RM); no cambia después.")
+    form.code.description = _("Identifica el nodo en los archivos CSV (por ejemplo INSTITUCION-XX-RR); no cambia después.")
     form.regions.description = _("Un nodo nacional atiende todas las regiones: no marque ninguna.")
     form.active.description = _("Un nodo no se elimina nunca (los casos lo nombran): se desactiva.")
     return form

@@ -21,12 +21,13 @@ from sqlalchemy import select
 from ..auth.models import User
 from ..clocks.subjects import start_subject_clock, stop_subject_clock
 from ..context import Context
+from ..country import subject_clock
 from ..network.models import Node
 from .models import DONE, Action, Institution, Plan, Progress
 from .status import semester_bounds, semester_of
 
-META_CLOCK, META_KIND = "meta_plan_accion", "meta_plan"
-REPORT_CLOCK, REPORT_KIND = "informe_semestral_plan", "informe_plan"
+# Subject kinds; their clocks are the workflow's clocks of these kinds (referral/country.py subject_clock).
+META_KIND, REPORT_KIND = "meta_plan", "informe_plan"
 
 
 def _nodes(ctx: Context, institutions: Iterable[Institution | None]) -> list[int]:
@@ -47,10 +48,10 @@ def sync_meta(ctx: Context, action: Action) -> None:
     subject = str(action.id)
     responsible = _nodes(ctx, [action.responsible])
     if action.due_on is None or not responsible or _done(ctx, action):
-        stop_subject_clock(ctx, META_CLOCK, META_KIND, subject)
+        stop_subject_clock(ctx, subject_clock(ctx.definition, META_KIND), META_KIND, subject)
         return
     coordinator = action.linea.eje.coordinator
-    start_subject_clock(ctx, META_CLOCK, META_KIND, subject, action.due_on, responsible,
+    start_subject_clock(ctx, subject_clock(ctx.definition, META_KIND), META_KIND, subject, action.due_on, responsible,
                         _nodes(ctx, [coordinator]) or responsible)
 
 
@@ -84,14 +85,14 @@ def start_semester_report(ctx: Context, plan: Plan, year: int, half: int) -> Non
     if not secretariat:
         return
     coordinators = _nodes(ctx, [eje.coordinator for eje in plan.ejes])
-    start_subject_clock(ctx, REPORT_CLOCK, REPORT_KIND, report_subject(plan, year, half), report_due(year, half),
+    start_subject_clock(ctx, subject_clock(ctx.definition, REPORT_KIND), REPORT_KIND, report_subject(plan, year, half), report_due(year, half),
                         secretariat, coordinators or secretariat)
 
 
 def issue_semester_report(ctx: Context, plan: Plan, year: int, half: int) -> bool:
     """The secretariat issued the semester's report: its clock stops and the next semester's starts. False if
     it had no running clock (issued before, or never due)."""
-    stopped = stop_subject_clock(ctx, REPORT_CLOCK, REPORT_KIND, report_subject(plan, year, half))
+    stopped = stop_subject_clock(ctx, subject_clock(ctx.definition, REPORT_KIND), REPORT_KIND, report_subject(plan, year, half))
     following = (year, 2) if half == 1 else (year + 1, 1)
     if semester_bounds(*following)[0] <= plan.ends_on:
         start_semester_report(ctx, plan, *following)

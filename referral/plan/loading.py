@@ -1,4 +1,4 @@
-"""Loading a plan from its YAML file (workflows/chile/plan_accion_2023_2026.yaml): idempotent, by stable keys.
+"""Loading a plan from its YAML file (a country folder's plan file, e.g. workflows/<country>/plan_*.yaml): idempotent, by stable keys.
 
 The plan by `key`, an institution by (plan, key), an eje by (plan, number), a línea by (eje, number), an action
 by (plan, eje number, code). Loading the same file twice changes nothing; a changed file updates the rows it

@@ -1,9 +1,8 @@
 """Finding the right node: who offers a service, nearest first, with free capacity.
 
 Nearest means: nodes serving the case's region, then nodes serving a neighbouring region, then
-national nodes (which serve every region), then the rest. Regions are neighbours when they are next to
-each other in the directory's north-to-south order (`regions.position`), which for Chile's strip of
-regions is their land border. Within a group, nodes with free places come first, then nodes that do
+national nodes (which serve every region), then the rest. Regions are neighbours when they share a land
+border, as the country folder's `regions.csv` says (`regions.neighbours`). Within a group, nodes with free places come first, then nodes that do
 not count places, then full ones.
 """
 
@@ -35,12 +34,8 @@ class Candidate:
 
 
 def neighbours(ctx: Context, region_code: str) -> set[str]:
-    regions = list(ctx.session.scalars(select(Region).order_by(Region.position)))
-    codes = [r.code for r in regions]
-    if region_code not in codes:
-        return set()
-    i = codes.index(region_code)
-    return {codes[j] for j in (i - 1, i + 1) if 0 <= j < len(codes)}
+    region = ctx.session.get(Region, region_code)
+    return set(region.neighbours or ()) if region is not None else set()
 
 
 def candidates(ctx: Context, service: str | None, region_code: str, *, exclude: set[int] = frozenset(),

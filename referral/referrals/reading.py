@@ -21,6 +21,7 @@ from ..kernel.models import Case, FormRecord
 from ..kernel.records import case_referrals, current_records, details_cell, facts_for, open_values
 from ..clocks.models import RUNNING, CaseClock
 from ..clocks.wording import deadline, time_left, urgency
+from ..country import is_child
 from ..context import Context
 from ..kernel.keystore import open_cell
 from ..network.directory import ORG_TYPES
@@ -191,7 +192,7 @@ def referral_row(ctx: Context, case: Case, referral: Referral, user: User, actor
                                                                                       and referral.ended_at is None),
         created_at=_local(ctx, referral.created_at), due_on=_date(referral.due_on), answer_reason=reason,
         consent_label=consent_label, override=referral.consent_id is None and bool(referral.override_reason),
-        notes=tuple(texts), actions=actions, child=bool((case.flags or {}).get("nna")),
+        notes=tuple(texts), actions=actions, child=is_child(d, case.flags),
     )
 
 
@@ -388,7 +389,7 @@ def exceptions(ctx: Context, language: str, scope: int, limit: int = 500) -> tup
 
 @dataclass(frozen=True)
 class ReferLink:
-    label: str  # «Alojamiento · 30-11-2026 · SERNAMEG»
+    label: str  # «Alojamiento · 30-11-2026 · <node short name>»
     kind: str
     service: str
     due: str  # ISO date, or ""
@@ -403,7 +404,7 @@ def _row_referral(referrals: list[Referral], kind: str, service: Any, node: str)
 
 @dataclass(frozen=True)
 class RowState:
-    label: str  # «Alojamiento o casa de acogida · SERNAMEG»
+    label: str  # «Alojamiento o casa de acogida · <node short name>»
     state: str  # the referral's state, or the typed one, or «Sin derivar»
     referred: bool  # True: the state is the referral's
 

@@ -20,6 +20,7 @@ from ..audit.reads import audit_read
 from ..kernel.access import open_case
 from ..kernel.errors import AccessDenied, CaseError
 from ..context import Context
+from ..country import is_child
 from ..auth.fresh import recently_verified
 from ..web.access import needs
 from ..web.confirm import confirmed
@@ -117,7 +118,7 @@ def refer(reference: str, kind: str) -> Any:
         "referrals/refer.html", reference=case.reference, kind=kind, kind_label=spec.label.get(lang),
         kind_help=spec.help.get(lang) if spec.help else "", transfer=bool(spec.transfers), service=service,
         service_choices=service_choices, rows=rows, form=form, chosen=str(form.to_node.data or ""),
-        may_override=bool(rules), child=bool((case.flags or {}).get("nna")),
+        may_override=bool(rules), child=is_child(d, case.flags),
     ), status
 
 

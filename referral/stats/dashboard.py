@@ -240,8 +240,8 @@ def _months(ctx: Context, filters: Filters, language: str, threshold: int, last:
         keys[(local.year, local.month)] += key
     return publish(RawTable(
         "casos_por_mes", Text("Casos por mes de detección", "Cases per month of detection").get(language),
-        Text("Fichas recibidas en cada mes (hora de Chile continental).",
-             "Fichas filed in each month (mainland Chile time).").get(language),
+        Text(f"Fichas recibidas en cada mes (hora local, {ctx.timezone.key}).",
+             f"Fichas filed in each month (local time, {ctx.timezone.key}).").get(language),
         Text("Mes", "Month").get(language), tuple(f"{y}-{m:02d}" for y, m in months),
         (Text("Casos", "Cases").get(language),), tuple((counts.get(ym, 0),) for ym in months),
         tuple((keys.get(ym, 0),) for ym in months)), threshold)

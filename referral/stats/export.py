@@ -32,7 +32,7 @@ Value = str | int | float | None
 
 
 def csv_bytes(text: str) -> bytes:
-    """UTF-8 with a BOM: Excel (es-CL) then reads «Región», «Ñuble» right."""
+    """UTF-8 with a BOM: Excel (es-CL) then reads «Región», «Ñandú» right."""
     return b"\xef\xbb\xbf" + text.encode("utf-8")
 
 

@@ -37,7 +37,7 @@ class BlindIndexer:
 
 
 def normalise_document(value: str) -> str:
-    """RUT `12.345.678-K` → `12345678K`; passport `ab 123 456` → `AB123456`."""
+    """national id `12.345.678-K` → `12345678K`; passport `ab 123 456` → `AB123456`."""
     return re.sub(r"[^0-9A-Z]", "", _fold(value).upper())
 
 

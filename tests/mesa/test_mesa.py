@@ -28,7 +28,7 @@ from referral.clocks.reading import notifications_page
 from referral.clocks.subjects import start_subject_clock, stop_subject_clock, subject_clocks
 from referral.mesa.models import DONE, MesaAgreement, MesaMeeting
 from referral.mesa.service import (
-    CLOCK, SUBJECT_KIND, AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, NotResponsible,
+    SUBJECT_KIND, AgreementAlreadyDone, AgreementInput, MeetingAlreadyRecorded, MeetingInput, NotResponsible,
     complete_agreement, count_minutes, mesa_of, record_meeting,
 )
 
@@ -43,6 +43,8 @@ T0 = dt.datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 MINUTES = "Acta reservada: la PDI informó el operativo de Quilicura y la coordinación con fiscalía."
 AGREEMENT = "SernamEG propone cupos adicionales de casa de acogida en Maipú."
 DUE_ON = dt.date(2026, 12, 15)  # a Tuesday; the reminder five working days before falls on Monday 8 December
+
+CLOCK = "acuerdo_mesa_intersectorial"  # Chile's clock of the Mesa's agreements (workflows/chile)
 
 
 def end_of_day(day: dt.date) -> dt.datetime:

@@ -18,8 +18,8 @@ from referral.network.models import Node, NodeRegion, Region
 from ..backends import both_backends
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_FILE = ROOT / "referral" / "demo" / "data" / "nodes_cl.csv"
-CORRECTIONS_FILE = ROOT / "referral" / "demo" / "data" / "corrections_cl.csv"
+DEMO_FILE = ROOT / "workflows" / "chile" / "nodes.csv"
+CORRECTIONS_FILE = ROOT / "workflows" / "chile" / "corrections.csv"
 SHARED_FILE = ROOT.parent / "shared" / "data" / "nodes_cl.csv"
 
 
@@ -229,7 +229,7 @@ def test_the_institutions_format_makes_one_office_per_region(ctx: Context) -> No
 
     assert result.created == 16 + 2 + 1 + 1
     assert [(e.line, e.reason.es) for e in result.errors] == [
-        (6, "region: Región desconocida: CL-ZZ (use códigos como CL-RM, o each)."),
+        (6, "region: Región desconocida: CL-ZZ (use los códigos de la tabla de regiones, o each)."),
         (7, "services: Servicio desconocido: masajes (no está en el catálogo)."),
         (8, "short_name: Obligatorio."),
     ]
@@ -293,12 +293,12 @@ def test_an_empty_database_gets_its_regions_first_then_the_directory(tmp_path: P
         from referral.extensions import database
 
         upgrade(database.engine(app))
-    data = Path(__file__).resolve().parents[2] / "referral" / "demo" / "data"
+    data = Path(__file__).resolve().parents[2] / "workflows" / "chile"
     runner = app.test_cli_runner()
-    refused = runner.invoke(args=["nodes", "import", str(data / "nodes_cl.csv")])
+    refused = runner.invoke(args=["nodes", "import", str(data / "nodes.csv")])
     assert refused.exit_code == 2 and "--regions" in refused.output
-    loaded = runner.invoke(args=["nodes", "import", "--regions", str(data / "regions_cl.csv"),
-                                 str(data / "nodes_cl.csv")])
+    loaded = runner.invoke(args=["nodes", "import", "--regions", str(data / "regions.csv"),
+                                 str(data / "nodes.csv")])
     assert loaded.exit_code == 0, loaded.output
     with unit_of_work(app) as ctx:
         assert ctx.session.scalar(select(func.count()).select_from(Region)) == 16

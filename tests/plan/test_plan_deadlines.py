@@ -45,7 +45,7 @@ def end_of_day(day: dt.date) -> dt.datetime:
 
 def meta(app: Any, action_id: int) -> CaseClock:
     with unit_of_work(app) as ctx:
-        row = subject_clocks(ctx, deadlines.META_CLOCK, deadlines.META_KIND, [str(action_id)])[str(action_id)]
+        row = subject_clocks(ctx, "meta_plan_accion", deadlines.META_KIND, [str(action_id)])[str(action_id)]
         ctx.session.expunge(row)
         return row
 
@@ -53,7 +53,7 @@ def meta(app: Any, action_id: int) -> CaseClock:
 def told_about(app: Any, action_id: int) -> list[tuple[str, str, int]]:
     """(user or node code, kind, level) of the notifications of one action's meta."""
     with unit_of_work(app) as ctx:
-        clocks = select(CaseClock.id).where(CaseClock.clock == deadlines.META_CLOCK,
+        clocks = select(CaseClock.id).where(CaseClock.clock == "meta_plan_accion",
                                             CaseClock.subject == str(action_id), CaseClock.case_id.is_(None))
         rows = ctx.session.execute(select(User.email, Node.code, Notification.kind, Notification.level)
                                    .outerjoin(User, User.id == Notification.user_id)
@@ -88,7 +88,7 @@ def test_loading_the_plan_runs_every_meta_with_a_date_on_a_clock(app: Any) -> No
     with unit_of_work(app) as ctx:
         actions = list(ctx.session.scalars(select(Action)))
         running = set(ctx.session.scalars(select(CaseClock.subject).where(
-            CaseClock.clock == deadlines.META_CLOCK, CaseClock.status == RUNNING, CaseClock.case_id.is_(None))))
+            CaseClock.clock == "meta_plan_accion", CaseClock.status == RUNNING, CaseClock.case_id.is_(None))))
     dated = {str(a.id) for a in actions if a.due_on is not None and a.responsible_id is not None}
     assert running == dated and len(dated) > 10
     row = meta(app, ids[(2, "1.5")])  # PAV's, due on the plan's last day
@@ -101,7 +101,7 @@ def test_loading_the_plan_runs_every_meta_with_a_date_on_a_clock(app: Any) -> No
         load_plan(ctx, read_plan_file(PLAN_FILE))
         ctx.session.commit()
         assert ctx.session.scalar(select(func.count()).select_from(CaseClock).where(
-            CaseClock.clock == deadlines.META_CLOCK)) == len(dated)
+            CaseClock.clock == "meta_plan_accion")) == len(dated)
 
 
 def test_a_late_meta_tells_its_institution_then_escalates_to_the_ejes_coordinator(app: Any) -> None:
@@ -145,7 +145,7 @@ def test_a_new_date_moves_the_meta_and_no_date_stops_it(app: Any) -> None:
 def semester_clocks(app: Any) -> dict[str, str]:
     with unit_of_work(app) as ctx:
         return dict(ctx.session.execute(select(CaseClock.subject, CaseClock.status).where(
-            CaseClock.clock == deadlines.REPORT_CLOCK)).all())
+            CaseClock.clock == "informe_semestral_plan")).all())
 
 
 def test_the_semester_report_is_due_and_issuing_it_meets_its_deadline_once(app: Any) -> None:
@@ -154,7 +154,7 @@ def test_the_semester_report_is_due_and_issuing_it_meets_its_deadline_once(app: 
     subject = f"{plan}-2026-2"
     assert semester_clocks(app) == {subject: RUNNING}
     with unit_of_work(app) as ctx:
-        row = subject_clocks(ctx, deadlines.REPORT_CLOCK, deadlines.REPORT_KIND, [subject])[subject]
+        row = subject_clocks(ctx, "informe_semestral_plan", deadlines.REPORT_KIND, [subject])[subject]
         assert row.due_at == end_of_day(dt.date(2027, 1, 31))  # [producto] the end of the month after
         with pytest.raises(AccessDenied):  # a focal point does not issue the Mesa's report
             issue_semester_report(ctx, user(ctx, "plan.pav"), ctx.session.get(Plan, plan), 2026, 2)

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from referral.clocks.models import STOPPED, CaseClock, Notification
 from referral.network.models import Node
-from referral.plan import deadlines
 from referral.plan.models import Action, Plan
 
 from ..browser import hidden_inputs
@@ -64,7 +63,7 @@ def test_the_secretariat_and_an_institution_run_the_plan_through_a_semester(app:
     page = focal.get(f"/plan/{plan_id}/ejes/2").text
     assert "Acta de entrega.pdf" in page and "Cumplida" in page
     with unit_of_work(app) as ctx:  # its meta's clock stopped with the report
-        row = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == deadlines.META_CLOCK,
+        row = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == "meta_plan_accion",
                                                          CaseClock.subject == str(ids[(2, "1.5")])))
         assert row.status == STOPPED
 
@@ -74,7 +73,7 @@ def test_the_secretariat_and_an_institution_run_the_plan_through_a_semester(app:
     notices = focal.get("/notificaciones").text
     assert "Meta del Plan de Acción" in notices
     with unit_of_work(app) as ctx:
-        clock = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == deadlines.META_CLOCK,  # the date given
+        clock = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == "meta_plan_accion",  # the date given
                                                            CaseClock.subject == str(late)).order_by(CaseClock.id.desc()))
         escalated = ctx.session.scalars(select(Node.code).join(Notification, Notification.node_id == Node.id).where(
             Notification.clock_id == clock.id, Notification.kind == "escalation"))
@@ -91,5 +90,5 @@ def test_the_secretariat_and_an_institution_run_the_plan_through_a_semester(app:
     issued = secretariat.post(f"/plan/{plan_id}/informe/emitir", hidden_inputs(report.text))
     assert issued.status_code == 302
     with unit_of_work(app) as ctx:
-        semester = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == deadlines.REPORT_CLOCK))
+        semester = ctx.session.scalar(select(CaseClock).where(CaseClock.clock == "informe_semestral_plan"))
         assert (semester.status, semester.met) == (STOPPED, True)
