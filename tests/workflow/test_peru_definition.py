@@ -430,7 +430,8 @@ CODES = [row["code"] for row in REGIONS]
 
 
 def test_the_regions_are_the_iso_codes_of_the_departments_callao_and_lima_metropolitana() -> None:
-    assert list(REGIONS[0]) == ["code", "name", "short_name", "neighbours"]
+    assert list(REGIONS[0]) == ["code", "name", "short_name", "neighbours", "long_name"]
+    assert REGIONS[CODES.index("PE-PUN")]["long_name"] == "Departamento de Puno"  # es-PE: not «Región de»
     assert len(CODES) == len(set(CODES)) == 26  # 24 departments + Callao + Lima Metropolitana
     assert all(re.fullmatch(r"PE-[A-Z]{3}", code) for code in CODES)
     assert {"PE-CAL", "PE-LIM", "PE-LMA"} <= set(CODES)
