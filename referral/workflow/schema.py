@@ -661,7 +661,7 @@ class Calendar(Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Santiago)") from None
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Lisbon)") from None
         return value
 
     @field_validator("subdivision")
@@ -755,7 +755,7 @@ class Workflow(Model):
 
 
 def place(loc: tuple[int | str, ...]) -> str:
-    """('transitions', 'activar', 'guards', 0, '=field', 'in') -> 'transitions.activar.guards[0].in'."""
+    """('transitions', 'approve', 'guards', 0, '=field', 'in') -> 'transitions.approve.guards[0].in'."""
     text = ""
     for part in loc:
         if isinstance(part, int):

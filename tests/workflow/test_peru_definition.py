@@ -116,11 +116,9 @@ def test_the_peruvian_definition_loads_and_validates_from_its_own_folder() -> No
         "plan_en_ejecucion", "seguimiento", "cerrado"}
 
 
-def test_the_settings_waiting_for_the_loader_are_written_down_for_the_merge() -> None:
-    """time_zone and the child flag wait for a colleague's loader change; they are there, switched off."""
-    text = (PERU / "workflow.yaml").read_text(encoding="utf-8")
-    assert re.search(r"^\s*# time_zone: America/Lima\s+# TODO\(merge\)", text, re.MULTILINE)
-    assert re.search(r"^\s*# child: true\s+# TODO\(merge\)", text, re.MULTILINE)
+def test_the_calendar_is_limas_and_the_child_flag_is_marked() -> None:
+    assert DEFINITION.calendar.time_zone == "America/Lima" and DEFINITION.calendar.country == "PE"
+    assert [key for key, flag in DEFINITION.flags.items() if flag.child] == ["nna"]
 
 
 def test_every_form_the_workflow_names_exists_and_every_form_file_is_used() -> None:
