@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from referral.auth.models import User
 from referral.cases.editing import save_form
 from referral.cases.intake import file_intake
-from referral.cases.models import Case
+from referral.kernel.models import Case
 from referral.cases.notes import NoteInput, record_note
 from referral.cases.transitions import fire_transition
 from referral.context import Context
