@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -95,8 +96,9 @@ def car_clock(app: Any, reference: str) -> CaseClock:
         return clock
 
 
-def walk(app: Any, browser: Any, clock: Any) -> str:
-    """The whole path as Peru's people; returns the case's reference (used by the route matrix too)."""
+def walk(app: Any, browser: Any, clock: Any, probe: Callable[[str, str], None] = lambda _stage, _ref: None) -> str:
+    """The whole path as Peru's people; returns the case's reference. `probe(stage, reference)` is called at each
+    named stage (the route matrix checks there, with other users, the routes the next step uses)."""
     demuna, focal, upe, car = browser(), browser(), browser(), browser()
     for person, name in ((demuna, "demuna.lma"), (focal, "coordinador.lma"), (upe, "upe.lma"),
                          (car, "car.emergencia")):
@@ -106,11 +108,13 @@ def walk(app: Any, browser: Any, clock: Any) -> str:
     reference = reference_of(demuna.submit("/fichas/nueva", ficha_post()))
     assert state_of(demuna, reference) == "Detectado"
     assert NOMBRES in demuna.get(f"/casos/{reference}/formularios/ficha").text
+    probe("detectado", reference)
 
     # 2. The MIMP focal point of Lima takes it; a child's case cannot be activated before the UPE is referred to.
     assert reference in focal.get("/bandeja/triaje").text
     ok(focal.act(reference, "tomar_caso"))
     assert state_of(focal, reference) == "En evaluación"
+    probe("en_evaluacion", reference)
     upe_node, car_node = node_id(app, "UPE-PE-LMA"), node_id(app, "CAR-SANTA-ROSA-1")
     activation = {"nodo_lider": str(upe_node), "fundamento": "Indicadores de captación con fines laborales.",
                   "tipo_trata": "laboral", "ambito": "interna"}
@@ -121,15 +125,19 @@ def walk(app: Any, browser: Any, clock: Any) -> str:
         "given_by": "organismo_proteccion", "scope": "red", "given_on": "2026-11-18", "evidence": "resolucion"}))
     ok(focal.submit(f"/casos/{reference}/derivar/proteccion_nna",
                     {"servicio": "proteccion_nna", "to_node": str(upe_node)}))
+    probe("nna_derivado", reference)
     ok(upe.submit(f"/casos/{reference}/derivaciones/{referral_to(app, reference, upe_node)}/aceptar", {}))
     ok(focal.act(reference, "activar", activation))
     assert state_of(focal, reference) == "Activado (ingresó al Protocolo)"
     assert reference in upe.get("/bandeja/casos_a_cargo").text
+    probe("activado", reference)
 
     # 3. The emergency CAR: the UPE refers her, the CAR accepts and records the entry; the 10-day clock runs.
     ok(upe.submit(f"/casos/{reference}/derivar/emergencia",
                   {"servicio": "acogida_emergencia", "to_node": str(car_node)}))
+    probe("car_derivado", reference)
     ok(car.submit(f"/casos/{reference}/derivaciones/{referral_to(app, reference, car_node)}/aceptar", {}))
+    probe("car_aceptado", reference)
     entry = clock.now.astimezone(app.extensions["referral.timezone"]).replace(tzinfo=None, second=0)
     ok(car.act(reference, "ingresar_car_emergencia", {"car": str(car_node), "dispuesto_por": "upe",
                                                       "fecha_ingreso": entry.strftime("%Y-%m-%dT%H:%M")}))
@@ -144,6 +152,7 @@ def walk(app: Any, browser: Any, clock: Any) -> str:
     assert "En el CAR de emergencia" in page and "Estancia máxima en CAR de emergencia (10 días)" in page
     assert reference in car.get("/bandeja/car_emergencia").text
     assert state_of(upe, reference) == "Activado (ingresó al Protocolo)"  # a track: the case's state is unchanged
+    probe("en_car", reference)
     clock.advance(days=6)
     ok(car.act(reference, "egresar_car_emergencia", {
         "fecha_egreso": (entry + dt.timedelta(days=6)).strftime("%Y-%m-%dT%H:%M"), "destino": "familia"}))
@@ -158,6 +167,7 @@ def walk(app: Any, browser: Any, clock: Any) -> str:
         "medidas_proteccion": ["reserva_identidad"]}))
     page = upe.get(f"/casos/{reference}").text
     assert "Denuncia registrada (diligencias preliminares)" in page
+    probe("persecucion", reference)
     recorded = upe.get(f"/casos/{reference}/formularios/persecucion").text
     assert "RETA-2026-00417" in recorded and "1506014501-2026-118-0" in recorded
 
@@ -166,17 +176,22 @@ def walk(app: Any, browser: Any, clock: Any) -> str:
     assert state_of(upe, reference) == "Plan de Reintegración Individual en elaboración"
     ok(upe.submit(f"/casos/{reference}/formularios/plan_reintegracion/editar",
                   plan_post(node_id(app, "MINSA-PE-LMA"), upe_node)))
+    probe("plan_en_elaboracion", reference)
     ok(upe.act(reference, "enviar_plan"))
     assert reference in focal.get("/bandeja/por_aprobar").text
+    probe("plan_enviado", reference)
     ok(focal.act(reference, "aprobar_plan"))
     assert state_of(focal, reference) == "Plan de Reintegración Individual en ejecución"
+    probe("plan_en_ejecucion", reference)
 
     # 6. Follow-up, then the focal point closes the case.
     ok(upe.act(reference, "iniciar_seguimiento"))
     assert state_of(upe, reference) == "Seguimiento"
+    probe("seguimiento", reference)
     ok(focal.act(reference, "cerrar", {"motivo": "objetivos_cumplidos", "fecha_cierre": "2026-11-24"}))
     assert state_of(focal, reference) == "Cerrado"
     assert reference not in upe.get("/bandeja/casos_a_cargo").text
+    probe("cerrado", reference)
     return reference
 
 
