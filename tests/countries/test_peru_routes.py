@@ -1,6 +1,6 @@
 """Peru's route × role matrix (issue 19): along the path of test_peru_path, at each stage, the routes the next
 step uses (and the case page, the forms, the worklists, /protocolo, the statistics, /casos) are asked by six of
-Peru's demo users. A = allowed (GET 200), R = refused (403 or 404); N = reads the case but the step is not hers
+Peru's demo users (and an anonymous visitor, sent to sign in). A = allowed (GET 200), R = refused (403 or 404); N = reads the case but the step is not hers
 (GET: back to the page with the reason, 303; POST: 409). Every refused step is also POSTed, with a valid CSRF
 token and the case's current version, and must be refused (the walk then goes on unchanged)."""
 
@@ -25,6 +25,7 @@ from .test_peru_path import referral_to, walk
 # mig    migraciones      migraciones  MIGRACIONES        none (no migratory status request in this case)
 USERS = {"coord": "coordinador.lma", "lead": "upe.lma", "car": "car.emergencia", "otro": "gestor.aya",
          "aud": "auditor", "mig": "migraciones"}
+UNRELATED = ("otro", "aud", "mig")  # a page they may open never lists the case
 C = "/casos/{ref}"
 MATRIX = {
     #                                                          coord lead car otro aud mig
@@ -118,6 +119,7 @@ def test_peru_routes_answer_by_role_and_relation_along_the_path(peru: Any, peru_
     for column, name in USERS.items():
         clients[column] = peru_browser()
         assert clients[column].login(name).status_code == 302, f"{name} could not sign in"
+    anon = peru_browser()
     wrong: list[str] = []
     seen: set[str] = set()
 
@@ -130,10 +132,16 @@ def test_peru_routes_answer_by_role_and_relation_along_the_path(peru: Any, peru_
             values["car"] = referral_to(peru, reference, node_id(peru, "CAR-SANTA-ROSA-1"))
         for template, codes in rows(stage):
             url = template.format(**values)
+            anonymous = anon.get(url)
+            if anonymous.status_code != 302 or not anonymous.headers["Location"].startswith("/ingresar"):
+                wrong.append(f"{stage}: GET {url} anonymously: {anonymous.status_code}, expected the sign-in page")
             for column, expected in codes.items():
-                got = clients[column].get(url).status_code
+                answer = clients[column].get(url)
+                got = answer.status_code
                 if got not in {"A": (200,), "R": (403, 404), "N": (303,)}[expected]:
                     wrong.append(f"{stage}: GET {url} as {USERS[column]}: {got}, expected {expected}")
+                elif got == 200 and column in UNRELATED and reference in answer.text:
+                    wrong.append(f"{stage}: GET {url} as {USERS[column]} lists the case")
                 if expected != "A" and any(part in template for part in POSTED):
                     posted = clients[column].post(url, {"case_version": version_of(peru, reference), "confirmo": "si"})
                     if posted.status_code not in {"R": (403, 404), "N": (409,)}[expected]:
