@@ -9,13 +9,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 
-from ..web.dynamic_forms import CheckboxesField
-
-
-class TrimmedField(StringField):
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        super().process_formdata(valuelist)
-        self.data = (self.data or "").strip()
+from ..web.dynamic_forms import CheckboxesField, TextField
 
 
 class CountField(StringField):
@@ -37,17 +31,17 @@ class CountField(StringField):
 
 
 class NodeForm(FlaskForm):
-    code = TrimmedField()
-    short_name = TrimmedField()
-    name = TrimmedField()
+    code = TextField()
+    short_name = TextField()
+    name = TextField()
     org_type = SelectField(validate_choice=False)
     level = SelectField(validate_choice=False)
     regions = SelectMultipleField(validate_choice=False)
     services = CheckboxesField(validate_choice=False)
     capacity_total = CountField()
     capacity_free = CountField()
-    contact_email = TrimmedField()
-    contact_phone = TrimmedField()
+    contact_email = TextField()
+    contact_phone = TextField()
     active = BooleanField(default=True)
 
 
@@ -55,20 +49,20 @@ class OwnNodeForm(FlaskForm):
     services = CheckboxesField(validate_choice=False)
     capacity_total = CountField()
     capacity_free = CountField()
-    contact_email = TrimmedField()
-    contact_phone = TrimmedField()
+    contact_email = TextField()
+    contact_phone = TextField()
 
 
 class MemberForm(FlaskForm):
-    email = TrimmedField()
-    display_name = TrimmedField()
+    email = TextField()
+    display_name = TextField()
     role = SelectField(validate_choice=False)
     manages_node = BooleanField()
     active = BooleanField(default=True)
 
 
 class MemberEditForm(FlaskForm):
-    email = TrimmedField()
+    email = TextField()
     node_id = SelectField(validate_choice=False)
     role = SelectField(validate_choice=False)
     manages_node = BooleanField()
