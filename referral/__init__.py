@@ -74,8 +74,12 @@ def _check_stored_keys(app: Flask) -> None:
     except DBAPIError as error:  # no database yet, or not reachable: the first request says so, as before
         app.logger.warning("the stored workflow keys were not checked: %s", type(error).__name__)
         return
+    finally:
+        # No connection opened while the app is built may stay in the pool: a Celery prefork worker (or a
+        # gunicorn master) forks after create_app, and two processes on one connection corrupt each other's
+        # results. And when the app is refused, the caller gets no app that could close them.
+        database.engine(app).dispose()
     if problems:
-        database.engine(app).dispose()  # the caller gets no app: nothing may keep its connections
         raise StartupError(startup_message(problems, definition))
 
 

@@ -236,3 +236,17 @@ def test_the_demo_in_every_state_matches_its_definition_and_a_foreign_one_does_n
                                       network=dataclasses.replace(d.network, referrals=None))
         kinds = {p.kind for p in stored_key_problems(ctx.session, foreign)}
     assert {"workflow", "version", "state", "track", "form", "clock", "relation", "referral_kind", "inbox"} <= kinds
+
+
+@both_backends
+def test_building_the_app_leaves_no_connection_for_a_forked_worker_to_share(
+        app: Any, database_url: str, tmp_path: Path, clock: Any) -> None:
+    """The check reads the database while create_app runs; Celery's prefork workers (and a preloading gunicorn)
+    fork after that, and two processes on one pooled connection corrupt each other's results (the deadlines
+    benchmark's worker failed so: half its clock runs died). The pool is empty when create_app returns."""
+    file_case(app)
+    database.engine(app).dispose()
+    built = app_on(database_url, tmp_path, clock, workflows_with(tmp_path, {}, name="same"))
+    engine = database.engine(built)
+    assert engine.pool.checkedin() == 0 and engine.pool.checkedout() == 0
+    engine.dispose()

@@ -110,7 +110,7 @@ class _Graph:
 
 
 def who_text(d: WorkflowDefinition, permits: Sequence[Permit], language: str) -> str:
-    """`Coordinador (Punto focal regional, Coordinación nacional); Gestor (Nodo líder)`: roles in the order
+    """`Role (Relation, Other relation); Other role (Relation)`: roles in the order
     the definition gives, each with the relations it must hold."""
     by_role: dict[str, list[str]] = {}
     for permit in permits:
